@@ -1,0 +1,50 @@
+"""The ``azl`` command: ``azl lab ...``, ``azl report ...``, ``azl targets``.
+
+Each command group lives beside what it drives and registers its own sub-commands
+(``register(subparsers)``); a handler returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .errors import AzlError
+
+# command group -> module with register(subparsers)
+GROUPS = {
+    "lab": "pytest_azlinux.lab.cli",
+    "report": "pytest_azlinux.report.cli",
+    "targets": "pytest_azlinux.targets_cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="azl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    for name, module in GROUPS.items():
+        try:
+            importlib.import_module(module).register(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AzlError as exc:
+        print(f"azl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("azl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

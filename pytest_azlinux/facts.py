@@ -1,0 +1,157 @@
+"""ImageFacts: what image a machine runs, from its identity files, and the image key.
+
+The parsing is pure (``parse_facts`` takes the text one command prints) so it is tested on
+the real files of Azure Linux 3.0 and CBL-Mariner 2.0; ``FACTS_SCRIPT`` is that command.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+FACT_FILES = (
+    "/etc/os-release",
+    "/etc/azurelinux-release",
+    "/etc/mariner-release",
+    "/etc/lsb-release",
+)
+FACTS_SCRIPT = (
+    "for f in " + " ".join(FACT_FILES) + "; do "
+    "if [ -r \"$f\" ]; then printf '==> %s\\n' \"$f\"; cat \"$f\"; echo; fi; done; "
+    "printf '==> uname\\n'; uname -r; uname -m; "
+    "printf '==> cmdline\\n'; cat /proc/cmdline 2>/dev/null; "
+    "printf '==> hostname\\n'; hostname 2>/dev/null || cat /proc/sys/kernel/hostname"
+)
+_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Identity of the image a host runs, as read from the host itself."""
+
+    os_id: str
+    version: str
+    version_id: str
+    name: str = ""
+    pretty_name: str = ""
+    variant_id: str | None = None
+    variant: str | None = None
+    build_number: str | None = None
+    lsb_release: str | None = None
+    kernel: str = ""
+    arch: str = ""
+    cmdline: tuple[str, ...] = ()
+    hostname: str = ""
+    node_image_version: str | None = None
+    os_release: Mapping[str, str] = field(default_factory=dict)
+    release_files: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def image_key(self) -> str:
+        """The name reports are grouped by, e.g. ``azurelinux-3.0.20251021-osguard``."""
+        parts = [self.os_id or "unknown", self.version or self.version_id or "unknown"]
+        if self.variant_id:
+            parts.append(self.variant_id)
+        return _KEY_CHARS.sub("_", "-".join(parts))
+
+    @property
+    def kernel_flavour(self) -> str:
+        """``hwe`` for 6.12 kernels of Azure Linux 3.0, ``mshv``, ``rt``... else ``default``."""
+        release = self.kernel
+        for flavour in ("mshv", "rt", "64k", "uvm", "ipe"):
+            if f".{flavour}" in release or f"-{flavour}" in release:
+                return flavour
+        if self.os_id == "azurelinux" and kernel_series(release) >= (6, 12):
+            return "hwe"
+        return "default"
+
+    @property
+    def variant_name(self) -> str:
+        return self.variant_id or "default"
+
+    def cmdline_value(self, key: str) -> str | None:
+        """The value of ``key=`` on the kernel command line (last wins), or None."""
+        found = None
+        for item in self.cmdline:
+            k, sep, v = item.partition("=")
+            if k == key:
+                found = v if sep else ""
+        return found
+
+    def with_node(self, node_image_version: str | None) -> ImageFacts:
+        return replace(self, node_image_version=node_image_version)
+
+
+def kernel_series(release: str) -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", release)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """Parse os-release style ``KEY=value`` lines (shell quoting, comments)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, raw = line.partition("=")
+        key = key.strip()
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            continue
+        try:
+            words = shlex.split(raw, posix=True)
+            value = " ".join(words)
+        except ValueError:
+            value = raw.strip().strip("\"'")
+        out[key] = value
+    return out
+
+
+def split_sections(text: str) -> dict[str, str]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("==> "):
+            current = sections.setdefault(line[4:].strip(), [])
+        elif current is not None:
+            current.append(line)
+    return {k: "\n".join(v).strip() for k, v in sections.items()}
+
+
+def parse_facts(text: str) -> ImageFacts:
+    """Build ImageFacts from the output of ``FACTS_SCRIPT``."""
+    sections = split_sections(text)
+    osr = parse_key_values(sections.get("/etc/os-release", ""))
+    release_files = {
+        path: sections[path] for path in FACT_FILES[1:] if path in sections
+    }
+    build = None
+    for path in ("/etc/azurelinux-release", "/etc/mariner-release"):
+        kv = parse_key_values(release_files.get(path, ""))
+        build = build or kv.get("AZURELINUX_BUILD_NUMBER") or kv.get("MARINER_BUILD_NUMBER")
+    lsb = parse_key_values(release_files.get("/etc/lsb-release", ""))
+    uname = sections.get("uname", "").splitlines()
+    version = osr.get("VERSION", "")
+    version_id = osr.get("VERSION_ID", "")
+    # VERSION is "3.0.20251021" on Azure Linux; elsewhere (Debian) prose: keep VERSION_ID.
+    if not re.fullmatch(r"[0-9][0-9A-Za-z._+~-]*", version):
+        version = build or version_id
+    return ImageFacts(
+        os_id=osr.get("ID", "unknown"),
+        version=version,
+        version_id=version_id,
+        name=osr.get("NAME", ""),
+        pretty_name=osr.get("PRETTY_NAME", ""),
+        variant_id=osr.get("VARIANT_ID") or None,
+        variant=osr.get("VARIANT") or None,
+        build_number=build,
+        lsb_release=lsb.get("DISTRIB_RELEASE"),
+        kernel=uname[0].strip() if uname else "",
+        arch=uname[1].strip() if len(uname) > 1 else "",
+        cmdline=tuple(sections.get("cmdline", "").split()),
+        hostname=sections.get("hostname", "").strip(),
+        os_release=osr,
+        release_files=release_files,
+    )

@@ -1,0 +1,130 @@
+"""The fixtures suites use: hosts of the selected targets, their facts, metrics, cleanup."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Literal, Protocol
+
+import pytest
+
+from .cleanup import CleanupLedger
+from .facts import ImageFacts
+from .host import Host
+from .report.model import METRIC_PREFIX, PROP_FACTS, PROP_HOST, PROP_IMAGE, PROP_TARGET
+from .session import AzlSession, HostParam, SelectedTarget
+
+SESSION_KEY = pytest.StashKey[AzlSession]()
+
+
+class MetricRecorder(Protocol):
+    def __call__(
+        self, name: str, value: float, unit: str = "", better: Literal["higher", "lower"] = "higher"
+    ) -> None: ...
+
+
+def get_session(config: pytest.Config) -> AzlSession:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        raise pytest.UsageError("no target selected: run with --azl-target NAME")
+    return session
+
+
+@pytest.fixture(scope="session")
+def azl_session(request: pytest.FixtureRequest) -> AzlSession:
+    """The run's targets, hosts and connections."""
+    return get_session(request.config)
+
+
+def _bind(request: pytest.FixtureRequest, session: AzlSession, param: HostParam) -> Host:
+    props = request.node.user_properties
+    props.append((PROP_HOST, param.id))
+    props.append((PROP_TARGET, param.target.name))
+    host = session.host(param)
+    facts = host.facts
+    props.append((PROP_IMAGE, facts.image_key))
+    props.append((PROP_FACTS, json.dumps({
+        "image": facts.image_key, "os_id": facts.os_id, "version": facts.version,
+        "variant": facts.variant_name, "kernels": [facts.kernel],
+        "node_image_version": facts.node_image_version,
+    })))
+    return host
+
+
+@pytest.fixture
+def azl_host(request: pytest.FixtureRequest, azl_session: AzlSession) -> Host:
+    """One host of the selected target(s); tests using it run once per host (id = name)."""
+    param: HostParam = request.param
+    return _bind(request, azl_session, param)
+
+
+@pytest.fixture
+def azl_host_pair(request: pytest.FixtureRequest, azl_session: AzlSession) -> tuple[Host, Host]:
+    """An ordered pair of hosts (client, server) of one target: a ring by default."""
+    first, second = request.param
+    return _bind(request, azl_session, first), azl_session.host(second)
+
+
+@pytest.fixture
+def azl_hosts(request: pytest.FixtureRequest, azl_session: AzlSession) -> list[Host]:
+    """Every host of one target; the test runs once per target (id = target name)."""
+    target: SelectedTarget = request.param
+    request.node.user_properties.append((PROP_TARGET, target.name))
+    return [azl_session.host(p) for p in azl_session.params if p.target is target]
+
+
+@pytest.fixture
+def azl_target(request: pytest.FixtureRequest, azl_session: AzlSession) -> SelectedTarget:
+    """The target of the current test (its host's, or the only selected one)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None:
+        for name in ("azl_host", "azl_host_pair", "azl_hosts"):
+            if name in callspec.params:
+                value = callspec.params[name]
+                if isinstance(value, HostParam):
+                    return value.target
+                if isinstance(value, tuple):
+                    return value[0].target
+                return value  # type: ignore[no-any-return]
+    if len(azl_session.selected) == 1:
+        return azl_session.selected[0]
+    raise pytest.UsageError(
+        f"{request.node.nodeid}: several targets selected; use azl_host or azl_hosts"
+    )
+
+
+@pytest.fixture
+def azl_image(azl_host: Host) -> ImageFacts:
+    """Image facts of the current host."""
+    return azl_host.facts
+
+
+@pytest.fixture
+def azl_metric(request: pytest.FixtureRequest) -> MetricRecorder:
+    """Record a metric on the test's report: ``azl_metric("throughput_gbps", 9.4, "Gbit/s")``."""
+
+    def record(
+        name: str, value: float, unit: str = "", better: Literal["higher", "lower"] = "higher"
+    ) -> None:
+        if better not in ("higher", "lower"):
+            raise ValueError(f"metric {name}: better must be 'higher' or 'lower', got {better!r}")
+        props = request.node.user_properties
+        props.append((f"{METRIC_PREFIX}{name}", float(value)))
+        if unit:
+            props.append((f"{METRIC_PREFIX}{name}:unit", unit))
+        props.append((f"{METRIC_PREFIX}{name}:better", better))
+
+    return record
+
+
+@pytest.fixture
+def azl_cleanup() -> Iterator[CleanupLedger]:
+    """A ledger of undo steps run at teardown (also after a failure or Ctrl-C)."""
+    ledger = CleanupLedger()
+    yield ledger
+    failures = ledger.run()
+    if failures:
+        raise RuntimeError("cleanup failed: " + "; ".join(failures))
+
+
+Cleanup = Callable[[], None]

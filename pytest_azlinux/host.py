@@ -1,0 +1,120 @@
+"""Host: run commands and read or write files on one machine, whatever the transport."""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections.abc import Mapping
+from functools import cached_property
+
+from .errors import CommandFailed, InfraError
+from .facts import FACTS_SCRIPT, ImageFacts, parse_facts
+from .targets import HostSpec
+from .transport.protocol import CommandResult, Transport
+
+__all__ = ["CommandResult", "Host"]
+
+
+def build_command(cmd: str, args: tuple[object, ...]) -> str:
+    """``cmd`` with ``args`` shell-quoted: ``%s`` placeholders if present, else appended."""
+    if not args:
+        return cmd
+    quoted = tuple(shlex.quote(str(a)) for a in args)
+    if "%s" in cmd:
+        return cmd % quoted
+    return " ".join((cmd, *quoted))
+
+
+class Host:
+    """One machine of a target.
+
+    ``run`` never raises for a non-zero exit unless ``check=True`` (``CommandFailed``); it
+    raises ``InfraError`` subclasses when the machine cannot be reached or a command times
+    out (the plugin reports those as ERROR).
+    """
+
+    def __init__(self, spec: HostSpec, transport: Transport, default_timeout: float = 60.0) -> None:
+        self.spec = spec
+        self.transport = transport
+        self.default_timeout = default_timeout
+        self._lock = threading.Lock()
+        self._node_image_version: str | None = spec.labels.get(
+            "kubernetes.azure.com/node-image-version"
+        )
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def address(self) -> str:
+        return self.spec.address
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name} {self.transport.description}>"
+
+    def run(
+        self,
+        cmd: str,
+        *args: object,
+        timeout: float | None = None,
+        sudo: bool | None = None,
+        check: bool = False,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | str | None = None,
+    ) -> CommandResult:
+        """Run ``cmd`` (args shell-quoted) with ``sh`` on the host."""
+        command = build_command(cmd, args)
+        script = command
+        if env:
+            exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+            script = f"export {exports}; {command}"
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        as_root = self.spec.sudo if sudo is None else sudo
+        with self._lock:  # one shell per host: commands of one host are serialised
+            result = self.transport.run(
+                script,
+                timeout=self.default_timeout if timeout is None else timeout,
+                stdin=data,
+                sudo=as_root,
+            )
+        if check and result.rc != 0:
+            raise CommandFailed(self.name, command, result.rc, result.stderr)
+        return result
+
+    def check_output(self, cmd: str, *args: object, **kwargs: object) -> str:
+        """stdout of a command that must succeed, without the trailing newline."""
+        result = self.run(cmd, *args, check=True, **kwargs)  # type: ignore[arg-type]
+        return result.stdout.rstrip("\n")
+
+    def read_bytes(self, path: str, *, sudo: bool | None = None) -> bytes:
+        return self.run("cat --", path, sudo=sudo, check=True).stdout_bytes
+
+    def read_text(self, path: str, *, sudo: bool | None = None) -> str:
+        return self.read_bytes(path, sudo=sudo).decode("utf-8", "replace")
+
+    def write(
+        self, path: str, data: bytes | str, *, mode: int | None = None, sudo: bool | None = None
+    ) -> None:
+        cmd = build_command("cat > %s", (path,))
+        if mode is not None:
+            cmd += f" && chmod {mode:o} " + shlex.quote(path)
+        self.run(cmd, stdin=data, sudo=sudo, check=True)
+
+    def exists(self, path: str, *, sudo: bool | None = None) -> bool:
+        return self.run("test -e", path, sudo=sudo).rc == 0
+
+    def which(self, command: str) -> str | None:
+        result = self.run("command -v", command)
+        return result.stdout.strip() or None if result.rc == 0 else None
+
+    @cached_property
+    def facts(self) -> ImageFacts:
+        """Identity of the image this host runs (read once)."""
+        result = self.run(FACTS_SCRIPT, sudo=False)
+        if "==> uname" not in result.stdout:
+            raise InfraError(f"{self.name}: cannot read image facts: {result.stderr.strip()}")
+        return parse_facts(result.stdout).with_node(self._node_image_version)
+
+    def close(self) -> None:
+        self.transport.close()

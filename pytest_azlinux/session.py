@@ -1,0 +1,210 @@
+"""The run's state: selected targets, their hosts, and one connection per host.
+
+The plugin registers one ``AzlSession`` per pytest process (controller and xdist workers).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .cleanup import CleanupLedger
+from .errors import HostUnreachable, InfraError, TargetsError
+from .host import Host
+from .targets import (
+    AnyTarget,
+    ClusterTarget,
+    HostSpec,
+    LabTarget,
+    LocalTarget,
+    SshTarget,
+    TargetsFile,
+    local_host_specs,
+    ssh_host_specs,
+)
+from .transport.local import LocalTransport
+from .transport.protocol import Transport
+
+
+@dataclass(frozen=True)
+class SelectedTarget:
+    """A target chosen for this run with its hosts resolved."""
+
+    name: str
+    config: AnyTarget
+    hosts: tuple[HostSpec, ...]
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    def settings(self, suite: str) -> dict[str, Any]:
+        """The target's ``suites.<suite>`` mapping (thresholds, allowlists...)."""
+        return dict(self.config.suites.get(suite, {}))
+
+
+@dataclass(frozen=True)
+class HostParam:
+    """One host as a test parameter: its spec and the id used in test names."""
+
+    id: str
+    target: SelectedTarget
+    spec: HostSpec
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    m = re.fullmatch(r"(\d+)/(\d+)", value.strip())
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise TargetsError(f"--azl-shard: expected INDEX/COUNT with 1 <= INDEX <= COUNT, got {value!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_hosts(params: Sequence[HostParam], shard: tuple[int, int] | None) -> list[HostParam]:
+    """Deterministic split: sorted by (target, host) so file order does not matter."""
+    if shard is None:
+        return list(params)
+    index, count = shard
+    ordered = sorted(params, key=lambda p: (p.target.name, p.spec.name))
+    keep = {id(p) for i, p in enumerate(ordered) if i % count == index - 1}
+    return [p for p in params if id(p) in keep]
+
+
+def host_id_in(nodeid: str, host_ids: Sequence[str]) -> str | None:
+    """Which host a test id belongs to (for a pair ``a->b``, the first), or None."""
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return None
+    params = nodeid[nodeid.index("[") + 1 : -1]
+    best: tuple[tuple[int, int], str] | None = None
+    for hid in host_ids:
+        m = re.search(rf"(?:^|(?<=[->])){re.escape(hid)}(?=$|-)", params)
+        if m and (best is None or (m.start(), -len(hid)) < best[0]):
+            best = ((m.start(), -len(hid)), hid)
+    return best[1] if best else None
+
+
+@dataclass
+class AzlSession:
+    """Targets, hosts and connections of one pytest process."""
+
+    targets_file: TargetsFile
+    target_names: list[str]
+    command_timeout: float = 60.0
+    is_controller: bool = True
+    shard: tuple[int, int] | None = None
+    selected: list[SelectedTarget] = field(default_factory=list)
+    params: list[HostParam] = field(default_factory=list)
+    teardown: CleanupLedger = field(default_factory=CleanupLedger)
+    _hosts: dict[str, Host] = field(default_factory=dict)
+    _dead: dict[str, InfraError] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- resolution -----------------------------------------------------------------------
+    def resolve(self) -> None:
+        """Resolve the selected targets to hosts (may start the lab on the controller)."""
+        for name in self.target_names:
+            config = self.targets_file.get(name)
+            specs = self._resolve_one(name, config)
+            self.selected.append(SelectedTarget(name, config, tuple(specs)))
+        all_names = [s.name for t in self.selected for s in t.hosts]
+        duplicated = {n for n in all_names if all_names.count(n) > 1}
+        params = [
+            HostParam(f"{t.name}:{s.name}" if s.name in duplicated else s.name, t, s)
+            for t in self.selected
+            for s in t.hosts
+        ]
+        self.params = shard_hosts(params, self.shard)
+
+    def _resolve_one(self, name: str, config: AnyTarget) -> list[HostSpec]:
+        if isinstance(config, LocalTarget):
+            return local_host_specs(config, name)
+        if isinstance(config, SshTarget):
+            return ssh_host_specs(config, name)
+        if isinstance(config, LabTarget):
+            from .lab.target import resolve_lab_target
+
+            specs, undo = resolve_lab_target(name, config, start=self.is_controller)
+            if undo is not None:
+                self.teardown.add(f"take down the lab started for target {name}", undo)
+            return specs
+        if isinstance(config, ClusterTarget):
+            from .cluster.target import resolve_cluster_target
+
+            specs, undo = resolve_cluster_target(name, config, start=self.is_controller)
+            if undo is not None:
+                self.teardown.add(f"clean up cluster target {name}", undo)
+            return specs
+        raise TargetsError(f"target {name!r}: unsupported kind {config.kind!r}")
+
+    def secrets(self) -> list[str]:
+        out = self.targets_file.secrets()
+        for param in self.params:
+            out.extend(param.spec.secrets())
+        return sorted(set(out), key=len, reverse=True)
+
+    def target(self, name: str) -> SelectedTarget:
+        return next(t for t in self.selected if t.name == name)
+
+    def param(self, host_id: str) -> HostParam:
+        return next(p for p in self.params if p.id == host_id)
+
+    # -- connections ------------------------------------------------------------------------
+    def host(self, param: HostParam) -> Host:
+        """The connected host, opened once; a failure is remembered and raised again at once."""
+        with self._lock:
+            if param.id in self._dead:
+                raise self._dead[param.id]
+            host = self._hosts.get(param.id)
+            if host is not None:
+                return host
+            host = Host(param.spec, make_transport(param.spec), self.command_timeout)
+            try:
+                host.transport.connect()
+            except HostUnreachable as exc:
+                self._dead[param.id] = exc
+                raise
+            self._hosts[param.id] = host
+            return host
+
+    def mark_dead(self, host_id: str, error: InfraError) -> None:
+        with self._lock:
+            self._dead.setdefault(host_id, error)
+
+    def close(self) -> list[str]:
+        for host in self._hosts.values():
+            try:
+                host.close()
+            except Exception:
+                pass
+        self._hosts.clear()
+        return self.teardown.run()
+
+
+def make_transport(spec: HostSpec) -> Transport:
+    if spec.access == "local":
+        return LocalTransport(spec.name)
+    if spec.access == "ssh":
+        from .transport.ssh import SshTransport
+
+        return SshTransport(spec)
+    if spec.access == "kube":
+        from .transport.kube import KubeTransport
+
+        return KubeTransport(spec)
+    raise TargetsError(f"host {spec.name}: unknown access {spec.access!r}")
+
+
+def find_targets_file(option: str | None, ini: str | None, rootdir: Path) -> Path | None:
+    """--azl-targets-file, else the ini option, else azl-targets.yaml in the rootdir."""
+    if option:
+        return Path(option)
+    if ini:
+        path = Path(ini)
+        return path if path.is_absolute() else rootdir / path
+    default = rootdir / "azl-targets.yaml"
+    return default if default.exists() else None

@@ -1,0 +1,396 @@
+"""The targets file: schema, loading, validation errors, and name -> hosts.
+
+A targets file maps target names to a target of one *kind*:
+
+- ``local``   this machine;
+- ``ssh``     a list of hosts reached over SSH (defaults, jump hosts, host-key policy);
+- ``lab``     the local lab (``azl lab``), resolved to the ssh target the lab writes;
+- ``cluster`` a node pool of a Kubernetes cluster (nodes are discovered at run time).
+
+Every error names the file, the target and the field, on one line.
+Strings may reference environment variables as ``${NAME}`` (or ``${NAME:-default}``);
+secret fields hold ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from .errors import TargetsError
+
+DEFAULT_FILE_NAME = "azl-targets.yaml"
+HostKeyPolicy = Literal["strict", "accept-new"]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Expect(_Model):
+    """What the target's hosts are expected to run."""
+
+    image_version: str | None = None
+    allow_mixed_images: bool = False
+
+
+class JumpHost(_Model):
+    """One hop of a ProxyJump chain (``user@address:port`` or a mapping)."""
+
+    address: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str | None = None
+    identity_file: str | None = None
+    password: SecretStr | None = None
+
+
+def _parse_jump(value: Any) -> Any:
+    if isinstance(value, str):
+        m = re.fullmatch(r"(?:(?P<user>[^@]+)@)?(?P<address>[^:@]+)(?::(?P<port>\d+))?", value)
+        if not m:
+            raise ValueError(f"not a jump host spec (user@address:port): {value!r}")
+        out: dict[str, Any] = {"address": m["address"]}
+        if m["user"]:
+            out["user"] = m["user"]
+        if m["port"]:
+            out["port"] = int(m["port"])
+        return out
+    return value
+
+
+class SshSettings(_Model):
+    """SSH settings shared by the hosts of a target (``defaults:``) or set per host."""
+
+    user: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    identity_file: str | None = None
+    password: SecretStr | None = None
+    known_hosts: str | None = None
+    host_key_policy: HostKeyPolicy | None = None
+    jump: list[JumpHost] | None = None
+    sudo: bool | None = None
+    sudo_password: SecretStr | None = None
+    connect_timeout: float | None = Field(default=None, gt=0)
+
+    @field_validator("jump", mode="before")
+    @classmethod
+    def _jump_list(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str | Mapping):
+            value = [value]
+        return [_parse_jump(v) for v in value]
+
+
+class SshHostEntry(SshSettings):
+    """One host of an ``ssh`` target."""
+
+    name: str
+    address: str
+    profile: str | None = None
+    scratch_devices: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _HOST_NAME.match(value):
+            raise ValueError(f"host name {value!r} may hold only letters, digits, '.', '_', '-'")
+        return value
+
+
+class _TargetBase(_Model):
+    description: str | None = None
+    profile: str | None = None
+    expect: Expect = Field(default_factory=Expect)
+    # Per-suite settings (thresholds, allowlists, probe addresses), read by the suites.
+    suites: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class LocalTarget(_TargetBase):
+    kind: Literal["local"]
+    name: str = "localhost"
+    sudo: bool = False
+    scratch_devices: list[str] = Field(default_factory=list)
+
+
+class SshTarget(_TargetBase):
+    kind: Literal["ssh"]
+    defaults: SshSettings = Field(default_factory=SshSettings)
+    hosts: list[SshHostEntry] = Field(min_length=1)
+
+    @field_validator("hosts")
+    @classmethod
+    def _unique_names(cls, hosts: list[SshHostEntry]) -> list[SshHostEntry]:
+        seen: set[str] = set()
+        for h in hosts:
+            if h.name in seen:
+                raise ValueError(f"duplicate host name {h.name!r}")
+            seen.add(h.name)
+        return hosts
+
+
+class LabTarget(_TargetBase):
+    kind: Literal["lab"]
+    hosts: int = Field(default=3, ge=1, le=200)
+    variants: list[str] = Field(default_factory=lambda: ["azl3", "azl3-hwe", "mariner2"])
+    disk_size: str = "1G"
+    keep: bool = False  # leave a lab this run started running at the end
+
+
+class ClusterTarget(_TargetBase):
+    kind: Literal["cluster"]
+    kubeconfig: str = "~/.kube/config"
+    context: str | None = None
+    pool: str | None = None
+    selector: str | None = None
+    namespace: str = "azl-system"
+    access: Literal["debug-pod", "ssh"] = "debug-pod"
+    debug_image: str = "mcr.microsoft.com/cbl-mariner/busybox:2.0"
+    ssh: SshSettings = Field(default_factory=SshSettings)
+
+    def label_selector(self) -> str:
+        parts = [p for p in (f"agentpool={self.pool}" if self.pool else None, self.selector) if p]
+        return ",".join(parts)
+
+
+Target = Annotated[
+    LocalTarget | SshTarget | LabTarget | ClusterTarget, Field(discriminator="kind")
+]
+_TARGET_ADAPTER: TypeAdapter[LocalTarget | SshTarget | LabTarget | ClusterTarget] = TypeAdapter(
+    Target
+)
+AnyTarget = LocalTarget | SshTarget | LabTarget | ClusterTarget
+
+BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
+    "local": {"kind": "local", "description": "this machine"},
+    "lab": {"kind": "lab", "description": "the local lab (azl lab), started on demand"},
+}
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One machine as the transports see it, resolved from a target."""
+
+    name: str
+    target: str
+    access: Literal["local", "ssh", "kube"]
+    address: str = "localhost"
+    port: int = 22
+    user: str | None = None
+    identity_file: str | None = None
+    password: SecretStr | None = None
+    known_hosts: str | None = None
+    host_key_policy: HostKeyPolicy = "strict"
+    jump: tuple[JumpHost, ...] = ()
+    sudo: bool = False
+    sudo_password: SecretStr | None = None
+    connect_timeout: float = 10.0
+    profile: str | None = None
+    scratch_devices: tuple[str, ...] = ()
+    # Kubernetes nodes: node name and labels (the cluster transport fills these).
+    node: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def secrets(self) -> list[str]:
+        values = [self.password, self.sudo_password, *(j.password for j in self.jump)]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+@dataclass(frozen=True)
+class TargetsFile:
+    """A loaded targets file: validated targets by name, and where they came from."""
+
+    path: Path | None
+    targets: Mapping[str, AnyTarget]
+
+    def get(self, name: str) -> AnyTarget:
+        try:
+            return self.targets[name]
+        except KeyError:
+            where = str(self.path) if self.path else "built-in targets"
+            known = ", ".join(sorted(self.targets)) or "none"
+            raise TargetsError(
+                f"{where}: unknown target {name!r} (known: {known})"
+            ) from None
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so reports and logs can redact them."""
+        out: list[str] = []
+        for target in self.targets.values():
+            for spec in ssh_host_specs(target, "") if isinstance(target, SshTarget) else []:
+                out.extend(spec.secrets())
+        return out
+
+
+def _expand_env(value: Any, where: str, env: Mapping[str, str]) -> Any:
+    """Replace ``${NAME}`` references, naming the field when a variable is missing."""
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise TargetsError(f"{where}: environment variable {name} is not set")
+
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, Mapping):
+        return {k: _expand_env(v, f"{where}.{k}", env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+    return value
+
+
+def _format_loc(loc: Sequence[int | str], kind: Any) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if i == 0 and item == kind:  # the discriminator tag pydantic puts first
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(target)"
+
+
+def validate_target(name: str, raw: Any, source: str) -> AnyTarget:
+    """Validate one target mapping; raise TargetsError naming source, target and field."""
+    prefix = f"{source}: target {name!r}"
+    if not isinstance(raw, Mapping):
+        raise TargetsError(f"{prefix}: must be a mapping, got {type(raw).__name__}")
+    if "kind" not in raw:
+        raise TargetsError(f"{prefix}: field 'kind' is required (local, ssh, lab, cluster)")
+    try:
+        return _TARGET_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field_name = _format_loc(err["loc"], raw.get("kind"))
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        msg = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            msg = f"unknown kind {raw.get('kind')!r} (expected local, ssh, lab or cluster)"
+            field_name = "kind"
+        raise TargetsError(f"{prefix}: field '{field_name}': {msg}{more}") from None
+
+
+def parse_targets(
+    text: str, source: str, env: Mapping[str, str] | None = None
+) -> dict[str, AnyTarget]:
+    """Parse targets-file text into validated targets (no built-ins)."""
+    env = os.environ if env is None else env
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise TargetsError(f"{source}:{where}: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise TargetsError(f"{source}: top level must be a mapping with a 'targets' key")
+    unknown = set(data) - {"targets"}
+    if unknown:
+        raise TargetsError(f"{source}: unknown top-level key(s): {', '.join(sorted(unknown))}")
+    raw_targets = data.get("targets") or {}
+    if not isinstance(raw_targets, Mapping):
+        raise TargetsError(f"{source}: 'targets' must be a mapping of name -> target")
+    out: dict[str, AnyTarget] = {}
+    for name, raw in raw_targets.items():
+        if not isinstance(name, str) or not _HOST_NAME.match(name):
+            raise TargetsError(f"{source}: invalid target name {name!r}")
+        expanded = _expand_env(raw, f"{source}: target {name!r}: field 'targets.{name}", env)
+        out[name] = validate_target(name, expanded, source)
+    return out
+
+
+def load_targets(path: Path | None, env: Mapping[str, str] | None = None) -> TargetsFile:
+    """Load a targets file on top of the built-in targets (``local``, ``lab``)."""
+    targets: dict[str, AnyTarget] = {
+        name: validate_target(name, raw, "built-in") for name, raw in BUILTIN_TARGETS.items()
+    }
+    if path is not None:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise TargetsError(f"{path}: cannot read targets file: {exc.strerror}") from None
+        targets.update(parse_targets(text, str(path), env))
+    return TargetsFile(path=path, targets=targets)
+
+
+def _pick(*values: Any, default: Any = None) -> Any:
+    return next((v for v in values if v is not None), default)
+
+
+def ssh_host_specs(target: SshTarget, target_name: str) -> list[HostSpec]:
+    """Merge per-host settings over the target's defaults."""
+    d = target.defaults
+    specs = []
+    for h in target.hosts:
+        specs.append(
+            HostSpec(
+                name=h.name,
+                target=target_name,
+                access="ssh",
+                address=h.address,
+                port=_pick(h.port, d.port, default=22),
+                user=_pick(h.user, d.user),
+                identity_file=_expand_path(_pick(h.identity_file, d.identity_file)),
+                password=_pick(h.password, d.password),
+                known_hosts=_expand_path(_pick(h.known_hosts, d.known_hosts)),
+                host_key_policy=_pick(h.host_key_policy, d.host_key_policy, default="strict"),
+                jump=tuple(_pick(h.jump, d.jump, default=[])),
+                sudo=_pick(h.sudo, d.sudo, default=False),
+                sudo_password=_pick(h.sudo_password, d.sudo_password),
+                connect_timeout=_pick(h.connect_timeout, d.connect_timeout, default=10.0),
+                profile=_pick(h.profile, target.profile),
+                scratch_devices=tuple(h.scratch_devices),
+            )
+        )
+    return specs
+
+
+def local_host_specs(target: LocalTarget, target_name: str) -> list[HostSpec]:
+    return [
+        HostSpec(
+            name=target.name,
+            target=target_name,
+            access="local",
+            sudo=target.sudo,
+            profile=target.profile,
+            scratch_devices=tuple(target.scratch_devices),
+        )
+    ]
+
+
+def _expand_path(value: str | None) -> str | None:
+    return os.path.expanduser(value) if value else value
+
+
+def split_names(values: Iterable[str]) -> list[str]:
+    """``--azl-target a,b --azl-target c`` -> ``[a, b, c]`` (order kept, no duplicates)."""
+    out: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if name and name not in out:
+                out.append(name)
+    return out
