@@ -1,0 +1,1 @@
+"""Network measurements between two ends (hosts today, pods through the same seam)."""

@@ -1,0 +1,149 @@
+"""iperf3 between two ends: a server started on the peer, always stopped, and repeated runs.
+
+The ends only need ``name``, ``address`` and ``run(...)`` (the ``Endpoint`` protocol), so the
+same code measures host to host over SSH and pod to pod through the Kubernetes API.
+"""
+
+from __future__ import annotations
+
+import random
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..analyse.iperf import IperfFormatError, IperfResult, parse_iperf_json
+from ..errors import InfraError
+from ..transport.protocol import CommandResult
+
+PORT_RANGE = (20000, 45000)
+
+
+class Endpoint(Protocol):
+    """One end of a measurement."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def address(self) -> str: ...
+
+    def run(self, cmd: str, *args: object, timeout: float | None = None,
+            sudo: bool | None = None) -> CommandResult: ...
+
+
+class MeasurementError(InfraError):
+    """The measurement could not be made (tool missing, port blocked, iperf3 error)."""
+
+
+@dataclass(frozen=True)
+class IperfParams:
+    """One iperf3 test: what to send and for how long."""
+
+    duration: int = 5
+    omit: int = 1
+    streams: int = 1
+    reverse: bool = False
+    udp: bool = False
+    udp_rate: str = "1G"
+
+    def client_args(self, address: str, port: int) -> list[str]:
+        args = ["-c", address, "-p", str(port), "-J", "-t", str(self.duration),
+                "-O", str(self.omit)]
+        if self.streams > 1:
+            args += ["-P", str(self.streams)]
+        if self.reverse:
+            args.append("-R")
+        if self.udp:
+            args += ["-u", "-b", self.udp_rate]
+        return args
+
+
+@dataclass(frozen=True)
+class IperfServer:
+    """A running iperf3 server on ``end``."""
+
+    end: Endpoint
+    port: int
+    pidfile: str
+
+
+def _require_iperf3(end: Endpoint) -> None:
+    if end.run("command -v iperf3", sudo=False).rc != 0:
+        raise MeasurementError(f"{end.name}: iperf3 is not installed (command -v iperf3 failed)")
+
+
+@contextmanager
+def iperf_server(end: Endpoint, *, attempts: int = 5) -> Iterator[IperfServer]:
+    """Start ``iperf3 -s`` on a free port of ``end``; stop it on exit, whatever happened."""
+    _require_iperf3(end)
+    server: IperfServer | None = None
+    errors: list[str] = []
+    for _ in range(attempts):
+        port = random.randint(*PORT_RANGE)
+        pidfile = f"/tmp/azl-iperf3-{port}.pid"
+        candidate = IperfServer(end, port, pidfile)
+        # The daemon writes its pidfile after the parent returned: wait for it, so a slow
+        # start is not mistaken for a taken port (and a second server started beside it).
+        quoted = shlex.quote(pidfile)
+        result = end.run(
+            f"iperf3 -s -D -p {port} -I {quoted} --logfile /tmp/azl-iperf3-{port}.log && "
+            f"for i in $(seq 50); do [ -s {quoted} ] && break; sleep 0.1; done; "
+            f"[ -s {quoted} ] && kill -0 $(cat {quoted})",
+            sudo=False, timeout=15,
+        )
+        if result.rc == 0:
+            server = candidate
+            break
+        stop_server(candidate)
+        errors.append(f"port {port}: rc {result.rc} {result.stderr.strip()}")
+    if server is None:
+        raise MeasurementError(f"{end.name}: cannot start iperf3 server: {'; '.join(errors)}")
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def stop_server(server: IperfServer) -> None:
+    pid = shlex.quote(server.pidfile)
+    log = shlex.quote(server.pidfile.replace(".pid", ".log"))
+    server.end.run(
+        f"if [ -s {pid} ]; then kill $(cat {pid}) 2>/dev/null; fi; "
+        f"for i in 1 2 3 4 5 6 7 8 9 10; do [ -s {pid} ] && kill -0 $(cat {pid}) 2>/dev/null "
+        f"|| break; sleep 0.2; done; "
+        f"[ -s {pid} ] && kill -9 $(cat {pid}) 2>/dev/null; rm -f {pid} {log}; true",
+        sudo=False, timeout=15,
+    )
+
+
+def run_client(client: Endpoint, server: IperfServer, address: str,
+               params: IperfParams) -> IperfResult:
+    """One iperf3 run; errors of the measurement itself raise ``MeasurementError``."""
+    _require_iperf3(client)
+    # --connect-timeout makes a blocked port an error in seconds, not a hang.
+    args = [*params.client_args(address, server.port), "--connect-timeout", "5000"]
+    timeout = params.duration + params.omit + 30
+    result = client.run("iperf3", *args, sudo=False, timeout=timeout)
+    try:
+        parsed = parse_iperf_json(result.stdout)
+    except IperfFormatError as exc:
+        raise MeasurementError(
+            f"{client.name} -> {server.end.name}:{server.port}: {exc}; stderr: "
+            f"{result.stderr.strip()[:300]}"
+        ) from None
+    if parsed.error:
+        raise MeasurementError(
+            f"{client.name} -> {server.end.name} ({address}:{server.port}): "
+            f"iperf3 error: {parsed.error}"
+        )
+    return parsed
+
+
+def measure(client: Endpoint, server_end: Endpoint, params: IperfParams, *,
+            repetitions: int = 3, address: str | None = None) -> list[IperfResult]:
+    """``repetitions`` runs against one server on ``server_end`` (no retries: noise shows)."""
+    with iperf_server(server_end) as server:
+        return [run_client(client, server, address or server_end.address, params)
+                for _ in range(repetitions)]
