@@ -1,0 +1,1 @@
+"""Pure analysers over recorded output: no I/O, tested on real recordings."""
