@@ -1,0 +1,269 @@
+"""The AVC parser on real recorded audit logs (tests/data/selinux, see its README).
+
+Counts are checked against the README figures and, where ``ausearch`` is installed, against
+``ausearch`` run on the same file. The single-line shapes (syslog, journal, kernel log) are
+written in the formats listed in the SELinux reference note.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_azlinux.analyse.avc import (
+    AvcRecord,
+    Context,
+    count_types,
+    dedupe,
+    format_groups,
+    group_denials,
+    parse_journal_json,
+    parse_records,
+)
+
+Parsed = dict[str, list[AvcRecord]]
+DATA = Path(__file__).parent.parent / "data" / "selinux"
+
+# file -> (AVC records, AVC denials, USER_AVC records, USER_AVC denials, SELINUX_ERR)
+EXPECTED = {
+    "sepolgen_httpd.log": (3529, 3529, 3336, 3335, 119),
+    "sepolgen_audit.log": (1805, 1805, 10, 10, 0),
+    "sepolgen_short.log": (6, 6, 0, 0, 0),
+    "audit2allow_test.log": (17, 17, 0, 0, 0),
+    "sepolgen_modern_permissive0.log": (4, 4, 0, 0, 0),
+}
+
+
+@pytest.fixture(scope="module")
+def parsed() -> Parsed:
+    return {name: parse_records((DATA / name).read_text()) for name in EXPECTED}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_counts_match_readme(parsed: Parsed, name: str) -> None:
+    counts = count_types(parsed[name])
+    avc, avc_denied, user, user_denied, err = EXPECTED[name]
+    assert counts.get("AVC", 0) == avc
+    assert counts.get("AVC:denied", 0) == avc_denied
+    assert counts.get("USER_AVC", 0) == user
+    assert counts.get("USER_AVC:denied", 0) == user_denied
+    assert counts.get("SELINUX_ERR", 0) == err
+
+
+def _ausearch_count(path: Path, rtype: str) -> int:
+    """The README's command: records ausearch returns for ``-m TYPE``, counted by line."""
+    proc = subprocess.run(
+        ["ausearch", "--input-logs", "-if", str(path), "-m", rtype, "--raw"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr  # 1 = no match
+    return sum(1 for line in proc.stdout.splitlines() if line.startswith(f"type={rtype} msg"))
+
+
+@pytest.mark.skipif(shutil.which("ausearch") is None, reason="ausearch (auditd) not installed")
+@pytest.mark.parametrize(
+    "name",
+    ["sepolgen_httpd.log", "sepolgen_audit.log", "sepolgen_short.log",
+     "sepolgen_modern_permissive0.log"],
+)
+def test_counts_match_real_ausearch(parsed: Parsed, name: str) -> None:
+    counts = count_types(parsed[name])
+    for rtype in ("AVC", "USER_AVC", "SELINUX_ERR"):
+        assert counts.get(rtype, 0) == _ausearch_count(DATA / name, rtype), rtype
+
+
+@pytest.mark.skipif(shutil.which("ausearch") is None, reason="ausearch (auditd) not installed")
+def test_mixed_shapes_beyond_ausearch(parsed: Parsed) -> None:
+    # The README: Debian's ausearch counts 1 of the 17 (only the unprefixed one)
+    assert _ausearch_count(DATA / "audit2allow_test.log", "AVC") == 1
+    records = parsed["audit2allow_test.log"]
+    assert len(records) == 17
+    assert {r.node for r in records} >= {"bob.example.com", "dhcppc2", "mallorn.farre.nom", None}
+
+
+def test_modern_records_keep_permissive_and_serial(parsed: Parsed) -> None:
+    records = parsed["sepolgen_modern_permissive0.log"]
+    assert [r.permissive for r in records] == [False] * 4
+    assert {r.serial for r in records} == {4461}
+    assert records[0].timestamp == pytest.approx(1516626657.910)
+    assert [r.fields.get("ioctlcmd") for r in records] == ["0x42", "0x1234", "0xdead", None]
+    r = records[0]
+    assert r.scontext == Context("unconfined_u", "unconfined_r", "unconfined_t", "s0-s0:c0.c1023")
+    assert r.tcontext == Context("unconfined_u", "object_r", "test_file_t", "s0")
+    assert (r.tclass, r.perms, r.comm, r.path) == ("file", ("ioctl",), "test", "/root/test")
+
+
+def test_old_records_have_no_permissive(parsed: Parsed) -> None:
+    assert {r.permissive for r in parsed["sepolgen_audit.log"]} == {None}
+
+
+def test_single_space_and_reordered_fields(parsed: Parsed) -> None:
+    # "avc: denied { write } for comm=local ... tclass=file tcontext=..."
+    first = parsed["audit2allow_test.log"][0]
+    assert (first.stype, first.ttype, first.tclass, first.perms) == (
+        "postfix_local_t", "mail_spool_t", "file", ("write",))
+    assert (first.comm, first.name, first.pid, first.serial) == ("local", "root.lock", 10581, 1129)
+
+
+def test_two_records_on_one_line(parsed: Parsed) -> None:
+    # "host=dhcppc2 type=AVC ... host=dhcppc2 type=SYSCALL ..." on one line: SYSCALL gives exe
+    qemu = next(r for r in parsed["audit2allow_test.log"] if r.node == "dhcppc2")
+    assert qemu.tclass == "blk_file" and qemu.exe == "/usr/bin/qemu-kvm"
+    assert "SYSCALL" not in qemu.text
+
+
+def test_exe_from_syscall_record(parsed: Parsed) -> None:
+    short = parsed["sepolgen_short.log"]
+    assert short[0].exe == "/sbin/pam_timestamp_check"
+    assert short[-1].exe is None  # the su denial has no SYSCALL record
+
+
+def test_user_avc(parsed: Parsed) -> None:
+    user = [r for r in parsed["sepolgen_httpd.log"] if r.rtype == "USER_AVC"]
+    notice = [r for r in user if not r.is_denial]
+    assert len(notice) == 1 and "policyload notice" in notice[0].text
+    d = user[0]
+    assert (d.perms, d.tclass, d.exe, d.serial) == (("send_msg",), "dbus", "/bin/dbus-daemon", 8084)
+    assert d.scontext is not None and d.scontext.type == "staff_t"
+    assert d.fields["member"] == "DeviceActivationStage"
+
+
+def test_selinux_err(parsed: Parsed) -> None:
+    errs = [r for r in parsed["sepolgen_httpd.log"] if r.is_error]
+    assert len(errs) == 119
+    e = errs[0]
+    assert e.error == "invalid context staff_u:staff_r:staff_userhelper_t:s0"
+    assert (e.stype, e.ttype, e.tclass, e.verdict) == (
+        "staff_t", "userhelper_exec_t", "process", None)
+
+
+def test_grouping_and_hint(parsed: Parsed) -> None:
+    groups = group_denials(parsed["sepolgen_httpd.log"])
+    top = groups[0]
+    assert (top.kind, top.stype, top.ttype, top.tclass, top.perms, top.count) == (
+        "denial", "staff_t", "staff_t", "dbus", ("send_msg",), 3335)
+    assert top.comm == "dbus-daemon"
+    assert top.hint == "allow staff_t self:dbus { send_msg };"
+    assert sum(g.count for g in groups) == 3529 + 3335 + 119
+    counts = [g.count for g in groups]
+    assert counts == sorted(counts, reverse=True)
+    err = next(g for g in groups if g.kind == "error")
+    assert err.hint.startswith("# SELINUX_ERR invalid context")
+    modern = group_denials(parsed["sepolgen_modern_permissive0.log"])
+    assert [(g.tclass, g.perms, g.count, g.blocked) for g in modern] == [
+        ("file", ("ioctl",), 3, True), ("dir", ("getattr",), 1, True)]
+    assert modern[0].hint == "allow unconfined_t test_file_t:file { ioctl };"
+    text = format_groups(groups, limit=2)
+    assert "3335 x denial" in text and "more groups" in text
+
+
+def test_perms_are_grouped_order_insensitively() -> None:
+    lines = [
+        'type=AVC msg=audit(1.000:1): avc:  denied  { read write } for  pid=1 comm="a" '
+        "scontext=u:r:a_t:s0 tcontext=u:object_r:b_t:s0 tclass=file permissive=1",
+        'type=AVC msg=audit(2.000:2): avc:  denied  { write read } for  pid=1 comm="a" '
+        "scontext=u:r:a_t:s0 tcontext=u:object_r:b_t:s0 tclass=file permissive=1",
+    ]
+    (g,) = group_denials(parse_records(lines))
+    assert (g.count, g.perms, g.first, g.last, g.blocked) == (2, ("read", "write"), 1.0, 2.0, False)
+
+
+# Shapes from the reference note, one line each.
+SHAPES = {
+    "syslog": 'Sep 12 08:26:43 web1 kernel: audit(1694507203.123:77): avc:  denied  { read } for '
+    ' pid=812 comm="httpd" name="shadow" dev="sda1" ino=393 '
+    "scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 tclass=file",
+    "kernel": "[  41.102] audit: type=1400 audit(1694507203.123:77): avc:  denied  { read } for "
+    ' pid=812 comm="httpd" name="shadow" dev="sda1" ino=393 '
+    "scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 tclass=file "
+    "permissive=1",
+    "journal-kernel": "Sep 12 08:26:43 web1 kernel: audit: type=1400 audit(1694507203.123:77): avc:"
+    '  denied  { read } for  pid=812 comm="httpd" name="shadow" '
+    "scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 tclass=file "
+    "permissive=0",
+    "journal-audit": 'Sep 12 08:26:43 web1 audit[812]: AVC avc:  denied  { read } for  pid=812 '
+    'comm="httpd" name="shadow" scontext=system_u:system_r:httpd_t:s0 '
+    "tcontext=system_u:object_r:shadow_t:s0 tclass=file permissive=0",
+    "journal-cat": 'AVC avc:  denied  { read } for  pid=812 comm="httpd" name="shadow" '
+    "scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 tclass=file "
+    "permissive=0",
+    "audisp-syslog": "Sep 12 08:26:43 web1 audisp-syslog[1745]: node=web1 type=AVC "
+    'msg=audit(1694507203.123:77): avc:  denied  { read } for  pid=812 comm="httpd" '
+    "name=\"shadow\" scontext=system_u:system_r:httpd_t:s0 "
+    "tcontext=system_u:object_r:shadow_t:s0 tclass=file permissive=0",
+    "interpreted": "type=AVC msg=audit(09/12/2023 08:26:43.123:77) : avc:  denied  { read } for "
+    " pid=812 comm=httpd name=shadow scontext=system_u:system_r:httpd_t:s0 "
+    "tcontext=system_u:object_r:shadow_t:s0 tclass=file permissive=0",
+    "bare": 'avc:  denied  { read } for  pid=812 comm="httpd" name="shadow" '
+    "scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 tclass=file",
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_every_shape(shape: str) -> None:
+    (r,) = parse_records(SHAPES[shape])
+    assert (r.rtype, r.verdict, r.perms, r.stype, r.ttype, r.tclass, r.comm, r.name) == (
+        "AVC", "denied", ("read",), "httpd_t", "shadow_t", "file", "httpd", "shadow")
+    (g,) = group_denials([r])
+    assert g.hint == "allow httpd_t shadow_t:file { read };"
+    stamped = shape in ("syslog", "kernel", "journal-kernel", "audisp-syslog")
+    assert r.timestamp == (pytest.approx(1694507203.123) if stamped else None)
+    assert r.serial == (77 if stamped or shape == "interpreted" else None)
+    assert r.node == ("web1" if shape == "audisp-syslog" else None)
+
+
+def test_granted_is_not_a_denial() -> None:
+    (r,) = parse_records(
+        "type=AVC msg=audit(1.5:9): avc:  granted  { setenforce } for  pid=1 comm=\"setenforce\" "
+        "scontext=u:r:sysadm_t:s0 tcontext=u:object_r:security_t:s0 tclass=security"
+    )
+    assert r.verdict == "granted" and not r.is_denial
+    assert group_denials([r]) == []
+
+
+def test_hex_encoded_comm_and_bounds_error() -> None:
+    records = parse_records([
+        "type=AVC msg=audit(1.5:9): avc:  denied  { open } for  pid=1 comm=6D7920617070 "
+        "path=2F746D702F6120622F63 scontext=u:r:a_t:s0 tcontext=u:object_r:tmp_t:s0 tclass=file",
+        "type=SELINUX_ERR msg=audit(1.6:10): op=security_compute_av reason=bounds "
+        "scontext=u:r:child_t:s0 tcontext=u:object_r:etc_t:s0 tclass=file perms=read,open",
+        "type=USER_SELINUX_ERR msg=audit(1.7:11): pid=5 uid=0 msg='op=setenforce lsm=selinux'",
+    ])
+    assert (records[0].comm, records[0].path) == ("my app", "/tmp/a b/c")
+    err = records[1]
+    assert err.perms == ("read", "open") and err.error == "op=security_compute_av reason=bounds"
+    assert records[2].rtype == "USER_SELINUX_ERR" and records[2].is_error
+
+
+def test_journal_json_fills_stamp_and_dedupes() -> None:
+    # entries in the shape journald writes for the audit transport and for kernel messages
+    audit_entry = {
+        "MESSAGE": "AVC avc:  denied  { read } for  pid=812 comm=\"httpd\" "
+        "scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 "
+        "tclass=file permissive=1",
+        "_TRANSPORT": "audit", "_AUDIT_ID": "77", "_AUDIT_TYPE_NAME": "AVC",
+        "_SOURCE_REALTIME_TIMESTAMP": "1694507203123000",
+    }
+    kernel_entry = {"MESSAGE": SHAPES["journal-kernel"].split("kernel: ", 1)[1]
+                    .replace("permissive=0", "permissive=1"), "_TRANSPORT": "kernel"}
+    binary = {"MESSAGE": list(b"SELINUX_ERR op=security_compute_av reason=bounds "
+                              b"scontext=a:r:x_t:s0 tcontext=b:r:y_t:s0 tclass=file perms=read"),
+              "_AUDIT_ID": "78", "__REALTIME_TIMESTAMP": "1694507204000000"}
+    text = "\n".join(json.dumps(e) for e in (audit_entry, kernel_entry, binary)) + "\nnot json\n"
+    records = parse_journal_json(text)
+    assert [(r.rtype, r.serial) for r in records] == [
+        ("AVC", 77), ("AVC", 77), ("SELINUX_ERR", 78)]
+    assert records[0].timestamp == pytest.approx(1694507203.123)
+    assert records[2].timestamp == pytest.approx(1694507204.0)
+    assert len(dedupe(records)) == 2
+
+
+def test_context_parse() -> None:
+    kernel = Context("system_u", "system_r", "kernel_t")
+    assert Context.parse("system_u:system_r:kernel_t") == kernel
+    assert Context.parse("kernel").type == "kernel"
+    assert str(Context.parse("u:r:t:s0-s0:c0.c1023")) == "u:r:t:s0-s0:c0.c1023"
