@@ -1,0 +1,44 @@
+"""fio JSON (``--output-format=json``) -> IOPS and mean latency per direction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class FioFormatError(ValueError):
+    """The text is not fio JSON output."""
+
+
+@dataclass(frozen=True)
+class FioResult:
+    read_iops: float
+    write_iops: float
+    read_lat_ms: float | None
+    write_lat_ms: float | None
+
+
+def parse_fio_json(text: str) -> FioResult:
+    """Sum IOPS over jobs; latency is the IOPS-weighted mean of ``lat_ns.mean``."""
+    start = text.find("{")  # fio may print notices before the JSON document
+    try:
+        data: dict[str, Any] = json.loads(text[start:] if start >= 0 else text)
+        jobs = data["jobs"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise FioFormatError(f"not fio JSON output: {exc}") from None
+    totals: dict[str, list[float]] = {"read": [0.0, 0.0], "write": [0.0, 0.0]}
+    for job in jobs:
+        for direction, acc in totals.items():
+            stats = job.get(direction, {})
+            iops = float(stats.get("iops", 0.0))
+            lat = stats.get("lat_ns", {}).get("mean")
+            acc[0] += iops
+            if lat is not None:
+                acc[1] += iops * float(lat)
+
+    def lat_ms(direction: str) -> float | None:
+        iops, weighted = totals[direction]
+        return weighted / iops / 1e6 if iops else None
+
+    return FioResult(totals["read"][0], totals["write"][0], lat_ms("read"), lat_ms("write"))

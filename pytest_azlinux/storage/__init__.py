@@ -1,0 +1,1 @@
+"""Snapshot and restore flows with data verification (host backends; CSI shares verify.py)."""
