@@ -1,0 +1,116 @@
+"""``azl report compare|summary|trend|merge``: tools over the per-image JUnit reports.
+
+Exit codes: 0 fine, 1 regressions found (compare), 2 bad input (one-line message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    report: argparse.ArgumentParser = sub.add_parser(
+        "report", help="compare, summarize, chart and merge per-image JUnit reports"
+    )
+    tools = report.add_subparsers(dest="report_command", required=True, metavar="TOOL")
+
+    p = tools.add_parser(
+        "compare", help="what got worse between two runs (exit 1 on regressions)",
+        description="Compare two runs per image: new failures, fixed, still failing, new and "
+        "removed tests, metric regressions beyond a tolerance in the metric's own direction. "
+        "Exit 1 on new failures or metric regressions, 0 otherwise, 2 on bad input.",
+    )
+    p.add_argument("base", type=Path, help="base run: a directory of per-image reports or a file")
+    p.add_argument("current", type=Path, help="current run: a directory or a file")
+    p.add_argument("--config", type=Path, metavar="YAML",
+                   help="tolerances: {tolerances: {throughput_gbps: 0.05, default: 0.10}}")
+    p.add_argument("--tolerance", type=float, metavar="FRACTION",
+                   help="default relative tolerance (overrides the config's default; 0.1 = 10%%)")
+    p.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    p.add_argument("--max-rows", type=int, default=50, help="rows per Markdown table")
+    p.set_defaults(func=_compare)
+
+    p = tools.add_parser("summary", help="a Markdown table per image of one run")
+    p.add_argument("runs", type=Path, nargs="+", metavar="DIR",
+                   help="directory of per-image reports (or report files)")
+    p.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    p.add_argument("--max-rows", type=int, default=30, help="rows per Markdown table")
+    p.set_defaults(func=_summary)
+
+    p = tools.add_parser(
+        "trend", help="PNG chart of metrics across runs",
+        description="Chart metrics across runs: give the run directories in order, or one "
+        "parent directory whose subdirectories (sorted by name) are the runs.",
+    )
+    p.add_argument("runs", type=Path, nargs="+", metavar="DIR")
+    p.add_argument("--metric", action="append", default=[], metavar="NAME",
+                   help="only this metric (repeatable)")
+    p.add_argument("--out", type=Path, default=Path("trend.png"), metavar="FILE.png",
+                   help="output PNG (default: trend.png)")
+    p.set_defaults(func=_trend)
+
+    p = tools.add_parser(
+        "merge", help="merge the per-image reports of CI shards",
+        description="Merge the per-image reports of shards (--azl-shard i/n) into one report "
+        "per image in OUT_DIR. A test in two shards with different outcomes keeps the worst "
+        "one and is marked azl.merge.conflict (an error with --strict).",
+    )
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    p.add_argument("shards", type=Path, nargs="+", metavar="SHARD_DIR")
+    p.add_argument("--strict", action="store_true",
+                   help="fail when a test has different outcomes in two shards")
+    p.set_defaults(func=_merge)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs, load_tolerances, render_markdown
+
+    tolerances = load_tolerances(args.config, args.tolerance)
+    result = compare_runs(args.base, args.current, tolerances)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        sys.stdout.write(render_markdown(result, max_rows=args.max_rows))
+    return 1 if result.regressed else 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .compare import ReportError
+    from .summary import summarize_paths
+
+    text = summarize_paths(args.runs, max_rows=args.max_rows)
+    if args.out:
+        try:
+            args.out.write_text(text)
+        except OSError as exc:
+            raise ReportError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _trend(args: argparse.Namespace) -> int:
+    from .trend import collect_series, load_runs, render_png
+
+    runs = load_runs(args.runs)
+    series = collect_series(runs, args.metric)
+    width, height = render_png(runs, series, args.out)
+    print(f"{args.out}: {len(series)} series over {len(runs)} runs ({width}x{height} px)")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .merge import merge_shards
+
+    result = merge_shards(args.out_dir, args.shards, strict=args.strict)
+    for warning in result.warnings:
+        print(f"azl: warning: {warning}", file=sys.stderr)
+    for path in result.written:
+        print(path)
+    print(f"merged {len(args.shards)} shard(s): {len(result.written)} image report(s), "
+          f"{result.tests} test(s)", file=sys.stderr)
+    return 0
