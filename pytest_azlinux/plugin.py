@@ -300,6 +300,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         interrupted = "the run was interrupted" if exitstatus == 2 else None
         reports = collector.write(interrupted)
         config.stash[WRITTEN_KEY] = reports
+        from .report.github import publish
+
+        publish(reports)  # a no-op unless GITHUB_ACTIONS=true
     if azl is not None:
         failures = azl.close()
         for failure in failures:
