@@ -1,0 +1,1 @@
+"""SELinux on a host: mode readings, denial collection, allowlist, container domains, watcher."""

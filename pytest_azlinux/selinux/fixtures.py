@@ -1,0 +1,267 @@
+"""SELinux fixtures and the per-test denial watcher (a pytest plugin module).
+
+- ``azl_selinux``: the current host's SELinux view (settings, collector, mode readings,
+  expected mode, windows).
+- The watcher: a test marked ``@pytest.mark.azl_selinux_watch(mode="fail"|"warn"|"ignore")``
+  (or every test, with the target setting ``suites.selinux.watch``) that uses ``azl_host``
+  gets a checkpoint before it runs; the denials that appeared while it ran are attached to
+  its report (property ``selinux.denials`` and a "selinux" section) and, in ``fail`` mode,
+  fail it; ``warn`` emits an ``SelinuxDenialWarning``.
+
+Register with ``config.pluginmanager.register(module, PLUGIN_NAME)`` (idempotent through
+``register_plugin``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pytest
+
+from ..analyse.avc import DenialGroup, format_groups, group_denials
+from ..errors import TargetsError
+from ..host import Host
+from ..session import SelectedTarget
+from .allowlist import Verdict, apply_allowlist
+from .collect import Checkpoint, Collection, DenialCollector
+from .mode import Mode, ModeReadings, read_mode
+from .settings import WATCH_MODES, SelinuxSettings, WatchMode, expected_mode, parse_settings
+
+PLUGIN_NAME = "azl-selinux"
+MARKER = "azl_selinux_watch"
+MARKER_HELP = (
+    "azl_selinux_watch(mode='fail'|'warn'|'ignore'): attach the SELinux denials that appear "
+    "on the test's host while it runs to the test (fail, warn or just record)"
+)
+PROP_DENIALS = "selinux.denials"
+PROP_GROUPS = "selinux.denial_groups"
+
+_STATE = pytest.StashKey["_RunState"]()
+_WATCH = pytest.StashKey["_Watch"]()
+
+
+class SelinuxDenialWarning(UserWarning):
+    """Denials appeared during a test watched in ``warn`` mode."""
+
+
+class SelinuxDenialsFound(AssertionError):
+    """Denials appeared during a test watched in ``fail`` mode."""
+
+
+@dataclass
+class _RunState:
+    started: float = field(default_factory=time.time)
+    collectors: dict[str, DenialCollector] = field(default_factory=dict)
+    run_start: dict[str, Checkpoint] = field(default_factory=dict)
+
+
+def register_plugin(config: pytest.Config) -> None:
+    """Register this module once (conftest or plugin.py may both ask)."""
+    import sys
+
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
+        config.pluginmanager.register(sys.modules[__name__], PLUGIN_NAME)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    if _STATE not in config.stash:
+        config.stash[_STATE] = _RunState()
+
+
+def _state(config: pytest.Config) -> _RunState:
+    if _STATE not in config.stash:
+        config.stash[_STATE] = _RunState()
+    return config.stash[_STATE]
+
+
+def settings_of(target: SelectedTarget) -> SelinuxSettings:
+    """The target's ``suites.selinux``; a bad value fails the test with a one-line message."""
+    try:
+        return parse_settings(target.settings("selinux"), target.name)
+    except TargetsError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def collector_for(config: pytest.Config, host: Host, settings: SelinuxSettings) -> DenialCollector:
+    """One collector per host for the run (the source is detected once)."""
+    state = _state(config)
+    collector = state.collectors.get(host.name)
+    if collector is None:
+        collector = DenialCollector(host, settings.source, settings.audit_log, settings.timeout)
+        state.collectors[host.name] = collector
+    return collector
+
+
+@dataclass
+class SelinuxHost:
+    """One host's SELinux view for a test: settings, mode, denials per window."""
+
+    host: Host
+    target: str
+    settings: SelinuxSettings
+    collector: DenialCollector
+    run_started: float  # controller clock
+
+    @cached_property
+    def readings(self) -> ModeReadings:
+        return read_mode(self.host)
+
+    @cached_property
+    def expected(self) -> tuple[Mode | None, str]:
+        try:
+            return expected_mode(self.host, self.settings, self.target)
+        except TargetsError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    def run_start(self) -> Checkpoint:
+        """The start of this run on the host's clock (controller elapsed time subtracted)."""
+        return Checkpoint(self.collector.now() - (time.time() - self.run_started), "run start")
+
+    def window(self) -> Checkpoint | None:
+        if self.settings.window == "all":
+            return None
+        if self.settings.window == "run":
+            return self.run_start()
+        return self.collector.since_boot()
+
+    def collect(self, since: Checkpoint | None = None) -> Collection:
+        return self.collector.collect(since)
+
+    def judge(self, collection: Collection) -> tuple[list[DenialGroup], Verdict]:
+        groups = group_denials(collection.records)
+        return groups, apply_allowlist(groups, self.settings.allowlist)
+
+    def explain(self, collection: Collection, verdict: Verdict) -> str:
+        """The failure message: what was found, where, and the rules that would allow it."""
+        n = sum(g.count for g in verdict.unexplained)
+        head = (
+            f"{self.host.name}: {n} unexplained SELinux denial/error record(s) in "
+            f"{len(verdict.unexplained)} group(s), {collection.window} "
+            f"(source {collection.source}: {collection.command})"
+        )
+        parts = [head, format_groups(verdict.unexplained, self.settings.top)]
+        if verdict.explained:
+            allowed = sum(g.count for g, _ in verdict.explained)
+            parts.append(f"allowlisted: {allowed} record(s) in {len(verdict.explained)} group(s)")
+        parts.append(
+            "add the rules to the policy, or an entry with a reason to "
+            f"targets.{self.target}.suites.selinux.allowlist"
+        )
+        return "\n".join(parts)
+
+
+@pytest.fixture
+def azl_selinux(
+    request: pytest.FixtureRequest, azl_host: Host, azl_target: SelectedTarget
+) -> SelinuxHost:
+    """The SELinux view of the current host (settings from ``suites.selinux``)."""
+    settings = settings_of(azl_target)
+    return SelinuxHost(
+        azl_host, azl_target.name, settings, collector_for(request.config, azl_host, settings),
+        _state(request.config).started,
+    )
+
+
+# --- the watcher --------------------------------------------------------------------------
+
+
+@dataclass
+class _Watch:
+    mode: WatchMode
+    selinux: SelinuxHost
+    checkpoint: Checkpoint
+
+
+def _watch_mode(item: pytest.Item, settings: SelinuxSettings | None) -> WatchMode | None:
+    marker = item.get_closest_marker(MARKER)
+    if marker is not None:
+        mode = marker.kwargs.get("mode", marker.args[0] if marker.args else "fail")
+        if mode not in WATCH_MODES:
+            pytest.fail(
+                f"{item.nodeid}: {MARKER}(mode={mode!r}): mode must be one of "
+                f"{', '.join(WATCH_MODES)}", pytrace=False,
+            )
+        return mode  # type: ignore[no-any-return]
+    return settings.watch if settings is not None else None
+
+
+@pytest.fixture(autouse=True)
+def _azl_selinux_watch(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Take a checkpoint before a watched test that uses azl_host (no-op otherwise)."""
+    item = request.node
+    if "azl_host" not in request.fixturenames:
+        yield
+        return
+    marked = item.get_closest_marker(MARKER) is not None
+    target: SelectedTarget | None = None
+    if not marked:  # only a target setting can switch it on: look without failing
+        try:
+            target = request.getfixturevalue("azl_target")
+        except pytest.UsageError:
+            yield
+            return
+        if not target.settings("selinux").get("watch"):
+            yield
+            return
+    target = target or request.getfixturevalue("azl_target")
+    settings = settings_of(target)
+    mode = _watch_mode(item, settings)
+    if mode is None:
+        yield
+        return
+    selinux = request.getfixturevalue("azl_selinux")
+    checkpoint = selinux.collector.checkpoint(f"start of {item.name}")
+    item.stash[_WATCH] = _Watch(mode, selinux, checkpoint)
+    try:
+        yield
+    finally:
+        if _WATCH in item.stash:
+            del item.stash[_WATCH]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    watch = item.stash.get(_WATCH, None)
+    if watch is None:
+        return (yield)
+    try:
+        outcome = yield
+    except BaseException:
+        _report(item, watch, test_failed=True)
+        raise
+    message = _report(item, watch, test_failed=False)
+    if message is not None:
+        if watch.mode == "fail":
+            raise SelinuxDenialsFound(message)
+        if watch.mode == "warn":
+            warnings.warn(SelinuxDenialWarning(message), stacklevel=1)
+    return outcome
+
+
+def _report(item: pytest.Item, watch: _Watch, test_failed: bool) -> str | None:
+    """Attach the test's denials to its report; the message when some are unexplained."""
+    if watch.selinux.settings.watch_settle:
+        time.sleep(watch.selinux.settings.watch_settle)  # auditd writes asynchronously
+    try:
+        collection = watch.selinux.collect(watch.checkpoint)
+    except Exception:
+        if test_failed:  # keep the test's own failure in front
+            return None
+        raise
+    groups, verdict = watch.selinux.judge(collection)
+    total = sum(g.count for g in groups)
+    item.user_properties.append((PROP_DENIALS, total))
+    if not groups:
+        return None
+    text = format_groups(groups, watch.selinux.settings.top)
+    item.user_properties.append((PROP_GROUPS, text))
+    where = f"{collection.window} ({collection.source})"
+    item.add_report_section("call", "selinux", f"{where}:\n{text}")
+    if not verdict.unexplained:
+        return None
+    return watch.selinux.explain(collection, verdict)
