@@ -1,0 +1,149 @@
+"""Reading what the checks need from a host: a few short read-only commands each.
+
+Where a host cannot show something at all (no securityfs, no package tool), the gatherers
+raise ``ProbeUnavailable`` (an InfraError: reported as ERROR, not as a finding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import InfraError
+from ..host import Host
+from .lsm import APPARMOR_PACKAGES, AppArmorEvidence, parse_lsm
+from .packages import (
+    Backend,
+    dpkg_query_command,
+    parse_query,
+    rpm_query_command,
+)
+from .selinux import SELinuxState, selinux_state
+from .sshd import parse_sshd_config, parse_sshd_t
+
+LSM_FILE = "/sys/kernel/security/lsm"
+_SBIN = "PATH=$PATH:/usr/sbin:/sbin"  # non-root login shells often lack sbin
+
+
+class ProbeUnavailable(InfraError):
+    """The host cannot show what a check needs (e.g. securityfs not mounted)."""
+
+
+def read_optional(host: Host, path: str, *, sudo: bool | None = None) -> str | None:
+    """The file's text, or None when it does not exist or cannot be read."""
+    result = host.run("cat -- %s 2>/dev/null", path, sudo=sudo)
+    return result.stdout if result.rc == 0 else None
+
+
+def active_lsms(host: Host) -> list[str]:
+    text = read_optional(host, LSM_FILE)
+    if text is None:
+        mounted = host.run("grep -qs ' /sys/kernel/security securityfs ' /proc/self/mounts").rc == 0
+        why = "not readable" if mounted else "securityfs is not mounted on /sys/kernel/security"
+        raise ProbeUnavailable(f"{host.name}: cannot read {LSM_FILE}: {why}")
+    return parse_lsm(text)
+
+
+def package_backend(host: Host) -> Backend:
+    """rpm where its database knows packages (Azure Linux), else dpkg-query (Debian userland)."""
+    if host.run("rpm -q --quiet rpm 2>/dev/null || rpm -qa 2>/dev/null | grep -q .").rc == 0:
+        return "rpm"
+    if host.which("dpkg-query"):
+        return "dpkg"
+    if host.which("rpm"):
+        return "rpm"
+    raise ProbeUnavailable(f"{host.name}: neither rpm nor dpkg-query found: cannot read packages")
+
+
+def installed_packages(host: Host, names: Sequence[str]) -> tuple[Backend, dict[str, str]]:
+    """``(backend, {name: version})`` of those of ``names`` that are installed."""
+    backend = package_backend(host)
+    if not names:
+        return backend, {}
+    cmd = rpm_query_command(names) if backend == "rpm" else dpkg_query_command(names)
+    result = host.run(cmd + " 2>/dev/null")
+    return backend, parse_query(backend, result.stdout)
+
+
+def selinux(host: Host) -> SELinuxState:
+    enforce = read_optional(host, "/sys/fs/selinux/enforce")
+    getenforce = None
+    if enforce is None and host.which("getenforce"):
+        result = host.run("getenforce")
+        getenforce = result.stdout if result.rc == 0 else None
+    config = read_optional(host, "/etc/selinux/config")
+    return selinux_state(enforce, getenforce, config, host.facts.cmdline)
+
+
+def _systemctl(host: Host, verb: str, unit: str) -> str | None:
+    """``systemctl is-active|is-enabled unit``, None where systemd does not answer."""
+    if not host.which("systemctl"):
+        return None
+    result = host.run("systemctl %s %s 2>&1", verb, unit)
+    text = result.stdout.strip().splitlines()
+    word = text[-1].strip() if text else ""
+    known = {
+        "active",
+        "inactive",
+        "failed",
+        "activating",
+        "enabled",
+        "disabled",
+        "static",
+        "masked",
+        "not-found",
+        "unknown",
+    }
+    if word in known:
+        return word
+    return None  # "System has not been booted with systemd", no bus, ...
+
+
+def apparmor(host: Host, lsms: list[str] | None) -> AppArmorEvidence:
+    enabled = read_optional(host, "/sys/module/apparmor/parameters/enabled")
+    profiles = read_optional(host, "/sys/kernel/security/apparmor/profiles", sudo=True)
+    _, packages = installed_packages(host, APPARMOR_PACKAGES)
+    return AppArmorEvidence(
+        module_enabled=enabled.strip() if enabled is not None else None,
+        lsm_active=None if lsms is None else "apparmor" in lsms,
+        service_active=_systemctl(host, "is-active", "apparmor.service"),
+        service_enabled=_systemctl(host, "is-enabled", "apparmor.service"),
+        profiles_loaded=len(profiles.splitlines()) if profiles is not None else None,
+        packages=packages,
+    )
+
+
+def ipe_policies(host: Host) -> str | None:
+    """``<name> <active>`` per IPE policy, or None without ``<securityfs>/ipe``."""
+    result = host.run(
+        "d=/sys/kernel/security/ipe; [ -d $d ] || exit 3; "
+        'for p in $d/policies/*/; do [ -d "$p" ] || continue; '
+        'printf \'%s %s\\n\' "$(basename "$p")" "$(cat "$p/active" 2>/dev/null)"; done',
+        sudo=True,
+    )
+    return None if result.rc == 3 else result.stdout
+
+
+def sshd_settings(host: Host) -> tuple[dict[str, str], str]:
+    """Effective settings from ``sshd -T``, else the first values in /etc/ssh/sshd_config."""
+    result = host.run(f"{_SBIN} sshd -T 2>/dev/null", sudo=True)
+    if result.rc == 0 and result.stdout.strip():
+        return parse_sshd_t(result.stdout), "sshd -T"
+    text = read_optional(host, "/etc/ssh/sshd_config", sudo=True)
+    if text is None:
+        raise ProbeUnavailable(f"{host.name}: neither sshd -T nor /etc/ssh/sshd_config readable")
+    return parse_sshd_config(text), "/etc/ssh/sshd_config"
+
+
+def sshd_presence(host: Host) -> tuple[str | None, bool]:
+    binary = host.which("sshd")
+    if binary is None and host.exists("/usr/sbin/sshd"):
+        binary = "/usr/sbin/sshd"
+    running = host.run("grep -qsx sshd /proc/[0-9]*/comm").rc == 0
+    return binary, running
+
+
+def usr_verity_status(host: Host) -> str:
+    if not host.which("veritysetup") and not host.exists("/usr/sbin/veritysetup"):
+        return "veritysetup not installed"
+    result = host.run(f"{_SBIN} veritysetup status usr 2>&1", sudo=True)
+    return result.stdout

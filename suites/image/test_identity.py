@@ -1,0 +1,44 @@
+"""Is the host the image it claims to be? Identity files, expected version, one image."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_azlinux.host import Host
+from pytest_azlinux.posture.assertions import assert_no_findings
+from pytest_azlinux.posture.identity import (
+    check_expected_version,
+    check_one_image,
+    check_profile_identity,
+    check_release_files_agree,
+)
+from pytest_azlinux.profiles import Profile
+from pytest_azlinux.session import SelectedTarget
+
+pytestmark = pytest.mark.azl_image
+
+
+def test_os_release_matches_profile(azl_host: Host, azl_profile: Profile) -> None:
+    assert_no_findings(check_profile_identity(azl_host.facts, azl_profile), azl_profile)
+
+
+def test_release_files_agree(azl_host: Host, azl_profile: Profile) -> None:
+    assert_no_findings(check_release_files_agree(azl_host.facts), azl_profile)
+
+
+def test_expected_image_version(
+    azl_host: Host, azl_profile: Profile, azl_target: SelectedTarget
+) -> None:
+    expected = azl_target.config.expect.image_version
+    if not expected:
+        pytest.skip(f"not applicable: target {azl_target.name} sets no expect.image_version")
+    assert_no_findings(check_expected_version(azl_host.facts, expected), azl_profile)
+
+
+def test_one_image_per_target(azl_hosts: list[Host], azl_target: SelectedTarget) -> None:
+    __tracebackhide__ = True
+    if azl_target.config.expect.allow_mixed_images:
+        pytest.skip(f"not applicable: target {azl_target.name} allows mixed images")
+    findings = check_one_image({h.name: h.facts.image_key for h in azl_hosts})
+    if findings:
+        pytest.fail(f"target {azl_target.name}: " + findings[0].line(), pytrace=False)
