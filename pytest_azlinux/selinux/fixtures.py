@@ -84,7 +84,8 @@ def settings_of(target: SelectedTarget) -> SelinuxSettings:
     try:
         return parse_settings(target.settings("selinux"), target.name)
     except TargetsError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    pytest.fail(message, pytrace=False)  # outside the except: no chained traceback
 
 
 def collector_for(config: pytest.Config, host: Host, settings: SelinuxSettings) -> DenialCollector:
@@ -116,7 +117,8 @@ class SelinuxHost:
         try:
             return expected_mode(self.host, self.settings, self.target)
         except TargetsError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            message = str(exc)
+        pytest.fail(message, pytrace=False)
 
     def run_start(self) -> Checkpoint:
         """The start of this run on the host's clock (controller elapsed time subtracted)."""

@@ -24,6 +24,15 @@ from pytest_azlinux.analyse.avc import (
     parse_journal_json,
     parse_records,
 )
+from pytest_azlinux.errors import TargetsError
+from pytest_azlinux.selinux.allowlist import apply_allowlist, parse_allowlist
+from pytest_azlinux.selinux.containers import (
+    container_processes,
+    parse_ps,
+    wrong_domains,
+)
+from pytest_azlinux.selinux.mode import mode_problems, parse_mode_readings
+from pytest_azlinux.selinux.settings import parse_settings
 
 Parsed = dict[str, list[AvcRecord]]
 DATA = Path(__file__).parent.parent / "data" / "selinux"
@@ -267,3 +276,93 @@ def test_context_parse() -> None:
     assert Context.parse("system_u:system_r:kernel_t") == kernel
     assert Context.parse("kernel").type == "kernel"
     assert str(Context.parse("u:r:t:s0-s0:c0.c1023")) == "u:r:t:s0-s0:c0.c1023"
+
+
+# --- mode, allowlist, container domains (pure parts of pytest_azlinux.selinux) -----------
+
+
+# /etc/selinux/config as the Azure Linux selinux-policy %post leaves it
+AZL_CONFIG = "# This file controls the state of SELinux\nSELINUX=permissive\nSELINUXTYPE=targeted\n"
+
+
+def _mode_output(enforce: str | None, config: str, cmdline: str, getenforce: str = "") -> str:
+    return (f"==> enforce\n{enforce or ''}\n==> getenforce\n{getenforce}\n==> config\n{config}\n"
+            f"==> cmdline\n{cmdline}\n==> lsm\nlockdown,capability,landlock,yama,selinux\n")
+
+
+def test_mode_permissive_agrees() -> None:
+    r = parse_mode_readings(_mode_output("0", AZL_CONFIG, "BOOT_IMAGE=/vmlinuz ro", "Permissive"))
+    assert (r.runtime, r.config, r.config_type, r.cmdline, r.configured) == (
+        "permissive", "permissive", "targeted", None, "permissive")
+    assert mode_problems(r, "permissive", "profile azl-3.0-fips") == []
+
+
+def test_mode_selinux0_disables_and_mismatch_names_all_three() -> None:
+    r = parse_mode_readings(_mode_output(None, AZL_CONFIG, "ro selinux=0 console=ttyS0"))
+    assert (r.runtime, r.cmdline, r.configured) == ("disabled", "disabled", "disabled")
+    assert mode_problems(r, "disabled", "profile azl-3.0") == []
+    problems = mode_problems(r, "enforcing", "profile azl-3.0-baremetal")
+    assert problems == ["expected enforcing (profile azl-3.0-baremetal), running disabled"]
+    text = r.describe()
+    assert "runtime=disabled" in text and "config=permissive" in text
+    assert "cmdline=disabled (selinux=0)" in text
+
+
+def test_mode_enforcing_cmdline_overrides_config_and_disagreement() -> None:
+    r = parse_mode_readings(_mode_output("0", AZL_CONFIG, "enforcing=1", "Permissive"))
+    assert r.configured == "enforcing"
+    assert mode_problems(r, None, "") == [
+        "config and cmdline imply enforcing but the running mode is permissive"]
+    r = parse_mode_readings(_mode_output(None, "", "ro"))  # no config, no selinuxfs
+    assert (r.config, r.configured, r.runtime) == (None, "disabled", "disabled")
+    r = parse_mode_readings(_mode_output(None, AZL_CONFIG, "security=apparmor"))
+    assert r.cmdline == "disabled"
+
+
+def test_allowlist_matching_and_errors() -> None:
+    groups = group_denials(parse_records((DATA / "sepolgen_modern_permissive0.log").read_text()))
+    entries = parse_allowlist(
+        [{"stype": "unconfined_*", "tclass": "file", "perms": ["ioctl", "read"],
+          "reason": "test program"}], "allowlist")
+    verdict = apply_allowlist(groups, entries)
+    assert [g.tclass for g, _ in verdict.explained] == ["file"]
+    assert [g.tclass for g in verdict.unexplained] == ["dir"]
+    # perms must cover every perm of the group
+    narrow = parse_allowlist([{"perms": ["read"], "reason": "x"}], "allowlist")
+    assert len(apply_allowlist(groups, narrow).unexplained) == 2
+    with pytest.raises(TargetsError, match=r"allowlist\[0\]: field 'reason'"):
+        parse_allowlist([{"stype": "a_t"}], "allowlist")
+    with pytest.raises(TargetsError, match=r"allowlist\[1\]: field 'scontext'"):
+        parse_allowlist([{"reason": "ok"}, {"scontext": "a_t", "reason": "x"}], "allowlist")
+
+
+def test_settings_errors_name_target_and_field() -> None:
+    with pytest.raises(TargetsError, match=r"target 'x': suites.selinux: field 'window'"):
+        parse_settings({"window": "yesterday"}, "x")
+    with pytest.raises(TargetsError, match=r"suites.selinux.*allowlist\[0\]: field 'reason'"):
+        parse_settings({"allowlist": [{"comm": "httpd"}]}, "x")
+    s = parse_settings({"expect_mode": "enforcing", "watch": "warn"}, "x")
+    assert (s.expect_mode, s.watch, s.window, s.source) == ("enforcing", "warn", "boot", "auto")
+
+
+PS = """\
+    1     0 system_u:system_r:init_t:s0            systemd
+  812     1 system_u:system_r:container_runtime_t:s0 containerd
+  901     1 system_u:system_r:container_runtime_t:s0 containerd-shim
+  920   901 system_u:system_r:container_t:s0:c1,c2 pause
+  930   901 system_u:system_r:container_t:s0:c1,c2 nginx
+  931   930 system_u:system_r:container_t:s0:c1,c2 nginx
+  940   901 system_u:system_r:spc_t:s0             kube-proxy
+  950   901 system_u:system_r:container_runtime_t:s0 runc
+ 1001     1 system_u:system_r:container_runtime_t:s0 containerd-shim
+ 1002  1001 unconfined_u:unconfined_r:unconfined_t:s0 sh
+ 2000     1 system_u:system_r:sshd_t:s0-s0:c0.c1023 sshd
+"""
+
+
+def test_container_domains() -> None:
+    procs = container_processes(parse_ps(PS))
+    assert [p.pid for p in procs] == [920, 930, 931, 940, 1002]
+    assert [(p.pid, p.type) for p in wrong_domains(procs)] == [
+        (940, "spc_t"), (1002, "unconfined_t")]
+    assert wrong_domains(procs, ["container_t", "spc_t", "unconfined_t"]) == []

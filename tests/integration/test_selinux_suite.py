@@ -1,0 +1,247 @@
+"""The SELinux suite end to end: collector -> parser -> allowlist -> report, through pytest.
+
+The kernel here has SELinux off, so denials come from recorded real logs (tests/data/selinux)
+seeded as the host's audit log; everything after that is real: ``ausearch`` reads the log
+on the host (the local transport, or SSH into a lab host), the suite groups and judges the
+records, and the per-image JUnit report carries the outcome. The watcher test appends one
+record (stamped with the host's clock) to the seeded log while a test runs, standing in for
+a denial the kernel would log.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_azlinux.report.junit import read_cases
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "selinux"
+SUITE = ROOT / "suites" / "security"
+
+pytestmark = pytest.mark.skipif(shutil.which("ausearch") is None, reason="needs ausearch (auditd)")
+
+SHORT_LOG_GROUPS = [
+    "allow pam_t xdm_t:fifo_file { ioctl };",
+    "allow staff_t xdm_tmp_t:file { read };",
+    "allow staff_t sysctl_fs_t:file { read };",
+    "allow staff_t user_tmp_t:file { read write };",
+    "allow staff_t user_tmp_t:file { lock };",
+    "allow staff_su_t user_home_dir_t:dir { search };",
+]
+
+
+def _copy_suite(pytester: pytest.Pytester, extra: str = "") -> None:
+    dest = pytester.path / "security"
+    dest.mkdir()
+    shutil.copy(SUITE / "conftest.py", dest / "conftest.py")
+    shutil.copy(SUITE / "test_selinux.py", dest / "test_selinux.py")
+    if extra:
+        (dest / "test_watch.py").write_text(extra)
+
+
+def _local_targets(pytester: pytest.Pytester, log: Path, **selinux: Any) -> Path:
+    settings = {"audit_log": str(log), "window": "all", "check_denials": "always", **selinux}
+    path = pytester.path / "targets.yaml"
+    path.write_text(yaml.safe_dump({"targets": {"here": {"kind": "local",
+                                                         "suites": {"selinux": settings}}}}))
+    return path
+
+
+def _run(pytester: pytest.Pytester, targets: Path, target: str, *args: str) -> Any:
+    return pytester.runpytest_subprocess(
+        "--azl-target", target, "--azl-targets-file", str(targets),
+        "--azl-junit-dir", str(pytester.path / "reports"), "-p", "no:cacheprovider",
+        "-rfEs", *args, timeout=300,
+    )
+
+
+def test_seeded_log_reports_expected_groups(pytester: pytest.Pytester) -> None:
+    log = pytester.path / "audit.log"
+    shutil.copy(DATA / "sepolgen_short.log", log)
+    _copy_suite(pytester)
+    targets = _local_targets(pytester, log)
+    result = _run(pytester, targets, "here", "-k", "denials")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "6 unexplained SELinux denial/error record(s) in 6 group(s)" in out
+    assert "source ausearch: ausearch -if" in out
+    for hint in SHORT_LOG_GROUPS:
+        assert hint in out
+    (report,) = (pytester.path / "reports").glob("*.xml")
+    (case,) = [c for c in read_cases(report)[1] if "denials" in c.name]
+    assert case.outcome == "failed"
+    assert {m.name: m.value for m in case.metrics}["selinux_denials"] == 6
+
+
+def test_allowlist_removes_allowed_groups(pytester: pytest.Pytester) -> None:
+    log = pytester.path / "audit.log"
+    shutil.copy(DATA / "sepolgen_short.log", log)
+    _copy_suite(pytester)
+    allow = [{"stype": "staff_t", "ttype": "user_tmp_t", "perms": ["read", "write", "lock"],
+              "reason": "bonobo lock file, known"},
+             {"stype": "staff_*", "comm": "beagled", "reason": "desktop indexer"}]
+    result = _run(pytester, _local_targets(pytester, log, allowlist=allow), "here", "-k", "denials")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "2 unexplained SELinux denial/error record(s) in 2 group(s)" in out
+    assert "allowlisted: 4 record(s) in 4 group(s)" in out
+    assert "allow pam_t xdm_t:fifo_file { ioctl };" in out
+    assert "user_tmp_t" not in out and "beagled" not in out
+    # everything allowlisted: the check passes
+    allow.append({"ttype": "*", "reason": "accept the rest"})
+    result = _run(pytester, _local_targets(pytester, log, allowlist=allow), "here", "-k", "denials")
+    result.assert_outcomes(passed=1)
+
+
+def test_bad_allowlist_is_a_one_line_error(pytester: pytest.Pytester) -> None:
+    log = pytester.path / "audit.log"
+    shutil.copy(DATA / "sepolgen_short.log", log)
+    _copy_suite(pytester)
+    result = _run(pytester, _local_targets(pytester, log, allowlist=[{"comm": "x"}]), "here",
+                  "-k", "denials")
+    result.assert_outcomes(errors=1)  # a configuration error, not a finding
+    result.stdout.fnmatch_lines(["target 'here': suites.selinux.allowlist[[]0[]]: field 'reason'*"])
+    out = result.stdout.str()
+    assert "Traceback" not in out and "During handling" not in out
+
+
+def test_disabled_selinux_skips_denials_with_reason(pytester: pytest.Pytester) -> None:
+    # this kernel has no selinuxfs: with no override the denial check skips (expected disabled)
+    # and fails when the target expects permissive
+    log = pytester.path / "audit.log"
+    shutil.copy(DATA / "sepolgen_short.log", log)
+    _copy_suite(pytester)
+    targets = _local_targets(pytester, log, check_denials="auto", expect_mode="disabled")
+    result = _run(pytester, targets, "here", "-k", "denials or container")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*SELinux disabled on localhost (no selinuxfs), expected "
+                                 "disabled (target here suites.selinux.expect_mode)*"])
+    targets = _local_targets(pytester, log, check_denials="auto", expect_mode="permissive")
+    result = _run(pytester, targets, "here")
+    result.assert_outcomes(failed=2, skipped=1)
+    out = result.stdout.str()
+    assert "SELinux is disabled but permissive is expected" in out
+    assert "expected permissive (target here suites.selinux.expect_mode), running disabled" in out
+    assert "runtime=disabled" in out and "config=" in out and "cmdline=" in out
+
+
+WATCH_TESTS = '''
+import subprocess
+import pytest
+
+RECORD = ("type=AVC msg=audit({stamp}:{serial}): avc:  denied  {{ read }} for  pid=4242 "
+          'comm="watched" name="shadow" dev="sda1" ino=1 scontext=system_u:system_r:{stype}:s0 '
+          "tcontext=system_u:object_r:shadow_t:s0 tclass=file permissive=1")
+
+
+def deny(host, log, stype, serial):
+    stamp = host.check_output("date +%s.%3N")
+    host.run("cat >> %s", log, stdin=RECORD.format(stamp=stamp, serial=serial, stype=stype) + "\\n",
+             check=True)
+
+
+@pytest.mark.azl_selinux_watch(mode="fail")
+def test_fail_mode(azl_host, log):
+    deny(azl_host, log, "watched_t", 90001)
+
+
+@pytest.mark.azl_selinux_watch(mode="warn")
+def test_warn_mode(azl_host, log):
+    deny(azl_host, log, "warned_t", 90002)
+
+
+@pytest.mark.azl_selinux_watch(mode="ignore")
+def test_ignore_mode(azl_host, log):
+    deny(azl_host, log, "ignored_t", 90003)
+
+
+@pytest.mark.azl_selinux_watch(mode="fail")
+def test_quiet(azl_host, log):
+    azl_host.run("true")
+
+
+@pytest.mark.azl_selinux_watch(mode="fail")
+def test_allowlisted(azl_host, log):
+    deny(azl_host, log, "allowed_t", 90004)
+
+
+def test_unwatched(azl_host, log):
+    deny(azl_host, log, "unwatched_t", 90005)
+
+
+@pytest.fixture
+def log(azl_target):
+    return azl_target.settings("selinux")["audit_log"]
+'''
+
+
+def test_watcher_attaches_denials_to_the_test(pytester: pytest.Pytester) -> None:
+    log = pytester.path / "audit.log"
+    shutil.copy(DATA / "sepolgen_short.log", log)  # old records: before every checkpoint
+    _copy_suite(pytester, WATCH_TESTS)
+    allow = [{"stype": "allowed_t", "reason": "expected by this test"}]
+    targets = _local_targets(pytester, log, allowlist=allow)
+    result = _run(pytester, targets, "here", "security/test_watch.py", "-W", "always")
+    result.assert_outcomes(passed=5, failed=1)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*SelinuxDenialsFound: localhost: 1 unexplained SELinux denial/error record(s) in 1 "
+        "group(s), since start of test_fail_mode*",
+        "*allow watched_t shadow_t:file { read };*",
+        "*SelinuxDenialWarning: localhost: 1 unexplained*",
+    ])
+    assert "pam_t" not in out  # the seeded old records are outside every test's window
+    (report,) = (pytester.path / "reports").glob("*.xml")
+    props = {c.name.split("[")[0]: dict(c.properties) for c in read_cases(report)[1]}
+    assert props["test_fail_mode"]["selinux.denials"] == "1"
+    assert props["test_ignore_mode"]["selinux.denials"] == "1"
+    assert "ignored_t" in props["test_ignore_mode"]["selinux.denial_groups"]
+    assert props["test_quiet"]["selinux.denials"] == "0"
+    assert props["test_allowlisted"]["selinux.denials"] == "1"
+    assert "selinux.denials" not in props["test_unwatched"]
+    # the target setting turns the watcher on for every test that uses azl_host
+    targets = _local_targets(pytester, log, allowlist=allow, watch="fail")
+    result = _run(pytester, targets, "here", "security/test_watch.py", "-k", "unwatched")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*allow unwatched_t shadow_t:file { read };*"])
+
+
+# --- through SSH into a lab host ----------------------------------------------------------
+
+
+@pytest.fixture
+def lab_or_skip(request: pytest.FixtureRequest) -> Any:
+    try:
+        return request.getfixturevalue("lab")
+    except pytest.FixtureLookupError:
+        pytest.skip("the lab fixture is not available in this tree")
+
+
+def test_lab_host_with_seeded_log(pytester: pytest.Pytester, lab_or_skip: Any) -> None:
+    lab = lab_or_skip
+    host = lab.hosts[0].name
+    lab.seed_audit_log(host, DATA / "sepolgen_short.log")
+    data = yaml.safe_load(Path(lab.targets_file).read_text())
+    target = data["targets"]["lab"]
+    target["suites"] = {"selinux": {
+        "window": "all", "check_denials": "always",
+        "allowlist": [{"comm": "beagled", "reason": "desktop indexer"}],
+    }}
+    if target.get("kind") == "ssh":
+        target["hosts"] = [h for h in target["hosts"] if h["name"] == host]
+    targets = pytester.path / "targets.yaml"
+    targets.write_text(yaml.safe_dump(data))
+    _copy_suite(pytester)
+    result = _run(pytester, targets, "lab", "-k", f"denials and {host}")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert f"{host}: 4 unexplained SELinux denial/error record(s) in 4 group(s)" in out
+    assert "source ausearch: ausearch --input-logs" in out
+    assert "allowlisted: 2 record(s) in 2 group(s)" in out
+    for hint in SHORT_LOG_GROUPS:
+        assert (hint in out) == ("staff_t xdm_tmp_t" not in hint and "sysctl_fs_t" not in hint)
