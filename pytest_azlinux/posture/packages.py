@@ -42,7 +42,7 @@ def rpmvercmp(a: str, b: str) -> int:
             if xb is None:
                 return 1
             if xa != xb:
-                return 1 if xa == "^" else -1
+                return -1 if xa == "^" else 1
             i += 1
             continue
         if xa is None or xb is None:
