@@ -54,7 +54,9 @@ class ShellSession:
         self._host = host
         self._killer = killer
         self.broken = False
-        self.run_started = False  # False until a command reached the stream
+        # False until the remote shell reported the command's pid: a connection that drops
+        # before that did not start it, so the command may be sent again on a new one.
+        self.run_started = False
         self._setup = _SETUP  # sent with the first command
 
     def close(self) -> None:
@@ -68,7 +70,6 @@ class ShellSession:
         try:
             self._stream.send((self._setup + _frame(script, token, stdin)).encode())
             self._setup = ""
-            self.run_started = True
         except (OSError, EOFError) as exc:
             self.broken = True
             raise ConnectionLost(f"{self._host}: connection lost sending a command: {exc}") from exc
@@ -110,6 +111,7 @@ class ShellSession:
                         m = start_re.search(out, scan_from)
                         if m:
                             pid = int(m.group(1))
+                            self.run_started = True
                             del out[m.start() : m.end()]
                     m = end_out.search(out, max(0, len(out) - len(tok) - 16))
                     if m:
@@ -147,6 +149,8 @@ def _frame(script: str, token: str, stdin: bytes | None) -> str:
 def kill_script(pid: int) -> str:
     """Kill a framed command's process group, falling back to the single process."""
     return (
-        f"kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; sleep 1; "
-        f"kill -KILL -- -{pid} 2>/dev/null || kill -KILL {pid} 2>/dev/null; true"
+        # No "--": dash (Debian's sh) rejects it and then only the group leader was killed.
+        f"kill -TERM -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; "
+        f"sleep 0.2; kill -0 -{pid} 2>/dev/null || kill -0 {pid} 2>/dev/null || exit 0; sleep 1; "
+        f"kill -KILL -{pid} 2>/dev/null || kill -KILL {pid} 2>/dev/null; true"
     )

@@ -6,14 +6,16 @@ channel (and a second one under ``sudo`` when asked), not a channel per command.
 
 from __future__ import annotations
 
-import socket
+import selectors
+import shlex
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import paramiko
 
-from ..errors import CommandTimeout, ConnectionLost, HostKeyError, HostUnreachable
+from ..errors import CommandTimeout, ConnectionLost, HostKeyError, HostUnreachable, InfraError
 from ..targets import HostSpec, JumpHost
 from .protocol import CommandResult
 from .shell import ShellSession, kill_script
@@ -37,11 +39,17 @@ class _ChannelStream:
         ch = self._channel
         out = ch.recv(1 << 20) if ch.recv_ready() else b""
         err = ch.recv_stderr(1 << 20) if ch.recv_stderr_ready() else b""
-        eof = not out and not err and (ch.exit_status_ready() or ch.closed or ch.eof_received)
+        eof = not out and not err and bool(ch.exit_status_ready() or ch.closed or ch.eof_received)
         return out, err, eof
 
     def close(self) -> None:
         self._channel.close()
+
+
+# The sudo shell says it is ready on stdout; sudo -S prompts on stderr. The password is sent
+# only in answer to the prompt, so it never reaches the shell (NOPASSWD, cached credentials).
+_SUDO_PROMPT = "[azl-sudo-password]"
+_SUDO_READY = "azl-sudo-ready"
 
 
 class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
@@ -50,12 +58,24 @@ class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
     def __init__(self, path: Path | None) -> None:
         self._path = path
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         client.get_host_keys().add(hostname, key.get_name(), key)
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._path.open("a") as fh:
                 fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+def _os_reason(exc: OSError) -> str:
+    # paramiko's NoValidConnectionsError says only "Unable to connect"; the cause (refused,
+    # no route...) is in its per-address errors.
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, dict) and errors:
+        inner = next(iter(errors.values()))
+        return str(getattr(inner, "strerror", None) or inner)
+    return exc.strerror or str(exc)
 
 
 def _known_hosts_name(address: str, port: int) -> str:
@@ -67,7 +87,8 @@ class SshTransport:
 
     def __init__(self, spec: HostSpec) -> None:
         self.spec = spec
-        self.description = f"ssh {spec.user or ''}{'@' if spec.user else ''}{spec.address}:{spec.port}"
+        who = f"{spec.user}@" if spec.user else ""
+        self.description = f"ssh {who}{spec.address}:{spec.port}"
         self._clients: list[paramiko.SSHClient] = []
         self._shells: dict[bool, ShellSession] = {}
         self._lock = threading.Lock()
@@ -89,7 +110,9 @@ class SshTransport:
     def _open(self) -> None:
         spec = self.spec
         sock: Any = None
-        hops: list[tuple[JumpHost | HostSpec, str]] = [(j, f"jump host {j.address}") for j in spec.jump]
+        hops: list[tuple[JumpHost | HostSpec, str]] = [
+            (j, f"jump host {j.address}") for j in spec.jump
+        ]
         hops.append((spec, f"host {spec.name}"))
         for index, (hop, label) in enumerate(hops):
             if index > 0:
@@ -103,7 +126,8 @@ class SshTransport:
                 except (paramiko.SSHException, OSError) as exc:
                     self._close_clients()
                     raise HostUnreachable(
-                        spec.name, spec.address, f"{label} not reachable through the jump host: {exc}"
+                        spec.name, spec.address,
+                        f"{label} not reachable through the jump host: {exc}",
                     ) from None
             self._clients.append(self._connect_one(hop, sock, label))
 
@@ -157,15 +181,16 @@ class SshTransport:
                     f"(not in {known}); pin it there or set host_key_policy: accept-new",
                 ) from None
             raise HostUnreachable(spec.name, spec.address, f"{label}: SSH error: {text}") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             self._close_clients()
             raise HostUnreachable(
                 spec.name, spec.address,
-                f"{label}: connect to {hop.address}:{hop.port} timed out after {spec.connect_timeout:g} s",
+                f"{label}: connect to {hop.address}:{hop.port} timed out after "
+                f"{spec.connect_timeout:g} s",
             ) from None
         except OSError as exc:
             self._close_clients()
-            reason = exc.strerror or str(exc)
+            reason = _os_reason(exc)
             raise HostUnreachable(
                 spec.name, spec.address, f"{label}: connect to {hop.address}:{hop.port}: {reason}"
             ) from None
@@ -208,8 +233,8 @@ class SshTransport:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectionLost(f"{self.spec.name}: cannot open a shell: {exc}") from exc
         stream = _ChannelStream(channel)
-        if sudo and self.spec.sudo_password is not None:
-            stream.send(self.spec.sudo_password.get_secret_value().encode() + b"\n")
+        if sudo and self.spec.user != "root":
+            self._sudo_handshake(stream)
         shell = ShellSession(stream, self.spec.name, lambda pid: self._kill(pid, sudo))
         self._shells[sudo] = shell
         return shell
@@ -217,18 +242,67 @@ class SshTransport:
     def _shell_command(self, sudo: bool) -> str:
         if not sudo or self.spec.user == "root":
             return "exec sh"
+        start = shlex.quote(f"echo {_SUDO_READY}; exec sh")
         if self.spec.sudo_password is not None:
-            return "exec sudo -S -p '' sh"
-        return "exec sudo -n sh"
+            # -k: always ask when a password is needed, so the answer is never left over.
+            return f"exec sudo -S -k -p {shlex.quote(_SUDO_PROMPT)} sh -c {start}"
+        return f"exec sudo -n sh -c {start}"
+
+    def _sudo_handshake(self, stream: _ChannelStream) -> None:
+        """Wait for the root shell; answer sudo's password prompt once if it asks."""
+        password = self.spec.sudo_password
+        ready, prompt = _SUDO_READY.encode() + b"\n", _SUDO_PROMPT.encode()
+        out, err = b"", b""
+        answered = False
+        deadline = time.monotonic() + self.spec.connect_timeout
+        sel = selectors.DefaultSelector()
+        sel.register(stream.fileno(), selectors.EVENT_READ)
+        try:
+            while True:
+                if ready in out:
+                    return
+                if prompt in err:
+                    if answered or password is None:
+                        stream.close()
+                        raise self._sudo_error("sudo rejected the sudo_password")
+                    err = err.replace(prompt, b"", 1)
+                    stream.send(password.get_secret_value().encode() + b"\n")
+                    answered = True
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    stream.close()
+                    raise self._sudo_error(f"no root shell after {self.spec.connect_timeout:g} s")
+                sel.select(min(remaining, 0.5))
+                chunk_out, chunk_err, eof = stream.read_available()
+                out, err = out + chunk_out, err + chunk_err
+                if eof and ready not in out and prompt not in err:
+                    detail = err.decode("utf-8", "replace").strip() or "the sudo shell exited"
+                    raise self._sudo_error(detail.splitlines()[-1])
+        finally:
+            sel.close()
+
+    def _sudo_error(self, detail: str) -> InfraError:
+        return InfraError(
+            f"{self.spec.name}: cannot run commands as root with sudo as user "
+            f"{self.spec.user or '(default)'}: {detail}"
+        )
 
     def _kill(self, pid: int, sudo: bool) -> None:
         """Kill a timed-out command through a side channel of the same connection."""
         client = self._clients[-1] if self._clients else None
         if client is None:
             return
-        prefix = "sudo -n " if sudo and self.spec.user != "root" else ""
+        password = self.spec.sudo_password if sudo and self.spec.user != "root" else None
+        prefix = ""
+        if sudo and self.spec.user != "root":
+            prefix = "sudo -S -k -p '' " if password is not None else "sudo -n "
         try:
-            _, stdout, _ = client.exec_command(f"{prefix}sh -c '{kill_script(pid)}'", timeout=10)
+            command = f"{prefix}sh -c '{kill_script(pid)}'"
+            stdin, stdout, _ = client.exec_command(command, timeout=10)
+            if password is not None:  # read by sudo only; the kill script reads no input
+                stdin.write(password.get_secret_value() + "\n")
+            stdin.channel.shutdown_write()
             stdout.channel.recv_exit_status()
         except (paramiko.SSHException, OSError):
             pass
