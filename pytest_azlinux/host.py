@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import threading
 from collections.abc import Mapping
@@ -14,13 +15,15 @@ from .transport.protocol import CommandResult, Transport
 
 __all__ = ["CommandResult", "Host"]
 
+_PLACEHOLDER = re.compile(r"(?<!%)(?:%%)*%s")
+
 
 def build_command(cmd: str, args: tuple[object, ...]) -> str:
     """``cmd`` with ``args`` shell-quoted: ``%s`` placeholders if present, else appended."""
     if not args:
         return cmd
     quoted = tuple(shlex.quote(str(a)) for a in args)
-    if "%s" in cmd:
+    if _PLACEHOLDER.search(cmd):  # "%%s" is a literal "%s" (printf formats), not a slot
         return cmd % quoted
     return " ".join((cmd, *quoted))
 
