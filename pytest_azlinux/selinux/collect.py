@@ -121,13 +121,20 @@ class DenialCollector:
             "elif command -v journalctl >/dev/null 2>&1 && "
             "  [ -n \"$(journalctl -q -n 1 -o cat 2>/dev/null)\" ]; then echo journal; "
             "elif command -v dmesg >/dev/null 2>&1 && dmesg >/dev/null 2>&1; then echo kmsg; "
+            f"elif [ -e {log} ]; then echo unreadable; "
             "else echo none; fi"
         )
         found = self.host.run(script, timeout=self.timeout).stdout.strip()
+        if found == "unreadable":
+            raise CollectorError(
+                f"{self.host.name}: {self.audit_log} exists but is not readable as "
+                f"{self.host.spec.user or 'this user'} (audit logs are root-only: set sudo: true "
+                "for the host in the targets file)"
+            )
         if found not in SOURCES:
             raise CollectorError(
                 f"{self.host.name}: no SELinux record source: no readable {self.audit_log}, "
-                "no journal, no dmesg"
+                "no journal entries, dmesg not readable"
             )
         return found
 
@@ -169,8 +176,12 @@ class DenialCollector:
             # (seconds resolution: the client-side filter then applies the exact time)
             sec = int(since.timestamp)
             command += f' -ts "$(date -d @{sec} +%x)" "$(date -d @{sec} +%T)"'
-        result = self.host.run(command, timeout=self.timeout)
-        if result.rc == 1 and "<no matches>" in result.stderr:
+        # ausearch -if is silent about a missing file: check it first (exit 2, a message)
+        log = shlex.quote(self.audit_log)
+        script = f"[ -r {log} ] || {{ echo 'cannot read '{log} >&2; exit 2; }}; {command}"
+        result = self.host.run(script, timeout=self.timeout)
+        # exit 1 is "nothing matched": "<no matches>" on stderr, or nothing for an empty log
+        if result.rc == 1 and result.stderr.strip() in ("", "<no matches>"):
             return command, []
         if result.rc != 0:
             raise CollectorError(

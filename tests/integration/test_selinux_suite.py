@@ -234,6 +234,7 @@ def test_lab_host_with_seeded_log(pytester: pytest.Pytester, lab_or_skip: Any) -
     }}
     if target.get("kind") == "ssh":
         target["hosts"] = [h for h in target["hosts"] if h["name"] == host]
+        target.setdefault("defaults", {})["sudo"] = True  # audit logs are root-only
     targets = pytester.path / "targets.yaml"
     targets.write_text(yaml.safe_dump(data))
     _copy_suite(pytester)
@@ -245,3 +246,30 @@ def test_lab_host_with_seeded_log(pytester: pytest.Pytester, lab_or_skip: Any) -
     assert "allowlisted: 2 record(s) in 2 group(s)" in out
     for hint in SHORT_LOG_GROUPS:
         assert (hint in out) == ("staff_t xdm_tmp_t" not in hint and "sysctl_fs_t" not in hint)
+
+
+def test_autodetect_falls_back_to_the_kernel_log(tmp_path: Path) -> None:
+    """No audit log and no journal here: auto-detection picks dmesg, which holds no AVCs."""
+    from pytest_azlinux.host import Host
+    from pytest_azlinux.selinux.collect import DenialCollector
+    from pytest_azlinux.targets import HostSpec
+    from pytest_azlinux.transport.local import LocalTransport
+
+    if shutil.which("dmesg") is None:
+        pytest.skip("needs dmesg")
+    host = Host(HostSpec(name="localhost", target="here", access="local"), LocalTransport())
+    try:
+        collector = DenialCollector(host, audit_log=str(tmp_path / "missing.log"))
+        journal = host.run("journalctl -q -n 1 -o cat").stdout.strip()
+        expected = "journal" if journal else "kmsg"
+        assert collector.source == expected
+        boot = collector.since_boot()
+        assert 0 < boot.timestamp <= collector.now()
+        collection = collector.collect(boot)
+        assert collection.source == expected and collection.records == []
+        # an explicit ausearch source on an empty log: exit 1 "<no matches>" is not an error
+        empty = tmp_path / "empty.log"
+        empty.write_text("")
+        assert DenialCollector(host, "ausearch", str(empty)).collect().records == []
+    finally:
+        host.close()
