@@ -1,0 +1,107 @@
+"""A Kubernetes API client for a target, retries with backoff, and bounded waits."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..errors import InfraError, TargetsError
+
+T = TypeVar("T")
+RETRIED = {409, 429, 500, 502, 503, 504}
+
+
+class ClusterError(InfraError):
+    """The cluster API failed or did not reach the expected state in time."""
+
+
+class PodSecurityRejected(ClusterError):
+    """Pod Security admission refused a pod (the namespace level is too strict for it)."""
+
+
+class WaitTimeout(ClusterError):
+    """A bounded wait ran out; the message says what was awaited and what was last seen."""
+
+
+def load_client(kubeconfig: str, context: str | None, where: str) -> Any:
+    """An ApiClient for ``kubeconfig``/``context``; configuration errors name the target."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    path = os.path.expanduser(kubeconfig)
+    if not os.path.exists(path):
+        raise TargetsError(f"{where}: field 'kubeconfig': file not found: {path}")
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config(path, context=context, client_configuration=cfg)
+    except ConfigException as exc:
+        raise TargetsError(f"{where}: kubeconfig {path}: {exc}") from None
+    cfg.retries = 0  # our own retry policy below
+    return client.ApiClient(cfg)
+
+
+def api_error(exc: BaseException) -> tuple[int, str]:
+    """(status, message) of an ApiException, the server's message if there is one."""
+    import json
+
+    status = int(getattr(exc, "status", 0) or 0)
+    body = getattr(exc, "body", None)
+    message = str(getattr(exc, "reason", "") or exc)
+    if body:
+        try:
+            message = json.loads(body).get("message", message)
+        except (ValueError, AttributeError):
+            pass
+    return status, message
+
+
+def retry(
+    call: Callable[[], T], what: str, *, attempts: int = 6, base: float = 0.2,
+    retried: frozenset[int] | set[int] = RETRIED,
+) -> T:
+    """Run an API call, retrying conflicts (409), throttling (429) and 5xx with backoff.
+
+    A 429's Retry-After is honoured. Connection errors are retried too; the last error
+    becomes a ClusterError naming ``what``.
+    """
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    delay = base
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except ApiException as exc:
+            status, message = api_error(exc)
+            if status not in retried or attempt == attempts:
+                raise
+            wait = delay
+            headers = getattr(exc, "headers", None) or {}
+            if status == 429 and headers.get("Retry-After", "").isdigit():
+                wait = max(wait, float(headers["Retry-After"]))
+        except HTTPError as exc:
+            if attempt == attempts:
+                raise ClusterError(f"{what}: API server unreachable: {exc}") from None
+            wait = delay
+        time.sleep(wait * (1 + random.random() / 2))
+        delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def wait_for(
+    check: Callable[[], tuple[bool, str]], what: str, timeout: float, interval: float = 0.2
+) -> str:
+    """Poll ``check`` (-> done, description of the current state) until done or timeout."""
+    deadline = time.monotonic() + timeout
+    seen = "nothing yet"
+    while True:
+        done, seen = check()
+        if done:
+            return seen
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}; last seen: {seen}")
+        time.sleep(interval)
+        interval = min(interval * 1.5, 2.0)

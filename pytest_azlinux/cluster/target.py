@@ -1,0 +1,112 @@
+"""A ``kind: cluster`` target resolved to one host per node of the pool.
+
+Resolution lists the nodes matching the pool/selector (an empty selection is an error),
+prepares the helper namespace (labelled for the Pod Security level debug pods need),
+writes this run's record, sweeps what stale runs left behind, and registers a
+``ClusterContext`` that ``transport/kube.py`` and the pod-level fixtures use. The undo it
+returns deletes everything the run created.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import TargetsError
+from ..targets import ClusterTarget, HostSpec
+from .api import load_client
+from .nodes import NodeFacts, discover_nodes
+from .pods import ensure_namespace
+from .runs import RunLedger, wait_namespace_gone
+
+log = logging.getLogger("pytest_azlinux.cluster")
+_CONTEXTS: dict[str, ClusterContext] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass
+class ClusterContext:
+    """What the transports and fixtures of one cluster target share in this process."""
+
+    target_name: str
+    config: ClusterTarget
+    api: Any
+    ledger: RunLedger
+    nodes: dict[str, NodeFacts] = field(default_factory=dict)
+    pod_timeout: float = 120.0
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace
+
+
+def get_context(target_name: str) -> ClusterContext | None:
+    with _LOCK:
+        return _CONTEXTS.get(target_name)
+
+
+def resolve_cluster_target(
+    name: str, config: ClusterTarget, start: bool
+) -> tuple[list[HostSpec], Callable[[], None] | None]:
+    """Hosts of the nodes of ``config``'s pool, and the undo that cleans the run up.
+
+    ``start`` is True on the controlling process: it prepares the namespace and sweeps stale
+    runs; workers only discover nodes and record their own run.
+    """
+    where = f"target {name!r}"
+    selector = config.label_selector()
+    if not selector:
+        raise TargetsError(f"{where}: set 'pool' or 'selector' (refusing to select every node)")
+    api = load_client(config.kubeconfig, config.context, where)
+    nodes = discover_nodes(api, selector, where)
+    ledger = RunLedger(api, config.namespace)
+    if start:
+        ledger.created_namespace = ensure_namespace(
+            api, config.namespace, "privileged" if config.access == "debug-pod" else "baseline")
+        swept = ledger.sweep()
+        if swept:
+            log.warning("%s: removed objects of stale runs %s", where, ", ".join(swept))
+    ledger.write_record()
+    context = ClusterContext(name, config, api, ledger, {n.name: n for n in nodes})
+    with _LOCK:
+        _CONTEXTS[name] = context
+    specs = [_host_spec(name, config, n) for n in nodes]
+
+    def undo() -> None:
+        with _LOCK:
+            _CONTEXTS.pop(name, None)
+        errors = ledger.delete_run()
+        if start and ledger.created_namespace and not errors:
+            from kubernetes import client
+
+            client.CoreV1Api(api).delete_namespace(config.namespace)
+            wait_namespace_gone(api, config.namespace, 120.0)
+        if errors:
+            raise RuntimeError(f"{where}: cleanup left objects behind: {'; '.join(errors)}")
+
+    return specs, undo
+
+
+def _host_spec(target_name: str, config: ClusterTarget, node: NodeFacts) -> HostSpec:
+    labels = dict(node.labels)
+    if config.access == "ssh":
+        if not node.internal_ip:
+            raise TargetsError(f"target {target_name!r}: node {node.name} has no InternalIP")
+        s = config.ssh
+        return HostSpec(
+            name=node.name, target=target_name, access="ssh", address=node.internal_ip,
+            port=s.port or 22, user=s.user, identity_file=s.identity_file,
+            password=s.password, known_hosts=s.known_hosts,
+            host_key_policy=s.host_key_policy or "strict", jump=tuple(s.jump or ()),
+            sudo=bool(s.sudo), sudo_password=s.sudo_password,
+            connect_timeout=s.connect_timeout or 10.0, profile=config.profile,
+            node=node.name, labels=labels,
+        )
+    return HostSpec(
+        name=node.name, target=target_name, access="kube",
+        address=node.internal_ip or node.name, profile=config.profile,
+        node=node.name, labels=labels,
+    )

@@ -1,0 +1,88 @@
+"""``azl lab cluster up|down|status``: the cluster test bed (kube-apiserver, etcd, kwok)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from .cluster_bed import DEFAULT_ROOT, ClusterBed, add_lab_pool, write_targets
+
+
+def register_cluster(subparsers: Any) -> None:
+    """Add ``cluster`` to the ``azl lab`` actions."""
+    cluster = subparsers.add_parser(
+        "cluster", help="the cluster test bed: real kube-apiserver + etcd, kwok-simulated nodes")
+    sub = cluster.add_subparsers(dest="cluster_command", required=True, metavar="ACTION")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--root", type=Path, default=DEFAULT_ROOT,
+                       help=f"state directory (default $AZL_TESTBED_ROOT or {DEFAULT_ROOT})")
+
+    up = sub.add_parser("up", help="start the bed (builds binaries on first use)")
+    common(up)
+    up.add_argument("--lab", metavar="NAME",
+                    help="bind a pool to the hosts of this running lab (exec runs inside them)")
+    up.add_argument("--lab-pool", default="canary", help="pool name of the lab-backed nodes")
+    up.add_argument("--sim-pool", action="append", default=[], metavar="POOL:COUNT",
+                    help="add COUNT simulated nodes without a lab host (API-level only)")
+    up.set_defaults(func=_up)
+
+    down = sub.add_parser("down", help="stop the bed and delete its data")
+    common(down)
+    down.set_defaults(func=_down)
+
+    status = sub.add_parser("status", help="components and nodes")
+    common(status)
+    status.set_defaults(func=_status)
+
+
+def _up(args: argparse.Namespace) -> int:
+    bed = ClusterBed(args.root)
+    start = time.monotonic()
+    state = bed.up()
+    print(f"cluster test bed up in {time.monotonic() - start:.1f} s: {state.server}")
+    pools: dict[str, str] = {}
+    if args.lab:
+        from .lab import Lab
+
+        nodes = add_lab_pool(bed, args.lab_pool, Lab(args.lab))
+        pools[f"nodepool-{args.lab_pool}"] = args.lab_pool
+        print(f"pool {args.lab_pool}: {len(nodes)} nodes backed by lab {args.lab}")
+    for item in args.sim_pool:
+        pool, _, count = item.partition(":")
+        n = bed.add_pool(pool, int(count or 1))
+        pools[f"nodepool-{pool}"] = pool
+        print(f"pool {pool}: {len(n)} simulated nodes (no lab host: exec is refused)")
+    targets = write_targets(bed, bed.root / "targets.yaml", pools)
+    print(f"kubeconfig: {bed.kubeconfig}\ntargets file: {targets}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    ClusterBed(args.root).down()
+    print("cluster test bed down")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    bed = ClusterBed(args.root)
+    running = bed.running()
+    if not running:
+        print("cluster test bed: not started")
+        return 1
+    for name, alive in running.items():
+        print(f"{name:26} {'running' if alive else 'DEAD'}")
+    if bed.is_up():
+        from kubernetes import client
+
+        nodes = client.CoreV1Api(bed.api()).list_node().items
+        pools: dict[str, int] = {}
+        for n in nodes:
+            pool = (n.metadata.labels or {}).get("agentpool", "?")
+            pools[pool] = pools.get(pool, 0) + 1
+        print(f"server {bed.state().server}; nodes: "
+              + (", ".join(f"{p}={c}" for p, c in sorted(pools.items())) or "none"))
+        return 0
+    return 1

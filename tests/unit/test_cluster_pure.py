@@ -1,0 +1,111 @@
+"""Pure parts of the cluster support: node facts, pod names and manifests, bed config."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from pytest_azlinux.cluster.nodes import node_facts
+from pytest_azlinux.cluster.pods import (
+    debug_pod_manifest,
+    level_allows,
+    pod_name,
+    profile_pod_manifest,
+)
+from pytest_azlinux.lab.cluster_bed import NodeImage, kwok_config, node_manifest
+
+# A node as an AKS Azure Linux 3.0 pool registers it (shape of `kubectl get node -o json`).
+AKS_NODE = {
+    "metadata": {
+        "name": "aks-canary-12345678-vmss000000",
+        "labels": {
+            "agentpool": "canary",
+            "kubernetes.azure.com/agentpool": "canary",
+            "kubernetes.azure.com/os-sku": "AzureLinux",
+            "kubernetes.azure.com/node-image-version": "AKSAzureLinux-V3gen2-202512.18.0",
+            "kubernetes.azure.com/fips_enabled": "false",
+            "kubernetes.azure.com/mode": "user",
+        },
+    },
+    "status": {
+        "addresses": [{"type": "InternalIP", "address": "10.224.0.4"},
+                      {"type": "Hostname", "address": "aks-canary-12345678-vmss000000"}],
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "nodeInfo": {"osImage": "Microsoft Azure Linux 3.0", "kernelVersion": "6.6.150.1-1.azl3",
+                     "containerRuntimeVersion": "containerd://2.2.4", "architecture": "amd64",
+                     "kubeletVersion": "v1.33.5"},
+    },
+}
+
+
+def test_node_facts_from_labels_and_node_info() -> None:
+    facts = node_facts(AKS_NODE)
+    assert facts.pool == "canary"
+    assert facts.node_image_version == "AKSAzureLinux-V3gen2-202512.18.0"
+    assert facts.os_sku == "AzureLinux"
+    assert facts.fips_enabled is False
+    assert facts.os_image == "Microsoft Azure Linux 3.0"
+    assert facts.kernel_version == "6.6.150.1-1.azl3"
+    assert facts.runtime == ("containerd", "2.2.4")
+    assert facts.internal_ip == "10.224.0.4"
+    assert facts.ready and facts.is_azure_linux
+
+
+def test_node_facts_missing_fields_are_empty_not_errors() -> None:
+    facts = node_facts({"metadata": {"name": "n"}, "status": {}})
+    assert facts.fips_enabled is None and facts.internal_ip is None and not facts.ready
+
+
+def test_simulated_node_reads_back_as_an_aks_node() -> None:
+    body = node_manifest("aks-x-1-vmss000000", "x", "198.18.0.2", NodeImage(fips=True))
+    facts = node_facts(body)
+    assert facts.pool == "x" and facts.fips_enabled is True
+    assert facts.internal_ip == "198.18.0.2"
+    assert facts.os_image == "Microsoft Azure Linux 3.0"
+    assert facts.container_runtime.startswith("containerd://2.")
+
+
+def test_pod_names_are_dns_labels_and_distinct_per_node() -> None:
+    long_node = "aks-averyveryverylongpoolname-12345678-vmss0000000000000000000000"
+    a = pod_name("azl-debug", "0123abcd", long_node)
+    b = pod_name("azl-debug", "0123abcd", long_node + "x")
+    for name in (a, b):
+        assert len(name) <= 63
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+    assert a != b
+
+
+def test_debug_pod_is_privileged_hostpid_pinned() -> None:
+    pod = debug_pod_manifest("p", "node-1", "busybox", {"azl.io/run-id": "r"})
+    spec = pod["spec"]
+    assert spec["nodeName"] == "node-1" and spec["hostPID"] is True
+    assert spec["containers"][0]["securityContext"] == {"privileged": True}
+    assert spec["volumes"][0]["hostPath"]["path"] == "/"
+    assert pod["metadata"]["labels"]["azl.io/run-id"] == "r"
+
+
+def test_profile_pods_match_their_level() -> None:
+    restricted = profile_pod_manifest("p", "n", "img", "restricted", {})
+    sc = restricted["spec"]["containers"][0]["securityContext"]
+    assert sc["runAsNonRoot"] and sc["capabilities"] == {"drop": ["ALL"]}
+    assert "securityContext" not in profile_pod_manifest("p", "n", "img", "baseline", {})[
+        "spec"]["containers"][0]
+    assert level_allows("privileged", "privileged")
+    assert level_allows("baseline", "restricted")
+    assert not level_allows("restricted", "baseline")
+
+
+def test_kwok_config_routes_exec_and_simulates_csi(tmp_path: object) -> None:
+    from pathlib import Path
+
+    docs = kwok_config(Path("/var/lib/azl-testbed/x"))
+    text = yaml.safe_dump_all(docs)
+    stages = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Stage"}
+    pod_ready = stages["azl-pod-ready"]["spec"]["steps"]
+    # The Exec is applied before the pod turns Running, so exec works as soon as it runs.
+    assert "apply" in pod_ready[0] and "kind: Exec" in pod_ready[0]["apply"]["template"]
+    assert "AZL_TESTBED_NODE" in pod_ready[0]["apply"]["template"]
+    assert "patch" in pod_ready[1]
+    assert "readyToUse: true" in text
+    assert docs[0]["options"]["enableCRDs"] == ["Exec"]
