@@ -252,6 +252,22 @@ def test_github_publish(pytester: pytest.Pytester) -> None:
     assert "\n" not in message
 
 
+def test_plugin_publishes_in_github_actions(pytester: pytest.Pytester,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = pytester.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = run_suite(pytester, pytester.path / "run", state_ok=False)
+    assert "state is broken: found 3 stray units" in summary.read_text()
+    errors = [line for line in result.outlines if line.startswith("::error title=")]
+    assert len(errors) == 1 and "test_state[localhost] failed::AssertionError" in errors[0]
+    monkeypatch.setenv("GITHUB_ACTIONS", "false")
+    summary.unlink()
+    result = run_suite(pytester, pytester.path / "again", state_ok=False)
+    assert not summary.exists()
+    assert not [line for line in result.outlines if "::error" in line]
+
+
 # -- trend ------------------------------------------------------------------------------------
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
