@@ -103,7 +103,7 @@ def test_aliases_and_abstract() -> None:
 def test_profile_is_frozen() -> None:
     profile = load_profiles().get("azl-3.0")
     with pytest.raises(Exception, match="frozen"):
-        profile.selinux = "enforcing"  # type: ignore[misc]
+        profile.selinux = "enforcing"
 
 
 # --- extends and user directories -----------------------------------------------------
