@@ -85,9 +85,11 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}" if help_text else name)
     from . import fixtures
+    from .selinux.fixtures import register_plugin as register_selinux
 
     if not config.pluginmanager.has_plugin("azl-fixtures"):
         config.pluginmanager.register(fixtures, "azl-fixtures")
+    register_selinux(config)  # azl_selinux fixture and the per-test denial watcher
     names = split_names(config.getoption("azl_target"))
     if not names:
         return
@@ -213,18 +215,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
         return
     allow_destructive = config.getoption("azl_allow_destructive")
-    collector = config.stash.get(COLLECTOR_KEY, None)
-    host_ids = [p.id for p in azl.params]
     for item in items:
         if item.get_closest_marker("azl_destructive") and not allow_destructive:
             item.add_marker(pytest.mark.skip(
                 reason="destructive: changes the target; run with --azl-allow-destructive"
             ))
         _apply_requires(item, azl)
-        if collector is not None:
-            host = host_id_in(item.nodeid, host_ids)
-            target = azl.param(host).target.name if host else None
-            collector.collected(item.nodeid, host, target)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember what will run (after -k/-m deselection) so nothing goes missing from reports."""
+    _record_collected(session.config, [item.nodeid for item in session.items])
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    _record_collected(node.config, ids)
+
+
+def _record_collected(config: pytest.Config, nodeids: list[str]) -> None:
+    azl = config.stash.get(SESSION_KEY, None)
+    collector = config.stash.get(COLLECTOR_KEY, None)
+    if azl is None or collector is None:
+        return
+    host_ids = [p.id for p in azl.params]
+    for nodeid in nodeids:
+        host = host_id_in(nodeid, host_ids)
+        collector.collected(nodeid, host, azl.param(host).target.name if host else None)
 
 
 def _apply_requires(item: pytest.Item, azl: AzlSession) -> None:
@@ -245,18 +261,6 @@ def _apply_requires(item: pytest.Item, azl: AzlSession) -> None:
                     reason=f"needs a target of kind {'/'.join(kinds)}; "
                     f"{target.name} is {target.kind}"
                 ))
-
-
-def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    config = node.config
-    azl = config.stash.get(SESSION_KEY, None)
-    collector = config.stash.get(COLLECTOR_KEY, None)
-    if azl is None or collector is None:
-        return
-    host_ids = [p.id for p in azl.params]
-    for nodeid in ids:
-        host = host_id_in(nodeid, host_ids)
-        collector.collected(nodeid, host, azl.param(host).target.name if host else None)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
