@@ -76,7 +76,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how azl_host_pair pairs hosts: ring (default), all ordered pairs, or star "
         "(the first host to every other)",
     )
+    group.addoption(
+        "--azl-profiles-dir", action="append", default=[], metavar="DIR",
+        help="extra image profile directories (add to or override the shipped profiles)",
+    )
     parser.addini("azl_targets_file", "targets file, relative to the rootdir")
+    parser.addini("azl_profiles_dir", "image profile directories, relative to the rootdir",
+                  type="paths")
     parser.addini("azl_junit_dir", "directory for per-image JUnit reports", default="reports")
     parser.addini("azl_command_timeout", "default remote command timeout (s)", default="60")
 
@@ -85,10 +91,12 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}" if help_text else name)
     from . import fixtures
+    from .profiles import fixtures as profile_fixtures
     from .selinux.fixtures import register_plugin as register_selinux
 
     if not config.pluginmanager.has_plugin("azl-fixtures"):
         config.pluginmanager.register(fixtures, "azl-fixtures")
+        config.pluginmanager.register(profile_fixtures, "azl-profile-fixtures")
     register_selinux(config)  # azl_selinux fixture and the per-test denial watcher
     names = split_names(config.getoption("azl_target"))
     if not names:
