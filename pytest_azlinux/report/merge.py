@@ -77,7 +77,10 @@ def merge_shards(out_dir: Path, shard_dirs: Sequence[Path], *, strict: bool = Fa
         suite = _build_suite(name, images[name])
         tests += int(suite.tests or 0)
         path = out_dir / images[name].file_name
-        write_report(path, suite)
+        try:
+            write_report(path, suite)
+        except OSError as exc:
+            raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
         written.append(path)
     return MergeResult(written, tests, warnings)
 

@@ -113,8 +113,8 @@ def render_png(runs: Sequence[Run], series: Sequence[Series], out: Path,
                 ax.text(1.01, 0.5, f"{len(lines)} series", transform=ax.transAxes)
         fig.suptitle(title)
         fig.tight_layout()
-        out.parent.mkdir(parents=True, exist_ok=True)
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(out, format="png", dpi=dpi)
         except OSError as exc:
             raise ReportError(f"{out}: cannot write: {exc.strerror or exc}") from None
