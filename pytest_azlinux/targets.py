@@ -239,7 +239,7 @@ class TargetsFile:
         return out
 
 
-def _expand_env(value: Any, where: str, env: Mapping[str, str]) -> Any:
+def _expand_env(value: Any, where: str, env: Mapping[str, str], path: str = "") -> Any:
     """Replace ``${NAME}`` references, naming the field when a variable is missing."""
     if isinstance(value, str):
 
@@ -249,13 +249,18 @@ def _expand_env(value: Any, where: str, env: Mapping[str, str]) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise TargetsError(f"{where}: environment variable {name} is not set")
+            raise TargetsError(
+                f"{where}: field '{path or '(target)'}': environment variable {name} is not set"
+            )
 
         return _ENV_REF.sub(repl, value)
     if isinstance(value, Mapping):
-        return {k: _expand_env(v, f"{where}.{k}", env) for k, v in value.items()}
+        return {
+            k: _expand_env(v, where, env, f"{path}.{k}" if path else str(k))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_expand_env(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+        return [_expand_env(v, where, env, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 
@@ -284,7 +289,7 @@ def validate_target(name: str, raw: Any, source: str) -> AnyTarget:
         err = exc.errors()[0]
         field_name = _format_loc(err["loc"], raw.get("kind"))
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        msg = err["msg"]
+        msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "union_tag_invalid":
             msg = f"unknown kind {raw.get('kind')!r} (expected local, ssh, lab or cluster)"
             field_name = "kind"
@@ -317,7 +322,7 @@ def parse_targets(
     for name, raw in raw_targets.items():
         if not isinstance(name, str) or not _HOST_NAME.match(name):
             raise TargetsError(f"{source}: invalid target name {name!r}")
-        expanded = _expand_env(raw, f"{source}: target {name!r}: field 'targets.{name}", env)
+        expanded = _expand_env(raw, f"{source}: target {name!r}", env)
         out[name] = validate_target(name, expanded, source)
     return out
 
