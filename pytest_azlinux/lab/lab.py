@@ -137,10 +137,16 @@ class Lab:
         size = parse_size(disk_size)
         if not 1 <= hosts <= MAX_HOSTS:
             raise LabError(f"--hosts {hosts}: a lab holds 1..{MAX_HOSTS} hosts")
+        fresh = not self.state_dir.exists()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)
         with _flock(self.state_dir):
-            state = self._ensure_network(size)
+            try:
+                state = self._ensure_network(size)
+            except LabError:
+                if fresh:  # nothing was made: leave no empty state dir behind
+                    shutil.rmtree(self.state_dir, ignore_errors=True)
+                raise
             client_pub = ensure_ed25519(self.identity_file, f"azl-lab-{self.name}")
             for index in range(1, hosts + 1):
                 if state.host(self.names.host(index)) is None:
