@@ -279,3 +279,42 @@ def test_clear_errors(
         lab_system.require_tools()
     with pytest.raises(LabError, match="no host 'nope'"):
         lab.fault("nope", down=True)
+
+
+# -- pure parts (no root needed) -----------------------------------------------------------
+def test_subnet_choice_skips_used_and_reports_exhaustion() -> None:
+    from ipaddress import IPv4Network as Net
+
+    from pytest_azlinux.lab.subnets import LAB_RANGE, pick_subnet
+
+    used = [Net("198.18.0.0/24"), Net("198.18.1.7/32"), Net("10.0.0.0/8")]
+    assert pick_subnet(used) == Net("198.18.2.0/24")
+    with pytest.raises(LabError, match=r"198\.18\.0\.0/24 is already in use"):
+        pick_subnet(used, explicit="198.18.0.0/24")
+    with pytest.raises(LabError, match=r"outside 198\.18\.0\.0/15"):
+        pick_subnet(used, explicit="10.1.2.0/24")
+    with pytest.raises(LabError, match="exhausted"):
+        pick_subnet([LAB_RANGE])
+
+
+def test_interface_names_fit_and_differ_per_lab() -> None:
+    from pytest_azlinux.lab.names import LabNames
+
+    long_a, long_b = LabNames("t4194303"), LabNames("t4194304")
+    for names in (LabNames("azl"), long_a, long_b):
+        assert len(names.bridge) <= 15 and len(names.veth(253)) <= 15
+    assert long_a.bridge != long_b.bridge and long_a.veth(1) != long_b.veth(1)
+    with pytest.raises(LabError, match="invalid lab name"):
+        Lab("Bad Name")
+
+
+def test_loss_program_threshold() -> None:
+    from pytest_azlinux.lab.faults import LinkFault, loss_bytecode
+
+    assert loss_bytecode(25).split(",")[2] == f"53 0 1 {1 << 30}"
+    assert loss_bytecode(100).split(",")[2] == f"53 0 1 {(1 << 32) - 1}"
+    with pytest.raises(LabError, match="--loss 150"):
+        LinkFault(loss=150)
+    assert lab_system.parse_size("1G") == 1 << 30 and lab_system.parse_size("512MiB") == 1 << 29
+    with pytest.raises(LabError, match="invalid disk size"):
+        lab_system.parse_size("lots")
