@@ -1,0 +1,159 @@
+"""The network suite on lab hosts with real iperf3: metrics, faults, thresholds, errors, cleanup."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pytest_azlinux.analyse.iperf import spread
+from pytest_azlinux.host import Host
+from pytest_azlinux.lab import Lab
+from pytest_azlinux.network.iperf import IperfParams, MeasurementError, measure
+from pytest_azlinux.report.junit import read_cases
+
+SUITE = Path(__file__).resolve().parents[2] / "suites" / "network"
+QUICK = IperfParams(duration=2, omit=0)
+
+
+def targets_with(lab: Lab, tmp_path: Path, network: dict[str, object]) -> Path:
+    data = yaml.safe_load(lab.targets_file.read_text())
+    data["targets"]["lab"]["suites"] = {"network": network}
+    path = tmp_path / "targets.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def iperf3_processes() -> list[str]:
+    """Live iperf3 processes on the machine (lab hosts share its PID namespace)."""
+    out = subprocess.run(["ps", "-eo", "stat=,pid=,args="], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines()
+            if "iperf3" in line and not line.lstrip().startswith("Z")]
+
+
+@pytest.fixture
+def pair(lab: Lab, lab_hosts: dict[str, Host]) -> Iterator[tuple[Host, Host]]:
+    names = [h.name for h in lab.hosts]
+    client, server = lab_hosts[names[0]], lab_hosts[names[1]]
+    yield client, server
+    lab.fault(server.name, clear=True)
+    assert iperf3_processes() == []
+
+
+def test_suite_run_records_plausible_metrics(lab: Lab, tmp_path: Path,
+                                             pytester: pytest.Pytester) -> None:
+    targets = targets_with(lab, tmp_path, {"duration": 2, "omit": 0, "repetitions": 2,
+                                           "udp_rate": "100M"})
+    result = pytester.runpytest_subprocess(
+        str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}", "-p", "no:cacheprovider",
+        f"--azl-junit-dir={tmp_path / 'reports'}", "-k", "single_stream or udp",
+        timeout=300,
+    )
+    result.assert_outcomes(passed=6)  # 3 hosts in a ring, 2 tests each
+    metrics = {}
+    for report in (tmp_path / "reports").glob("*.xml"):
+        for case in read_cases(report)[1]:
+            metrics[case.name] = {m.name: m for m in case.metrics}
+    tcp = [m for name, m in metrics.items() if name.startswith("test_tcp_single_stream")]
+    udp = [m for name, m in metrics.items() if name.startswith("test_udp")]
+    assert len(tcp) == 3 and len(udp) == 3
+    for m in tcp:
+        assert 0.5 < m["throughput_gbps"].value < 400, m  # veth on one machine
+        assert m["throughput_gbps"].unit == "Gbit/s" and m["throughput_gbps"].better == "higher"
+        assert m["retransmits"].better == "lower"
+        assert 0 <= m["cpu_client_pct"].value <= 100.5
+    for m in udp:
+        assert m["throughput_gbps"].value == pytest.approx(0.1, rel=0.2)
+        assert m["jitter_ms"].value >= 0 and m["loss_pct"].value < 5
+    assert iperf3_processes() == []
+
+
+def test_rate_and_loss_faults_lower_throughput_and_raise_loss(
+        lab: Lab, pair: tuple[Host, Host]) -> None:
+    client, server = pair
+    normal = spread([r.throughput_gbps for r in measure(client, server, QUICK, repetitions=2)])
+    lab.fault(server.name, rate=100)
+    limited = spread([r.throughput_gbps for r in measure(client, server, QUICK, repetitions=2)])
+    assert limited.median < 0.12 < normal.median, (normal, limited)
+    lab.fault(server.name, clear=True)
+    udp = IperfParams(duration=2, omit=0, udp=True, udp_rate="50M")
+    clean = measure(client, server, udp, repetitions=1)[0]
+    tcp_clean = measure(client, server, QUICK, repetitions=1)[0]
+    lab.fault(server.name, loss=10)
+    lossy = measure(client, server, udp, repetitions=1)[0]
+    tcp_lossy = measure(client, server, QUICK, repetitions=1)[0]
+    assert clean.lost_percent is not None and lossy.lost_percent is not None
+    assert lossy.lost_percent > max(3.0, clean.lost_percent), (clean, lossy)
+    assert (tcp_lossy.retransmits or 0) > (tcp_clean.retransmits or 0), (tcp_clean, tcp_lossy)
+    lab.fault(server.name, clear=True)
+    recovered = spread([r.throughput_gbps for r in measure(client, server, QUICK, repetitions=2)])
+    assert recovered.median > 5 * limited.median
+
+
+def test_floor_above_line_rate_fails_readably(lab: Lab, tmp_path: Path,
+                                              pytester: pytest.Pytester) -> None:
+    targets = targets_with(lab, tmp_path, {"duration": 1, "omit": 0, "repetitions": 1,
+                                           "min_gbps": 100000})
+    result = pytester.runpytest_subprocess(
+        str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}", "-p", "no:cacheprovider",
+        f"--azl-junit-dir={tmp_path / 'reports'}", "-k", "single_stream", timeout=300,
+    )
+    result.assert_outcomes(failed=3)
+    result.stdout.re_match_lines([
+        r".*->.*: TCP 1 stream median [\d.]+ Gbit/s \(range [\d.]+-[\d.]+ over 1 runs\) is below "
+        r"the floor of 100000 Gbit/s \(suites.network.min_gbps\)"
+    ])
+    assert iperf3_processes() == []
+
+
+@contextlib.contextmanager
+def iperf3_hidden(host: Host) -> Iterator[None]:
+    """Make iperf3 unavailable on one lab host only (a bind mount in its mount namespace)."""
+    host.run("touch /tmp/azl-no-iperf3 && chmod 644 /tmp/azl-no-iperf3 && "
+             "mount --bind /tmp/azl-no-iperf3 $(command -v iperf3)", sudo=True, check=True)
+    try:
+        yield
+    finally:
+        host.run("umount /usr/bin/iperf3; rm -f /tmp/azl-no-iperf3", sudo=True, check=True)
+
+
+def test_missing_iperf3_on_peer_is_an_infra_error(pair: tuple[Host, Host]) -> None:
+    client, server = pair
+    with iperf3_hidden(server), pytest.raises(MeasurementError, match="iperf3 is not installed"):
+        measure(client, server, QUICK, repetitions=1)
+
+
+def test_missing_iperf3_reported_as_error_by_the_suite(lab: Lab, lab_hosts: dict[str, Host],
+                                                       tmp_path: Path,
+                                                       pytester: pytest.Pytester) -> None:
+    server = lab_hosts[lab.hosts[1].name]
+    targets = targets_with(lab, tmp_path, {"duration": 1, "omit": 0, "repetitions": 1})
+    with iperf3_hidden(server):
+        result = pytester.runpytest_subprocess(
+            str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}",
+            "-p", "no:cacheprovider", f"--azl-junit-dir={tmp_path / 'reports'}",
+            "-k", "single_stream", timeout=300,
+        )
+    outcomes = result.parseoutcomes()
+    # the host is the server of one ring pair and the client of the next
+    assert outcomes.get("errors") == 2 and outcomes.get("passed") == 1, outcomes
+    result.stdout.fnmatch_lines([f"*{server.name}: iperf3 is not installed*"])
+
+
+def test_blocked_port_is_an_infra_error(lab: Lab, pair: tuple[Host, Host]) -> None:
+    client, server = pair
+    netns = lab.host(server.name).netns
+    nft = ["ip", "netns", "exec", netns, "nft"]
+    subprocess.run([*nft, "add table inet azltest"], check=True)
+    try:
+        subprocess.run([*nft, "add chain inet azltest in "
+                        "{ type filter hook input priority 0 ; }"], check=True)
+        subprocess.run([*nft, "add rule inet azltest in tcp dport 20000-45000 drop"], check=True)
+        with pytest.raises(MeasurementError, match=r"iperf3 error: .*(timed out|refused)"):
+            measure(client, server, QUICK, repetitions=1)
+    finally:
+        subprocess.run([*nft, "delete table inet azltest"], check=True)
