@@ -1,0 +1,507 @@
+#!/bin/sh
+# Container-escape probe: looks, from inside a container, at what a compromised workload
+# could reach. Prints one JSON line per check:
+#   {"check":"<id>","found":true|false|null,"detail":"...","data":{"k":"v",...}}
+# found=true: the risky condition is present; false: absent; null: could not tell (detail
+# says why). Severity and verdict are decided by pytest_azlinux.analyse.escape, not here.
+#
+# Safety: read-only. Nothing is written outside a private temp dir (removed on exit);
+# no sysctl, cgroup or device file is ever opened for writing ("writable" = mount options
+# from /proc/self/mountinfo plus `test -w`); sensitive syscalls run in a child process with
+# invalid or no-op arguments; network checks contact only the addresses given as arguments
+# or environment (none given -> the check is skipped).
+#
+# Arguments (or the same names in the environment, upper-case with an AZL_ prefix):
+#   imds=HOST[:PORT] wireserver=HOST kubelet=HOST wireserver_ports="80 32526"
+#   kubelet_ports="10250 10255" mount_allow="/usr /lib" node_ip=IP net_timeout=1
+# POSIX sh; tested under busybox sh. Uses busybox applets when busybox is present.
+
+for arg in "$@"; do
+    case $arg in
+        imds=*) AZL_IMDS_ADDRESS=${arg#*=} ;;
+        wireserver=*) AZL_WIRESERVER_ADDRESS=${arg#*=} ;;
+        kubelet=*) AZL_KUBELET_ADDRESS=${arg#*=} ;;
+        wireserver_ports=*) AZL_WIRESERVER_PORTS=${arg#*=} ;;
+        kubelet_ports=*) AZL_KUBELET_PORTS=${arg#*=} ;;
+        mount_allow=*) AZL_MOUNT_ALLOW=${arg#*=} ;;
+        node_ip=*) AZL_NODE_IP=${arg#*=} ;;
+        net_timeout=*) AZL_NET_TIMEOUT=${arg#*=} ;;
+        *) echo "escape.sh: unknown argument: $arg" >&2; exit 2 ;;
+    esac
+done
+IMDS=${AZL_IMDS_ADDRESS:-}
+WIRESERVER=${AZL_WIRESERVER_ADDRESS:-}
+KUBELET=${AZL_KUBELET_ADDRESS:-}
+WS_PORTS=${AZL_WIRESERVER_PORTS:-80 32526}
+KL_PORTS=${AZL_KUBELET_PORTS:-10250 10255}
+MOUNT_ALLOW=${AZL_MOUNT_ALLOW:-}
+NODE_IP=${AZL_NODE_IP:-}
+NET_TIMEOUT=${AZL_NET_TIMEOUT:-1}
+PROBE_VERSION=1
+
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}
+export PATH LC_ALL=C
+BB=${AZL_BUSYBOX:-$(command -v busybox 2>/dev/null)}
+bb() { if [ -n "$BB" ]; then "$BB" "$@"; else "$@"; fi; }
+
+uptime_cs() { read -r up _ </proc/uptime 2>/dev/null && echo "${up%.*}${up#*.}"; }
+START_CS=$(uptime_cs)
+
+# --- JSON output -------------------------------------------------------------------------
+jstr() {  # escape a value for a JSON string; fork only when escaping is needed
+    case $1 in
+        *[\"\\]* | *[![:print:]]*)
+            printf '%s' "$1" | tr '\n\t\r' '   ' | tr -d '\000-\037' \
+                | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' ;;
+        *) printf '%s' "$1" ;;
+    esac
+}
+emit() {  # emit ID FOUND(true|false|null) DETAIL [KEY VALUE]...
+    _line="{\"check\":\"$1\",\"found\":$2,\"detail\":\"$(jstr "$3")\""
+    shift 3
+    if [ $# -ge 2 ]; then
+        _line="$_line,\"data\":{"
+        _sep=
+        while [ $# -ge 2 ]; do
+            _line="$_line$_sep\"$1\":\"$(jstr "$2")\""
+            _sep=,
+            shift 2
+        done
+        _line="$_line}"
+    fi
+    printf '%s}\n' "$_line"
+}
+yesno() { if [ "$1" = true ]; then echo yes; else echo no; fi; }
+
+# --- private temp dir (the only place the probe writes) -----------------------------------
+TMP=
+for base in "${TMPDIR:-/tmp}" /tmp /dev/shm /run; do
+    TMP=$(bb mktemp -d "$base/azl-escape.XXXXXX" 2>/dev/null) && break
+    TMP=
+done
+cleanup() { [ -n "$TMP" ] && rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# --- facts read once --------------------------------------------------------------------
+status_field() { sed -n "s/^$1:[[:space:]]*//p" /proc/self/status; }
+CAPEFF=$(status_field CapEff); CAPPRM=$(status_field CapPrm); CAPBND=$(status_field CapBnd)
+CAPAMB=$(status_field CapAmb); CAPINH=$(status_field CapInh)
+NNP=$(status_field NoNewPrivs); SECCOMP=$(status_field Seccomp)
+SECCOMP_FILTERS=$(status_field Seccomp_filters)
+UIDS=$(status_field Uid)
+set -- $UIDS; EUID_=${2:-$1}
+LAST_CAP=$(cat /proc/sys/kernel/cap_last_cap 2>/dev/null || echo 40)
+EFF=$((0x${CAPEFF:-0}))
+MOUNTINFO=$(cat /proc/self/mountinfo 2>/dev/null)
+
+CAP_NAMES="chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap
+linux_immutable net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner sys_module
+sys_rawio sys_chroot sys_ptrace sys_pacct sys_admin sys_boot sys_nice sys_resource sys_time
+sys_tty_config mknod lease audit_write audit_control setfcap mac_override mac_admin syslog
+wake_alarm block_suspend audit_read perfmon bpf checkpoint_restore"
+cap_number() { _i=0; for _n in $CAP_NAMES; do [ "$_n" = "$1" ] && { echo $_i; return; }; _i=$((_i+1)); done; echo -1; }
+has_cap() { _b=$(cap_number "$1"); [ "$_b" -ge 0 ] && [ $(( (EFF >> _b) & 1 )) -eq 1 ]; }
+cap_list() {  # names of the bits set in hex mask $1
+    _m=$((0x${1:-0})); _i=0; _out=
+    while [ $_i -le "$LAST_CAP" ] && [ $_i -le 62 ]; do
+        if [ $(( (_m >> _i) & 1 )) -eq 1 ]; then
+            set -- $CAP_NAMES
+            if [ $_i -lt $# ]; then shift $_i; _out="$_out $1"; else _out="$_out cap_$_i"; fi
+        fi
+        _i=$((_i+1))
+    done
+    echo "${_out# }"
+}
+
+# mount entry covering a path: "MOUNTPOINT FSTYPE OPTIONS(per-mount,super)" (last, longest)
+mount_of() {
+    printf '%s\n' "$MOUNTINFO" | awk -v p="$1" '
+        { split($0, halves, " - "); split(halves[2], s, " ")
+          mp = $5; gsub(/\\040/, " ", mp)
+          if (mp == p || mp == "/" || index(p, mp "/") == 1) {
+              if (length(mp) >= blen) { blen = length(mp); best = mp " " s[1] " " $6 "," s[3] } } }
+        END { print best }'
+}
+mount_rw() {  # true when the mount covering $1 is read-write (per-mount and superblock)
+    set -- $(mount_of "$1")
+    case ",$3," in *,ro,*) return 1 ;; esac
+    [ -n "$1" ]
+}
+writable() { [ -e "$1" ] && mount_rw "$1" && [ -w "$1" ]; }  # busybox test -w ignores ro mounts
+
+# run a command in a child, classify the outcome of the syscall it makes
+errno_class() {  # RC OUTPUT -> blocked:EPERM | blocked:EACCES | absent:ENOSYS | reached:<what>
+    if [ "$1" -eq 0 ]; then echo reached:ok; return; fi
+    case $2 in
+        *"Operation not permitted"*) echo blocked:EPERM ;;
+        *"Permission denied"*) echo blocked:EACCES ;;
+        *"not implemented"* | *"does not support"*) echo absent:ENOSYS ;;
+        *"Invalid argument"*) echo reached:EINVAL ;;
+        *"No such file"*) echo reached:ENOENT ;;
+        *"Exec format"* | *"Invalid module format"*) echo reached:ENOEXEC ;;
+        *) echo "reached:rc=$1" ;;
+    esac
+}
+try_child() { _o=$( ("$@") 2>&1 </dev/null); errno_class $? "$_o"; }
+
+# --- network checks start first (in the background) so their timeouts overlap -------------
+with_timeout() { "$BB" timeout "$NET_TIMEOUT" "$BB" "$@"; }  # busybox wget/nc options
+http_status() {  # URL [HEADER] -> HTTP status, or unreachable:<reason>
+    if [ -n "${2:-}" ]; then
+        _o=$(with_timeout wget -S -q -O /dev/null --no-check-certificate --header "$2" "$1" 2>&1)
+    else
+        _o=$(with_timeout wget -S -q -O /dev/null --no-check-certificate "$1" 2>&1)
+    fi
+    _s=$(printf '%s\n' "$_o" | sed -n 's/.*HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | head -n 1)
+    if [ -n "$_s" ]; then echo "$_s"; return; fi
+    case $_o in
+        *refused*) echo unreachable:refused ;;
+        *"timed out"* | *Terminated* | "") echo unreachable:timeout ;;
+        *) echo "unreachable:$(printf '%s' "$_o" | tail -n 1 | cut -c1-80)" ;;
+    esac
+}
+tcp_open() {  # HOST PORT -> open | closed:<reason>
+    _o=$(with_timeout nc -w "$NET_TIMEOUT" "$1" "$2" -e true 2>&1 </dev/null)
+    if [ $? -eq 0 ]; then echo open; return; fi
+    case $_o in
+        *refused*) echo closed:refused ;;
+        *) echo closed:timeout ;;
+    esac
+}
+host_of() { case $1 in *:*) echo "${1%:*}" ;; *) echo "$1" ;; esac; }
+port_of() { case $1 in *:*) echo "${1##*:}" ;; *) echo "$2" ;; esac; }
+
+net_imds() {
+    if [ -z "$IMDS" ]; then
+        emit imds null "skipped: no IMDS address configured (suites.escape.imds_address)"; return
+    fi
+    _h=$(host_of "$IMDS"); _p=$(port_of "$IMDS" 80)
+    _s=$(http_status "http://$_h:$_p/metadata/instance?api-version=2021-02-01" "Metadata: true")
+    case $_s in
+        unreachable:*) emit imds false "IMDS at $_h:$_p ${_s#*:}" address "$_h:$_p" status "$_s" ;;
+        *) emit imds true "IMDS at $_h:$_p answered HTTP $_s (with Metadata: true)" \
+               address "$_h:$_p" status "$_s" ;;
+    esac
+}
+net_wireserver() {
+    if [ -z "$WIRESERVER" ]; then
+        emit wireserver null "skipped: no WireServer address configured (suites.escape.wireserver_address)"
+        return
+    fi
+    _open=; _res=
+    for _p in $WS_PORTS; do
+        _r=$(tcp_open "$WIRESERVER" "$_p")
+        _res="$_res $_p=$_r"
+        [ "$_r" = open ] && _open="$_open $_p"
+    done
+    if [ -n "$_open" ]; then
+        emit wireserver true "WireServer $WIRESERVER open on port(s)${_open}" address "$WIRESERVER" ports "${_res# }"
+    else
+        emit wireserver false "WireServer $WIRESERVER unreachable:${_res}" address "$WIRESERVER" ports "${_res# }"
+    fi
+}
+net_kubelet() {
+    if [ -z "$KUBELET" ]; then
+        emit kubelet.api null "skipped: no kubelet address configured (suites.escape.kubelet_address)"
+        return
+    fi
+    _anon=; _res=
+    for _p in $KL_PORTS; do
+        _t=$(tcp_open "$KUBELET" "$_p")
+        if [ "$_t" = open ]; then
+            if [ "$_p" = 10250 ]; then _u="https://$KUBELET:$_p/pods"; else _u="http://$KUBELET:$_p/pods"; fi
+            _s=$(http_status "$_u")
+            _res="$_res $_p=open:$_s"
+            [ "$_s" = 200 ] && _anon="$_anon $_p"
+        else
+            _res="$_res $_p=$_t"
+        fi
+    done
+    if [ -n "$_anon" ]; then
+        emit kubelet.api true "kubelet $KUBELET serves /pods anonymously (HTTP 200) on port(s)${_anon}" \
+            address "$KUBELET" ports "${_res# }"
+    else
+        emit kubelet.api false "kubelet $KUBELET: no anonymous /pods:${_res}" address "$KUBELET" ports "${_res# }"
+    fi
+}
+NET_OUT=
+if [ -z "$BB" ]; then  # the HTTP/TCP clients used are busybox wget and nc
+    net_imds() { emit imds null "skipped: busybox (wget, nc) not found in the container"; }
+    net_wireserver() { emit wireserver null "skipped: busybox (wget, nc) not found in the container"; }
+    net_kubelet() { emit kubelet.api null "skipped: busybox (wget, nc) not found in the container"; }
+fi
+if [ -n "$TMP" ]; then
+    NET_OUT="$TMP/net"
+    { net_imds >"$NET_OUT.1"; } &
+    { net_wireserver >"$NET_OUT.2"; } &
+    { net_kubelet >"$NET_OUT.3"; } &
+fi
+
+# --- identity and confinement --------------------------------------------------------------
+full=$(( (1 << (LAST_CAP + 1)) - 1 ))
+if [ $(( EFF & full )) -eq "$full" ]; then f=true; else f=false; fi
+emit caps.full $f "CapEff=$CAPEFF; full set for cap_last_cap=$LAST_CAP is $(printf '%016x' "$full")" \
+    capeff "$CAPEFF" cap_last_cap "$LAST_CAP" full_mask "$(printf '%016x' "$full")"
+
+dangerous=
+for c in sys_admin sys_ptrace sys_module dac_read_search dac_override sys_rawio mknod net_admin \
+    net_raw bpf perfmon sys_boot sys_time; do
+    has_cap $c && dangerous="$dangerous $c"
+done
+[ -n "$dangerous" ] && f=true || f=false
+emit caps.dangerous $f "dangerous effective capabilities:${dangerous:- none}" \
+    capeff "$CAPEFF" dangerous "${dangerous# }" effective "$(cap_list "$CAPEFF")"
+
+f=false
+if [ "${NNP:-0}" = 0 ] && { [ $((0x${CAPBND:-0})) -ne 0 ] || [ $((0x${CAPAMB:-0})) -ne 0 ]; }; then f=true; fi
+emit caps.bounding $f "CapBnd=$CAPBND CapAmb=$CAPAMB NoNewPrivs=$NNP" \
+    capbnd "$CAPBND" capamb "$CAPAMB" capprm "$CAPPRM" capinh "$CAPINH" bounding "$(cap_list "$CAPBND")"
+
+[ "${NNP:-0}" = 0 ] && f=true || f=false
+emit nnp $f "NoNewPrivs=${NNP:-unknown}" no_new_privs "${NNP:-}"
+
+[ "${SECCOMP:-0}" = 0 ] && f=true || f=false
+emit seccomp $f "Seccomp=${SECCOMP:-unknown} (0 none, 1 strict, 2 filter) filters=${SECCOMP_FILTERS:-?}" \
+    mode "${SECCOMP:-}" filters "${SECCOMP_FILTERS:-}"
+
+label=; lsm=
+if label=$(cat /proc/self/attr/apparmor/current 2>/dev/null) && [ -n "$label" ]; then lsm=apparmor
+elif label=$(cat /proc/self/attr/current 2>/dev/null | tr -d '\000') && [ -n "$label" ]; then
+    case $label in *:*:*) lsm=selinux ;; *) lsm=apparmor ;; esac
+else label=; fi
+case $label in
+    "") f=true; d="no LSM label (no SELinux or AppArmor confinement)" ;;
+    unconfined* | *:spc_t:* | *:unconfined_t:* | *:kernel_t:* | *:initrc_t:*) f=true; d="unconfined: $label" ;;
+    *) f=false; d="confined by $lsm: $label" ;;
+esac
+emit lsm.label $f "$d" lsm "$lsm" label "$label"
+
+[ "$EUID_" = 0 ] && f=true || f=false
+emit uid.root $f "Uid: $UIDS" uid "$UIDS"
+
+uidmap=$(cat /proc/self/uid_map 2>/dev/null | tr -s ' \t' '  ' | sed 's/^ //')
+[ "$uidmap" = "0 0 4294967295" ] && f=true || f=false
+emit userns.host $f "uid_map: ${uidmap:-unreadable}" uid_map "$uidmap"
+
+maxuserns=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null)
+r=$(try_child bb unshare -U true)
+case $r in reached:*) f=true ;; *) f=false ;; esac
+emit userns.create $f "unshare(CLONE_NEWUSER) in a child: $r; max_user_namespaces=${maxuserns:-?}" \
+    result "$r" max_user_namespaces "$maxuserns"
+
+# --- namespaces (initial namespaces have fixed inode numbers, include/linux/proc_ns.h) ------
+HOST_PID=false
+for ns in pid:4026531836 ipc:4026531839 uts:4026531838; do
+    name=${ns%%:*}; want=${ns#*:}
+    link=$(readlink "/proc/self/ns/$name" 2>/dev/null)
+    [ "$link" = "$name:[$want]" ] && f=true || f=false
+    [ "$name" = pid ] && HOST_PID=$f
+    emit "ns.host_$name" $f "/proc/self/ns/$name -> ${link:-unreadable} (host: $name:[$want])" link "$link"
+done
+
+netlink=$(readlink /proc/self/ns/net 2>/dev/null)
+reasons=
+if $HOST_PID && init_net=$(readlink /proc/1/ns/net 2>/dev/null) && [ "$init_net" = "$netlink" ]; then
+    reasons="$reasons same-netns-as-host-pid1"
+fi
+ifaces=$(sed -n 's/^ *\([^:]*\):.*/\1/p' /proc/net/dev 2>/dev/null | tr '\n' ' ')
+for i in $ifaces; do
+    case $i in
+        docker0 | cni0 | cbr0 | azure0 | azv* | flannel* | cilium_* | vxlan* | br-* | virbr* | kube-bridge | weave | tunl0 | calico* | eth1) reasons="$reasons iface:$i" ;;
+    esac
+done
+if grep -q -e ' /run/systemd/' -e ' /var/run/dbus/' -e ' /run/dbus/' -e '@/containerd-shim' \
+    -e ' /run/containerd/' /proc/net/unix 2>/dev/null; then reasons="$reasons host-unix-sockets"; fi
+if [ -n "$NODE_IP" ] && grep -q "$NODE_IP" /proc/net/fib_trie 2>/dev/null; then
+    reasons="$reasons node-ip-local"
+fi
+[ -n "$reasons" ] && f=true || f=false
+emit ns.host_net $f "host network heuristics:${reasons:- none}" link "$netlink" interfaces "$ifaces" \
+    reasons "${reasons# }"
+
+# --- sockets and host mounts ---------------------------------------------------------------
+socks=
+for s in /run/containerd/containerd.sock /var/run/containerd/containerd.sock /var/run/docker.sock \
+    /run/docker.sock /var/run/crio/crio.sock /run/crio/crio.sock /run/podman/podman.sock \
+    /var/run/dockershim.sock /run/k3s/containerd/containerd.sock /run/buildkit/buildkitd.sock; do
+    [ -S "$s" ] && socks="$socks $s(writable=$([ -w "$s" ] && echo yes || echo no))"
+done
+mounted=$(printf '%s\n' "$MOUNTINFO" | awk '$5 ~ /\.sock$/ { printf " %s", $5 }')
+abstract=$(grep -c '@/containerd-shim' /proc/net/unix 2>/dev/null)
+[ -n "$socks$mounted" ] || [ "${abstract:-0}" -gt 0 ] && f=true || f=false
+emit sock.runtime $f "runtime sockets:${socks:- none}; mounted .sock:${mounted:- none}; abstract containerd-shim sockets: ${abstract:-0}" \
+    sockets "${socks# }" mounted "${mounted# }" abstract_shim "${abstract:-0}"
+
+hostmounts=$(printf '%s\n' "$MOUNTINFO" | awk -v allow=" $MOUNT_ALLOW " '
+    BEGIN { split("proc sysfs tmpfs devpts mqueue cgroup cgroup2 securityfs debugfs tracefs pstore bpf configfs fusectl hugetlbfs autofs binfmt_misc nsfs rpc_pipefs efivarfs selinuxfs ramfs shm overlay squashfs", p, " ")
+            for (i in p) pseudo[p[i]] = 1
+            split("/etc/hosts /etc/resolv.conf /etc/hostname /dev/termination-log", a, " ")
+            for (i in a) ok[a[i]] = 1 }
+    { split($0, halves, " - "); split(halves[2], s, " "); fs = s[1]
+      root = $4; mp = $5; gsub(/\\040/, " ", mp); gsub(/\\040/, " ", root)
+      if (mp == "/") next                                  # the container root itself
+      if (fs == "devtmpfs") { print "sensitive " mp "<=host:/dev" ; next }
+      if (fs in pseudo) next
+      if (mp in ok || index(allow, " " mp " ")) next
+      sens = 0
+      if (root == "/" ) sens = 1
+      n = split("/etc /etc/kubernetes /var/lib/kubelet /var/log /var/run /run /root /home /var/lib/docker /var/lib/containerd /proc /sys /boot /var/lib/waagent", S, " ")
+      for (i = 1; i <= n; i++) if (root == S[i] || index(root, S[i] "/") == 1) sens = 1
+      if (root ~ /azure\.json$/ || mp ~ /\.sock$/) sens = 1
+      print (sens ? "sensitive " : "other ") mp "<=host:" root }')
+sens=$(printf '%s\n' "$hostmounts" | sed -n 's/^sensitive //p' | tr '\n' ' ')
+other=$(printf '%s\n' "$hostmounts" | sed -n 's/^other //p' | tr '\n' ' ')
+[ -n "$sens$other" ] && f=true || f=false
+emit mount.hostpath $f "host paths mounted: sensitive: ${sens:-none}; other: ${other:-none}" \
+    sensitive "${sens% }" other "${other% }"
+
+# --- writable kernel interfaces (mount options + test -w; never opened for writing) --------
+w=
+for p in /proc/sys/kernel/core_pattern /proc/sys/kernel/modprobe /proc/sysrq-trigger \
+    /proc/sys/vm/panic_on_oom /proc/sys/kernel/hostname; do
+    writable "$p" && w="$w $p"
+done
+mount_rw /proc/sys && psys=rw || psys=ro
+[ -n "$w" ] || [ "$psys" = rw ] && f=true || f=false
+emit procfs.writable $f "/proc/sys mount: $psys; writable:${w:- none}" proc_sys_mount "$psys" writable "${w# }" \
+    core_pattern "$(head -c 120 /proc/sys/kernel/core_pattern 2>/dev/null)"
+
+mount_rw /sys && ssys=rw || ssys=ro
+[ "$ssys" = rw ] && f=true || f=false
+emit sysfs.writable $f "/sys mount: $ssys" sys_mount "$ssys"
+
+# --- cgroups -------------------------------------------------------------------------------
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then cgv=2
+elif grep -q '^[0-9]*:[^:]' /proc/self/cgroup 2>/dev/null; then cgv=1
+else cgv=2; fi
+v1_hier=$(awk '$2 != 0 && $4 == 1 { n++ } END { print n + 0 }' /proc/cgroups 2>/dev/null)
+ra=; for p in $(find /sys/fs/cgroup -maxdepth 2 -name release_agent 2>/dev/null); do writable "$p" && ra="$ra $p"; done
+da=; for p in /sys/fs/cgroup/devices/devices.allow /sys/fs/cgroup/devices.allow; do writable "$p" && da="$da $p"; done
+# CVE-2022-0492 class: with v1 hierarchies and CAP_SYS_ADMIN a new hierarchy can be mounted
+mnt_class=
+if [ -n "$TMP" ]; then mkdir "$TMP/mnt" && mnt_class=$(try_child bb umount "$TMP/mnt"); fi
+canmount=no
+if [ "${v1_hier:-0}" -gt 0 ] && has_cap sys_admin; then
+    case $mnt_class in blocked:* | absent:*) ;; *) canmount=yes ;; esac
+fi
+[ -n "$ra$da" ] || [ $canmount = yes ] && f=true || f=false
+emit cgroup.escape $f "cgroup v$cgv (v1 hierarchies enabled: ${v1_hier:-0}); writable release_agent:${ra:- none}; writable devices.allow:${da:- none}; can mount a v1 hierarchy: $canmount" \
+    version "$cgv" v1_hierarchies "${v1_hier:-0}" release_agent "${ra# }" devices_allow "${da# }" can_mount_v1 "$canmount"
+
+# --- devices -------------------------------------------------------------------------------
+blk=$(find /dev -maxdepth 2 -type b 2>/dev/null | head -n 20 | tr '\n' ' ')
+opened=
+for d in $blk; do ( : <"$d" ) 2>/dev/null && opened="$opened $d"; done   # open O_RDONLY, no read
+[ -n "$opened" ] && f=true || f=false
+emit dev.block $f "block devices visible: ${blk:-none}; openable read-only:${opened:- none}" \
+    visible "${blk% }" openable "${opened# }"
+
+if [ -n "$TMP" ]; then
+    r=$(try_child bb mknod "$TMP/null" c 1 3); rm -f "$TMP/null"
+    case $r in reached:ok) f=true ;; *) f=false ;; esac
+    emit dev.mknod $f "mknod c 1:3 in the private temp dir: $r" result "$r"
+else
+    emit dev.mknod null "no writable temp dir for the mknod check"
+fi
+
+# --- kernel modules (an image of 64 zero bytes: the loader rejects it, nothing loads) -------
+mdis=$(cat /proc/sys/kernel/modules_disabled 2>/dev/null)
+kr=not-probed
+if [ -n "$TMP" ]; then
+    head -c 64 /dev/zero >"$TMP/m.ko" 2>/dev/null && kr=$(try_child bb insmod "$TMP/m.ko")
+fi
+case $kr in
+    reached:*) f=true ;;
+    not-probed) if has_cap sys_module && [ "$mdis" != 1 ]; then f=true; else f=false; fi ;;
+    *) f=false ;;
+esac
+emit kmod $f "init_module with an invalid image: $kr; CAP_SYS_MODULE: $(has_cap sys_module && echo yes || echo no); modules_disabled=${mdis:-?}" \
+    result "$kr" modules_disabled "$mdis"
+
+# --- host processes --------------------------------------------------------------------------
+yama=$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null)
+root1=; env1=no
+if $HOST_PID; then
+    root1=$(readlink /proc/1/root 2>/dev/null)
+    head -c 1 /proc/1/environ >/dev/null 2>&1 && env1=yes
+fi
+[ -n "$root1" ] || [ $env1 = yes ] && f=true || f=false
+emit ptrace.host $f "host PID namespace: $HOST_PID; /proc/1/root: ${root1:-unreadable}; /proc/1/environ readable: $env1; CAP_SYS_PTRACE: $(has_cap sys_ptrace && echo yes || echo no); yama ptrace_scope=${yama:-absent}" \
+    proc1_root "$root1" proc1_environ "$env1" ptrace_scope "$yama"
+
+# --- sensitive syscalls, each in a child with invalid or no-op arguments --------------------
+sc="unshare(CLONE_NEWNS)=$(try_child bb unshare -m true)"
+sc="$sc setns(own-uts)=$(try_child bb nsenter -t $$ -u true)"
+sc="$sc umount2(non-mountpoint)=${mnt_class:-not-probed}"
+if [ -n "$TMP" ] && : >"$TMP/sw" 2>/dev/null; then sc="$sc swapoff(non-swap-file)=$(try_child bb swapoff "$TMP/sw")"; fi
+sc="$sc init_module(invalid-image)=$kr"
+if command -v python3 >/dev/null 2>&1; then
+    # keyctl(-1), bpf(-1, NULL, 0), perf_event_open(NULL, ...): EPERM when blocked,
+    # EOPNOTSUPP / EINVAL / EFAULT when the kernel got to look at the (invalid) arguments.
+    py=$(python3 -c '
+import ctypes, errno, platform
+nr = {"x86_64": (250, 321, 298), "aarch64": (219, 280, 241)}.get(platform.machine())
+if nr is None:
+    raise SystemExit
+libc = ctypes.CDLL(None, use_errno=True)
+calls = (("keyctl", nr[0], (ctypes.c_long(-1), 0, 0, 0, 0)),
+         ("bpf", nr[1], (ctypes.c_int(-1), None, 0)),
+         ("perf_event_open", nr[2], (None, 0, -1, -1, 0)))
+out = []
+for name, number, args in calls:
+    rc = libc.syscall(ctypes.c_long(number), *args)
+    e = ctypes.get_errno()
+    if rc >= 0:
+        res = "reached:ok"
+    elif e == errno.EPERM:
+        res = "blocked:EPERM"
+    elif e == errno.EACCES:
+        res = "blocked:EACCES"
+    elif e == errno.ENOSYS:
+        res = "absent:ENOSYS"
+    else:
+        res = "reached:" + errno.errorcode.get(e, str(e))
+    out.append(name + "=" + res)
+print(" ".join(out))
+' 2>/dev/null)
+    [ -n "$py" ] && sc="$sc $py"
+fi
+reached=$(printf '%s\n' $sc | sed -n 's/=reached:.*//p' | tr '\n' ' ')
+[ -n "$reached" ] && f=true || f=false
+emit syscalls.sensitive $f "reachable:${reached:+ }${reached:-none}; results: $sc" results "$sc" reached "${reached% }" \
+    unprivileged_bpf_disabled "$(cat /proc/sys/kernel/unprivileged_bpf_disabled 2>/dev/null)" \
+    perf_event_paranoid "$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null)"
+
+# --- Kubernetes service account token (never read: only its presence) ----------------------
+tok=
+for t in /var/run/secrets/kubernetes.io/serviceaccount/token /run/secrets/kubernetes.io/serviceaccount/token \
+    /var/run/secrets/azure/tokens/azure-identity-token; do
+    [ -r "$t" ] && tok="$tok $t"
+done
+ns=$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace 2>/dev/null | head -c 64)
+[ -n "$tok" ] && f=true || f=false
+emit sa.token $f "readable tokens:${tok:- none}" tokens "${tok# }" namespace "$ns" \
+    api_host "${KUBERNETES_SERVICE_HOST:-}"
+
+# --- sysctls and kernel --------------------------------------------------------------------
+rl=
+for p in /proc/sys/net/ipv4/conf/*/route_localnet; do
+    [ -r "$p" ] && [ "$(cat "$p")" = 1 ] && { p=${p%/route_localnet}; rl="$rl ${p##*/}"; }
+done
+[ -n "$rl" ] && f=true || f=false
+emit sysctl.localnet $f "route_localnet=1 on:${rl:- none}" interfaces "${rl# }"
+
+emit kernel.cves null "kernel $(uname -r) ($(uname -m))" release "$(uname -r)" machine "$(uname -m)"
+
+# --- collect the network checks --------------------------------------------------------------
+if [ -n "$NET_OUT" ]; then
+    wait
+    cat "$NET_OUT.1" "$NET_OUT.2" "$NET_OUT.3" 2>/dev/null
+else
+    net_imds; net_wireserver; net_kubelet
+fi
+
+END_CS=$(uptime_cs)
+emit probe.done null "probe finished" version "$PROBE_VERSION" \
+    elapsed_ms "$(( (${END_CS:-0} - ${START_CS:-0}) * 10 ))" busybox "${BB:-none}" tmpdir "${TMP:-none}"
