@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
-from typing import Literal, cast
+from typing import Literal
 
 from ..errors import InfraError
 
@@ -330,4 +330,4 @@ def verdict_for(
     """The seam for every run mode (runc on a host, a Kubernetes pod): probe output -> verdict."""
     if profile not in PROFILES:
         raise ValueError(f"unknown container profile {profile!r} (expected {', '.join(PROFILES)})")
-    return analyse(parse_probe_output(lines), cast(Profile, profile), runtime_version=runtime_version)
+    return analyse(parse_probe_output(lines), profile, runtime_version=runtime_version)

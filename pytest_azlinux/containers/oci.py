@@ -81,7 +81,7 @@ def cap_ids(names: Sequence[str]) -> list[str]:
 
 def all_caps(cap_last_cap: int, bounding_mask: int | None = None) -> list[str]:
     """Every named capability of this kernel the host can grant (runc rejects unknown ones)."""
-    names = CAP_NAMES[: min(cap_last_cap, len(CAP_NAMES) - 1) + 1]
+    names = list(CAP_NAMES[: min(cap_last_cap, len(CAP_NAMES) - 1) + 1])
     if bounding_mask is not None:
         names = [n for i, n in enumerate(names) if bounding_mask >> i & 1]
     return cap_ids(names)
