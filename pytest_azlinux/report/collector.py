@@ -141,6 +141,14 @@ class ReportCollector:
     def write(self, interrupted: str | None = None) -> list[ImageReport]:
         records = list(self._records.values())
         host_image = {r.host: r.image for r in records if r.host and r.image}
+        for record in records:
+            # Skipped (or failed) before azl_host ran: host and target come from collection,
+            # the image from the host's other tests, so the case lands in the host's report.
+            host, target = self._collected.get(record.nodeid, (None, None))
+            record.host = record.host or host
+            record.target = record.target or target
+            if record.host and not record.image:
+                record.image = host_image.get(record.host)
         for nodeid, (host, target) in self._collected.items():
             if nodeid in self._records:
                 continue
@@ -191,7 +199,8 @@ class ReportCollector:
         for key in ("os_id", "version", "variant", "kernels", "node_image_version"):
             value = facts.get(key)
             if value:
-                props[f"azl.{key}"] = ",".join(sorted(value)) if isinstance(value, list) else str(value)
+                text = ",".join(sorted(value)) if isinstance(value, list) else str(value)
+                props[f"azl.{key}"] = text
         if targets:
             props["azl.target"] = ",".join(targets)
         if hosts:
