@@ -309,7 +309,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     azl = config.stash.get(SESSION_KEY, None)
     collector = config.stash.get(COLLECTOR_KEY, None)
     if collector is not None:
-        interrupted = "the run was interrupted" if exitstatus == 2 else None
+        interrupted = None
+        stopped = session.shouldfail or session.shouldstop  # -x / --maxfail / stepwise
+        if exitstatus == 2:
+            interrupted = "the run was interrupted"
+        elif stopped:
+            interrupted = f"the run stopped early ({stopped})"
         reports = collector.write(interrupted)
         config.stash[WRITTEN_KEY] = reports
         from .report.github import publish
