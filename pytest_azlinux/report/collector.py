@@ -26,6 +26,7 @@ from .model import (
     PROP_IMAGE,
     PROP_OUTCOME,
     PROP_TARGET,
+    Better,
     CaseRecord,
     Metric,
     split_nodeid,
@@ -105,7 +106,7 @@ class ReportCollector:
                 record.properties[key] = self._redact(text)
         for name, parts in metrics.items():
             if "value" in parts and all(m.name != name for m in record.metrics):
-                better = "lower" if parts.get("better") == "lower" else "higher"
+                better: Better = "lower" if parts.get("better") == "lower" else "higher"
                 record.metrics.append(
                     Metric(name, float(parts["value"]), parts.get("unit", ""), better)
                 )
