@@ -67,7 +67,8 @@ class Lab:
         self, name: str = "azl", state_dir: str | Path | None = None, subnet: str | None = None
     ) -> None:
         self.name = check_lab_name(name)
-        self.state_dir = Path(state_dir) if state_dir else default_state_dir(name)
+        # absolute: loop devices report absolute backing files, compared with ours
+        self.state_dir = (Path(state_dir) if state_dir else default_state_dir(name)).absolute()
         self.subnet = subnet
         self.names = LabNames(name)
 
@@ -332,6 +333,8 @@ class Lab:
         require_root("fault")
         if not (down or sshd_stop or clear) and loss is None and delay is None and rate is None:
             raise LabError("fault: give --down, --sshd-stop, --loss, --delay, --rate or --clear")
+        if not self.is_up():
+            raise LabError(f"lab {self.name} is not up (azl lab up --name {self.name})")
         with _flock(self.state_dir):
             state = self.load_state()
             target = self.host(host)
