@@ -26,8 +26,6 @@ from pytest_azlinux.lab.target import LAB_NAME_ENV, resolve_lab_target
 from pytest_azlinux.targets import LabTarget
 from tests.fixtures.lab import connect, lab_host_specs, make_lab, unique_lab_name
 
-pytestmark = pytest.mark.timeout(300) if hasattr(pytest.mark, "timeout") else []
-
 EXPECTED_IDENTITY = {  # variant -> (ID, VERSION, VARIANT_ID, release file)
     "azl3": ("azurelinux", "3.0.20251021", None, "/etc/azurelinux-release"),
     "azl3-hwe": ("azurelinux", "3.0.20251021", "hwe", "/etc/azurelinux-release"),
