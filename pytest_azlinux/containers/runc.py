@@ -121,6 +121,7 @@ class RuncProbe:
         ledger: CleanupLedger | None = None,
         timeout: float = 60.0,
         bundle_parent: str = BUNDLE_PARENT,
+        script: str | None = None,
     ) -> None:
         self.host = host
         self.runc = runc
@@ -128,6 +129,7 @@ class RuncProbe:
         self.ledger = ledger
         self.timeout = timeout
         self.bundle_parent = bundle_parent
+        self.script = script if script is not None else probe_script()  # a custom probe
         self._layout: tuple[HostLayout, str | None] | None = None
 
     def layout(self) -> tuple[HostLayout, str | None]:
@@ -224,7 +226,7 @@ class RuncProbe:
             # other processes: the no-change listing covers the container's own areas
             env={"AZL_SNAP_SKIP": "/dev /host" if profile == "privileged" else ""},
         )
-        self.host.write(f"{bundle}/azl/escape.sh", probe_script(), mode=0o644, sudo=True)
+        self.host.write(f"{bundle}/azl/escape.sh", self.script, mode=0o644, sudo=True)
         self.host.write(f"{bundle}/azl/run.sh", RUNNER, mode=0o644, sudo=True)
         self.host.write(f"{bundle}/config.json", json.dumps(config, indent=1), mode=0o644,
                         sudo=True)

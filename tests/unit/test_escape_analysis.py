@@ -1,0 +1,236 @@
+"""Escape analysis on probe output recorded in real runc containers (tests/data/escape).
+
+The recordings come from ``RuncProbe.run`` on a Debian 12 host (kernel 6.18, runc 1.1.5,
+cgroup v1 hierarchies): the three profiles, and the restricted profile with one dangerous
+setting added at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_azlinux.analyse.escape import (
+    RULES,
+    ProbeOutputError,
+    Severity,
+    decode_caps,
+    full_cap_mask,
+    kernel_cves,
+    parse_probe_output,
+    probe_script,
+    runtime_cves,
+    verdict_for,
+)
+from pytest_azlinux.containers.oci import HostLayout, Variation, all_caps, build_config
+from pytest_azlinux.containers.runtime import parse_detection, skip_reason, usable_runc
+from pytest_azlinux.containers.settings import load_settings
+from pytest_azlinux.errors import InfraError, TargetsError
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "escape"
+
+
+def recorded(name: str) -> str:
+    return (DATA / f"{name}.jsonl").read_text()
+
+
+def test_probe_has_at_least_20_catalog_checks() -> None:
+    checks = {o.check for o in parse_probe_output(recorded("restricted"))}
+    assert len(checks & set(RULES)) >= 20
+    assert set(RULES) <= checks
+
+
+def test_restricted_container_has_no_fail() -> None:
+    verdict = verdict_for(recorded("restricted"), "restricted")
+    assert verdict.failures == []
+    assert verdict.outcome == "warn"  # no LSM on the recording host
+    assert [f.check for f in verdict.with_severity(Severity.WARN)] == ["lsm.label"]
+    assert verdict.elapsed_ms is not None and verdict.elapsed_ms < 2000
+
+
+@pytest.mark.parametrize(("recording", "check"), [
+    ("restricted-cap-sys-admin", "caps.dangerous"),
+    ("restricted-host-pid", "ns.host_pid"),
+    ("restricted-runtime-socket", "sock.runtime"),
+    ("restricted-writable-proc-sys", "procfs.writable"),
+    ("restricted-no-seccomp", "seccomp"),
+])
+def test_each_dangerous_setting_fails_its_check(recording: str, check: str) -> None:
+    verdict = verdict_for(recorded(recording), "restricted")
+    assert verdict.outcome == "fail"
+    finding = verdict.finding(check)
+    assert finding.severity is Severity.FAIL and finding.found is True
+    assert check in verdict.summary()  # the failure message lists the finding
+
+
+def test_details_of_dangerous_settings() -> None:
+    caps = verdict_for(recorded("restricted-cap-sys-admin"), "restricted").finding("caps.dangerous")
+    assert "sys_admin" in caps.detail
+    sock = verdict_for(recorded("restricted-runtime-socket"), "restricted")
+    assert "/run/containerd/containerd.sock" in sock.finding("sock.runtime").detail
+    assert sock.finding("mount.hostpath").severity is Severity.FAIL  # a .sock is sensitive
+    no_seccomp = verdict_for(recorded("restricted-no-seccomp"), "restricted")
+    # without seccomp an unprivileged process reaches keyctl/bpf/perf_event_open and userns
+    assert {f.check for f in no_seccomp.failures} == {
+        "seccomp", "userns.create", "syscalls.sensitive"}
+    assert "keyctl=reached" in no_seccomp.finding("syscalls.sensitive").detail
+
+
+def test_privileged_findings_are_expected_not_failures() -> None:
+    verdict = verdict_for(recorded("privileged"), "privileged")
+    assert verdict.outcome == "pass"
+    expected = {f.check for f in verdict.with_severity(Severity.EXPECTED)}
+    assert {"caps.dangerous", "seccomp", "ns.host_pid", "mount.hostpath", "procfs.writable",
+            "cgroup.escape", "dev.block", "syscalls.sensitive"} <= expected
+    assert "EXPECTED" in verdict.summary()
+    # the same container judged as restricted is a failure listing what it found
+    as_restricted = verdict_for(recorded("privileged"), "restricted")
+    assert as_restricted.outcome == "fail"
+    assert {f.check for f in as_restricted.failures} >= expected - {"lsm.label", "userns.host"}
+
+
+def test_baseline_allows_default_caps_and_root() -> None:
+    verdict = verdict_for(recorded("baseline"), "baseline")
+    assert verdict.failures == []
+    caps = verdict.finding("caps.dangerous")
+    assert caps.severity is Severity.INFO and caps.found
+    assert verdict.finding("uid.root").severity is Severity.INFO
+    strict = verdict_for(recorded("baseline"), "restricted")
+    assert {"uid.root", "caps.dangerous", "nnp"} <= {f.check for f in strict.failures}
+
+
+def test_baseline_fails_beyond_default_caps() -> None:
+    lines = recorded("restricted-cap-sys-admin").replace(
+        '"dangerous":"sys_admin"', '"dangerous":"sys_admin mknod"')
+    assert verdict_for(lines, "baseline").finding("caps.dangerous").severity is Severity.FAIL
+
+
+def test_full_capability_set_uses_cap_last_cap() -> None:
+    assert full_cap_mask(40) == 0x000001FFFFFFFFFF != 0x3FFFFFFFFF
+    assert full_cap_mask(37) == 0x3FFFFFFFFF
+    caps = {o.check: o for o in parse_probe_output(recorded("privileged"))}["caps.full"]
+    # this host's root lacks CAP_SYS_RESOURCE: 1fffeffffff is not the full set of 41
+    assert caps.data["capeff"] == "000001fffeffffff" and caps.found is False
+    assert "sys_resource" not in decode_caps(caps.data["capeff"])
+    assert decode_caps("0000000000200000") == ["sys_admin"]
+
+
+def test_network_checks_skip_without_configured_addresses() -> None:
+    verdict = verdict_for(recorded("restricted"), "restricted")
+    for check in ("imds", "wireserver", "kubelet.api"):
+        finding = verdict.finding(check)
+        assert finding.severity is Severity.SKIPPED
+        assert "no" in finding.detail and "address configured" in finding.detail
+
+
+def test_truncated_or_garbled_output_is_an_infra_error() -> None:
+    lines = recorded("restricted").splitlines()
+    with pytest.raises(ProbeOutputError, match="incomplete"):
+        verdict_for(lines[:-1], "restricted")
+    with pytest.raises(ProbeOutputError, match="line 3 is not JSON"):
+        verdict_for([*lines[:2], "sh: syntax error", *lines[2:]], "restricted")
+    without_seccomp = [line for line in lines if json.loads(line)["check"] != "seccomp"]
+    with pytest.raises(ProbeOutputError, match=r"lacks check.*seccomp"):
+        verdict_for(without_seccomp, "restricted")
+    assert issubclass(ProbeOutputError, InfraError)
+    with pytest.raises(ValueError, match="unknown container profile 'debug'"):
+        verdict_for(lines, "debug")
+
+
+def test_kernel_and_runtime_cve_table() -> None:
+    assert any("CVE-2022-0847" in c for c in kernel_cves("5.15.20-1"))
+    assert not any("CVE-2022-0185" in c for c in kernel_cves("5.15.20-1"))  # fixed in 5.15.16
+    assert kernel_cves("6.6.57.1-2.azl3") == []
+    assert kernel_cves("6.18.44-fc-v657") == []
+    assert runtime_cves("1.1.5+ds1") and runtime_cves("1.1.12") == []
+    finding = verdict_for(recorded("restricted"), "restricted", runtime_version="1.1.5+ds1")
+    cves = finding.finding("kernel.cves")
+    assert cves.severity is Severity.INFO and "CVE-2024-21626" in cves.detail
+
+
+def test_probe_script_is_a_package_resource() -> None:
+    script = probe_script()
+    assert script.startswith("#!/bin/sh") and "probe.done" in script
+    assert "169.254.169.254" not in script and "168.63.129.16" not in script
+
+
+def test_settings_validation_and_probe_args() -> None:
+    assert load_settings(None, "t").probe_args() == {
+        "wireserver_ports": "80 32526", "kubelet_ports": "10250 10255", "net_timeout": "1"}
+    args = load_settings({"imds_address": "127.0.0.1:8080", "kubelet_address": "198.18.0.2"},
+                         "t").probe_args()
+    assert args["imds"] == "127.0.0.1:8080" and args["kubelet"] == "198.18.0.2"
+    assert "wireserver" not in args
+    with pytest.raises(TargetsError) as exc:
+        load_settings({"imds_address": "x; rm -rf /"}, "lab")
+    assert str(exc.value).startswith("target 'lab': field 'suites.escape.imds_address': ")
+    assert "\n" not in str(exc.value)
+    with pytest.raises(TargetsError, match=r"suites\.escape\.profiles\.0"):
+        load_settings({"profiles": ["debug"]}, "lab")
+
+
+LAYOUT = HostLayout("x86_64", 40, ("/usr",), {"/bin": "usr/bin"}, 0x1FFFEFFFFFF)
+
+
+def _config(profile: str, variation: Variation | None = None) -> dict:  # type: ignore[type-arg]
+    return build_config(profile, LAYOUT, ["sh"], probe_dir="/b/azl", scratch_dir="/b/tmp",  # type: ignore[arg-type]
+                        variation=variation)
+
+
+def test_restricted_config_applies_real_settings() -> None:
+    cfg = _config("restricted")
+    proc = cfg["process"]
+    assert proc["user"] == {"uid": 65534, "gid": 65534} and proc["noNewPrivileges"] is True
+    assert all(v == [] for v in proc["capabilities"].values())
+    assert cfg["root"]["readonly"] is True
+    linux = cfg["linux"]
+    assert {n["type"] for n in linux["namespaces"]} == {
+        "mount", "pid", "ipc", "uts", "network", "cgroup"}
+    assert "/proc/sys" in linux["readonlyPaths"] and "/proc/kcore" in linux["maskedPaths"]
+    denied = linux["seccomp"]["syscalls"][0]["names"]
+    assert {"unshare", "mount", "keyctl", "bpf", "perf_event_open", "init_module"} <= set(denied)
+    sys_mount = next(m for m in cfg["mounts"] if m["destination"] == "/sys")
+    assert "ro" in sys_mount["options"]
+
+
+def test_variations_change_one_setting_each() -> None:
+    base = _config("restricted")
+    admin = _config("restricted", Variation(add_caps=("sys_admin",)))
+    assert admin["process"]["capabilities"]["ambient"] == ["CAP_SYS_ADMIN"]
+    host_pid = _config("restricted", Variation(host_pid=True))
+    assert "pid" not in {n["type"] for n in host_pid["linux"]["namespaces"]}
+    proc_sys = _config("restricted", Variation(writable_proc_sys=True))
+    assert "/proc/sys" not in proc_sys["linux"]["readonlyPaths"]
+    assert "seccomp" not in _config("restricted", Variation(no_seccomp=True))["linux"]
+    sock = _config("restricted", Variation(socket=("/h/s.sock", "/run/containerd/containerd.sock")))
+    assert len(sock["mounts"]) == len(base["mounts"]) + 1
+
+
+def test_privileged_config_grants_what_the_host_can() -> None:
+    cfg = _config("privileged")
+    caps = cfg["process"]["capabilities"]["bounding"]
+    assert "CAP_SYS_ADMIN" in caps and "CAP_SYS_RESOURCE" not in caps  # host bounding set
+    assert len(all_caps(40)) == 41
+    assert {n["type"] for n in cfg["linux"]["namespaces"]} == {"mount"}
+    assert "seccomp" not in cfg["linux"] and "hostname" not in cfg
+    assert any(m["destination"] == "/host" and m["source"] == "/" for m in cfg["mounts"])
+
+
+def test_runtime_detection_parsing() -> None:
+    found = parse_detection(
+        "runc|/usr/sbin/runc|0|runc version 1.1.5+ds1\n"
+        "docker|/usr/local/bin/docker|0|\n"
+        "crun|/usr/bin/crun|0|crun version 1.8\n"
+        "ctr|/usr/bin/ctr|0|1.7.2\n"
+    )
+    runc = usable_runc(found)
+    assert runc is not None and runc.version == "1.1.5+ds1"
+    by_name = {r.name: r for r in found}
+    assert "daemon does not answer" in by_name["docker"].reason
+    assert "hybrid cgroup" in by_name["crun"].reason
+    assert "needs an image" in by_name["ctr"].reason
+    assert usable_runc(found[1:]) is None
+    assert "no usable runc; found docker" in skip_reason("h1", found[1:])
+    assert "no container runtime found" in skip_reason("h1", [])
