@@ -468,8 +468,9 @@ print(" ".join(out))
     [ -n "$py" ] && sc="$sc $py"
 fi
 reached=$(printf '%s\n' $sc | sed -n 's/=reached:.*//p' | tr '\n' ' ')
+reached=${reached% }
 [ -n "$reached" ] && f=true || f=false
-emit syscalls.sensitive $f "reachable:${reached:+ }${reached:-none}; results: $sc" results "$sc" reached "${reached% }" \
+emit syscalls.sensitive $f "reachable: ${reached:-none}; results: $sc" results "$sc" reached "${reached% }" \
     unprivileged_bpf_disabled "$(cat /proc/sys/kernel/unprivileged_bpf_disabled 2>/dev/null)" \
     perf_event_paranoid "$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null)"
 
