@@ -122,7 +122,7 @@ class VmHost:
 
     def targets_entry(self, net: VmNet) -> dict[str, Any]:
         """This VM as a host entry of an ``ssh`` target (what the lab's targets file lists)."""
-        return {
+        entry: dict[str, Any] = {
             "name": self.name,
             "address": self.address,
             "user": "azureuser",
@@ -132,6 +132,9 @@ class VmHost:
             "sudo": True,
             "connect_timeout": 20.0,
         }
+        if self.spec.profile:
+            entry["profile"] = self.spec.profile
+        return entry
 
 
 # --- state ------------------------------------------------------------------------------

@@ -208,7 +208,19 @@ def ensure_image(layout: Layout, progress: Progress = print) -> VmImage:
         if found:
             return found
         tree = ensure_rootfs(progress)
-        return _pack(layout, tree, progress)
+        image = _pack(layout, tree, progress)
+        _prune(progress)
+        return image
+
+
+def _prune(progress: Progress) -> None:
+    """Remove images of older recipes (a few GiB each)."""
+    current = recipe_hash()
+    for path in cache_root().glob("*-*"):
+        kind, _, digest = path.name.partition("-")
+        if kind in ("rootfs", "base", "verity") and digest != current and path.is_dir():
+            progress(f"vm image: removing the outdated {path}")
+            _remove_tree(path)
 
 
 @contextmanager

@@ -28,6 +28,7 @@ class VmVariant:
     stands_for: str  # the Azure Linux image this VM imitates (for people)
     variant_id: str | None  # VARIANT_ID in os-release (None: a plain image)
     variant: str | None = None
+    profile: str | None = None  # image profile to name in the targets file (None: detect)
     expect: Mapping[str, str] = field(default_factory=dict)  # posture the VM really has
 
     def identity_files(self) -> dict[str, str]:
@@ -86,6 +87,7 @@ VARIANTS: dict[str, VmVariant] = {
             stands_for="AKS Azure Linux 3.0 node, node image 202511 (AppArmor enabled)",
             variant_id="aks-node",
             variant="AKS node",
+            profile="aks-node-3.0",  # AKS profiles are chosen by node label; a VM has none
             expect={"selinux": "disabled", "lsm": "apparmor", "fips": "0", "verity": "no"},
         ),
         VmVariant(
