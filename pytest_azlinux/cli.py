@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .errors import AzlError
 
 # command group -> module with register(subparsers)
-GROUPS = {
+GROUPS: dict[str, str] = {
     "lab": "pytest_azlinux.lab.cli",
     "report": "pytest_azlinux.report.cli",
     "targets": "pytest_azlinux.targets_cli",
@@ -24,7 +24,7 @@ GROUPS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="azl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    for name, module in GROUPS.items():
+    for module in GROUPS.values():
         try:
             importlib.import_module(module).register(sub)
         except ModuleNotFoundError as exc:

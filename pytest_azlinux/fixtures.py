@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Literal, Protocol
 
 import pytest
@@ -84,8 +84,10 @@ def azl_target(request: pytest.FixtureRequest, azl_session: AzlSession) -> Selec
                 if isinstance(value, HostParam):
                     return value.target
                 if isinstance(value, tuple):
-                    return value[0].target
-                return value  # type: ignore[no-any-return]
+                    first: HostParam = value[0]
+                    return first.target
+                assert isinstance(value, SelectedTarget)
+                return value
     if len(azl_session.selected) == 1:
         return azl_session.selected[0]
     raise pytest.UsageError(
@@ -126,5 +128,3 @@ def azl_cleanup() -> Iterator[CleanupLedger]:
     if failures:
         raise RuntimeError("cleanup failed: " + "; ".join(failures))
 
-
-Cleanup = Callable[[], None]

@@ -298,7 +298,8 @@ def pytest_runtest_makereport(
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
-    if report.when == "call" and report.failed and (PROP_OUTCOME, "error") in report.user_properties:
+    infra = (PROP_OUTCOME, "error") in report.user_properties
+    if report.when == "call" and report.failed and infra:
         return "error", "E", "ERROR"
     return None
 

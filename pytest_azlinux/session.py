@@ -5,6 +5,7 @@ The plugin registers one ``AzlSession`` per pytest process (controller and xdist
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Sequence
@@ -61,7 +62,9 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
         return None
     m = re.fullmatch(r"(\d+)/(\d+)", value.strip())
     if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise TargetsError(f"--azl-shard: expected INDEX/COUNT with 1 <= INDEX <= COUNT, got {value!r}")
+        raise TargetsError(
+            f"--azl-shard: expected INDEX/COUNT with 1 <= INDEX <= COUNT, got {value!r}"
+        )
     return int(m.group(1)), int(m.group(2))
 
 
@@ -177,10 +180,8 @@ class AzlSession:
 
     def close(self) -> list[str]:
         for host in self._hosts.values():
-            try:
+            with contextlib.suppress(Exception):  # a dead connection must not stop the rest
                 host.close()
-            except Exception:
-                pass
         self._hosts.clear()
         return self.teardown.run()
 

@@ -46,7 +46,7 @@ class CaseRecord:
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str]:
-    """``suites/net/test_x.py::TestA::test_b[h]`` -> (``suites.net.test_x.TestA``, ``test_b[h]``)."""
+    """``suites/n/test_x.py::TestA::test_b[h]`` -> (``suites.n.test_x.TestA``, ``test_b[h]``)."""
     path, _, rest = nodeid.partition("::")
     module = path.removesuffix(".py").replace("/", ".")
     parts = rest.split("::") if rest else [""]
