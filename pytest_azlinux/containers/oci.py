@@ -54,6 +54,9 @@ class HostLayout:
     binary_links: Mapping[str, str] = field(default_factory=dict)  # e.g. {"/bin": "usr/bin"}
     # CapBnd of a root shell on the host: runc cannot grant more (some sandboxes drop some)
     bounding_mask: int | None = None
+    # the namespaces runc itself runs in ("pid:[4026531836]"...): what "host" means for a
+    # container that shares one (not the initial ones when the host is itself nested)
+    namespaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

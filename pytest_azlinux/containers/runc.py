@@ -57,6 +57,7 @@ sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status
 for d in DIRS; do
     if [ -L "$d" ]; then echo "link $d $(readlink "$d")"; elif [ -d "$d" ]; then echo "dir $d"; fi
 done
+for n in pid ipc uts net; do echo "ns $(readlink /proc/self/ns/$n)"; done
 """.replace("DIRS", " ".join(HOST_BINARY_DIRS))
 
 
@@ -138,7 +139,7 @@ class RuncProbe:
             out = self.host.run(_LAYOUT, sudo=True, check=True).stdout.splitlines()
             if len(out) < 4 or not out[1].strip().isdigit():
                 raise InfraError(f"{self.host.name}: cannot read the host layout: {out[:3]}")
-            dirs, links = [], {}
+            dirs, links, namespaces = [], {}, []
             for line in out[4:]:
                 kind, _, rest = line.partition(" ")
                 if kind == "dir":
@@ -146,10 +147,12 @@ class RuncProbe:
                 elif kind == "link":
                     path, _, target = rest.partition(" ")
                     links[path] = target
+                elif kind == "ns" and rest:
+                    namespaces.append(rest)
             busybox = out[2].strip() if out[2].strip() != "-" else None
             self._layout = (
                 HostLayout(out[0].strip(), int(out[1]), tuple(dirs), links,
-                           int(out[3], 16) if out[3].strip() else None),
+                           int(out[3], 16) if out[3].strip() else None, tuple(namespaces)),
                 busybox,
             )
         return self._layout
@@ -216,7 +219,12 @@ class RuncProbe:
             bundle, rootfs, rootfs, f"{bundle}/azl", f"{bundle}/tmp",
         )
         mount_allow = " ".join([*layout.binary_dirs, PROBE_DIR, SCRATCH_DIR])
-        args = [f"{k}={v}" for k, v in {"mount_allow": mount_allow, **probe_args}.items()]
+        # the host's own namespaces: the initial ones on a VM, others on a nested host (a lab
+        # host); the probe compares the container's against both
+        defaults = {"mount_allow": mount_allow}
+        if layout.namespaces:
+            defaults["host_ns"] = " ".join(layout.namespaces)
+        args = [f"{k}={v}" for k, v in {**defaults, **probe_args}.items()]
         config = build_config(
             profile, layout,
             [*shell, f"{PROBE_DIR}/run.sh", *shell, f"{PROBE_DIR}/escape.sh", *args],

@@ -14,6 +14,8 @@
 # Arguments (or the same names in the environment, upper-case with an AZL_ prefix):
 #   imds=HOST[:PORT] wireserver=HOST kubelet=HOST wireserver_ports="80 32526"
 #   kubelet_ports="10250 10255" mount_allow="/usr /lib" node_ip=IP net_timeout=1
+#   host_ns="pid:[N] ipc:[N] uts:[N] net:[N]"  (the host's own namespaces, when the host
+#   itself is not in the initial ones: a nested host such as a lab host or a kind node)
 # POSIX sh; tested under busybox sh. Uses busybox applets when busybox is present.
 
 for arg in "$@"; do
@@ -25,6 +27,7 @@ for arg in "$@"; do
         kubelet_ports=*) AZL_KUBELET_PORTS=${arg#*=} ;;
         mount_allow=*) AZL_MOUNT_ALLOW=${arg#*=} ;;
         node_ip=*) AZL_NODE_IP=${arg#*=} ;;
+        host_ns=*) AZL_HOST_NS=${arg#*=} ;;
         net_timeout=*) AZL_NET_TIMEOUT=${arg#*=} ;;
         *) echo "escape.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -36,6 +39,7 @@ WS_PORTS=${AZL_WIRESERVER_PORTS:-80 32526}
 KL_PORTS=${AZL_KUBELET_PORTS:-10250 10255}
 MOUNT_ALLOW=${AZL_MOUNT_ALLOW:-}
 NODE_IP=${AZL_NODE_IP:-}
+HOST_NS=${AZL_HOST_NS:-}
 NET_TIMEOUT=${AZL_NET_TIMEOUT:-1}
 PROBE_VERSION=1
 
@@ -290,18 +294,28 @@ case $r in reached:*) f=true ;; *) f=false ;; esac
 emit userns.create $f "unshare(CLONE_NEWUSER) in a child: $r; max_user_namespaces=${maxuserns:-?}" \
     result "$r" max_user_namespaces "$maxuserns"
 
-# --- namespaces (initial namespaces have fixed inode numbers, include/linux/proc_ns.h) ------
+# --- namespaces (initial namespaces have fixed inode numbers, include/linux/proc_ns.h; a
+# host that is itself nested has others, given in host_ns by whoever started the container) --
+host_ns_of() { for _h in $HOST_NS; do case $_h in "$1:["*"]") echo "$_h"; return ;; esac; done; }
 HOST_PID=false
 for ns in pid:4026531836 ipc:4026531839 uts:4026531838; do
-    name=${ns%%:*}; want=${ns#*:}
+    name=${ns%%:*}; want="$name:[${ns#*:}]"; given=$(host_ns_of "$name")
     link=$(readlink "/proc/self/ns/$name" 2>/dev/null)
-    [ "$link" = "$name:[$want]" ] && f=true || f=false
+    f=false; ref="initial $want"
+    [ "$link" = "$want" ] && f=true
+    if [ -n "$given" ] && [ "$given" != "$want" ]; then
+        ref="$ref, host's $given"
+        [ "$link" = "$given" ] && f=true
+    fi
     [ "$name" = pid ] && HOST_PID=$f
-    emit "ns.host_$name" $f "/proc/self/ns/$name -> ${link:-unreadable} (host: $name:[$want])" link "$link"
+    emit "ns.host_$name" $f "/proc/self/ns/$name -> ${link:-unreadable} (host: $ref)" link "$link" \
+        host "${given:-$want}"
 done
 
 netlink=$(readlink /proc/self/ns/net 2>/dev/null)
 reasons=
+given=$(host_ns_of net)
+if [ -n "$given" ] && [ "$given" = "$netlink" ]; then reasons="$reasons host-netns:$given"; fi
 if $HOST_PID && init_net=$(readlink /proc/1/ns/net 2>/dev/null) && [ "$init_net" = "$netlink" ]; then
     reasons="$reasons same-netns-as-host-pid1"
 fi

@@ -1,24 +1,23 @@
-"""The escape probe in real runc containers on this machine (root, runc, busybox).
+"""The escape probe in real runc containers on a lab host, over SSH.
 
-Everything is real: runc starts each container from a bundle built on the host with the
-profile's settings, the probe runs inside, and its findings come back through the same code
-the suite uses. The host is this machine through the local transport (a lab host runs the
-same commands over SSH). Network checks talk only to a stand-in server on loopback inside
-a network namespace these tests create and join the container to.
+Everything is real: runc (run with sudo through ``Host.run`` over the host's SSH shell) starts
+each container from a bundle built on the lab host with the profile's settings, the probe runs
+inside, and its findings come back through the code the suite uses. A lab host is a nested
+host (its PID/UTS/network namespaces are not the kernel's initial ones), so "host namespace"
+checks are judged against the namespaces runc itself runs in, which ``RuncProbe`` passes on.
+
+The dangerous settings and the restricted baseline also run on this machine through the local
+transport: the machine sits in the initial namespaces, like a VM, so there the probe finds a
+host namespace by the kernel's fixed initial inode numbers alone, a path the lab cannot reach.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
+import shlex
 import shutil
-import socket
-import subprocess
-import sys
-import textwrap
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -26,45 +25,121 @@ from pytest_azlinux.analyse.escape import Severity, probe_script
 from pytest_azlinux.cleanup import CleanupLedger
 from pytest_azlinux.containers import RuncProbe, Variation, detect_runtimes, usable_runc
 from pytest_azlinux.host import Host
+from pytest_azlinux.lab import Lab
 from pytest_azlinux.targets import HostSpec
 from pytest_azlinux.transport.local import LocalTransport
 
 pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="runc containers need root"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="runc containers and the lab need root"),
     pytest.mark.skipif(shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin") is None,
                        reason="needs runc"),
 ]
+SOCKET_IN_CONTAINER = "/run/containerd/containerd.sock"
+
+
+def cgroup_mount_commands(mountinfo: str) -> list[str]:
+    """Commands recreating this machine's /sys/fs/cgroup mounts (same hierarchies)."""
+    commands = []
+    for line in mountinfo.splitlines():
+        pre, _, post = line.partition(" - ")
+        fields, (fstype, source, super_opts) = pre.split(), post.split()[:3]
+        if not fields[4].startswith("/sys/fs/cgroup"):
+            continue
+        opts = ",".join(o for o in super_opts.split(",") if o not in ("rw", "ro"))
+        commands.append(f"mkdir -p {fields[4]} && mount -t {fstype} "
+                        + (f"-o {shlex.quote(opts)} " if opts else "") + f"{source} {fields[4]}")
+    return commands
+
+
+@contextlib.contextmanager
+def cgroups_mounted(hosts: Sequence[Host]) -> Iterator[None]:
+    """Give lab hosts the cgroup mounts every real host has, for the duration of the block.
+
+    A lab host's /sys is the fresh sysfs of ``ip netns exec``, with nothing mounted on
+    /sys/fs/cgroup, and runc refuses to start without it ("no cgroup mount found in
+    mountinfo"). The mounts go into the host's own mount namespace and are undone afterwards.
+    """
+    with open("/proc/self/mountinfo") as f:
+        commands = cgroup_mount_commands(f.read())
+    assert commands, "this machine has no cgroup filesystem mounted"
+    mounted = []
+    try:
+        for host in hosts:
+            if host.run("grep -q ' - cgroup2\\? ' /proc/self/mountinfo").rc == 0:
+                continue  # the lab provides them (or a run before this one left them)
+            mounted.append(host)
+            host.run(" && ".join(commands), sudo=True, check=True)
+        yield
+    finally:
+        for host in mounted:
+            host.run("umount -R /sys/fs/cgroup", sudo=True, check=True)
+
+
+def leftovers(host: Host, *, only_ours: bool = False) -> list[str]:
+    """Containers, bundles, probe temp dirs and cgroups left on ``host`` (empty: none)."""
+    runc_filter = " | grep '^azl-escape-'" if only_ours else ""
+    out = host.check_output(
+        f"runc list -q{runc_filter} | sed 's/^/container /'; "
+        "ls -d /tmp/azl-escape-bundle.* /tmp/azl-escape.* 2>/dev/null; "
+        "find /sys/fs/cgroup -maxdepth 4 -type d -name 'azl-escape-*' 2>/dev/null; true",
+        sudo=True,
+    )
+    return out.splitlines()
+
+
+def make_probe(host: Host) -> Iterator[RuncProbe]:
+    runc = usable_runc(detect_runtimes(host))
+    assert runc is not None, f"{host.name}: runc present but not usable"
+    ledger = CleanupLedger()
+    yield RuncProbe(host, runc=runc.path, runtime_version=runc.version, ledger=ledger)
+    assert ledger.run() == []
 
 
 @pytest.fixture(scope="module")
-def host() -> Iterator[Host]:
+def lab_host(lab: Lab, lab_hosts: dict[str, Host]) -> Iterator[Host]:
+    host = lab_hosts[lab.hosts[0].name]
+    assert host.spec.access == "ssh"
+    with cgroups_mounted([host]):
+        yield host
+
+
+@pytest.fixture(scope="module")
+def lab_probe(lab_host: Host) -> Iterator[RuncProbe]:
+    yield from make_probe(lab_host)
+    assert leftovers(lab_host) == []
+
+
+@pytest.fixture(scope="module")
+def local_host() -> Iterator[Host]:
     h = Host(HostSpec(name="local", target="local", access="local", sudo=True), LocalTransport())
     yield h
     h.close()
 
 
 @pytest.fixture(scope="module")
-def probe(host: Host) -> Iterator[RuncProbe]:
-    runc = usable_runc(detect_runtimes(host))
-    assert runc is not None, "runc present but not usable"
-    ledger = CleanupLedger()
-    yield RuncProbe(host, runc=runc.path, runtime_version=runc.version, ledger=ledger)
-    assert ledger.run() == []
+def local_probe(local_host: Host) -> Iterator[RuncProbe]:
+    yield from make_probe(local_host)
+    # other users of this machine may run containers: only ours must be gone
+    assert leftovers(local_host, only_ours=True) == []
 
 
-def _leftovers(host: Host) -> tuple[str, str]:
-    bundles = host.run("ls -d /tmp/azl-escape-bundle.* 2>/dev/null").stdout
-    containers = host.run("runc list -q | grep '^azl-escape-' || true", sudo=True).stdout
-    return bundles, containers
+@pytest.fixture(params=["lab", "local"])
+def where(request: pytest.FixtureRequest) -> tuple[RuncProbe, Host]:
+    """A runc probe and its host: a lab host over SSH, and this machine (initial namespaces)."""
+    name = request.param
+    return request.getfixturevalue(f"{name}_probe"), request.getfixturevalue(f"{name}_host")
 
 
-def test_restricted_container_has_no_fail_finding(probe: RuncProbe, host: Host) -> None:
+def test_restricted_container_has_no_fail_finding(where: tuple[RuncProbe, Host]) -> None:
+    probe, host = where
     run = probe.run("restricted")
     verdict = run.verdict
     assert verdict.failures == [], verdict.summary()
     assert verdict.elapsed_ms is not None and verdict.elapsed_ms < 2000
     assert run.probe_rc == 0
-    assert _leftovers(host) == ("", "")  # container deleted, bundle removed
+    for check in ("ns.host_pid", "ns.host_uts", "ns.host_net", "caps.dangerous", "seccomp"):
+        assert verdict.finding(check).severity is Severity.OK, verdict.finding(check)
+    assert leftovers(host, only_ours=host.spec.access == "local") == []
 
 
 @pytest.mark.parametrize(("variation", "check"), [
@@ -74,134 +149,83 @@ def test_restricted_container_has_no_fail_finding(probe: RuncProbe, host: Host) 
     (Variation(no_seccomp=True), "seccomp"),
 ], ids=["cap-sys-admin", "host-pid", "writable-proc-sys", "no-seccomp"])
 def test_each_dangerous_setting_is_detected(
-    probe: RuncProbe, variation: Variation, check: str
+    where: tuple[RuncProbe, Host], variation: Variation, check: str
 ) -> None:
+    probe, host = where
     verdict = probe.run("restricted", variation).verdict
     finding = verdict.finding(check)
     assert finding.found is True and finding.severity is Severity.FAIL, verdict.summary()
     assert verdict.outcome == "fail"
+    if check == "ns.host_pid":
+        host_pid_ns = host.check_output("readlink /proc/self/ns/pid", sudo=True)
+        assert host_pid_ns in finding.detail
+        # the machine is in the initial namespaces; a lab host is not (nested)
+        initial = host_pid_ns == "pid:[4026531836]"
+        assert initial == (host.spec.access == "local")
+        assert ("host's" in finding.detail) != initial, finding.detail
 
 
-def test_bind_mounted_runtime_socket_is_detected(probe: RuncProbe, tmp_path: Path) -> None:
-    path = tmp_path / "containerd.sock"  # a real listening unix socket on the host
-    with socket.socket(socket.AF_UNIX) as server:
-        server.bind(str(path))
-        server.listen(1)
-        verdict = probe.run(
-            "restricted", Variation(socket=(str(path), "/run/containerd/containerd.sock"))
-        ).verdict
+def test_bind_mounted_runtime_socket_is_detected(
+    where: tuple[RuncProbe, Host], request: pytest.FixtureRequest
+) -> None:
+    probe, host = where
+    sock_dir = host.check_output("mktemp -d /tmp/azl-escape-sock.XXXXXX", sudo=True)
+    request.addfinalizer(lambda: host.run("rm -rf %s", sock_dir, sudo=True, check=True))
+    path = f"{sock_dir}/containerd.sock"
+    # a real unix socket, listening on the host while the container runs
+    listener = ("import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]);"
+                " s.listen(1); print('ready', flush=True); time.sleep(float(sys.argv[2]))")
+    pid = host.check_output(
+        "python3 -c %s %s 60 >%s 2>&1 </dev/null & echo $!", listener, path, f"{path}.log",
+        sudo=True,
+    )
+    try:
+        host.run("for i in $(seq 100); do grep -q ready %s && exit 0; sleep 0.05; done; exit 1",
+                 f"{path}.log", sudo=True, check=True)
+        assert host.run("test -S %s", path, sudo=True).rc == 0
+        verdict = probe.run("restricted", Variation(socket=(path, SOCKET_IN_CONTAINER))).verdict
+    finally:
+        host.run("kill %s; wait %s 2>/dev/null; true", pid, pid, sudo=True)
     finding = verdict.finding("sock.runtime")
-    assert finding.severity is Severity.FAIL
-    assert "/run/containerd/containerd.sock" in finding.detail
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    # found by its path and as a mounted .sock (uid 65534 may not connect: root's 0755 socket)
+    assert f"{SOCKET_IN_CONTAINER}(writable=no)" in finding.detail
+    assert f"mounted .sock: {SOCKET_IN_CONTAINER}" in finding.detail
+    assert verdict.finding("mount.hostpath").severity is Severity.FAIL  # a .sock host path
 
 
 @pytest.mark.parametrize("profile", ["restricted", "baseline", "privileged"])
 def test_probe_changes_nothing_outside_its_temp_dir(
-    probe: RuncProbe, host: Host, profile: str
+    lab_probe: RuncProbe, lab_host: Host, profile: str
 ) -> None:
-    core_pattern = host.read_text("/proc/sys/kernel/core_pattern")
-    run = probe.run(profile)  # type: ignore[arg-type]
+    watched = ("/proc/sys/kernel/core_pattern", "/proc/sys/kernel/hostname",
+               "/proc/sys/vm/panic_on_oom")
+    before = [lab_host.read_text(p) for p in watched]
+    run = lab_probe.run(profile)  # type: ignore[arg-type]
     assert run.changes() == []
     # the listings covered the writable areas: /tmp (host-backed) and the tmpfs ones
     assert any(line.startswith("dir /tmp") for line in run.inside_before)
     if profile != "privileged":
         assert any(line.startswith("dir /dev/shm") for line in run.inside_before)
     assert any(line.startswith("dir /tmp/azl-escape-bundle.") for line in run.host_before)
-    assert host.read_text("/proc/sys/kernel/core_pattern") == core_pattern
+    # the probe made and removed its temp dir (so it ran), and left nothing else
+    assert run.verdict.finding("dev.mknod").found is not None
+    assert [lab_host.read_text(p) for p in watched] == before
     # the privileged profile really could have written: the probe chose not to
     if profile == "privileged":
         assert run.verdict.finding("procfs.writable").found is True
+    assert leftovers(lab_host) == []
 
 
-def test_the_listing_would_catch_a_write(host: Host) -> None:
+def test_the_listing_would_catch_a_write(lab_host: Host) -> None:
     """Control: a 'probe' that leaves files behind is caught by the same listings."""
     leaky = "#!/bin/sh\necho x > /tmp/left-behind\necho y > /dev/shm/left-behind\n"
     leaky += probe_script().split("\n", 1)[1]
-    run = RuncProbe(host, script=leaky).run("restricted")
+    run = RuncProbe(lab_host, script=leaky).run("restricted")
     changes = run.changes()
     assert any("container: + node /tmp/left-behind" in c for c in changes), changes
     assert any("container: + node /dev/shm/left-behind" in c for c in changes), changes
     # seen from the host too: the bundle's scratch dir is the container's /tmp
     assert any(c.startswith("host: + node ") and c.split()[3].endswith("/tmp/left-behind")
                for c in changes), changes
-
-
-STANDIN = textwrap.dedent('''
-    import http.server, socketserver, sys, threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            port = self.server.server_address[1]
-            if port == 80 and self.server.server_address[0] == "127.0.0.1":
-                ok = self.headers.get("Metadata") == "true"   # like Azure IMDS
-                self.send_response(200 if ok else 400)
-            elif port == 10250:
-                self.send_response(401)
-            else:
-                self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"{}")
-        def log_message(self, *args):
-            pass
-
-    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-    servers = [Server((a, p), Handler) for a, p in (
-        ("127.0.0.1", 80), ("127.0.0.2", 80), ("127.0.0.2", 32526),
-        ("127.0.0.3", 10250), ("127.0.0.3", 10255))]
-    for s in servers:
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    print("ready", flush=True)
-    sys.stdin.read()
-''')
-
-
-@pytest.fixture
-def standin_netns() -> Iterator[str]:
-    """A network namespace with only loopback and a stand-in IMDS/WireServer/kubelet."""
-    name = f"azl-esc-{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    server = None
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", name, sys.executable, "-c", STANDIN],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        assert server.stdout is not None
-        deadline = time.monotonic() + 20
-        while server.stdout.readline().strip() != "ready":
-            assert server.poll() is None and time.monotonic() < deadline, "stand-in did not start"
-        yield f"/run/netns/{name}"
-    finally:
-        if server is not None:
-            server.kill()
-            server.wait(timeout=10)
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-def test_network_checks_reach_a_standin_and_not_a_closed_port(
-    probe: RuncProbe, standin_netns: str
-) -> None:
-    reachable = probe.run("restricted", probe_args={
-        "imds": "127.0.0.1", "wireserver": "127.0.0.2", "kubelet": "127.0.0.3",
-    }, netns_path=standin_netns).verdict
-    imds = reachable.finding("imds")
-    assert imds.found is True and "answered HTTP 200" in imds.detail  # the header was sent
-    assert imds.severity is Severity.WARN
-    wire = reachable.finding("wireserver")
-    assert wire.found is True and "port(s) 80 32526" in wire.detail
-    kubelet = reachable.finding("kubelet.api")
-    assert kubelet.found is True and "10255" in kubelet.detail
-    assert {"wireserver", "kubelet.api"} <= {f.check for f in reachable.failures}
-
-    closed = probe.run("restricted", probe_args={
-        "imds": "127.0.0.1:81", "wireserver": "127.0.0.9", "kubelet": "127.0.0.9",
-    }, netns_path=standin_netns).verdict
-    for check in ("imds", "wireserver", "kubelet.api"):
-        finding = closed.finding(check)
-        assert finding.found is False and finding.severity is Severity.OK, finding.detail
-    assert "refused" in closed.finding("imds").detail
-    assert closed.failures == []
+    assert leftovers(lab_host) == []  # the bundle went, with what the leaky probe left
