@@ -247,9 +247,11 @@ class RuncProbe:
         host_after = self._run(list_scratch)
         sections = _sections(result.stdout)
         if "probe" not in sections or "after" not in sections:
+            hint = ("; the host has no cgroup filesystem mounted under /sys/fs/cgroup"
+                    if "no cgroup mount found" in result.stderr else "")
             raise InfraError(
                 f"{self.host.name}: the {profile} container ({variation.describe()}) did not "
-                f"run the probe: runc exited {result.rc}: {result.stderr.strip()[-400:]}"
+                f"run the probe: runc exited {result.rc}: {result.stderr.strip()[-400:]}{hint}"
             )
         probe_rc = sections.get("probe-rc", ["?"])[0]
         return ContainerRun(

@@ -6,9 +6,10 @@ inside, and its findings come back through the code the suite uses. A lab host i
 host (its PID/UTS/network namespaces are not the kernel's initial ones), so "host namespace"
 checks are judged against the namespaces runc itself runs in, which ``RuncProbe`` passes on.
 
-The dangerous settings and the restricted baseline also run on this machine through the local
+The restricted baseline and the dangerous settings also run on this machine through the local
 transport: the machine sits in the initial namespaces, like a VM, so there the probe finds a
 host namespace by the kernel's fixed initial inode numbers alone, a path the lab cannot reach.
+The other tests run on the lab host only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from pytest_azlinux.analyse.escape import Severity, probe_script
 from pytest_azlinux.cleanup import CleanupLedger
 from pytest_azlinux.containers import RuncProbe, Variation, detect_runtimes, usable_runc
+from pytest_azlinux.errors import InfraError
 from pytest_azlinux.host import Host
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.targets import HostSpec
@@ -166,9 +168,9 @@ def test_each_dangerous_setting_is_detected(
 
 
 def test_bind_mounted_runtime_socket_is_detected(
-    where: tuple[RuncProbe, Host], request: pytest.FixtureRequest
+    lab_probe: RuncProbe, lab_host: Host, request: pytest.FixtureRequest
 ) -> None:
-    probe, host = where
+    probe, host = lab_probe, lab_host
     sock_dir = host.check_output("mktemp -d /tmp/azl-escape-sock.XXXXXX", sudo=True)
     request.addfinalizer(lambda: host.run("rm -rf %s", sock_dir, sudo=True, check=True))
     path = f"{sock_dir}/containerd.sock"
@@ -229,3 +231,14 @@ def test_the_listing_would_catch_a_write(lab_host: Host) -> None:
     assert any(c.startswith("host: + node ") and c.split()[3].endswith("/tmp/left-behind")
                for c in changes), changes
     assert leftovers(lab_host) == []  # the bundle went, with what the leaky probe left
+
+
+def test_host_without_cgroup_mounts_is_an_infra_error(lab: Lab, lab_hosts: dict[str, Host]) -> None:
+    """A host runc cannot start containers on: ERROR naming the cause, nothing left behind."""
+    host = lab_hosts[lab.hosts[-1].name]
+    if host.run("grep -q ' - cgroup2\\? ' /proc/self/mountinfo").rc == 0:
+        pytest.skip(f"{host.name} has cgroup mounts: the lab provides them now")
+    with pytest.raises(InfraError, match=r"did not run the probe: runc exited 1: .*no cgroup "
+                       r"mount found.*; the host has no cgroup filesystem mounted"):
+        RuncProbe(host).run("restricted")
+    assert leftovers(host) == []
