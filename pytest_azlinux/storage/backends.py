@@ -88,8 +88,9 @@ class LvmThinBackend:
 
     def unavailable(self, host: Host) -> str | None:
         result = host.run("command -v lvcreate >/dev/null || { echo 'lvm2 not installed'; exit 1; }"
-                          "; [ -e /dev/mapper/control ] || "
-                          "{ echo 'device-mapper not available (no /dev/mapper/control)'; exit 1; }"
+                          "; dmsetup version 2>/dev/null | grep -q 'Driver version' || "
+                          "{ echo 'device-mapper not available in the kernel "
+                          "(dmsetup version shows no driver)'; exit 1; }"
                           "; dmsetup targets 2>&1 | grep -qw thin-pool || "
                           "{ modprobe dm-thin-pool 2>/dev/null && exit 0; "
                           "echo \"device-mapper thin-pool target not available: "

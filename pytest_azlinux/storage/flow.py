@@ -108,7 +108,9 @@ class SnapshotFlow:
 
     def _finish_fio(self, pid: int) -> FioResult:
         load = shlex.quote(f"{self.live}/load")
-        self.host.run(f"while kill -0 {pid} 2>/dev/null; do sleep 0.2; done",
+        # Done when gone or a zombie (a namespace's init need not reap it at once).
+        self.host.run(f"while [ -e /proc/{pid} ] && ! grep -q '^State:.*Z' /proc/{pid}/status"
+                      f" 2>/dev/null; do sleep 0.2; done",
                       sudo=True, timeout=self.fio_seconds + 60)
         text = self.host.run(f"cat {load}/fio.json", sudo=True, check=True).stdout
         self.host.run(f"rm -rf {load}", sudo=True)
