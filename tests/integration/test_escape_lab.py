@@ -165,7 +165,8 @@ def test_suite_on_the_lab(lab: Lab, hosts: list[Host], tmp_path: Path,
         f"--azl-junit-dir={reports}", "-rP", timeout=180,
     )
     result.assert_outcomes(passed=9)  # 3 hosts x 3 profiles
-    result.stdout.fnmatch_lines(["*restricted container: WARN*", "*privileged container: PASS*"])
+    result.stdout.re_match_lines([r".*restricted container: (PASS|WARN) \(",
+                                  r".*privileged container: PASS \(.*expected"])
     cases = [c for xml in reports.glob("*.xml") for c in read_cases(xml)[1]]
     by_id = {c.name.split("[", 1)[1].rstrip("]"): c for c in cases}
     assert sorted(by_id) == sorted(f"{h.name}-{p}" for h in hosts
@@ -180,10 +181,10 @@ def test_suite_on_the_lab(lab: Lab, hosts: list[Host], tmp_path: Path,
             # the lab host is nested: host namespaces are found through the ones runc runs in
             for check in ("ns.host_pid", "ns.host_uts", "ns.host_net", "caps.dangerous"):
                 assert props[f"escape.{check}"] == "expected", (check, props)
-        else:
-            assert props["escape.outcome"] == "warn"  # lsm.label: no LSM on this machine
+        else:  # no FAIL; WARN (e.g. lsm.label on a machine without SELinux/AppArmor) is kept
+            warned = [k for k, v in props.items() if v == "warn"]
+            assert props["escape.outcome"] == ("warn" if warned else "pass"), props
             assert not [k for k, v in props.items() if v == "fail"], props
-            assert props["escape.lsm.label"] == "warn"
     for host in hosts:
         assert leftovers(host) == [], host.name
 
