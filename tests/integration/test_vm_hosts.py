@@ -114,8 +114,11 @@ def test_verity_usr_is_verified_and_read_only(vm_hosts: dict[str, Host]) -> None
     host = vm_hosts["verity"]
     status = host.check_output("veritysetup status usr", sudo=True)
     assert "is active and is in use" in status
-    assert "status:  verified" in status or "status: verified" in " ".join(status.split(" "))
-    assert "readonly" in status
+    fields = dict(
+        (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in status.splitlines())
+    )
+    assert (fields.get("type"), fields.get("status")) == ("VERITY", "verified"), status
+    assert "readonly" in fields.get("mode", ""), status
     assert host.check_output("findmnt -no SOURCE,OPTIONS /usr").startswith("/dev/mapper/usr ro")
     res = host.run("touch /usr/azl-write-test", sudo=True)
     assert res.rc != 0 and "Read-only file system" in res.stderr
