@@ -309,7 +309,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     azl = config.stash.get(SESSION_KEY, None)
     collector = config.stash.get(COLLECTOR_KEY, None)
-    if collector is not None:
+    if collector is not None and not config.option.collectonly:
         interrupted = None
         stopped = session.shouldfail or session.shouldstop  # -x / --maxfail / stepwise
         if exitstatus == 2:

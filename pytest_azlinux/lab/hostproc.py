@@ -33,6 +33,15 @@ mount -t overlay azl-etc -o "lowerdir=/etc,upperdir=$upper,workdir=$work" /etc
 if [ -f /usr/lib/os-release ]; then mount --bind /etc/os-release /usr/lib/os-release; fi
 while [ $# -ge 2 ]; do mount --bind "$1" "$2"; shift 2; done
 hostname "$name"
+# ip netns exec gave the host a fresh /sys: mount what a real host has there (runc needs the
+# cgroup hierarchies, the LSM checks securityfs), mirroring the machine's cgroup layout.
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null || true
+if [ -n "${AZL_CGROUP_MOUNTS:-}" ] && mount -t tmpfs -o mode=755 azl-cgroup /sys/fs/cgroup; then
+  printf '%s\n' "$AZL_CGROUP_MOUNTS" | while read -r dir type opts; do
+    mkdir -p "$dir" && mount -t "$type" -o "$opts" "$type" "$dir" ||
+      echo "cannot mount $type on $dir" >&2
+  done
+fi
 "$sshd" -f /etc/ssh/azl_sshd_config -E /var/log/sshd.log
 exec sleep infinity
 """
@@ -62,6 +71,16 @@ def create_link(host: LabHost, bridge: str) -> None:
     run(["ip", "link", "set", host.veth, "master", bridge, "up"])
 
 
+def cgroup_mounts() -> str:
+    """``dir type options`` of the machine's cgroup mounts under /sys/fs/cgroup, one a line."""
+    lines = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, mountpoint, fstype, options, *_ = line.split()
+        if fstype in ("cgroup", "cgroup2") and mountpoint.startswith("/sys/fs/cgroup/"):
+            lines.append(f"{mountpoint} {fstype} {options}")
+    return "\n".join(lines)
+
+
 def start_holder(host: LabHost) -> subprocess.Popen[bytes]:
     """Start the host's namespaces and sshd (returns at once; see ``wait_ready``)."""
     sshd = which("sshd") or "/usr/sbin/sshd"
@@ -73,6 +92,7 @@ def start_holder(host: LabHost) -> subprocess.Popen[bytes]:
              str(host.path / "etc-upper"), str(host.path / "etc-work"),
              *bind_order(host.path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, "AZL_CGROUP_MOUNTS": cgroup_mounts()},
         )
     host.holder_pid = proc.pid
     return proc

@@ -45,7 +45,7 @@ class ImageReport:
     counts: dict[str, int]
 
 
-@dataclass
+@dataclass(eq=False)  # registered as a pytest plugin: must stay hashable
 class ReportCollector:
     """Turns the stream of test reports into per-image JUnit files."""
 
