@@ -63,7 +63,6 @@ class RunLedger:
     namespace: str
     run_id: str = field(default_factory=new_run_id)
     ttl: float = DEFAULT_TTL
-    created_namespace: bool = False
 
     @property
     def labels(self) -> dict[str, str]:

@@ -64,7 +64,7 @@ def resolve_cluster_target(
     nodes = discover_nodes(api, selector, where)
     ledger = RunLedger(api, config.namespace)
     if start:
-        ledger.created_namespace = ensure_namespace(
+        ensure_namespace(
             api, config.namespace, "privileged" if config.access == "debug-pod" else "baseline")
         swept = ledger.sweep()
         if swept:
@@ -79,11 +79,8 @@ def resolve_cluster_target(
         with _LOCK:
             _CONTEXTS.pop(name, None)
         errors = ledger.delete_run()
-        if start and ledger.created_namespace and not errors:
-            from kubernetes import client
-
-            client.CoreV1Api(api).delete_namespace(config.namespace)
-            wait_namespace_gone(api, config.namespace, 120.0)
+        if start and not errors:
+            errors += _drop_namespace_if_unused(api, config.namespace, ledger)
         if errors:
             raise RuntimeError(f"{where}: cleanup left objects behind: {'; '.join(errors)}")
 
@@ -110,3 +107,32 @@ def _host_spec(target_name: str, config: ClusterTarget, node: NodeFacts) -> Host
         address=node.internal_ip or node.name, profile=config.profile,
         node=node.name, labels=labels,
     )
+
+
+def _drop_namespace_if_unused(api: Any, namespace: str, ledger: RunLedger) -> list[str]:
+    """Delete the helper namespace when we made it (managed label) and no other live run
+    uses it; a namespace the user made is left alone."""
+    from kubernetes import client
+
+    from .runs import MANAGED_BY, MANAGED_LABEL
+
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(api)
+    try:
+        try:
+            ns = core.read_namespace(namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+        if (ns.metadata.labels or {}).get(MANAGED_LABEL) != MANAGED_BY:
+            return []
+        ledger.sweep()
+        if ledger.remaining(f"{MANAGED_LABEL}={MANAGED_BY}"):
+            return []  # another run is still working there
+        core.delete_namespace(namespace)
+        wait_namespace_gone(api, namespace, 120.0)
+    except Exception as exc:
+        return [f"namespace {namespace}: {exc}"]
+    return []

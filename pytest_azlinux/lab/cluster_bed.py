@@ -423,11 +423,6 @@ spec:
   volumeSnapshotClassName: {{{{ .spec.volumeSnapshotClassName | Quote }}}}
 """
     return [
-        {
-            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
-            "kind": "KwokConfiguration",
-            "options": {"nodeLeaseDurationSeconds": 200, "enableCRDs": ["Exec"]},
-        },
         stage("azl-node-initialize", "v1", "Node", [
             {"key": '.status.conditions.[] | select( .type == "Ready" ) | .status',
              "operator": "NotIn", "values": ["True"]},
@@ -662,6 +657,7 @@ class ClusterBed:
             f"--manage-nodes-with-annotation-selector={SIMULATED_ANNOTATION}=fake",
             "--node-ip=127.0.0.1", "--node-name=localhost",
             f"--node-port={ports['kwok']}", f"--server-address=127.0.0.1:{ports['kwok']}",
+            "--node-lease-duration-seconds=200", "--enable-crds=Exec",
         ]
 
     # -- readiness ----------------------------------------------------------------------
@@ -858,7 +854,7 @@ def add_lab_pool(
     InternalIP is the lab host's address and exec into its pods runs inside that host."""
     from .hostproc import enter_cmd
 
-    hosts = lab.hosts()
+    hosts = lab.hosts
     if not hosts:
         raise BedError(f"lab {lab.name} has no hosts: run `azl lab up` first")
     names = bed.add_pool(pool, len(hosts), image=image, addresses=[h.address for h in hosts],

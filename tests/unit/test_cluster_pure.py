@@ -108,4 +108,3 @@ def test_kwok_config_routes_exec_and_simulates_csi(tmp_path: object) -> None:
     assert "AZL_TESTBED_NODE" in pod_ready[0]["apply"]["template"]
     assert "patch" in pod_ready[1]
     assert "readyToUse: true" in text
-    assert docs[0]["options"]["enableCRDs"] == ["Exec"]
