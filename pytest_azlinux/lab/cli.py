@@ -8,6 +8,8 @@ from typing import Any
 
 from .lab import Lab
 from .variants import DEFAULT_VARIANTS, variant_names
+from .vm import vm_status
+from .vm_cli import add_vm_option, register_vm, up_vms
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +29,7 @@ def register(subparsers: Any) -> None:
                     f"default {' '.join(DEFAULT_VARIANTS)})")
     up.add_argument("--disk-size", default="1G", help="scratch disk per host (default 1G)")
     up.add_argument("--subnet", help="a /24 inside 198.18.0.0/15 (default: first free one)")
+    add_vm_option(up)
     up.set_defaults(func=_up)
 
     down = sub.add_parser("down", help="remove everything the lab made")
@@ -36,6 +39,8 @@ def register(subparsers: Any) -> None:
     status = sub.add_parser("status", help="hosts and their health")
     common(status)
     status.set_defaults(func=_status)
+
+    register_vm(sub)
 
     fault = sub.add_parser("fault", help="apply or clear a fault on one host")
     common(fault)
@@ -66,6 +71,7 @@ def _up(args: argparse.Namespace) -> int:
     took = time.monotonic() - start
     print(f"lab {lab.name}: {len(hosts)} hosts up in {took:.1f} s")
     _print_hosts(lab)
+    up_vms(lab, args.vms)
     print(f"targets file: {lab.targets_file}  (pytest --azl-targets-file {lab.targets_file} "
           "--azl-target lab)")
     print(f"ssh: ssh -i {lab.identity_file} -o UserKnownHostsFile={lab.known_hosts} "
@@ -100,7 +106,12 @@ def _status(args: argparse.Namespace) -> int:
     assert state is not None
     print(f"lab {lab.name}: {len(state.hosts)} hosts on {state.subnet} "
           f"(bridge {state.bridge}, machine {state.bridge_address})")
-    return 0 if _print_hosts(lab) else 1
+    healthy = _print_hosts(lab)
+    for vm in vm_status(lab):
+        healthy &= vm["state"] == "running"
+        print(f"  {vm['name']:16} {vm['address']:15} vm:{vm['variant']:10} "
+              f"{vm['accel']:12} {vm['state']}")
+    return 0 if healthy else 1
 
 
 def _fault(args: argparse.Namespace) -> int:

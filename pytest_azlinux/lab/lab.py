@@ -264,6 +264,10 @@ class Lab:
     def down(self) -> None:
         """Remove everything the lab made; safe to run again, or on a half-made lab."""
         require_root("down")
+        if self.load_state() is not None:
+            from .vm import stop_vms  # VMs first: their taps sit on the bridge
+
+            stop_vms(self, progress=lambda _message: None)
         if not self.state_dir.exists():
             self._remove_bridge()
             return
