@@ -38,7 +38,6 @@ SHORT_LOG_GROUPS = [
 def _copy_suite(pytester: pytest.Pytester, extra: str = "") -> None:
     dest = pytester.path / "security"
     dest.mkdir()
-    shutil.copy(SUITE / "conftest.py", dest / "conftest.py")
     shutil.copy(SUITE / "test_selinux.py", dest / "test_selinux.py")
     if extra:
         (dest / "test_watch.py").write_text(extra)
