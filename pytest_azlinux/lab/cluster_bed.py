@@ -745,7 +745,7 @@ class ClusterBed:
     def add_pool(
         self, pool: str, count: int, *, image: NodeImage | None = None,
         addresses: Sequence[str] | None = None, prefix: str | None = None,
-        extra_labels: Mapping[str, str] | None = None,
+        extra_labels: Mapping[str, str] | None = None, start: int = 0,
     ) -> list[str]:
         """Register ``count`` simulated nodes of ``pool`` (names aks-<pool>-NNNNN-vmss0000XX)."""
         from kubernetes import client
@@ -755,9 +755,9 @@ class ClusterBed:
         image = image or NodeImage()
         base = prefix or f"aks-{pool}-{abs(hash(pool)) % 90000000 + 10000000}-vmss"
         names = []
-        for i in range(count):
+        for i in range(start, start + count):
             name = f"{base}{i:06x}"
-            address = addresses[i] if addresses else str(
+            address = addresses[i - start] if addresses else str(
                 ipaddress.ip_address("10.224.0.4") + i)
             body = node_manifest(name, pool, address, image, extra_labels or {})
             try:
@@ -857,14 +857,30 @@ def add_lab_pool(
     hosts = lab.hosts
     if not hosts:
         raise BedError(f"lab {lab.name} has no hosts: run `azl lab up` first")
-    names = bed.add_pool(pool, len(hosts), image=image, addresses=[h.address for h in hosts],
-                         prefix=f"aks-{pool}-31415926-vmss")
+    names: list[str] = []
+    for i, host in enumerate(hosts):
+        names += bed.add_pool(pool, 1, image=image or lab_node_image(host.variant),
+                              addresses=[host.address], prefix=f"aks-{pool}-31415926-vmss",
+                              start=i)
     for name, host in zip(names, hosts, strict=True):
         enter = list(enter_cmd(host))
         if enter and enter[0] == "nsenter":  # not the pod-side shim of the same name
             enter[0] = shutil.which("nsenter") or "/usr/bin/nsenter"
         bed.bind_node(name, enter)
     return names
+
+
+def lab_node_image(variant: str) -> NodeImage:
+    """What AKS would report for a node running the lab variant's image."""
+    if variant.startswith("mariner"):
+        return NodeImage(node_image_version="AKSCBLMariner-V2gen2-202511.07.0",
+                         os_image="CBL-Mariner/Linux", kernel_version="5.15.180.1-1.cm2",
+                         container_runtime="containerd://1.7.29", os_sku="AzureLinux")
+    if "hwe" in variant:
+        return NodeImage(kernel_version="6.12.50.2-1.azl3")
+    if "fips" in variant:
+        return NodeImage(node_image_version="AKSAzureLinux-V3gen2fips-202511.07.0", fips=True)
+    return NodeImage()
 
 
 def write_targets(bed: ClusterBed, path: Path, pools: Mapping[str, str]) -> Path:

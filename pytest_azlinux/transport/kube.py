@@ -37,6 +37,7 @@ class _ExecStream:
         self._out = bytearray()
         self._err = bytearray()
         self._status = bytearray()
+        self._err_tail = bytearray()  # for the error message when the stream dies early
         self._eof = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._pump, daemon=True, name="azl-kube-exec")
@@ -54,6 +55,7 @@ class _ExecStream:
                         self._out += chunks[0]
                         self._err += chunks[1]
                         self._status += chunks[2]
+                        self._err_tail = (self._err_tail + chunks[1])[-2000:]
                     self._wake()
         except Exception:
             pass
@@ -89,10 +91,12 @@ class _ExecStream:
             eof = self._eof and not out and not err
         return out, err, eof
 
-    @property
-    def status(self) -> str:
+    def diagnostics(self) -> str:
+        """What the stream said before it closed: stderr tail and the exec status."""
         with self._lock:
-            return self._status.decode("utf-8", "replace")
+            parts = [self._err_tail.decode("utf-8", "replace").strip(),
+                     _status_message(bytes(self._status))]
+        return "; ".join(p for p in parts if p)
 
     def close(self) -> None:
         try:
@@ -149,10 +153,12 @@ class KubeTransport:
                 raise HostUnreachable(self.spec.name, self.spec.address, str(exc)) from None
             self._pod = name
         # The first exec right after Running may race the runtime (or kwok's exec config).
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 10
         while True:
+            stream: _ExecStream | None = None
             try:
-                shell = ShellSession(self._exec_stream(), self.spec.name, self._kill)
+                stream = self._exec_stream()
+                shell = ShellSession(stream, self.spec.name, self._kill)
                 probe = shell.run("echo azl-ready", timeout=30)
                 if probe.rc == 0 and probe.stdout.strip() == "azl-ready":
                     self._shell = shell
@@ -160,7 +166,10 @@ class KubeTransport:
                 cause = f"probe exited {probe.rc}: {probe.stderr.strip()[:300]}"
                 shell.close()
             except (ConnectionLost, CommandTimeout, OSError) as exc:
-                cause = str(exc)
+                said = stream.diagnostics() if stream is not None else ""
+                cause = f"{exc}" + (f" ({said})" if said else "")
+                if stream is not None:
+                    stream.close()
             except Exception as exc:
                 cause = _describe(exc)
             if time.monotonic() > deadline:
@@ -241,3 +250,18 @@ def _describe(exc: BaseException) -> str:
 
     status, message = api_error(exc)
     return f"{status} {message}" if status else f"{type(exc).__name__}: {exc}"
+
+
+def _status_message(raw: bytes) -> str:
+    """The message of a failed exec's status (channel 3), empty on success."""
+    import json
+
+    if not raw:
+        return ""
+    try:
+        status = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError:
+        return raw.decode("utf-8", "replace")[:500]
+    if status.get("status") == "Success":
+        return ""
+    return str(status.get("message", ""))[:500]
