@@ -61,7 +61,8 @@ def main() -> int:
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-500:]
     m = re.search(r"(\d+) tests? collected", proc.stdout)
     collected = int(m.group(1)) if m else 0
-    print(f"test bed up: {up_s:.1f} s; {args.nodes} simulated nodes registered in {register_s:.1f} s")
+    print(f"test bed up: {up_s:.1f} s; "
+          f"{args.nodes} simulated nodes registered in {register_s:.1f} s")
     print(f"resolve_cluster_target ({len(specs)} nodes): {resolve_s:.2f} s")
     print(f"pytest --collect-only {Path(args.suite).name} on {args.nodes} nodes: "
           f"{collect_s:.2f} s ({collected} items; {tail})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -28,8 +29,9 @@ class WaitTimeout(ClusterError):
 
 def load_client(kubeconfig: str, context: str | None, where: str) -> Any:
     """An ApiClient for ``kubeconfig``/``context``; configuration errors name the target."""
-    from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
+
+    from .k8s import client, config
 
     path = os.path.expanduser(kubeconfig)
     if not os.path.exists(path):
@@ -51,10 +53,8 @@ def api_error(exc: BaseException) -> tuple[int, str]:
     body = getattr(exc, "body", None)
     message = str(getattr(exc, "reason", "") or exc)
     if body:
-        try:
+        with contextlib.suppress(ValueError, AttributeError):
             message = json.loads(body).get("message", message)
-        except (ValueError, AttributeError):
-            pass
     return status, message
 
 
@@ -67,15 +67,16 @@ def retry(
     A 429's Retry-After is honoured. Connection errors are retried too; the last error
     becomes a ClusterError naming ``what``.
     """
-    from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
+
+    from .k8s import ApiException
 
     delay = base
     for attempt in range(1, attempts + 1):
         try:
             return call()
         except ApiException as exc:
-            status, message = api_error(exc)
+            status, _message = api_error(exc)
             if status not in retried or attempt == attempts:
                 raise
             wait = delay
@@ -102,6 +103,7 @@ def wait_for(
         if done:
             return seen
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}; last seen: {seen}")
+            raise WaitTimeout(
+                f"timed out after {timeout:g} s waiting for {what}; last seen: {seen}")
         time.sleep(interval)
         interval = min(interval * 1.5, 2.0)

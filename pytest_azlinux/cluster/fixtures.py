@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,10 +71,8 @@ class ClusterPods:
 
     def delete_all(self) -> None:
         for name in reversed(self.created):
-            try:
+            with contextlib.suppress(Exception):  # the run's cleanup deletes it by label
                 delete_pod(self.api, self.namespace, name)
-            except Exception:
-                pass  # the run's cleanup deletes it by label
         self.created.clear()
 
 
@@ -87,7 +86,7 @@ class _Custom:
     plural: str
 
     def create(self, body: dict[str, Any]) -> Mapping[str, Any]:
-        from kubernetes import client
+        from .k8s import client
 
         api = client.CustomObjectsApi(self.pods.api)
         self.pods.context.ledger.label(body)
@@ -97,7 +96,7 @@ class _Custom:
         return result
 
     def get(self, name: str) -> Mapping[str, Any]:
-        from kubernetes import client
+        from .k8s import client
 
         api = client.CustomObjectsApi(self.pods.api)
         result: Mapping[str, Any] = api.get_namespaced_custom_object(

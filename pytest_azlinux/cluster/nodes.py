@@ -91,8 +91,7 @@ def node_facts(node: Any) -> NodeFacts:
 
 def discover_nodes(api: Any, selector: str, where: str) -> list[NodeFacts]:
     """Nodes matching ``selector``; an empty selection is an error naming the selector."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from .k8s import ApiException, client
 
     core = client.CoreV1Api(api)
     try:

@@ -31,8 +31,7 @@ def ensure_namespace(api: Any, namespace: str, level: PodProfile) -> bool:
     A namespace we did not create keeps its own Pod Security label; if it is stricter than
     ``level``, pods are refused and the refusal says so (``PodSecurityRejected``).
     """
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from .k8s import ApiException, client
 
     core = client.CoreV1Api(api)
     labels = {PSA_LEVEL: level, "pod-security.kubernetes.io/warn": level,
@@ -58,13 +57,15 @@ def ensure_namespace(api: Any, namespace: str, level: PodProfile) -> bool:
 
 
 def namespace_level(api: Any, namespace: str) -> str:
-    from kubernetes import client
+    from .k8s import client
 
     ns = client.CoreV1Api(api).read_namespace(namespace)
     return str((ns.metadata.labels or {}).get(PSA_LEVEL, "privileged"))
 
 
-def debug_pod_manifest(name: str, node: str, image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+def debug_pod_manifest(
+    name: str, node: str, image: str, labels: Mapping[str, str]
+) -> dict[str, Any]:
     """A privileged pod pinned to ``node`` with the host's PID namespace and root at /host
     (what ``kubectl debug node/...`` makes, plus privileged for nsenter)."""
     return {
@@ -118,8 +119,7 @@ def profile_pod_manifest(
 
 def create_pod(api: Any, ledger: RunLedger, body: dict[str, Any]) -> str:
     """Create a pod labelled for the run; a Pod Security refusal raises PodSecurityRejected."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from .k8s import ApiException, client
 
     core = client.CoreV1Api(api)
     ledger.label(body)
@@ -129,14 +129,15 @@ def create_pod(api: Any, ledger: RunLedger, body: dict[str, Any]) -> str:
               f"create pod {name}", retried={429, 500, 502, 503, 504})
     except ApiException as exc:
         status, message = api_error(exc)
-        if status == 403 and "PodSecurity" in message or "violates PodSecurity" in message:
+        if (status == 403 and "PodSecurity" in message) or "violates PodSecurity" in message:
             level = _safe_level(api, ledger.namespace)
             raise PodSecurityRejected(
                 f"pod {name} on node {body['spec'].get('nodeName')} refused by Pod Security "
                 f"admission in namespace {ledger.namespace} (enforce={level}): {message}"
             ) from None
         if status != 409:
-            raise ClusterError(f"create pod {name} in {ledger.namespace}: {status} {message}") from None
+            raise ClusterError(
+                f"create pod {name} in {ledger.namespace}: {status} {message}") from None
     return str(name)
 
 
@@ -149,7 +150,7 @@ def _safe_level(api: Any, namespace: str) -> str:
 
 def wait_running(api: Any, namespace: str, name: str, timeout: float) -> Any:
     """Wait until the pod runs with every container ready; fail fast when it cannot."""
-    from kubernetes import client
+    from .k8s import client
 
     core = client.CoreV1Api(api)
     pod: list[Any] = [None]
@@ -174,7 +175,7 @@ def wait_running(api: Any, namespace: str, name: str, timeout: float) -> Any:
 
 
 def _node_of(api: Any, namespace: str, name: str) -> str:
-    from kubernetes import client
+    from .k8s import client
 
     try:
         return str(client.CoreV1Api(api).read_namespaced_pod(name, namespace).spec.node_name)
@@ -189,8 +190,9 @@ def exec_once(
     """Run ``argv`` in a pod through the exec API; exit code from the status channel."""
     import time
 
-    from kubernetes import client
     from kubernetes.stream import stream
+
+    from .k8s import client
 
     core = client.CoreV1Api(api)
     start = time.monotonic()
@@ -243,8 +245,7 @@ def _returncode(ws: Any) -> int:
 
 
 def delete_pod(api: Any, namespace: str, name: str, timeout: float = 60.0) -> None:
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from .k8s import ApiException, client
 
     core = client.CoreV1Api(api)
     try:

@@ -11,6 +11,7 @@ gone on this same machine.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import secrets
 import socket
@@ -79,7 +80,7 @@ class RunLedger:
         return body
 
     def write_record(self) -> None:
-        from kubernetes import client
+        from .k8s import client
 
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.ttl)
         body = self.label({
@@ -133,8 +134,7 @@ class RunLedger:
         return out
 
     def _list(self, kind: Kind, selector: str) -> list[str]:
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from .k8s import ApiException, client
 
         try:
             if kind.group:
@@ -151,21 +151,21 @@ class RunLedger:
             raise
 
     def _delete_kind(self, kind: Kind, selector: str) -> None:
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from .k8s import ApiException, client
+
+        custom = client.CustomObjectsApi(self.api)
+        core = client.CoreV1Api(self.api)
+        deleter = None if kind.group else getattr(core, f"delete_namespaced_{_snake(kind.name)}")
+
+        def delete(name: str) -> Any:
+            if deleter is None:
+                return custom.delete_namespaced_custom_object(
+                    kind.group, kind.version, self.namespace, kind.plural, name)
+            return deleter(name, self.namespace, grace_period_seconds=0)
 
         for name in self._list(kind, selector):
             try:
-                if kind.group:
-                    api = client.CustomObjectsApi(self.api)
-                    retry(lambda n=name: api.delete_namespaced_custom_object(  # type: ignore[misc]
-                        kind.group, kind.version, self.namespace, kind.plural, n),
-                        f"delete {kind.name} {name}")
-                else:
-                    core = client.CoreV1Api(self.api)
-                    deleter = getattr(core, f"delete_namespaced_{_snake(kind.name)}")
-                    retry(lambda n=name: deleter(n, self.namespace, grace_period_seconds=0),  # type: ignore[misc]
-                          f"delete {kind.name} {name}")
+                retry(functools.partial(delete, name), f"delete {kind.name} {name}")
             except ApiException as exc:
                 if exc.status != 404:
                     raise
@@ -174,7 +174,7 @@ class RunLedger:
     def stale_runs(self) -> list[str]:
         """Run ids in this namespace whose run is over (record expired, or its process gone
         on this machine, or no record at all)."""
-        from kubernetes import client
+        from .k8s import client
 
         core = client.CoreV1Api(self.api)
         managed = f"{MANAGED_LABEL}={MANAGED_BY}"
@@ -197,8 +197,7 @@ class RunLedger:
         return stale
 
     def _run_ids(self, kind: Kind, selector: str) -> set[str]:
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from .k8s import ApiException, client
 
         try:
             if kind.group:
@@ -262,8 +261,7 @@ Undo = Callable[[], None]
 
 
 def wait_namespace_gone(api: Any, namespace: str, timeout: float) -> None:
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from .k8s import ApiException, client
 
     core = client.CoreV1Api(api)
 

@@ -112,11 +112,8 @@ def _host_spec(target_name: str, config: ClusterTarget, node: NodeFacts) -> Host
 def _drop_namespace_if_unused(api: Any, namespace: str, ledger: RunLedger) -> list[str]:
     """Delete the helper namespace when we made it (managed label) and no other live run
     uses it; a namespace the user made is left alone."""
-    from kubernetes import client
-
+    from .k8s import ApiException, client
     from .runs import MANAGED_BY, MANAGED_LABEL
-
-    from kubernetes.client.rest import ApiException
 
     core = client.CoreV1Api(api)
     try:

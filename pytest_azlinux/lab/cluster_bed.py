@@ -56,7 +56,7 @@ class BedError(InfraError):
     """The test bed could not be built, started or used; the message says what to do."""
 
 
-# -- binaries ---------------------------------------------------------------------------------
+# -- binaries ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Binaries:
     etcd: Path
@@ -100,7 +100,7 @@ def _lookup() -> dict[str, Path | None]:
     return out
 
 
-# -- certificates -------------------------------------------------------------------------------
+# -- certificates ------------------------------------------------------------------------------
 def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
@@ -151,7 +151,8 @@ def write_pki(pki: Path) -> None:
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())
@@ -184,7 +185,7 @@ def kubeconfig_text(server: str, pki: Path, context: str = "azl-testbed") -> str
     return yaml.safe_dump(data, sort_keys=False)
 
 
-# -- simulated nodes -------------------------------------------------------------------------------
+# -- simulated nodes ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NodeImage:
     """What a simulated node reports: AKS labels and status.nodeInfo of an Azure Linux node."""
@@ -251,7 +252,7 @@ def node_manifest(
     }
 
 
-# -- kwok configuration -----------------------------------------------------------------------------
+# -- kwok configuration ------------------------------------------------------------------------
 _SH_SHIM = """#!/bin/sh
 # TEST-BED SIMULATION (pytest-azlinux cluster test bed): kwok runs pod exec commands on this
 # machine; this stand-in for sh moves them into the lab host bound to the pod's simulated
@@ -489,7 +490,7 @@ def _stage(
             "metadata": {"name": name}, "spec": spec}
 
 
-# -- the bed --------------------------------------------------------------------------------------
+# -- the bed -----------------------------------------------------------------------------------
 @dataclass
 class BedState:
     """What ``up`` started (written to <root>/state.json so ``down`` works from any process)."""
@@ -689,15 +690,14 @@ class ClusterBed:
     # -- objects ------------------------------------------------------------------------
     def api(self) -> Any:
         """A kubernetes ApiClient for this bed (admin)."""
-        from kubernetes import client, config
+        from ..cluster.k8s import client, config
 
         cfg = client.Configuration()
         config.load_kube_config(str(self.kubeconfig), client_configuration=cfg)
         return client.ApiClient(cfg)
 
     def _install_crds(self, crds: Path, deadline: float) -> None:
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from ..cluster.k8s import ApiException, client
 
         ext = client.ApiextensionsV1Api(self.api())
         names = []
@@ -708,7 +708,8 @@ class ClusterBed:
                 ext.create_custom_resource_definition(body)
             except ApiException as exc:
                 if exc.status != 409:
-                    raise BedError(f"installing CRD {path.name}: {exc.status} {exc.reason}") from None
+                    raise BedError(
+                        f"installing CRD {path.name}: {exc.status} {exc.reason}") from None
         while time.monotonic() < deadline:
             established = 0
             for name in names:
@@ -722,8 +723,7 @@ class ClusterBed:
 
     def _install_storage(self) -> None:
         """The StorageClass and VolumeSnapshotClass of the simulated CSI driver."""
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from ..cluster.k8s import ApiException, client
 
         api = self.api()
         try:
@@ -748,8 +748,7 @@ class ClusterBed:
         extra_labels: Mapping[str, str] | None = None, start: int = 0,
     ) -> list[str]:
         """Register ``count`` simulated nodes of ``pool`` (names aks-<pool>-NNNNN-vmss0000XX)."""
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from ..cluster.k8s import ApiException, client
 
         core = client.CoreV1Api(self.api())
         image = image or NodeImage()
@@ -774,7 +773,7 @@ class ClusterBed:
         (self.root / "nodes" / f"{node}.enter").write_text(shlex.join(enter) + "\n")
 
     def remove_pool(self, pool: str) -> None:
-        from kubernetes import client
+        from ..cluster.k8s import client
 
         core = client.CoreV1Api(self.api())
         core.delete_collection_node(label_selector=f"agentpool={pool},type=kwok")
@@ -846,7 +845,7 @@ def _log_tail(log: Path, lines: int = 8) -> str:
     return f"last lines of {log}:\n  " + "\n  ".join(tail)
 
 
-# -- the lab behind simulated nodes ------------------------------------------------------------------
+# -- the lab behind simulated nodes ------------------------------------------------------------
 def add_lab_pool(
     bed: ClusterBed, pool: str, lab: Any, image: NodeImage | None = None
 ) -> list[str]:

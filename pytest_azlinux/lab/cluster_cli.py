@@ -75,7 +75,7 @@ def _status(args: argparse.Namespace) -> int:
     for name, alive in running.items():
         print(f"{name:26} {'running' if alive else 'DEAD'}")
     if bed.is_up():
-        from kubernetes import client
+        from ..cluster.k8s import client
 
         nodes = client.CoreV1Api(bed.api()).list_node().items
         pools: dict[str, int] = {}

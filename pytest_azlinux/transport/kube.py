@@ -9,6 +9,7 @@ so a command costs one round trip instead of one exec request.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -65,10 +66,8 @@ class _ExecStream:
             self._wake()
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.write(self._wfd, b"x")
-        except OSError:
-            pass
 
     def send(self, data: bytes) -> None:
         if self._eof or not self._ws.is_open():
@@ -99,16 +98,12 @@ class _ExecStream:
         return "; ".join(p for p in parts if p)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._ws.close()
-        except Exception:
-            pass
         self._thread.join(timeout=3)
         for fd in (self._rfd, self._wfd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 class KubeTransport:
@@ -179,8 +174,9 @@ class KubeTransport:
             time.sleep(0.5)
 
     def _exec_stream(self) -> _ExecStream:
-        from kubernetes import client
         from kubernetes.stream import stream
+
+        from ..cluster.k8s import client
 
         ctx = self._context()
         core = client.CoreV1Api(ctx.api)
@@ -196,12 +192,9 @@ class KubeTransport:
         from ..cluster.pods import exec_once
 
         ctx = self._context()
-        try:
-            exec_once(ctx.api, ctx.namespace, str(self._pod),
-                      ["sh", "-c", f"exec nsenter -t 1 -m -u -i -n -p -- sh -c '{kill_script(pid)}'"],
-                      timeout=15)
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):
+            argv = ["sh", "-c", f"exec nsenter -t 1 -m -u -i -n -p -- sh -c '{kill_script(pid)}'"]
+            exec_once(ctx.api, ctx.namespace, str(self._pod), argv, timeout=15)
 
     # -- commands ---------------------------------------------------------------------
     def run(
@@ -233,15 +226,11 @@ class KubeTransport:
                 self._shell = None
             if self._pod is not None:
                 ctx = None
-                try:
+                with contextlib.suppress(HostUnreachable):
                     ctx = self._context()
-                except HostUnreachable:
-                    pass
                 if ctx is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # else the run's cleanup deletes it
                         delete_pod(ctx.api, ctx.namespace, self._pod, timeout=30)
-                    except Exception:
-                        pass  # the run's cleanup deletes it by label
                 self._pod = None
 
 

@@ -104,8 +104,8 @@ def test_debug_pod_exec_runs_in_the_bound_lab_host(cluster_bed: BedHandle) -> No
             host.transport.connect()
             # the command ran inside the lab host: its hostname and os-release, not ours
             assert host.check_output("hostname") == lab_host.name
-            labels = host.spec.labels
-            assert host.facts.node_image_version == labels["kubernetes.azure.com/node-image-version"]
+            image_label = host.spec.labels["kubernetes.azure.com/node-image-version"]
+            assert host.facts.node_image_version == image_label
             expected_id = "mariner" if lab_host.variant.startswith("mariner") else "azurelinux"
             assert host.facts.os_id == expected_id
             result = host.run("printf out; printf err >&2; exit 3")
@@ -247,7 +247,7 @@ def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(
         else:
             # killed outright: the next run sweeps the dead run's objects
             assert _managed_left(cluster_bed)
-            specs, undo = resolve_cluster_target("nodepool-canary", _target(cluster_bed),
+            _specs, undo = resolve_cluster_target("nodepool-canary", _target(cluster_bed),
                                                  start=True)
             assert undo is not None
             undo()
