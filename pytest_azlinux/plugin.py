@@ -24,7 +24,7 @@ from .session import (
     host_id_in,
     parse_shard,
 )
-from .targets import load_targets, split_names
+from .targets import TargetsFile, load_targets, split_names
 
 COLLECTOR_KEY = pytest.StashKey[ReportCollector]()
 HOST_FIXTURES = ("azl_host", "azl_host_pair", "azl_hosts", "azl_image", "azl_target")
@@ -101,12 +101,8 @@ def pytest_configure(config: pytest.Config) -> None:
     names = split_names(config.getoption("azl_target"))
     if not names:
         return
+    targets = _targets_file(config)
     try:
-        path = find_targets_file(
-            config.getoption("azl_targets_file"), config.getini("azl_targets_file"),
-            config.rootpath,
-        )
-        targets = load_targets(path)
         for name in names:
             targets.get(name)
         shard = parse_shard(config.getoption("azl_shard"))
@@ -131,18 +127,23 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(collector, "azl-reports")
 
 
-def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    if not config.getoption("azl_list_targets"):
-        return None
+def _targets_file(config: pytest.Config) -> TargetsFile:
+    """The targets file the options point at, loaded; a usage error when it is invalid."""
     try:
         path = find_targets_file(
             config.getoption("azl_targets_file"), config.getini("azl_targets_file"),
             config.rootpath,
         )
-        targets = load_targets(path)
+        return load_targets(path)
     except TargetsError as exc:
         raise pytest.UsageError(str(exc)) from None
-    print(f"targets from {path or 'built-in defaults'}:")
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if not config.getoption("azl_list_targets"):
+        return None
+    targets = _targets_file(config)
+    print(f"targets from {targets.path or 'built-in defaults'}:")
     for name, target in sorted(targets.targets.items()):
         detail = target.description or ""
         hosts = getattr(target, "hosts", None)

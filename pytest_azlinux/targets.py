@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,6 +32,7 @@ from pydantic import (
 )
 
 from .errors import TargetsError
+from .yamlfile import load_yaml
 
 DEFAULT_FILE_NAME = "azl-targets.yaml"
 HostKeyPolicy = Literal["strict", "accept-new"]
@@ -301,13 +301,7 @@ def parse_targets(
 ) -> dict[str, AnyTarget]:
     """Parse targets-file text into validated targets (no built-ins)."""
     env = os.environ if env is None else env
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise TargetsError(f"{source}:{where}: invalid YAML: {problem}") from None
+    data = load_yaml(text, source)
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

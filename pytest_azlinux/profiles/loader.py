@@ -13,10 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from ..errors import TargetsError
+from ..yamlfile import load_yaml
 from .model import REQUIRED_FIELDS, PackageMinimum, Profile, ProfileDoc
 
 BUILTIN_DIR = Path(__file__).parent
@@ -43,13 +43,7 @@ def _format_loc(loc: Sequence[int | str]) -> str:
 
 def parse_profile(text: str, path: Path) -> ProfileDoc:
     """Validate one profile file's text; ProfileError names the file and the field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ProfileError(f"{path}:{where}: invalid YAML: {problem}") from None
+    data = load_yaml(text, str(path), ProfileError)
     if not isinstance(data, Mapping):
         raise ProfileError(f"{path}: a profile must be a mapping (name, extends, expect)")
     try:
