@@ -36,7 +36,7 @@ from .keys import ensure_ed25519
 from .names import iface_key
 from .vm_image import Progress, VmError, VmImage, ensure_image
 from .vm_qemu import choose_accel, console_tail, is_our_qemu, qemu_command, read_pid, stop_qemu
-from .vm_variants import VARIANTS, VmVariant, get_variant
+from .vm_variants import VARIANTS, VM_TARGET_SUITES, VmVariant, get_variant
 
 VM_STATE = "vms.json"
 FIRST_VM_HOST = 200  # VMs take .201, .202... of the lab's /24 (namespaced hosts count up from .2)
@@ -457,6 +457,7 @@ def write_vm_targets(lab: Any, target: str = VM_TARGET) -> Path:
                 "description": f"lab {net.lab_name}: VMs "
                 + ", ".join(f"{vm.name} (~ {vm.spec.stands_for})" for vm in vms),
                 "hosts": [vm.targets_entry(net) for vm in vms],
+                "suites": VM_TARGET_SUITES,  # the Debian userland's boot-time noise, explained
             }
         }
     }

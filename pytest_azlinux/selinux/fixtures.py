@@ -5,8 +5,9 @@
 - The watcher: a test marked ``@pytest.mark.azl_selinux_watch(mode="fail"|"warn"|"ignore")``
   (or every test, with the target setting ``suites.selinux.watch``) that uses ``azl_host``
   gets a checkpoint before it runs; the denials that appeared while it ran are attached to
-  its report (property ``selinux.denials`` and a "selinux" section) and, in ``fail`` mode,
-  fail it; ``warn`` emits an ``SelinuxDenialWarning``.
+  its report (properties ``selinux.denials``, ``selinux.denial_groups``,
+  ``selinux.permissive`` and a "selinux" section) and, in ``fail`` mode, fail it; ``warn``
+  emits an ``SelinuxDenialWarning``.
 
 Register with ``config.pluginmanager.register(module, PLUGIN_NAME)`` (idempotent through
 ``register_plugin``).
@@ -39,6 +40,7 @@ MARKER_HELP = (
 )
 PROP_DENIALS = "selinux.denials"
 PROP_GROUPS = "selinux.denial_groups"
+PROP_PERMISSIVE = "selinux.permissive"  # the records' permissive= values: "0", "1", "0,1"
 
 _STATE = pytest.StashKey["_RunState"]()
 _WATCH = pytest.StashKey["_Watch"]()
@@ -245,6 +247,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return outcome
 
 
+_FLAG = {False: "0", True: "1", None: "unknown"}
+
+
 def _report(item: pytest.Item, watch: _Watch, test_failed: bool) -> str | None:
     """Attach the test's denials to its report; the message when some are unexplained."""
     if watch.selinux.settings.watch_settle:
@@ -262,7 +267,10 @@ def _report(item: pytest.Item, watch: _Watch, test_failed: bool) -> str | None:
         return None
     text = format_groups(groups, watch.selinux.settings.top)
     item.user_properties.append((PROP_GROUPS, text))
-    where = f"{collection.window} ({collection.source})"
+    # enforced (0) or only logged (1): what a move to enforcing would change for this test
+    flags = sorted({_FLAG[p] for g in groups for p in g.permissive})
+    item.user_properties.append((PROP_PERMISSIVE, ",".join(flags)))
+    where = f"{collection.window} ({collection.source}), permissive={','.join(flags)}"
     item.add_report_section("call", "selinux", f"{where}:\n{text}")
     if not verdict.unexplained:
         return None

@@ -16,13 +16,16 @@ Mode = Literal["enforcing", "permissive", "disabled"]
 MODES: tuple[Mode, ...] = ("enforcing", "permissive", "disabled")
 CONFIG_PATH = "/etc/selinux/config"
 
+# Each marker starts on a line of its own: /sys/fs/selinux/enforce and
+# /sys/kernel/security/lsm have no trailing newline (a real kernel prints "1" without one).
 MODE_SCRIPT = (
     "printf '==> enforce\\n'; cat /sys/fs/selinux/enforce 2>/dev/null; "
-    "printf '==> getenforce\\n'; getenforce 2>/dev/null; "
-    f"printf '==> config\\n'; cat {CONFIG_PATH} 2>/dev/null; "
-    "printf '==> cmdline\\n'; cat /proc/cmdline; "
-    "printf '==> lsm\\n'; cat /sys/kernel/security/lsm 2>/dev/null; echo"
+    "printf '\\n==> getenforce\\n'; getenforce 2>/dev/null; "
+    f"printf '\\n==> config\\n'; cat {CONFIG_PATH} 2>/dev/null; "
+    "printf '\\n==> cmdline\\n'; cat /proc/cmdline; "
+    "printf '\\n==> lsm\\n'; cat /sys/kernel/security/lsm 2>/dev/null; echo"
 )
+_MARKER = re.compile(r"^(.*?)==> (enforce|getenforce|config|cmdline|lsm)$")
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,12 @@ def _sections(text: str) -> dict[str, str]:
     out: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
-        if line.startswith("==> "):
-            current = line[4:].strip()
+        m = _MARKER.match(line.rstrip())
+        if m:
+            # a value without its newline glued to the next marker ("1==> getenforce")
+            if m.group(1) and current is not None:
+                out[current].append(m.group(1))
+            current = m.group(2)
             out[current] = []
         elif current is not None:
             out[current].append(line)

@@ -1,65 +1,37 @@
 """Lab VM hosts on real qemu VMs: each variant's kernel really runs the LSM / FIPS / verity.
 
-One lab (one namespaced host, for the bridge) and one VM per variant for the module; VMs and
-lab are always stopped and removed at the end. Under software emulation (no usable KVM here)
-a VM needs about a minute to reach sshd and two boot at a time, so the module takes minutes.
+The VMs come from the session fixture ``vm_lab`` (tests/fixtures/vm.py: one lab, one VM per
+variant, shared with test_vm_suites.py, stopped and removed at the end of the session). Under
+software emulation (no usable KVM here) a VM needs 35-50 s to reach sshd and two boot at a
+time, so the first module that asks takes about two minutes more.
 Needs root, qemu-system-x86_64, debootstrap (first run: builds the image, ~4 min).
 """
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pytest_azlinux.analyse.avc import parse_records
 from pytest_azlinux.host import Host
-from pytest_azlinux.lab import Lab
 from pytest_azlinux.lab import vm as vmmod
-from pytest_azlinux.lab.vm import VmHost, load_vms, start_vms, stop_vms, write_vm_targets
+from pytest_azlinux.lab.vm import load_vms, start_vms
 from pytest_azlinux.lab.vm_image import VmError
-from pytest_azlinux.targets import SshTarget, load_targets, ssh_host_specs
-from tests.fixtures.lab import connect, make_lab, unique_lab_name
+from tests.fixtures.lab import make_lab, unique_lab_name
+from tests.fixtures.vm import VM_VARIANTS, VmLab
 
-VARIANTS = ["selinux-enforcing", "selinux-permissive", "apparmor", "fips", "verity"]
+VARIANTS = list(VM_VARIANTS)
 # The denial workload: run cat as httpd_t (a confined web-server domain) on /etc/shadow.
 DENIAL = "runcon -t httpd_t -r system_r -u system_u -- cat /etc/shadow"
 
 
-@pytest.fixture(scope="module")
-def vm_lab() -> Iterator[tuple[Lab, dict[str, VmHost]]]:
-    with make_lab(unique_lab_name("v"), hosts=1, variants=["azl3"]) as lab:
-        try:
-            vms = start_vms(lab, VARIANTS)
-            yield lab, {v.variant: v for v in vms}
-        finally:
-            stop_vms(lab)
-
-
-@pytest.fixture(scope="module")
-def vm_hosts(vm_lab: tuple[Lab, dict[str, VmHost]]) -> Iterator[dict[str, Host]]:
-    lab, vms = vm_lab
-    target = load_targets(write_vm_targets(lab)).get("lab-vm")
-    assert isinstance(target, SshTarget)
-    by_name = {v.name: v.variant for v in vms.values()}
-    hosts = {by_name[s.name]: connect(s) for s in ssh_host_specs(target, "lab-vm")}
-    try:
-        yield hosts
-    finally:
-        for h in hosts.values():
-            with contextlib.suppress(Exception):
-                h.close()
-
-
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_vm_carries_the_azure_linux_identity_on_a_debian_kernel(
-    vm_hosts: dict[str, Host], vm_lab: tuple[Lab, dict[str, VmHost]], variant: str
+    vm_hosts: dict[str, Host], vm_lab: VmLab, variant: str
 ) -> None:
     host = vm_hosts[variant]
-    spec = vm_lab[1][variant].spec
+    spec = vm_lab.vms[variant].spec
     facts = host.facts
     assert facts.os_id == "azurelinux" and facts.version == "3.0.20251021"
     assert facts.variant_id == spec.variant_id
@@ -125,21 +97,23 @@ def test_verity_usr_is_verified_and_read_only(vm_hosts: dict[str, Host]) -> None
 
 
 def test_boot_timeout_is_an_error_with_console_tail_and_cleans_up(
-    vm_lab: tuple[Lab, dict[str, VmHost]], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A VM that does not reach sshd in time: VmError with the console, nothing left over."""
-    lab, running = vm_lab
-    stop_vms_for = "selinux-permissive"
-    # restart one variant with a bound no VM can meet
-    one = running[stop_vms_for]
-    vmmod._stop_one(vmmod.VmNet.from_lab(lab), one)
-    monkeypatch.setattr(vmmod, "BOOT_TIMEOUT", 3.0)
-    with pytest.raises(VmError) as info:
-        start_vms(lab, [stop_vms_for])
-    msg = str(info.value)
-    assert "sshd did not answer within 3 s" in msg and "console tail" in msg
-    assert msg.split("console tail:", 1)[1].strip(), "the console tail is empty"
-    assert stop_vms_for not in {v.variant for v in load_vms(vmmod.VmNet.from_lab(lab))}
-    assert not Path(one.dir).exists()
-    assert subprocess.run(["ip", "link", "show", one.tap], capture_output=True).returncode != 0
-    assert one.address not in lab.known_hosts.read_text()
+    """A VM that does not reach sshd in time: VmError with the console, nothing left over.
+
+    In a throwaway lab of its own, so the shared VMs keep running for the other tests.
+    """
+    variant = "selinux-permissive"
+    monkeypatch.setattr(vmmod, "BOOT_TIMEOUT", 3.0)  # a bound no VM can meet
+    with make_lab(unique_lab_name("vt"), hosts=1, variants=["azl3"]) as lab:
+        net = vmmod.VmNet.from_lab(lab)
+        with pytest.raises(VmError) as info:
+            start_vms(lab, [variant])
+        msg = str(info.value)
+        assert "sshd did not answer within 3 s" in msg and "console tail" in msg
+        assert msg.split("console tail:", 1)[1].strip(), "the console tail is empty"
+        assert variant not in {v.variant for v in load_vms(net)}
+        assert not (net.state_dir / "vm" / vmmod.vm_name(net, variant)).exists()
+        tap = vmmod._tap(net, variant)
+        assert subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode != 0
+        assert vmmod.vm_address(net, variant) not in lab.known_hosts.read_text()
