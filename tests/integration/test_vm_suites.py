@@ -19,6 +19,7 @@ import yaml
 from pytest_azlinux.host import Host
 from pytest_azlinux.report.junit import read_cases
 from pytest_azlinux.report.model import CaseRecord
+from pytest_azlinux.selinux.mode import MODE_SCRIPT, parse_mode_readings
 from tests.fixtures.vm import VmLab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,6 +188,28 @@ def test_posture_passes_on_the_vm_with_the_feature_and_fails_on_a_namespaced_hos
 
 
 # --- SELinux suite ------------------------------------------------------------------------
+
+# What the mode script printed on selinux-enforcing before its markers got their own lines:
+# /sys/fs/selinux/enforce has no trailing newline, so "1" was glued to the next marker and the
+# runtime mode read as "disabled" (the earlier test_selinux_mode failures on the VMs).
+GLUED_OUTPUT = (
+    "==> enforce\n1==> getenforce\nEnforcing\n==> config\nSELINUX=enforcing\n"
+    "SELINUXTYPE=default\n==> cmdline\nconsole=ttyS0 root=LABEL=azlroot rw panic=-1 azl.cfg=1 "
+    "security=selinux selinux=1 enforcing=1\n==> lsm\nlockdown,capability,landlock,yama,selinux,"
+    "bpf\n"
+)
+
+
+def test_mode_reader_on_real_selinuxfs_output(vm_hosts: dict[str, Host]) -> None:
+    glued = parse_mode_readings(GLUED_OUTPUT)
+    assert (glued.runtime, glued.getenforce, glued.configured) == ("enforcing",) * 3
+    for variant, mode in (("selinux-enforcing", "enforcing"), ("selinux-permissive", "permissive")):
+        raw = vm_hosts[variant].run(MODE_SCRIPT).stdout
+        readings = parse_mode_readings(raw)
+        assert (readings.runtime, readings.getenforce, readings.config, readings.cmdline) == (
+            mode, mode, mode, mode), raw
+
+
 
 SELINUX_VMS = ["selinux-enforcing", "selinux-permissive", "fips", "verity"]
 AGETTY_HINT = "allow getty_t self:capability2 { checkpoint_restore };"
