@@ -129,3 +129,30 @@ def azl_cluster(azl_target: SelectedTarget) -> Iterator[ClusterPods]:
                        float(settings.get("pod_timeout", 120)))
     yield pods
     pods.delete_all()
+
+
+@dataclass(frozen=True)
+class PodEndpoint:
+    """A pod as one end of a network measurement (``network.iperf.Endpoint``)."""
+
+    pods: ClusterPods
+    pod: str
+    node: str
+    address: str
+
+    @property
+    def name(self) -> str:
+        return self.node
+
+    def run(self, cmd: str, *args: object, timeout: float | None = None,
+            sudo: bool | None = None) -> CommandResult:
+        from ..host import build_command
+
+        return self.pods.exec(self.pod, ["sh", "-c", build_command(cmd, args)],
+                              timeout=timeout or 60.0)
+
+
+def is_simulated(node: NodeFacts | Mapping[str, Any]) -> bool:
+    """Whether a node is a test-bed node played by kwok (its pods run no containers)."""
+    labels = node.labels if isinstance(node, NodeFacts) else node
+    return labels.get("type") == "kwok"

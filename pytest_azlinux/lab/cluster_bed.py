@@ -455,12 +455,29 @@ spec:
         stage("azl-csi-pv-bound", "v1", "PersistentVolume", [
             {"cel": {"expression": f"self.spec.storageClassName == '{STORAGE_CLASS}'"}},
             {"cel": {"expression": "!has(self.metadata.deletionTimestamp)"}},
-            {"cel": {"expression": "!has(self.status.phase) || self.status.phase != 'Bound'"}},
+            {"cel": {"expression": "!has(self.status.phase) "
+                                   "|| self.status.phase in ['Pending', 'Available']"}},
         ], [{"patch": {"subresource": "status", "root": "status", "template": "phase: Bound"}}]),
-        stage("azl-csi-pv-release", "v1", "PersistentVolumeClaim", [
+        # Deleting a PVC (or a VolumeSnapshot) releases what the "driver" made for it: the PV
+        # turns Released (as the PV controller would), the VolumeSnapshotContent gets a
+        # status mark; the next stage deletes either (as the driver / snapshotter would).
+        # Status patches: kwok's apply creates first, which a partial object cannot pass.
+        stage("azl-csi-pvc-delete", "v1", "PersistentVolumeClaim", [
             {"cel": {"expression": f"self.spec.storageClassName == '{STORAGE_CLASS}'"}},
             {"cel": {"expression": "has(self.metadata.deletionTimestamp)"}},
-        ], [{"delete": True}]),
+        ], [
+            {"apply": {"type": "merge", "subresource": "status", "template": yaml.safe_dump({
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": "pvc-{{ .metadata.uid }}"},
+                "status": {"phase": "Released", "reason": _RELEASED}})}},
+            {"finalizers": {"empty": True}},  # the deletion then completes
+        ]),
+        stage("azl-csi-pv-delete", "v1", "PersistentVolume", [
+            {"cel": {"expression": f"self.spec.storageClassName == '{STORAGE_CLASS}'"}},
+            {"cel": {"expression": "has(self.status.phase) && self.status.phase == 'Released'"}},
+        ], [
+            {"finalizers": {"empty": True}}, {"delete": True},
+        ]),
         # Snapshot controller + CSI snapshotter simulation: content, then readyToUse.
         stage("azl-csi-snapshot", "snapshot.storage.k8s.io/v1", "VolumeSnapshot", [
             {"cel": {"expression": "!has(self.metadata.deletionTimestamp)"}},
@@ -468,11 +485,28 @@ spec:
                                    "|| !self.status.readyToUse"}},
         ], [
             {"apply": {"template": content_template}},
+            {"finalizers": {"add": [{"value": "azl.testbed/snapshot"}]}},
             {"patch": {"subresource": "status", "root": "status", "template": (
                 "boundVolumeSnapshotContentName: snapcontent-{{ .metadata.uid }}\n"
                 "creationTime: {{ Now | Quote }}\nreadyToUse: true\nrestoreSize: 1Gi\n")}},
         ], delay={"durationMilliseconds": 500}),
+        stage("azl-csi-snapshot-delete", "snapshot.storage.k8s.io/v1", "VolumeSnapshot", [
+            {"cel": {"expression": "has(self.metadata.deletionTimestamp)"}},
+        ], [
+            {"apply": {"type": "merge", "subresource": "status", "template": yaml.safe_dump({
+                "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+                "metadata": {"name": "snapcontent-{{ .metadata.uid }}"},
+                "status": {"error": {"message": _RELEASED}}})}},
+            {"finalizers": {"empty": True}},
+        ]),
+        stage("azl-csi-content-delete", "snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", [
+            {"cel": {"expression": "has(self.status) && has(self.status.error) && "
+                                   f"self.status.error.message == '{_RELEASED}'"}},
+        ], [{"finalizers": {"empty": True}}, {"delete": True}]),
     ]
+
+
+_RELEASED = "azl.testbed/released"
 
 
 def _stage(
@@ -560,7 +594,7 @@ class ClusterBed:
         try:
             state.pids["etcd"] = self._spawn("etcd", self._etcd_argv(bins, ports))
             self._save(state)
-            _wait_port(ports["etcd"], deadline, "etcd", self.logs / "etcd.log")
+            _wait_port(ports["etcd"], deadline, "etcd", self.logs / "etcd.log", state.pids["etcd"])
             state.pids["kube-apiserver"] = self._spawn(
                 "kube-apiserver", self._apiserver_argv(bins, ports))
             self._save(state)
@@ -572,7 +606,7 @@ class ClusterBed:
             env = {"PATH": f"{self.root / 'podbin'}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
             state.pids["kwok"] = self._spawn("kwok", self._kwok_argv(bins, ports), env)
             self._save(state)
-            _wait_port(ports["kwok"], deadline, "kwok", self.logs / "kwok.log")
+            _wait_port(ports["kwok"], deadline, "kwok", self.logs / "kwok.log", state.pids["kwok"])
             self._install_storage()
         except BaseException:
             self.down()
@@ -665,14 +699,8 @@ class ClusterBed:
     def _healthy(self, server: str) -> bool:
         if not server:
             return False
-        import ssl
-        import urllib.request
-
-        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
-        ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
         try:
-            with urllib.request.urlopen(f"{server}/readyz", context=ctx, timeout=3) as resp:
-                return bool(resp.status == 200)
+            return self._get(server, "/readyz").strip() == b"ok"
         except (OSError, ValueError):
             return False
 
@@ -716,10 +744,27 @@ class ClusterBed:
                 crd = ext.read_custom_resource_definition(name)
                 conds = crd.status.conditions or []
                 established += any(c.type == "Established" and c.status == "True" for c in conds)
-            if established == len(names):
-                return
+            if established == len(names) and self._openapi_has(
+                    ["apis/snapshot.storage.k8s.io/v1", "apis/kwok.x-k8s.io/v1alpha1"]):
+                return  # kwok reads the OpenAPI v3 document of the CRDs it stages
             time.sleep(0.3)
         raise BedError(f"CRDs not established in time: {', '.join(names)}")
+
+    def _openapi_has(self, paths: list[str]) -> bool:
+        try:
+            data = json.loads(self._get(self.state().server or "", "/openapi/v3"))
+        except (OSError, ValueError):
+            return False
+        return all(p in data.get("paths", {}) for p in paths)
+
+    def _get(self, server: str, path: str) -> bytes:
+        import ssl
+        import urllib.request
+
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+        with urllib.request.urlopen(f"{server}{path}", context=ctx, timeout=5) as resp:
+            return bytes(resp.read())
 
     def _install_storage(self) -> None:
         """The StorageClass and VolumeSnapshotClass of the simulated CSI driver."""
@@ -827,14 +872,15 @@ def _stop(pid: int, grace: float = 10.0) -> None:
             time.sleep(0.1)
 
 
-def _wait_port(port: int, deadline: float, name: str, log: Path) -> None:
-    while time.monotonic() < deadline:
+def _wait_port(port: int, deadline: float, name: str, log: Path, pid: int) -> None:
+    while time.monotonic() < deadline and _alive(pid):
         with socket.socket() as s:
             s.settimeout(0.5)
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.2)
-    raise BedError(f"{name} did not listen on 127.0.0.1:{port} in time: {_log_tail(log)}")
+    why = "exited" if not _alive(pid) else "did not listen on 127.0.0.1:{port} in time"
+    raise BedError(f"{name} {why}: {_log_tail(log)}")
 
 
 def _log_tail(log: Path, lines: int = 8) -> str:

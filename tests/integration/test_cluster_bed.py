@@ -252,3 +252,51 @@ def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(
             assert undo is not None
             undo()
             assert _managed_left(cluster_bed) == []
+
+
+def test_cluster_suites_on_the_bed(cluster_bed: BedHandle, tmp_path: Path) -> None:
+    """suites/cluster end to end on the bed: each test runs its API-level part and then says
+    it is API-level only (kwok nodes run no container); nothing is left behind."""
+    import yaml
+
+    data = yaml.safe_load(cluster_bed.targets_file.read_text())
+    data["targets"]["nodepool-canary"]["suites"] = {"cluster": {
+        "storage_class": "azl-testbed-csi", "snapshot_class": "azl-testbed-vsc",
+        "duration": 1, "repetitions": 1}}
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(yaml.safe_dump(data))
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+         "--azl-targets-file", str(targets), "--azl-target", "nodepool-canary",
+         "--azl-allow-destructive", f"--junitxml={junit}", "-rs", "--durations=8",
+         str(ROOT / "suites" / "cluster")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    text = proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert junit.exists(), text
+    outcomes: dict[str, tuple[str, str]] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            el = case.find(tag)
+            if el is not None:
+                outcome, message = tag, (el.get("message") or "") + (el.text or "")
+        outcomes[case.get("name", "")] = (outcome, message)
+    assert outcomes, text
+    for name, (outcome, message) in outcomes.items():
+        assert outcome == "skipped" and "API-level only" in message, (name, outcome, message)
+    assert any("test_volume_snapshot_restore" in n for n in outcomes)
+    assert any("test_pod_to_pod_throughput" in n for n in outcomes)
+    assert sum("test_escape_probe_in_pod" in n for n in outcomes) == 3 * len(
+        cluster_bed.canary_nodes)
+    assert _managed_left(cluster_bed) == []
+    from kubernetes import client
+
+    api = cluster_bed.api()
+    pvs = client.CoreV1Api(api).list_persistent_volume().items
+    assert pvs == [], [p.metadata.name for p in pvs]
+    contents = client.CustomObjectsApi(api).list_cluster_custom_object(
+        "snapshot.storage.k8s.io", "v1", "volumesnapshotcontents")["items"]
+    assert contents == [], [c["metadata"]["name"] for c in contents]

@@ -1,0 +1,34 @@
+"""The escape probe in pods of each Pod Security profile, pinned to each node.
+
+On test-bed (kwok) nodes pods run no container: the pod is admitted and the probe runs
+through the exec API, but inside the node's lab host, so no verdict about container
+isolation is given there (the test skips after the API-level part, saying so).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_azlinux.analyse.escape import PROFILES, probe_script, verdict_for
+from pytest_azlinux.cluster.fixtures import ClusterPods, is_simulated
+from pytest_azlinux.cluster.nodes import NodeFacts
+from pytest_azlinux.session import SelectedTarget
+
+pytestmark = [pytest.mark.azl_cluster, pytest.mark.azl_escape]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_escape_probe_in_pod(
+    azl_node: NodeFacts, azl_cluster: ClusterPods, azl_target: SelectedTarget, profile: str
+) -> None:
+    settings = azl_target.settings("escape")
+    args = [f"{k}={v}" for k, v in settings.get("probe_args", {}).items()]
+    pod = azl_cluster.run_pod(azl_node.name, profile, role="escape")  # type: ignore[arg-type]
+    result = azl_cluster.exec(pod.metadata.name, ["sh", "-c", probe_script(), "escape", *args],
+                              timeout=120)
+    verdict = verdict_for(result.stdout, profile, runtime_version=azl_node.runtime[1] or None)
+    if is_simulated(azl_node):
+        pytest.skip(f"test-bed node {azl_node.name}: pod admitted and probe ran through the "
+                    f"exec API ({len(verdict.findings)} checks), but kwok runs no container: "
+                    "no isolation verdict (API-level only)")
+    assert verdict.outcome != "fail", verdict.summary()
