@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from ..facts import parse_key_values
 from ..profiles.model import Profile
+from ..selinux.mode import parse_cmdline
 from .findings import Finding
-from .kernel import cmdline_has
 
 MODES = ("disabled", "permissive", "enforcing")
 
@@ -18,18 +18,15 @@ class SELinuxState:
     runtime: str  # disabled / permissive / enforcing
     runtime_from: str  # where the runtime mode was read
     config: str | None  # SELINUX= of /etc/selinux/config, None without the file
-    cmdline: tuple[str, ...]  # selinux= / enforcing= items of the kernel command line
+    cmdline: tuple[str, ...]  # selinux= / enforcing= / security= / lsm= of the command line
 
     @property
     def implied(self) -> str:
         """The mode the boot configuration (command line over config file) asks for."""
-        if cmdline_has(self.cmdline, "selinux=0") or self.config == "disabled":
+        forced, _ = parse_cmdline(list(self.cmdline))  # selinux=, enforcing=, security=, lsm=
+        if forced == "disabled" or self.config == "disabled":
             return "disabled"
-        if cmdline_has(self.cmdline, "enforcing=1"):
-            return "enforcing"
-        if cmdline_has(self.cmdline, "enforcing=0"):
-            return "permissive"
-        return self.config or "disabled"  # no config: no policy is loaded at boot
+        return forced or self.config or "disabled"  # no config: no policy is loaded at boot
 
     def describe(self) -> str:
         cmd = " ".join(self.cmdline) or "no selinux=/enforcing="
@@ -54,7 +51,8 @@ def selinux_state(
     config = None
     if config_text is not None:
         config = parse_key_values(config_text).get("SELINUX", "").lower() or None
-    items = tuple(w for w in cmdline if w.split("=", 1)[0] in ("selinux", "enforcing"))
+    items = tuple(w for w in cmdline
+                  if w.split("=", 1)[0] in ("selinux", "enforcing", "security", "lsm"))
     return SELinuxState(mode, origin, config, items)
 
 

@@ -327,3 +327,14 @@ def test_package_queries_and_rules(profiles: dict[str, Profile]) -> None:
     assert dpkg_query_command(["runc"]).endswith("-- runc")
     with pytest.raises(ValueError):
         rpm_query_command(["runc; reboot"])
+
+
+def test_selinux_implied_mode_honours_security_and_lsm_options() -> None:
+    from pytest_azlinux.posture.selinux import selinux_state
+
+    apparmor_boot = ["root=/dev/vda", "security=apparmor", "apparmor=1"]
+    assert selinux_state(None, None, "SELINUX=permissive\n", apparmor_boot).implied == "disabled"
+    lsm_without = ["lsm=landlock,lockdown,yama,apparmor"]
+    assert selinux_state(None, None, "SELINUX=enforcing\n", lsm_without).implied == "disabled"
+    lsm_with = ["lsm=landlock,selinux", "enforcing=1"]
+    assert selinux_state("1", None, "SELINUX=permissive\n", lsm_with).implied == "enforcing"
