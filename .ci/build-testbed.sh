@@ -112,13 +112,30 @@ stage_crds() { # the CRD manifests the bed installs: kwok's Exec, the VolumeSnap
     echo "$out"
 }
 
+ETCD_VERSION=${AZL_ETCD_VERSION:-v3.7.0}
+
 find_etcd() {
+    # kube-apiserver needs etcd >= 3.4.31 / 3.5.13 for watch progress requests; Debian 12
+    # ships 3.4.23, so etcd is built from its module (go.etcd.io/etcd/server/v3) and
+    # Debian's is only the fallback when that build fails.
     if [[ -n ${KUBEBUILDER_ASSETS:-} && -x $KUBEBUILDER_ASSETS/etcd ]]; then
         echo "$KUBEBUILDER_ASSETS/etcd"; return
     fi
-    if command -v etcd >/dev/null; then command -v etcd; return; fi
-    log "installing Debian etcd-server"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server >&2
+    local out=$BIN/etcd-$ETCD_VERSION
+    if [[ -x $out ]]; then echo "$out"; return; fi
+    local src=$CACHE/src/etcd-$ETCD_VERSION
+    mkdir -p "$src"
+    printf 'module azl.local/testbed/etcd\n\ngo 1.26.0\n' >"$src/go.mod"
+    printf 'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n' >"$src/main.go"
+    if (cd "$src" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2 && go mod tidy >&2 \
+        && timed etcd go build -trimpath -ldflags='-s -w' -o "$out.tmp" .); then
+        mv "$out.tmp" "$out"
+        echo "$out"; return
+    fi
+    log "etcd $ETCD_VERSION did not build; falling back to Debian's etcd-server"
+    if ! command -v etcd >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server >&2
+    fi
     command -v etcd
 }
 
