@@ -91,12 +91,14 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}" if help_text else name)
     from . import fixtures
+    from .cluster import fixtures as cluster_fixtures
     from .profiles import fixtures as profile_fixtures
     from .selinux.fixtures import register_plugin as register_selinux
 
     if not config.pluginmanager.has_plugin("azl-fixtures"):
         config.pluginmanager.register(fixtures, "azl-fixtures")
         config.pluginmanager.register(profile_fixtures, "azl-profile-fixtures")
+        config.pluginmanager.register(cluster_fixtures, "azl-cluster-fixtures")
     register_selinux(config)  # azl_selinux fixture and the per-test denial watcher
     names = split_names(config.getoption("azl_target"))
     if not names:

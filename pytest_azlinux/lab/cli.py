@@ -6,6 +6,7 @@ import argparse
 import time
 from typing import Any
 
+from .cluster_cli import register_cluster
 from .lab import Lab
 from .variants import DEFAULT_VARIANTS, variant_names
 from .vm import vm_status
@@ -41,6 +42,7 @@ def register(subparsers: Any) -> None:
     status.set_defaults(func=_status)
 
     register_vm(sub)
+    register_cluster(sub)
 
     fault = sub.add_parser("fault", help="apply or clear a fault on one host")
     common(fault)
