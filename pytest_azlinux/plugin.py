@@ -15,7 +15,7 @@ import pytest
 from . import __version__
 from .errors import HostUnreachable, InfraError, TargetsError
 from .fixtures import SESSION_KEY
-from .report.collector import ReportCollector
+from .report.collector import ImageReport, ReportCollector
 from .report.model import PROP_OUTCOME
 from .session import (
     AzlSession,
@@ -27,6 +27,7 @@ from .session import (
 from .targets import TargetsFile, load_targets, split_names
 
 COLLECTOR_KEY = pytest.StashKey[ReportCollector]()
+WRITTEN_KEY = pytest.StashKey[list[ImageReport]]()
 HOST_FIXTURES = ("azl_host", "azl_host_pair", "azl_hosts", "azl_image", "azl_target")
 MARKERS = {
     "azl_image": "image posture suite",
@@ -37,8 +38,8 @@ MARKERS = {
     "azl_cluster": "needs a cluster target (Kubernetes API)",
     "azl_destructive": "changes the target (formats disks, loads policy): runs only with "
     "--azl-allow-destructive",
-    "azl_requires(hosts=N, kinds=[...]): skip with a reason unless the target has at least "
-    "N hosts / is of one of the kinds": "",
+    "azl_requires(hosts=N, kinds=[...])": "skip with a reason unless the target has at least "
+    "N hosts / is of one of the kinds",
 }
 
 
@@ -89,7 +90,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {help_text}" if help_text else name)
+        config.addinivalue_line("markers", f"{name}: {help_text}")
     from . import fixtures
     from .cluster import fixtures as cluster_fixtures
     from .profiles import fixtures as profile_fixtures
@@ -328,9 +329,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         failures = azl.close()
         for failure in failures:
             config.get_terminal_writer().line(f"azl: cleanup failed: {failure}", red=True)
-
-
-WRITTEN_KEY = pytest.StashKey[list[Any]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

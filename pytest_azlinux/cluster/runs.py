@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..lab.system import pid_alive
 from .api import ClusterError, api_error, retry, wait_for
 
 RUN_LABEL = "azl.io/run-id"
@@ -233,18 +234,8 @@ def _record_over(annotations: dict[str, str]) -> bool:
         return True
     if annotations.get("azl.io/host") == socket.gethostname():
         pid = annotations.get("azl.io/pid", "")
-        return not (pid.isdigit() and _pid_alive(int(pid)))
+        return not (pid.isdigit() and pid_alive(int(pid)))
     return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _snake(name: str) -> str:

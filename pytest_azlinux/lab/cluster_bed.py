@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import InfraError
+from .system import pid_alive
 
 DEFAULT_ROOT = Path(os.environ.get("AZL_TESTBED_ROOT", "/var/lib/azl-testbed/default"))
 CACHE = Path(os.environ.get("AZL_TESTBED_CACHE", "/var/cache/azl-testbed"))
@@ -563,7 +564,7 @@ class ClusterBed:
         self.state_file.write_text(json.dumps(asdict(state), indent=1))
 
     def running(self) -> dict[str, bool]:
-        return {name: _alive(pid) for name, pid in self.state().pids.items()}
+        return {name: pid_alive(pid) for name, pid in self.state().pids.items()}
 
     def is_up(self) -> bool:
         alive = self.running()
@@ -708,7 +709,7 @@ class ClusterBed:
         while time.monotonic() < deadline:
             if self._healthy(server):
                 return
-            if not _alive(self.state().pids.get("kube-apiserver", 0)):
+            if not pid_alive(self.state().pids.get("kube-apiserver", 0)):
                 break
             time.sleep(0.5)
         raise BedError(
@@ -835,22 +836,6 @@ def _etcd_supports_unsafe(etcd: Path) -> bool:
     return "--unsafe-no-fsync" in out.stdout + out.stderr
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
 def _stop(pid: int, grace: float = 10.0) -> None:
     """Stop one recorded process (its own session, so the group too)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -867,19 +852,19 @@ def _stop(pid: int, grace: float = 10.0) -> None:
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     return
             except ChildProcessError:
-                if not _alive(pid):
+                if not pid_alive(pid):
                     return
             time.sleep(0.1)
 
 
 def _wait_port(port: int, deadline: float, name: str, log: Path, pid: int) -> None:
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         with socket.socket() as s:
             s.settimeout(0.5)
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.2)
-    why = "exited" if not _alive(pid) else "did not listen on 127.0.0.1:{port} in time"
+    why = "exited" if not pid_alive(pid) else "did not listen on 127.0.0.1:{port} in time"
     raise BedError(f"{name} {why}: {_log_tail(log)}")
 
 
