@@ -54,8 +54,9 @@ class ShellSession:
         self._host = host
         self._killer = killer
         self.broken = False
-        # False until the remote shell reported the command's pid: a connection that drops
-        # before that did not start it, so the command may be sent again on a new one.
+        # False until the remote shell reported the command's pid. A connection that drops
+        # before that (typically one the server closed while idle) is taken as not having
+        # started the command, which is then sent once more on a new connection.
         self.run_started = False
         self._setup = _SETUP  # sent with the first command
 
