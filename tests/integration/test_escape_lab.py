@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pytest_azlinux.analyse.escape import Severity
 from pytest_azlinux.cleanup import CleanupLedger
@@ -25,6 +24,7 @@ from pytest_azlinux.containers import RuncProbe, detect_runtimes, usable_runc
 from pytest_azlinux.host import Host
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.report.junit import read_cases
+from tests.fixtures.lab import lab_targets_with
 
 from .test_escape_runc import leftovers
 
@@ -143,20 +143,12 @@ def test_network_checks_reach_a_standin_and_not_a_closed_port(
     assert leftovers(client) == []
 
 
-def _targets(lab: Lab, tmp_path: Path, escape: dict[str, object]) -> Path:
-    data = yaml.safe_load(lab.targets_file.read_text())
-    # the lab target keeps `sudo: false`: the suite asks for sudo for runc on its own
-    data["targets"]["lab"]["suites"] = {"escape": escape}
-    path = tmp_path / "targets.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def test_suite_on_the_lab(lab: Lab, hosts: list[Host], tmp_path: Path,
                           pytester: pytest.Pytester) -> None:
     # an IMDS address on the lab with nothing behind it: the setting reaches the probe
     imds = f"{lab.hosts[1].address}:81"
-    targets = _targets(lab, tmp_path, {"imds_address": imds, "timeout": 60})
+    targets = lab_targets_with(
+        lab, tmp_path, suites={"escape": {"imds_address": imds, "timeout": 60}})
     reports = tmp_path / "reports"
     result = pytester.runpytest_subprocess(
         str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}", "-p", "no:cacheprovider",
@@ -189,7 +181,8 @@ def test_suite_on_the_lab(lab: Lab, hosts: list[Host], tmp_path: Path,
 
 def test_suite_bad_setting_is_a_one_line_error(lab: Lab, tmp_path: Path,
                                                pytester: pytest.Pytester) -> None:
-    targets = _targets(lab, tmp_path, {"profiles": ["restricted", "rootless"]})
+    targets = lab_targets_with(
+        lab, tmp_path, suites={"escape": {"profiles": ["restricted", "rootless"]}})
     result = pytester.runpytest_subprocess(
         str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}", "-p", "no:cacheprovider",
         "-k", "restricted", timeout=120,

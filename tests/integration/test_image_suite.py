@@ -12,12 +12,11 @@ from __future__ import annotations
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from pytest_azlinux.lab import Lab
+from tests.fixtures.lab import lab_targets_with
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "suites" / "image"
@@ -28,20 +27,6 @@ def _copy_suite(pytester: pytest.Pytester) -> None:
     dest.mkdir()
     for path in SUITE.glob("*.py"):
         shutil.copy(path, dest / path.name)
-
-
-def _targets(pytester: pytest.Pytester, lab: Lab, **changes: Any) -> Path:
-    """The lab's targets file, with target-level changes and per-host ``profile:``."""
-    data = yaml.safe_load(lab.targets_file.read_text())
-    target = data["targets"]["lab"]
-    host_profiles: dict[str, str] = changes.pop("host_profiles", {})
-    for host in target["hosts"]:
-        if host["name"] in host_profiles:
-            host["profile"] = host_profiles[host["name"]]
-    target.update(changes)
-    path = pytester.path / "targets.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def _run(pytester: pytest.Pytester, targets: Path, *args: str) -> dict[str, tuple[str, str]]:
@@ -76,7 +61,7 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_detected_profiles_pass_where_the_lab_matches(suite: pytest.Pytester, lab: Lab) -> None:
-    results = _run(suite, _targets(suite, lab))
+    results = _run(suite, lab_targets_with(lab, suite.path))
     azl3, hwe, mariner = (_host(lab, v) for v in ("azl3", "azl3-hwe", "mariner2"))
     for host in (azl3, hwe, mariner):
         # the identity files are real; the lab's kernel has SELinux and AppArmor off
@@ -100,8 +85,8 @@ def test_detected_profiles_pass_where_the_lab_matches(suite: pytest.Pytester, la
 
 def test_forced_profiles_fail_with_the_right_message(suite: pytest.Pytester, lab: Lab) -> None:
     azl3, hwe, mariner = (_host(lab, v) for v in ("azl3", "azl3-hwe", "mariner2"))
-    targets = _targets(
-        suite, lab,
+    targets = lab_targets_with(
+        lab, suite.path,
         host_profiles={mariner: "azl3", azl3: "azl-3.0-fips", hwe: "aks-node-3.0"},
         expect={"image_version": "3.0.20251021", "allow_mixed_images": True},
     )
@@ -145,8 +130,8 @@ def test_user_profile_directory_from_the_target(suite: pytest.Pytester, lab: Lab
         "  kernel_release: {value: '.', source: 'lab hosts share the machine kernel'}\n"
     )
     azl3 = _host(lab, "azl3")
-    targets = _targets(
-        suite, lab, host_profiles={azl3: "lab-azl3"},
+    targets = lab_targets_with(
+        lab, suite.path, host_profiles={azl3: "lab-azl3"},
         suites={"image": {"profiles_dir": str(profiles)}},
     )
     results = _run(suite, targets, "-k", "kernel_flavour or os_release")

@@ -8,24 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pytest_azlinux.analyse.iperf import IperfResult, spread
 from pytest_azlinux.host import Host
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.network.iperf import IperfParams, MeasurementError, measure
 from pytest_azlinux.report.junit import read_cases
+from tests.fixtures.lab import lab_targets_with
 
 SUITE = Path(__file__).resolve().parents[2] / "suites" / "network"
 QUICK = IperfParams(duration=2, omit=0)
-
-
-def targets_with(lab: Lab, tmp_path: Path, network: dict[str, object]) -> Path:
-    data = yaml.safe_load(lab.targets_file.read_text())
-    data["targets"]["lab"]["suites"] = {"network": network}
-    path = tmp_path / "targets.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def iperf3_processes() -> list[str]:
@@ -46,8 +38,8 @@ def pair(lab: Lab, lab_hosts: dict[str, Host]) -> Iterator[tuple[Host, Host]]:
 
 def test_suite_run_records_plausible_metrics(lab: Lab, tmp_path: Path,
                                              pytester: pytest.Pytester) -> None:
-    targets = targets_with(lab, tmp_path, {"duration": 2, "omit": 0, "repetitions": 2,
-                                           "udp_rate": "100M"})
+    targets = lab_targets_with(lab, tmp_path, suites={"network": {
+        "duration": 2, "omit": 0, "repetitions": 2, "udp_rate": "100M"}})
     result = pytester.runpytest_subprocess(
         str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}", "-p", "no:cacheprovider",
         f"--azl-junit-dir={tmp_path / 'reports'}", "-k", "single_stream or udp",
@@ -100,8 +92,8 @@ def test_rate_and_loss_faults_lower_throughput_and_raise_loss(
 
 def test_floor_above_line_rate_fails_readably(lab: Lab, tmp_path: Path,
                                               pytester: pytest.Pytester) -> None:
-    targets = targets_with(lab, tmp_path, {"duration": 1, "omit": 0, "repetitions": 1,
-                                           "min_gbps": 100000})
+    targets = lab_targets_with(lab, tmp_path, suites={"network": {
+        "duration": 1, "omit": 0, "repetitions": 1, "min_gbps": 100000}})
     result = pytester.runpytest_subprocess(
         str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}", "-p", "no:cacheprovider",
         f"--azl-junit-dir={tmp_path / 'reports'}", "-k", "single_stream", timeout=300,
@@ -135,7 +127,8 @@ def test_missing_iperf3_reported_as_error_by_the_suite(lab: Lab, lab_hosts: dict
                                                        tmp_path: Path,
                                                        pytester: pytest.Pytester) -> None:
     server = lab_hosts[lab.hosts[1].name]
-    targets = targets_with(lab, tmp_path, {"duration": 1, "omit": 0, "repetitions": 1})
+    targets = lab_targets_with(lab, tmp_path, suites={"network": {
+        "duration": 1, "omit": 0, "repetitions": 1}})
     with iperf3_hidden(server):
         result = pytester.runpytest_subprocess(
             str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}",

@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pytest_azlinux.cleanup import CleanupLedger
 from pytest_azlinux.host import Host
@@ -15,8 +14,10 @@ from pytest_azlinux.storage.backends import BtrfsBackend
 from pytest_azlinux.storage.device import DeviceRefused
 from pytest_azlinux.storage.flow import DATASET, SnapshotFlow
 from pytest_azlinux.storage.verify import DatasetSpec
+from tests.fixtures.lab import lab_targets_with
 
 SUITE = Path(__file__).resolve().parents[2] / "suites" / "storage"
+STORAGE = {"storage": {"fio_seconds": 2}}
 
 # Loaded into the inner pytest run as a plugin (-p azl_tamper): after the suite's real
 # snapshot, change one block of one file inside the snapshot, behind the suite's back (the
@@ -39,14 +40,6 @@ backends.BtrfsBackend.snapshot = corrupting_snapshot
 '''
 
 
-def lab_targets(lab: Lab, tmp_path: Path) -> Path:
-    data = yaml.safe_load(lab.targets_file.read_text())
-    data["targets"]["lab"]["suites"] = {"storage": {"fio_seconds": 2}}
-    path = tmp_path / "targets.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def leftovers(host: Host) -> list[str]:
     """Mounts or filesystem signatures the suite would have left on the host's scratch disk."""
     device = host.spec.scratch_devices[0]
@@ -64,7 +57,8 @@ def loop_devices() -> set[str]:
 def run_suite(pytester: pytest.Pytester, lab: Lab, tmp_path: Path,
               *extra: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        str(SUITE), "--azl-target=lab", f"--azl-targets-file={lab_targets(lab, tmp_path)}",
+        str(SUITE), "--azl-target=lab",
+        f"--azl-targets-file={lab_targets_with(lab, tmp_path, suites=STORAGE)}",
         "-p", "no:cacheprovider", f"--azl-junit-dir={tmp_path / 'reports'}", "-rs", *extra,
         timeout=600,
     )
