@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 FACT_FILES = (
@@ -109,12 +109,21 @@ def parse_key_values(text: str) -> dict[str, str]:
     return out
 
 
-def split_sections(text: str) -> dict[str, str]:
+def split_sections(text: str, names: Sequence[str]) -> dict[str, str]:
+    """Split ``==> NAME`` sectioned output (the shape of ``FACTS_SCRIPT``) into its sections.
+
+    Only ``names`` start a section. A value printed without its newline ends up glued to the
+    next marker (``1==> getenforce``, as /sys/fs/selinux/enforce does): it is kept.
+    """
+    marker = re.compile(r"^(.*?)==> (" + "|".join(map(re.escape, names)) + r")$")
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in text.splitlines():
-        if line.startswith("==> "):
-            current = sections.setdefault(line[4:].strip(), [])
+        m = marker.match(line.rstrip())
+        if m:
+            if m.group(1) and current is not None:
+                current.append(m.group(1))
+            current = sections.setdefault(m.group(2), [])
         elif current is not None:
             current.append(line)
     return {k: "\n".join(v).strip() for k, v in sections.items()}
@@ -122,7 +131,7 @@ def split_sections(text: str) -> dict[str, str]:
 
 def parse_facts(text: str) -> ImageFacts:
     """Build ImageFacts from the output of ``FACTS_SCRIPT``."""
-    sections = split_sections(text)
+    sections = split_sections(text, (*FACT_FILES, "uname", "cmdline", "hostname"))
     osr = parse_key_values(sections.get("/etc/os-release", ""))
     release_files = {
         path: sections[path] for path in FACT_FILES[1:] if path in sections

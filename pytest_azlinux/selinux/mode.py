@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ..facts import split_sections
 from ..host import Host
 
 Mode = Literal["enforcing", "permissive", "disabled"]
@@ -25,7 +26,7 @@ MODE_SCRIPT = (
     "printf '\\n==> cmdline\\n'; cat /proc/cmdline; "
     "printf '\\n==> lsm\\n'; cat /sys/kernel/security/lsm 2>/dev/null; echo"
 )
-_MARKER = re.compile(r"^(.*?)==> (enforce|getenforce|config|cmdline|lsm)$")
+SECTIONS = ("enforce", "getenforce", "config", "cmdline", "lsm")
 
 
 @dataclass(frozen=True)
@@ -61,22 +62,6 @@ class ModeReadings:
             f"config={config} ({CONFIG_PATH} SELINUX=), "
             f"cmdline={self.cmdline or 'not set'} ({self.cmdline_detail or 'no selinux options'})"
         )
-
-
-def _sections(text: str) -> dict[str, str]:
-    out: dict[str, list[str]] = {}
-    current = None
-    for line in text.splitlines():
-        m = _MARKER.match(line.rstrip())
-        if m:
-            # a value without its newline glued to the next marker ("1==> getenforce")
-            if m.group(1) and current is not None:
-                out[current].append(m.group(1))
-            current = m.group(2)
-            out[current] = []
-        elif current is not None:
-            out[current].append(line)
-    return {k: "\n".join(v).strip() for k, v in out.items()}
 
 
 def parse_config(text: str) -> tuple[Mode | None, str | None]:
@@ -115,7 +100,7 @@ def parse_cmdline(tokens: list[str]) -> tuple[Mode | None, str]:
 
 
 def parse_mode_readings(text: str) -> ModeReadings:
-    s = _sections(text)
+    s = split_sections(text, SECTIONS)
     enforce = s.get("enforce", "")
     if enforce in ("0", "1"):
         runtime: Mode = "enforcing" if enforce == "1" else "permissive"
