@@ -6,6 +6,7 @@ The plugin registers one ``AzlSession`` per pytest process (controller and xdist
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from collections.abc import Sequence
@@ -82,13 +83,16 @@ def host_id_in(nodeid: str, host_ids: Sequence[str]) -> str | None:
     """Which host a test id belongs to (for a pair ``a->b``, the first), or None."""
     if not nodeid.endswith("]") or "[" not in nodeid:
         return None
-    params = nodeid[nodeid.index("[") + 1 : -1]
-    best: tuple[tuple[int, int], str] | None = None
-    for hid in host_ids:
-        m = re.search(rf"(?:^|(?<=[->])){re.escape(hid)}(?=$|-)", params)
-        if m and (best is None or (m.start(), -len(hid)) < best[0]):
-            best = ((m.start(), -len(hid)), hid)
-    return best[1] if best else None
+    m = _host_pattern(tuple(host_ids)).search(nodeid[nodeid.index("[") + 1 : -1])
+    return m.group(1) if m else None
+
+
+@functools.lru_cache(maxsize=8)
+def _host_pattern(host_ids: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for all hosts: the earliest match wins, the longest id at one position
+    (alternatives are tried longest first), so ``vm-1->vm-2`` is ``vm-1``, not ``vm``."""
+    ids = "|".join(re.escape(h) for h in sorted(host_ids, key=len, reverse=True))
+    return re.compile(rf"(?:^|(?<=[->]))({ids or '(?!)'})(?=$|-)")
 
 
 @dataclass
