@@ -118,32 +118,59 @@ def stop_server(server: IperfServer) -> None:
     )
 
 
+# iperf3 (3.12 at least) opens a UDP test with one connect datagram and no retry: when a lossy
+# link drops it or its reply, the client gives up after a fixed 30 s with this error.
+UDP_SETUP_LOST = "unable to read from stream socket"
+UDP_SETUP_ATTEMPTS = 4
+UDP_SETUP_WAIT = 30
+
+
 def run_client(client: Endpoint, server: IperfServer, address: str,
                params: IperfParams) -> IperfResult:
-    """One iperf3 run; errors of the measurement itself raise ``MeasurementError``."""
+    """One iperf3 run; errors of the measurement itself raise ``MeasurementError``.
+
+    A UDP run whose setup datagram was lost is started again (up to ``UDP_SETUP_ATTEMPTS``
+    times): losing it says nothing about the data path, which is what the run measures.
+    """
     _require_iperf3(client)
+    setups_lost = 0
+    while True:
+        parsed = _run_once(client, server, address, params)
+        if not parsed.error:
+            return parsed
+        if not (params.udp and parsed.error.startswith(UDP_SETUP_LOST)):
+            break
+        setups_lost += 1
+        if setups_lost == UDP_SETUP_ATTEMPTS:
+            break
+    suffix = f" (UDP setup lost {setups_lost} times)" if setups_lost else ""
+    raise MeasurementError(
+        f"{client.name} -> {server.end.name} ({address}:{server.port}): "
+        f"iperf3 error: {parsed.error}{suffix}"
+    )
+
+
+def _run_once(client: Endpoint, server: IperfServer, address: str,
+              params: IperfParams) -> IperfResult:
     # --connect-timeout makes a blocked port an error in seconds, not a hang.
     args = [*params.client_args(address, server.port), "--connect-timeout", "5000"]
-    timeout = params.duration + params.omit + 30
+    timeout = params.duration + params.omit + UDP_SETUP_WAIT + 15
     result = client.run("iperf3", *args, sudo=False, timeout=timeout)
     try:
-        parsed = parse_iperf_json(result.stdout)
+        return parse_iperf_json(result.stdout)
     except IperfFormatError as exc:
         raise MeasurementError(
             f"{client.name} -> {server.end.name}:{server.port}: {exc}; stderr: "
             f"{result.stderr.strip()[:300]}"
         ) from None
-    if parsed.error:
-        raise MeasurementError(
-            f"{client.name} -> {server.end.name} ({address}:{server.port}): "
-            f"iperf3 error: {parsed.error}"
-        )
-    return parsed
 
 
 def measure(client: Endpoint, server_end: Endpoint, params: IperfParams, *,
             repetitions: int = 3, address: str | None = None) -> list[IperfResult]:
-    """``repetitions`` runs against one server on ``server_end`` (no retries: noise shows)."""
+    """``repetitions`` runs against one server on ``server_end`` (no retries: noise shows).
+
+    Only a UDP run whose setup was lost is started again (see ``run_client``).
+    """
     with iperf_server(server_end) as server:
         return [run_client(client, server, address or server_end.address, params)
                 for _ in range(repetitions)]
