@@ -29,6 +29,7 @@ from pytest_azlinux.errors import CommandTimeout, HostUnreachable, TargetsError
 from pytest_azlinux.host import Host
 from pytest_azlinux.session import make_transport
 from pytest_azlinux.targets import ClusterTarget, load_targets
+from pytest_azlinux.transport.kube import KubeTransport
 from tests.fixtures.cluster import BedHandle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,12 +112,20 @@ def test_debug_pod_exec_runs_in_the_bound_lab_host(cluster_bed: BedHandle) -> No
             result = host.run("printf out; printf err >&2; exit 3")
             assert (result.rc, result.stdout, result.stderr) == (3, "out", "err")
             assert host.run("cat", stdin=b"\x00\x01binary").stdout_bytes == b"\x00\x01binary"
-        # one exec stream per node, reused: many commands are cheap
-        start = time.monotonic()
-        for _ in range(50):
-            hosts[0].run("true")
-        per_command = (time.monotonic() - start) / 50
-        assert per_command < 0.1, f"{per_command * 1000:.1f} ms per command"
+        # one exec stream per node, reused: 50 more commands open none and share one shell
+        transport = hosts[0].transport
+        assert isinstance(transport, KubeTransport)
+        opened = []
+        open_stream = transport._exec_stream
+
+        def counting_open() -> Any:
+            opened.append(1)
+            return open_stream()
+
+        transport._exec_stream = counting_open  # type: ignore[method-assign]
+        shells = {hosts[0].run("echo $PPID").stdout.strip() for _ in range(50)}
+        assert opened == [] and len(shells) == 1, (opened, shells)
+        del transport._exec_stream
         # a timeout kills the command; the host stays usable
         with pytest.raises(CommandTimeout):
             hosts[0].run("sleep 30", timeout=1)
