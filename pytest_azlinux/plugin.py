@@ -6,6 +6,7 @@ fixtures (fixtures.py), reports (report/). This module only wires them into pyte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("azl_command_timeout", "default remote command timeout (s)", default="60")
 
 
+def _check_mark_expression(config: pytest.Config) -> None:
+    """``-m network`` would quietly deselect every test: name the marker that was meant."""
+    expression = config.getoption("markexpr", "") or ""
+    registered = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    for word in re.findall(r"[A-Za-z_][\w.-]*", expression):
+        meant = f"azl_{word}"
+        if word not in registered and meant in MARKERS:
+            raise pytest.UsageError(
+                f"-m {expression!r}: there is no marker {word!r}; the suite's marker is {meant!r}"
+            )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}")
@@ -101,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(profile_fixtures, "azl-profile-fixtures")
         config.pluginmanager.register(cluster_fixtures, "azl-cluster-fixtures")
     register_selinux(config)  # azl_selinux fixture and the per-test denial watcher
+    _check_mark_expression(config)
     names = split_names(config.getoption("azl_target"))
     if not names:
         return

@@ -417,6 +417,22 @@ def test_host_tests_without_a_target_are_a_usage_error(pytester: pytest.Pytester
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
+def test_suite_name_without_marker_prefix_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="""
+        import pytest
+        @pytest.mark.azl_network
+        def test_one(): pass
+    """)
+    result = pytester.runpytest_subprocess("-m", "network and not slow", *RUN)
+    assert result.ret == 4
+    assert "there is no marker 'network'; the suite's marker is 'azl_network'" in (
+        result.stderr.str())
+    assert pytester.runpytest_subprocess("-m", "azl_network", *RUN).ret == 0
+    # a marker of the user's own with such a name is left alone
+    pytester.makeini("[pytest]\nmarkers =\n    network: the user's own\n")
+    assert pytester.runpytest_subprocess("-m", "network", *RUN).ret == 5  # nothing selected
+
+
 def test_list_targets(
     pytester: pytest.Pytester, sshd_factory: SshdFactory, sshd: SshServer
 ) -> None:
