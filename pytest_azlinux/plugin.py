@@ -97,7 +97,8 @@ def _check_mark_expression(config: pytest.Config) -> None:
         meant = f"azl_{word}"
         if word not in registered and meant in MARKERS:
             raise pytest.UsageError(
-                f"-m {expression!r}: there is no marker {word!r}; the suite's marker is {meant!r}"
+                f"-m {expression!r}: no marker {word!r} is registered; "
+                f"pytest-azlinux's is {meant!r}"
             )
 
 

@@ -152,7 +152,8 @@ def run_client(client: Endpoint, server: IperfServer, address: str,
 
 def _run_once(client: Endpoint, server: IperfServer, address: str,
               params: IperfParams) -> IperfResult:
-    # --connect-timeout makes a blocked port an error in seconds, not a hang.
+    # --connect-timeout makes a blocked port an error in seconds, not a hang; the timeout leaves
+    # room for iperf3's own UDP setup wait, so a lost setup reports as such, not as a timeout.
     args = [*params.client_args(address, server.port), "--connect-timeout", "5000"]
     timeout = params.duration + params.omit + UDP_SETUP_WAIT + 15
     result = client.run("iperf3", *args, sudo=False, timeout=timeout)

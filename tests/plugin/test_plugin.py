@@ -425,7 +425,7 @@ def test_suite_name_without_marker_prefix_is_a_usage_error(pytester: pytest.Pyte
     """)
     result = pytester.runpytest_subprocess("-m", "network and not slow", *RUN)
     assert result.ret == 4
-    assert "there is no marker 'network'; the suite's marker is 'azl_network'" in (
+    assert "no marker 'network' is registered; pytest-azlinux's is 'azl_network'" in (
         result.stderr.str())
     assert pytester.runpytest_subprocess("-m", "azl_network", *RUN).ret == 0
     # a marker of the user's own with such a name is left alone
