@@ -131,10 +131,11 @@ class RunLedger:
                 items = self._list(kind, selector)
             except Exception:
                 continue
-            out += [f"{kind.name}/{name}" for name in items]
+            out += [f"{kind.name}/{name}" for name, _ in items]
         return out
 
-    def _list(self, kind: Kind, selector: str) -> list[str]:
+    def _list(self, kind: Kind, selector: str) -> list[tuple[str, dict[str, str]]]:
+        """(name, labels) of the objects of ``kind`` that ``selector`` matches."""
         from .k8s import ApiException, client
 
         try:
@@ -142,10 +143,12 @@ class RunLedger:
                 data = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
                     kind.group, kind.version, self.namespace, kind.plural,
                     label_selector=selector)
-                return [i["metadata"]["name"] for i in data.get("items", [])]
+                return [(i["metadata"]["name"], i["metadata"].get("labels") or {})
+                        for i in data.get("items", [])]
             core = client.CoreV1Api(self.api)
             lister = getattr(core, f"list_namespaced_{_snake(kind.name)}")
-            return [i.metadata.name for i in lister(self.namespace, label_selector=selector).items]
+            items = lister(self.namespace, label_selector=selector).items
+            return [(i.metadata.name, i.metadata.labels or {}) for i in items]
         except ApiException as exc:
             if exc.status == 404:  # the kind is not served here (no snapshot CRDs)
                 return []
@@ -164,7 +167,7 @@ class RunLedger:
                     kind.group, kind.version, self.namespace, kind.plural, name)
             return deleter(name, self.namespace, grace_period_seconds=0)
 
-        for name in self._list(kind, selector):
+        for name, _ in self._list(kind, selector):
             try:
                 retry(functools.partial(delete, name), f"delete {kind.name} {name}")
             except ApiException as exc:
@@ -186,8 +189,7 @@ class RunLedger:
                 records[(cm.metadata.labels or {}).get(RUN_LABEL, "")] = cm
         seen: set[str] = set()
         for kind in NAMESPACED_KINDS:
-            for run_id in self._run_ids(kind, managed):
-                seen.add(run_id)
+            seen.update(labels.get(RUN_LABEL, "") for _, labels in self._list(kind, managed))
         stale = []
         for run_id in sorted(seen | set(records)):
             if not run_id or run_id == self.run_id:
@@ -196,25 +198,6 @@ class RunLedger:
             if record is None or _record_over(record.metadata.annotations or {}):
                 stale.append(run_id)
         return stale
-
-    def _run_ids(self, kind: Kind, selector: str) -> set[str]:
-        from .k8s import ApiException, client
-
-        try:
-            if kind.group:
-                data = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
-                    kind.group, kind.version, self.namespace, kind.plural,
-                    label_selector=selector)
-                return {(i["metadata"].get("labels") or {}).get(RUN_LABEL, "")
-                        for i in data.get("items", [])}
-            core = client.CoreV1Api(self.api)
-            lister = getattr(core, f"list_namespaced_{_snake(kind.name)}")
-            items = lister(self.namespace, label_selector=selector).items
-            return {(i.metadata.labels or {}).get(RUN_LABEL, "") for i in items}
-        except ApiException as exc:
-            if exc.status == 404:
-                return set()
-            raise
 
     def sweep(self, timeout: float = 60.0) -> list[str]:
         """Delete the objects of stale runs; return the run ids swept."""
