@@ -10,12 +10,14 @@ to that node.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from pytest_azlinux.cluster.target import resolve_cluster_target
 from pytest_azlinux.errors import CommandTimeout, HostUnreachable, TargetsError
 from pytest_azlinux.host import Host
 from pytest_azlinux.session import make_transport
-from pytest_azlinux.targets import ClusterTarget, load_targets
+from pytest_azlinux.targets import ClusterTarget, HostSpec, load_targets
 from pytest_azlinux.transport.kube import KubeTransport
 from tests.fixtures.cluster import BedHandle
 
@@ -53,9 +55,31 @@ def _managed_left(bed: BedHandle, namespace: str = "azl-system") -> list[str]:
     return left
 
 
-def test_pool_discovered_by_label_with_node_facts(cluster_bed: BedHandle) -> None:
-    specs, undo = resolve_cluster_target("nodepool-canary", _target(cluster_bed), start=True)
+@contextlib.contextmanager
+def _resolved(name: str, target: ClusterTarget) -> Iterator[list[HostSpec]]:
+    """The target's node specs; its cluster context stays registered until the block ends."""
+    specs, undo = resolve_cluster_target(name, target, start=True)
+    assert undo is not None
     try:
+        yield specs
+    finally:
+        undo()
+
+
+def _connect_error(name: str, target: ClusterTarget) -> str:
+    """The ``HostUnreachable`` message of connecting to the target's first node."""
+    with _resolved(name, target) as specs:
+        host = Host(specs[0], make_transport(specs[0]), 10)
+        try:
+            with pytest.raises(HostUnreachable) as info:
+                host.transport.connect()
+            return str(info.value)
+        finally:
+            host.close()
+
+
+def test_pool_discovered_by_label_with_node_facts(cluster_bed: BedHandle) -> None:
+    with _resolved("nodepool-canary", _target(cluster_bed)) as specs:
         assert [s.name for s in specs] == cluster_bed.canary_nodes
         lab_addresses = [h.address for h in cluster_bed.lab.hosts]
         assert [s.address for s in specs] == lab_addresses
@@ -63,16 +87,12 @@ def test_pool_discovered_by_label_with_node_facts(cluster_bed: BedHandle) -> Non
             assert spec.access == "kube" and spec.node == spec.name
             assert spec.labels["agentpool"] == "canary"
             assert spec.labels["kubernetes.azure.com/os-sku"] == "AzureLinux"
-    finally:
-        assert undo is not None
-        undo()
 
 
 def test_selector_and_fips_labels(cluster_bed: BedHandle) -> None:
     target = _target(cluster_bed, "nodepool-idle",
                      selector="kubernetes.azure.com/fips_enabled=true")
-    specs, undo = resolve_cluster_target("nodepool-idle", target, start=True)
-    try:
+    with _resolved("nodepool-idle", target) as specs:
         assert sorted(s.name for s in specs) == sorted(cluster_bed.idle_nodes)
         from pytest_azlinux.cluster.target import get_context
 
@@ -83,9 +103,6 @@ def test_selector_and_fips_labels(cluster_bed: BedHandle) -> None:
         assert facts.node_image_version == "AKSAzureLinux-V3gen2fips-202511.07.0"
         assert facts.os_image == "Microsoft Azure Linux 3.0"
         assert facts.runtime[0] == "containerd" and facts.runtime[1].startswith("2.")
-    finally:
-        assert undo is not None
-        undo()
 
 
 def test_empty_selection_is_a_clear_error(cluster_bed: BedHandle) -> None:
@@ -138,17 +155,8 @@ def test_debug_pod_exec_runs_in_the_bound_lab_host(cluster_bed: BedHandle) -> No
 
 
 def test_node_without_lab_host_is_an_infra_error(cluster_bed: BedHandle) -> None:
-    specs, undo = resolve_cluster_target("nodepool-idle", _target(cluster_bed, "nodepool-idle"),
-                                         start=True)
-    assert undo is not None
-    host = Host(specs[0], make_transport(specs[0]), 10)
-    try:
-        with pytest.raises(HostUnreachable) as info:
-            host.transport.connect()
-        assert "bound to no lab host" in str(info.value)
-    finally:
-        host.close()
-        undo()
+    message = _connect_error("nodepool-idle", _target(cluster_bed, "nodepool-idle"))
+    assert "bound to no lab host" in message
 
 
 def test_pod_security_rejection_is_reported(cluster_bed: BedHandle) -> None:
@@ -171,16 +179,7 @@ def test_pod_security_rejection_is_reported(cluster_bed: BedHandle) -> None:
         # the debug-pod transport reports it as an unreachable host, naming the cause
         target = _target(cluster_bed, namespace=namespace)
         assert ensure_namespace(api, namespace, "privileged") is False  # not ours: untouched
-        specs, undo = resolve_cluster_target("restricted", target, start=True)
-        assert undo is not None
-        host = Host(specs[0], make_transport(specs[0]), 10)
-        try:
-            with pytest.raises(HostUnreachable) as info2:
-                host.transport.connect()
-            assert "Pod Security" in str(info2.value)
-        finally:
-            host.close()
-            undo()
+        assert "Pod Security" in _connect_error("restricted", target)
     finally:
         core.delete_namespace(namespace)
 
