@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from pytest_azlinux.session import make_transport
 from pytest_azlinux.targets import ClusterTarget, HostSpec, load_targets
 from pytest_azlinux.transport.kube import KubeTransport
 from tests.fixtures.cluster import BedHandle
+from tests.fixtures.junit import junit_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -211,13 +211,12 @@ def test_host_level_suite_runs_on_nodes_through_debug_pods(
     out, _ = proc.communicate(timeout=600)
     text = out.decode(errors="replace")
     assert junit.exists(), text
-    cases = list(ET.parse(junit).getroot().iter("testcase"))
-    errors = [c.get("name") for c in cases if c.find("error") is not None]
+    outcomes = junit_outcomes(junit)
+    errors = [name for name, (outcome, _) in outcomes.items() if outcome == "error"]
     assert not errors, text[-3000:]
     for node in cluster_bed.canary_nodes:
-        assert any(f"[{node}]" in (c.get("name") or "") for c in cases), text[-2000:]
-    passed = [c for c in cases
-              if not any(c.find(tag) is not None for tag in ("failure", "error", "skipped"))]
+        assert any(f"[{node}]" in name for name in outcomes), text[-2000:]
+    passed = [name for name, (outcome, _) in outcomes.items() if outcome == "passed"]
     assert passed, text[-2000:]
     reports = list((tmp_path / "reports").glob("*.xml"))
     assert reports and any(
@@ -284,14 +283,7 @@ def test_cluster_suites_on_the_bed(cluster_bed: BedHandle, tmp_path: Path) -> No
     )
     text = proc.stdout[-4000:] + proc.stderr[-2000:]
     assert junit.exists(), text
-    outcomes: dict[str, tuple[str, str]] = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        outcome, message = "passed", ""
-        for tag in ("failure", "error", "skipped"):
-            el = case.find(tag)
-            if el is not None:
-                outcome, message = tag, (el.get("message") or "") + (el.text or "")
-        outcomes[case.get("name", "")] = (outcome, message)
+    outcomes = junit_outcomes(junit)
     assert outcomes, text
     for name, (outcome, message) in outcomes.items():
         assert outcome == "skipped" and "API-level only" in message, (name, outcome, message)

@@ -10,12 +10,12 @@ source. Forcing a profile through the targets file's ``profile:`` shows the mism
 from __future__ import annotations
 
 import shutil
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from pytest_azlinux.lab import Lab
+from tests.fixtures.junit import junit_outcomes
 from tests.fixtures.lab import lab_targets_with
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,16 +38,7 @@ def _run(pytester: pytest.Pytester, targets: Path, *args: str) -> dict[str, tupl
         f"--junitxml={junit}", "-rfEs", *args, timeout=300,
     )
     assert junit.exists(), result.stdout.str()
-    out: dict[str, tuple[str, str]] = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        outcome, message = "passed", ""
-        for tag in ("failure", "error", "skipped"):
-            el = case.find(tag)
-            if el is not None:
-                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[tag]
-                message = (el.get("message") or "") + "\n" + (el.text or "")
-        out[case.get("name", "")] = (outcome, message)
-    return out
+    return junit_outcomes(junit)
 
 
 def _host(lab: Lab, variant: str) -> str:
