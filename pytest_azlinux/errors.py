@@ -1,8 +1,35 @@
-"""One exception hierarchy users can catch.
+"""One exception hierarchy users can catch; every error pytest-azlinux raises is in it.
 
-``AzlError`` is the root. ``InfraError`` and its subclasses mean *the test could not look*
-(unreachable host, timeout, lost connection): the plugin reports them as ERROR, never as a
-finding. ``TargetsError`` means the configuration is wrong and becomes a usage error.
+::
+
+    AzlError
+    ├── ConfigError              the configuration is wrong: a usage error, exit 4, one line
+    │   ├── TargetsError         targets file, a target, a field (names file/target/field)
+    │   │   ├── SettingsError    a target's ``suites.<name>`` settings
+    │   │   └── ProfileError     an image profile file, or a profile that cannot be found
+    │   └── ReportError          bad input to a report tool (a missing dir, not JUnit)
+    ├── InfraError               the test could not look: reported as ERROR, never a finding
+    │   ├── HostUnreachable      connect failed (network, auth): host, address, cause
+    │   │   └── HostKeyError     unknown or changed host key
+    │   ├── ConnectionLost       an established connection dropped
+    │   ├── CommandTimeout       a command was killed after its timeout; the host stays usable
+    │   ├── ProbeUnavailable     the host cannot show what a check reads (no securityfs...)
+    │   ├── CollectorError       an SELinux record source could not be read
+    │   ├── MeasurementError     a measurement could not be made (iperf3 missing, port blocked)
+    │   ├── ProbeOutputError     a probe's output is not what it writes (crashed, cut short)
+    │   ├── DeviceRefused        a scratch device may not be used (not named, mounted, held)
+    │   ├── ClusterError         the Kubernetes API failed or a wait ran out
+    │   │   ├── PodSecurityRejected
+    │   │   └── WaitTimeout
+    │   └── LabError             the lab or its test bed could not be built, started, used
+    │       ├── BedError         the cluster test bed
+    │       └── VmError          a lab VM (image build, boot, reach)
+    ├── CommandFailed            a command run with ``check=True`` exited non-zero
+    └── FormatError              recorded output is not in the expected format (parsers)
+        ├── IperfFormatError
+        └── FioFormatError
+
+Findings are plain ``AssertionError`` (pytest's FAIL); ``SelinuxDenialsFound`` is one.
 """
 
 from __future__ import annotations
@@ -12,10 +39,28 @@ class AzlError(Exception):
     """Root of every error raised by pytest-azlinux."""
 
 
-class TargetsError(AzlError):
-    """The targets file (or a profile file) is invalid; the message names file and field."""
+# -- configuration: usage errors -------------------------------------------------------------
+class ConfigError(AzlError):
+    """The configuration is invalid: the plugin stops with a usage error (exit 4)."""
 
 
+class TargetsError(ConfigError):
+    """The targets file (or a target in it) is invalid; the message names file and field."""
+
+
+class SettingsError(TargetsError):
+    """A target's ``suites.<name>`` settings are invalid; names target and field."""
+
+
+class ProfileError(TargetsError):
+    """A profile file is invalid or a profile cannot be found; names file and field."""
+
+
+class ReportError(ConfigError):
+    """Bad input to a report tool: a missing directory, a file that is not JUnit."""
+
+
+# -- infrastructure: ERROR, never a finding ----------------------------------------------------
 class InfraError(AzlError):
     """The infrastructure failed: reported as ERROR, not as a test failure."""
 
@@ -48,6 +93,51 @@ class CommandTimeout(InfraError):
         self.timeout = timeout
 
 
+class ProbeUnavailable(InfraError):
+    """The host cannot show what a check needs (e.g. securityfs not mounted)."""
+
+
+class CollectorError(InfraError):
+    """An SELinux record source could not be read (missing tool, permission, exit code)."""
+
+
+class MeasurementError(InfraError):
+    """The measurement could not be made (tool missing, port blocked, iperf3 error)."""
+
+
+class ProbeOutputError(InfraError):
+    """The probe's output is not what the probe writes (it crashed or was cut short)."""
+
+
+class DeviceRefused(InfraError):
+    """The scratch device may not be used (not named, missing, mounted or in use)."""
+
+
+class ClusterError(InfraError):
+    """The cluster API failed or did not reach the expected state in time."""
+
+
+class PodSecurityRejected(ClusterError):
+    """Pod Security admission refused a pod (the namespace level is too strict for it)."""
+
+
+class WaitTimeout(ClusterError):
+    """A bounded wait ran out; the message says what was awaited and what was last seen."""
+
+
+class LabError(InfraError):
+    """The lab cannot be brought up, changed or taken down."""
+
+
+class BedError(LabError):
+    """The test bed could not be built, started or used; the message says what to do."""
+
+
+class VmError(LabError):
+    """A VM image could not be built, or a VM could not be started or reached."""
+
+
+# -- commands and recorded output --------------------------------------------------------------
 class CommandFailed(AzlError):
     """A command checked with ``check=True`` exited non-zero (a finding, not infra)."""
 
@@ -59,3 +149,15 @@ class CommandFailed(AzlError):
         self.command = command
         self.rc = rc
         self.stderr = stderr
+
+
+class FormatError(AzlError, ValueError):
+    """Recorded output is not in the format its parser reads."""
+
+
+class IperfFormatError(FormatError):
+    """The text is not iperf3 JSON output."""
+
+
+class FioFormatError(FormatError):
+    """The text is not fio JSON output."""

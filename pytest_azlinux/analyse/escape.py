@@ -25,14 +25,13 @@ from enum import StrEnum
 from importlib import resources
 from typing import Literal
 
-from ..errors import InfraError
+from ..errors import (
+    ProbeOutputError,
+)
 
 Profile = Literal["restricted", "baseline", "privileged"]
 PROFILES: tuple[Profile, ...] = ("restricted", "baseline", "privileged")
 
-
-class ProbeOutputError(InfraError):
-    """The probe's output is not what the probe writes (it crashed or was cut short)."""
 
 
 class Severity(StrEnum):

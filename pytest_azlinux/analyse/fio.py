@@ -6,9 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-
-class FioFormatError(ValueError):
-    """The text is not fio JSON output."""
+from ..errors import FioFormatError
 
 
 @dataclass(frozen=True)

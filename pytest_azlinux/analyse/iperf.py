@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
-class IperfFormatError(ValueError):
-    """The text is not iperf3 JSON output."""
+from ..errors import IperfFormatError
 
 
 @dataclass(frozen=True)

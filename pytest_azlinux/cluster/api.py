@@ -9,22 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import InfraError, TargetsError
+from ..errors import ClusterError, InfraError, PodSecurityRejected, TargetsError, WaitTimeout  # noqa: F401  (re-exported)
 
 T = TypeVar("T")
 RETRIED = {409, 429, 500, 502, 503, 504}
 
 
-class ClusterError(InfraError):
-    """The cluster API failed or did not reach the expected state in time."""
 
-
-class PodSecurityRejected(ClusterError):
-    """Pod Security admission refused a pod (the namespace level is too strict for it)."""
-
-
-class WaitTimeout(ClusterError):
-    """A bounded wait ran out; the message says what was awaited and what was last seen."""
 
 
 def load_client(kubeconfig: str, context: str | None, where: str) -> Any:

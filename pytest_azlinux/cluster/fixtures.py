@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from ..errors import ClusterError
 from ..host import Host
 from ..session import SelectedTarget
 from ..transport.protocol import CommandResult
-from .api import ClusterError, retry
+from .api import retry
 from .nodes import NodeFacts, node_facts
 from .pods import (
     PodProfile,

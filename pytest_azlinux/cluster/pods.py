@@ -7,8 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from ..errors import ClusterError, PodSecurityRejected
 from ..transport.protocol import CommandResult
-from .api import ClusterError, PodSecurityRejected, api_error, retry, wait_for
+from .api import api_error, retry, wait_for
 from .runs import MANAGED_BY, MANAGED_LABEL, RunLedger
 
 PodProfile = Literal["restricted", "baseline", "privileged"]

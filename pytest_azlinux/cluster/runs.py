@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ClusterError
 from ..lab.system import pid_alive
-from .api import ClusterError, api_error, retry, wait_for
+from .api import api_error, retry, wait_for
 
 RUN_LABEL = "azl.io/run-id"
 MANAGED_LABEL = "app.kubernetes.io/managed-by"

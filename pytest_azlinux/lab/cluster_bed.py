@@ -40,7 +40,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..errors import InfraError
+from ..errors import (
+    BedError,
+    )
 from .system import pid_alive
 
 DEFAULT_ROOT = Path(os.environ.get("AZL_TESTBED_ROOT", "/var/lib/azl-testbed/default"))
@@ -52,9 +54,6 @@ STORAGE_CLASS = "azl-testbed-csi"
 SNAPSHOT_CLASS = "azl-testbed-vsc"
 _COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kwok")
 
-
-class BedError(InfraError):
-    """The test bed could not be built, started or used; the message says what to do."""
 
 
 # -- binaries ----------------------------------------------------------------------------------

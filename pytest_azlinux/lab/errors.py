@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ..errors import AzlError
+from ..errors import LabError
 
-
-class LabError(AzlError):
-    """The lab cannot be brought up, changed or taken down."""
+__all__ = ["LabError"]

@@ -31,10 +31,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import AzlError
+from ..errors import AzlError, VmError
 from .keys import ensure_ed25519
 from .names import iface_key
-from .vm_image import Progress, VmError, VmImage, ensure_image
+from .vm_image import Progress, VmImage, ensure_image
 from .vm_qemu import choose_accel, console_tail, is_our_qemu, qemu_command, read_pid, stop_qemu
 from .vm_variants import VARIANTS, VM_TARGET_SUITES, VmVariant, get_variant
 

@@ -35,7 +35,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AzlError, InfraError
+from ..errors import (
+    AzlError,
+    VmError,
+)
 from .vm_variants import Layout
 
 Progress = Callable[[str], None]
@@ -142,9 +145,6 @@ COMMANDS = (
     "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log",
 )
 
-
-class VmError(InfraError):
-    """A VM image could not be built, or a VM could not be started or reached."""
 
 
 def cache_root() -> Path:

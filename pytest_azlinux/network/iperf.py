@@ -13,8 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..analyse.iperf import IperfFormatError, IperfResult, parse_iperf_json
-from ..errors import InfraError
+from ..analyse.iperf import IperfResult, parse_iperf_json
+from ..errors import (
+    IperfFormatError,
+    MeasurementError,
+)
 from ..transport.protocol import CommandResult
 
 PORT_RANGE = (20000, 45000)
@@ -32,9 +35,6 @@ class Endpoint(Protocol):
     def run(self, cmd: str, *args: object, timeout: float | None = None,
             sudo: bool | None = None) -> CommandResult: ...
 
-
-class MeasurementError(InfraError):
-    """The measurement could not be made (tool missing, port blocked, iperf3 error)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import InfraError
+from ..errors import (
+    ProbeUnavailable,
+)
 from ..host import Host
 from .lsm import APPARMOR_PACKAGES, AppArmorEvidence, parse_lsm
 from .packages import (
@@ -23,9 +25,6 @@ from .sshd import parse_sshd_config, parse_sshd_t
 LSM_FILE = "/sys/kernel/security/lsm"
 _SBIN = "PATH=$PATH:/usr/sbin:/sbin"  # non-root login shells often lack sbin
 
-
-class ProbeUnavailable(InfraError):
-    """The host cannot show what a check needs (e.g. securityfs not mounted)."""
 
 
 def read_optional(host: Host, path: str, *, sudo: bool | None = None) -> str | None:

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import InfraError
 from ..profiles.model import Profile
 from .findings import Finding
 
@@ -147,6 +146,3 @@ def check_packages(installed: Mapping[str, str], backend: str, profile: Profile)
             )
     return out
 
-
-class PackageToolMissing(InfraError):
-    """Neither rpm nor dpkg-query works on the host: the check cannot look (ERROR)."""

@@ -4,7 +4,8 @@
 suites read the frozen ``Profile`` (``profile.selinux``, ``profile.source("selinux")``).
 """
 
-from .loader import BUILTIN_DIR, ENV_DIRS, ProfileError, ProfileSet, dirs_from_env, load_profiles
+from ..errors import ProfileError
+from .loader import BUILTIN_DIR, ENV_DIRS, ProfileSet, dirs_from_env, load_profiles
 from .model import AppArmorState, KernelFlavour, PackageMinimum, Profile, SELinuxMode
 from .select import detect_profile_name, select_profile
 

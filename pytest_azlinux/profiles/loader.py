@@ -15,16 +15,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import TargetsError
+from ..errors import (
+    ProfileError,
+    )
 from ..yamlfile import load_yaml
 from .model import REQUIRED_FIELDS, PackageMinimum, Profile, ProfileDoc
 
 BUILTIN_DIR = Path(__file__).parent
 ENV_DIRS = "AZL_PROFILES_DIR"
 
-
-class ProfileError(TargetsError):
-    """A profile file is invalid or a profile cannot be found; names file and field."""
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from ..errors import ProfileError
 from ..facts import ImageFacts
-from .loader import ProfileError, ProfileSet
+from .loader import ProfileSet
 from .model import Profile
 
 NODE_IMAGE_LABEL = "kubernetes.azure.com/node-image-version"

@@ -79,7 +79,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from .compare import ReportError
+    from ..errors import ReportError
     from .summary import summarize_paths
 
     text = summarize_paths(args.runs, max_rows=args.max_rows)

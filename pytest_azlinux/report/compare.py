@@ -16,16 +16,15 @@ from typing import Any, Literal
 
 import yaml
 
-from ..errors import AzlError
+from ..errors import (
+    ReportError,
+)
 from .junit import read_cases
 from .model import CaseRecord, Metric
 
 FAILING = frozenset({"failed", "error"})
 DEFAULT_TOLERANCE = 0.10
 
-
-class ReportError(AzlError):
-    """Bad input to a report tool: a missing directory, a file that is not JUnit."""
 
 
 @dataclass

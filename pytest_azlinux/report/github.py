@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ..errors import ReportError
 from .collector import ImageReport
-from .compare import FAILING, ImageRun, ReportError, load_run
+from .compare import FAILING, ImageRun, load_run
 from .summary import render_summary
 
 # GitHub shows only the first few annotations of a step; more is noise in the log.

@@ -20,7 +20,8 @@ from typing import Any
 
 from junitparser import JUnitXml, Properties, Property, TestCase, TestSuite
 
-from .compare import ReportError, read_report, report_files
+from ..errors import ReportError
+from .compare import read_report, report_files
 from .junit import from_testcase, write_report
 
 LIST_PROPERTIES = ("azl.hosts", "azl.kernels", "azl.target")

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .compare import ImageRun, ReportError, load_run
+from ..errors import ReportError
+from .compare import ImageRun, load_run
 
 MAX_LEGEND = 20
 

@@ -24,7 +24,9 @@ from functools import cached_property
 from typing import Literal
 
 from ..analyse.avc import AvcRecord, dedupe, parse_journal_json, parse_records
-from ..errors import InfraError
+from ..errors import (
+    CollectorError,
+    )
 from ..host import Host
 
 Source = Literal["ausearch", "audit-log", "journal", "kmsg"]
@@ -33,9 +35,6 @@ DEFAULT_AUDIT_LOG = "/var/log/audit/audit.log"
 MESSAGE_TYPES = "AVC,USER_AVC,SELINUX_ERR,USER_SELINUX_ERR"
 _GREP = "type=(AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR|SYSCALL|1400|1107|1401|1122) "
 
-
-class CollectorError(InfraError):
-    """A source could not be read (missing tool, permission, unexpected exit)."""
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import shlex
 
-from ..errors import InfraError
+from ..errors import (
+    DeviceRefused,
+    )
 from ..host import Host
-
-
-class DeviceRefused(InfraError):
-    """The scratch device may not be used (not named, missing, mounted or in use)."""
 
 
 def check_scratch_device(host: Host, device: str) -> None:

@@ -134,8 +134,8 @@ class KubeTransport:
             self._open()
 
     def _open(self) -> None:
-        from ..cluster.api import ClusterError
         from ..cluster.pods import create_pod, debug_pod_manifest, pod_name, wait_running
+        from ..errors import ClusterError
 
         ctx = self._context()
         if self._pod is None:
