@@ -1,0 +1,35 @@
+"""The shape every target kind has: a validated target in, hosts and a context out.
+
+A kind (``local``, ``ssh``, ``lab``, ``cluster``...) is one module with one ``resolve``
+function registered in ``kinds/__init__.py``. The core calls it and never imports the kind's
+package: the lab and the cluster test bed stay a layer of their own.
+
+``Resolved.context`` is what the target's transports and fixtures share (a cluster client and
+its run ledger, for instance): it travels as a value, from the resolved target to the
+transports it creates, never through a module-global registry keyed by a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..targets import AnyTarget, HostSpec
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A target resolved for this run."""
+
+    hosts: Sequence[HostSpec]
+    context: Any = None  # handed to every transport and fixture of the target
+    undo: Callable[[], None] | None = None  # run at the end of the run (also after Ctrl-C)
+    undo_what: str = ""  # what the undo does, for the cleanup failure message
+
+
+class Resolver(Protocol):
+    def __call__(self, name: str, config: AnyTarget, *, start: bool) -> Resolved:
+        """Resolve target ``name``; ``start`` is True on the controlling process only (it may
+        start or prepare shared things; xdist workers only look them up)."""
+        ...
