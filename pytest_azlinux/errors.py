@@ -21,6 +21,7 @@
     │   ├── ClusterError         the Kubernetes API failed or a wait ran out
     │   │   ├── PodSecurityRejected
     │   │   └── WaitTimeout
+    │   ├── CleanupFailed        an undo step failed: something may be left on a target
     │   └── LabError             the lab or its test bed could not be built, started, used
     │       ├── BedError         the cluster test bed
     │       └── VmError          a lab VM (image build, boot, reach)
@@ -123,6 +124,10 @@ class PodSecurityRejected(ClusterError):
 
 class WaitTimeout(ClusterError):
     """A bounded wait ran out; the message says what was awaited and what was last seen."""
+
+
+class CleanupFailed(InfraError):
+    """An undo step failed: something the run created may be left on a target."""
 
 
 class LabError(InfraError):

@@ -9,12 +9,12 @@ from typing import Literal, Protocol
 import pytest
 
 from .cleanup import CleanupLedger
+from .errors import CleanupFailed
 from .facts import ImageFacts
 from .host import Host
 from .report.model import METRIC_PREFIX, PROP_FACTS, PROP_HOST, PROP_IMAGE, PROP_TARGET
+from .runstate import SESSION_KEY, item_target
 from .session import AzlSession, HostParam, SelectedTarget
-
-SESSION_KEY = pytest.StashKey[AzlSession]()
 
 
 class MetricRecorder(Protocol):
@@ -76,18 +76,9 @@ def azl_hosts(request: pytest.FixtureRequest, azl_session: AzlSession) -> list[H
 @pytest.fixture
 def azl_target(request: pytest.FixtureRequest, azl_session: AzlSession) -> SelectedTarget:
     """The target of the current test (its host's, or the only selected one)."""
-    callspec = getattr(request.node, "callspec", None)
-    if callspec is not None:
-        for name in ("azl_host", "azl_host_pair", "azl_hosts"):
-            if name in callspec.params:
-                value = callspec.params[name]
-                if isinstance(value, HostParam):
-                    return value.target
-                if isinstance(value, tuple):
-                    first: HostParam = value[0]
-                    return first.target
-                assert isinstance(value, SelectedTarget)
-                return value
+    target = item_target(request.node)
+    if target is not None:
+        return target
     if len(azl_session.selected) == 1:
         return azl_session.selected[0]
     raise pytest.UsageError(
@@ -126,5 +117,5 @@ def azl_cleanup() -> Iterator[CleanupLedger]:
     yield ledger
     failures = ledger.run()
     if failures:
-        raise RuntimeError("cleanup failed: " + "; ".join(failures))
+        raise CleanupFailed("cleanup failed: " + "; ".join(failures))
 

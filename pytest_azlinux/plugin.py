@@ -1,12 +1,18 @@
 """pytest hooks: options, markers, parametrization over hosts, report routing.
 
-The behaviour lives elsewhere: targets (targets.py), connections (session.py, transport/),
-fixtures (fixtures.py), reports (report/). This module only wires them into pytest.
+The behaviour lives elsewhere: targets (targets.py, kinds/), connections (session.py,
+transport/), fixtures (fixtures.py and each suite package's fixtures.py), reports (report/).
+This module only wires them into pytest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import sys
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -14,22 +20,25 @@ from typing import Any
 import pytest
 
 from . import __version__
-from .errors import HostUnreachable, InfraError, TargetsError
-from .fixtures import SESSION_KEY
+from .errors import ConfigError, HostUnreachable, InfraError, TargetsError
 from .report.collector import ImageReport, ReportCollector
 from .report.model import PROP_OUTCOME
-from .session import (
-    AzlSession,
-    HostParam,
-    find_targets_file,
-    host_id_in,
-    parse_shard,
-)
+from .runstate import HOST_KEY, SESSION_KEY, TARGET_KEY, item_host, item_target
+from .session import DEFAULT_CONNECT_WORKERS, AzlSession, HostParam, host_id_in, parse_shard
+from .session import find_targets_file as find_targets_file
 from .targets import TargetsFile, load_targets, split_names
 
 COLLECTOR_KEY = pytest.StashKey[ReportCollector]()
 WRITTEN_KEY = pytest.StashKey[list[ImageReport]]()
 HOST_FIXTURES = ("azl_host", "azl_host_pair", "azl_hosts", "azl_image", "azl_target")
+# Fixture modules the plugin registers, so users' own suites get every fixture too.
+FIXTURE_MODULES = (
+    "pytest_azlinux.fixtures",
+    "pytest_azlinux.profiles.fixtures",
+    "pytest_azlinux.cluster.fixtures",
+    "pytest_azlinux.containers.fixtures",
+    "pytest_azlinux.selinux.fixtures",
+)
 MARKERS = {
     "azl_image": "image posture suite",
     "azl_network": "network throughput suite",
@@ -66,6 +75,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="default timeout of every remote command (default: ini azl_command_timeout, 60)",
     )
     group.addoption(
+        "--azl-connect-workers", type=int, metavar="N",
+        help="hosts connected (and their facts read) at once at the start of the run "
+        f"(default: ini azl_connect_workers, {DEFAULT_CONNECT_WORKERS})",
+    )
+    group.addoption(
         "--azl-allow-destructive", action="store_true",
         help="run tests marked azl_destructive (they change the target)",
     )
@@ -87,6 +101,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="paths")
     parser.addini("azl_junit_dir", "directory for per-image JUnit reports", default="reports")
     parser.addini("azl_command_timeout", "default remote command timeout (s)", default="60")
+    parser.addini("azl_connect_workers", "hosts prepared at once",
+                  default=str(DEFAULT_CONNECT_WORKERS))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, args: list[str], parser: pytest.Parser
+) -> None:
+    """``--azl-targets-file PATH`` (with a space) must find the same rootdir and ini file as
+    ``--azl-targets-file=PATH``: pytest picks the rootdir before plugins' options are known,
+    taking PATH for a test path; pick it again now that the option is known."""
+    from .rootdir import redetermine_rootdir
+
+    redetermine_rootdir(early_config, args)
 
 
 def _check_mark_expression(config: pytest.Config) -> None:
@@ -102,47 +130,105 @@ def _check_mark_expression(config: pytest.Config) -> None:
             )
 
 
+def _register_fixture_modules(config: pytest.Config) -> None:
+    import importlib
+
+    for name in FIXTURE_MODULES:
+        module = importlib.import_module(name)
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, name)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}")
-    from . import fixtures
-    from .cluster import fixtures as cluster_fixtures
-    from .profiles import fixtures as profile_fixtures
-    from .selinux.fixtures import register_plugin as register_selinux
-
-    if not config.pluginmanager.has_plugin("azl-fixtures"):
-        config.pluginmanager.register(fixtures, "azl-fixtures")
-        config.pluginmanager.register(profile_fixtures, "azl-profile-fixtures")
-        config.pluginmanager.register(cluster_fixtures, "azl-cluster-fixtures")
-    register_selinux(config)  # azl_selinux fixture and the per-test denial watcher
+    _register_fixture_modules(config)
     _check_mark_expression(config)
     names = split_names(config.getoption("azl_target"))
     if not names:
         return
     targets = _targets_file(config)
+    is_controller = not hasattr(config, "workerinput")
     try:
         for name in names:
             targets.get(name)
         shard = parse_shard(config.getoption("azl_shard"))
-    except TargetsError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    timeout = config.getoption("azl_command_timeout") or float(
-        config.getini("azl_command_timeout")
-    )
-    session = AzlSession(
-        targets, names, command_timeout=timeout,
-        is_controller=not hasattr(config, "workerinput"), shard=shard,
-    )
-    config.stash[SESSION_KEY] = session
-    if session.is_controller:
-        junit_dir = Path(config.getoption("azl_junit_dir") or config.getini("azl_junit_dir"))
-        if not junit_dir.is_absolute():
-            junit_dir = Path(config.invocation_params.dir) / junit_dir
-        collector = ReportCollector(
-            junit_dir, __version__, default_target=names[0] if len(names) == 1 else None
+        session = AzlSession(
+            targets, names, command_timeout=_float_option(config, "azl_command_timeout"),
+            is_controller=is_controller, shard=shard,
+            connect_workers=int(_float_option(config, "azl_connect_workers")),
         )
-        config.stash[COLLECTOR_KEY] = collector
-        config.pluginmanager.register(collector, "azl-reports")
+        session.validate_settings()  # before anything starts: a bad value is exit 4
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SESSION_KEY] = session
+    _handle_sigterm()
+    if not is_controller:
+        _die_with_controller()
+        return
+    collector = ReportCollector(
+        _junit_dir(config), __version__, default_target=names[0] if len(names) == 1 else None
+    )
+    config.stash[COLLECTOR_KEY] = collector
+    config.pluginmanager.register(collector, "azl-reports")
+
+
+def _float_option(config: pytest.Config, name: str) -> float:
+    value = config.getoption(name)
+    raw = value if value is not None else config.getini(name)
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{name}: expected a number, got {raw!r}") from None
+    if number <= 0:
+        raise pytest.UsageError(f"{name}: must be greater than 0, got {raw!r}")
+    return number
+
+
+def _junit_dir(config: pytest.Config) -> Path:
+    """The report directory, checked writable now rather than after every test ran."""
+    junit_dir = Path(config.getoption("azl_junit_dir") or config.getini("azl_junit_dir"))
+    if not junit_dir.is_absolute():
+        junit_dir = Path(config.invocation_params.dir) / junit_dir
+    try:
+        junit_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=junit_dir):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"report directory {junit_dir} is not writable: {exc.strerror or exc} "
+            "(set --azl-junit-dir or ini azl_junit_dir)"
+        ) from None
+    return junit_dir
+
+
+def _handle_sigterm() -> None:
+    """SIGTERM (how CI cancels a job) ends the run like Ctrl-C: the running test is reported
+    as interrupted, reports are written, cleanup runs, then pytest exits."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+        raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        # not the main thread (an embedding runner): leave it alone
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, interrupt)
+
+
+def _die_with_controller() -> None:
+    """An xdist worker ends when its controller dies (no orphans holding hosts or pods)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the controller is already gone
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _targets_file(config: pytest.Config) -> TargetsFile:
@@ -178,7 +264,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     try:
         azl.resolve()
-    except (TargetsError, InfraError) as exc:
+    except (ConfigError, InfraError) as exc:
         azl.close()
         raise pytest.UsageError(str(exc)) from None
     collector = session.config.stash.get(COLLECTOR_KEY, None)
@@ -199,7 +285,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "azl_host", azl.params, ids=[p.id for p in azl.params], indirect=True
         )
     elif "azl_hosts" in names:
-        targets = [t for t in azl.selected if any(p.target is t for p in azl.params)]
+        targets = [t for t in azl.selected if azl.params_of(t)]
         metafunc.parametrize("azl_hosts", targets, ids=[t.name for t in targets], indirect=True)
 
 
@@ -207,7 +293,7 @@ def _pairs(azl: AzlSession, mode: str) -> tuple[list[Any], list[str]]:
     pairs: list[Any] = []
     ids: list[str] = []
     for target in azl.selected:
-        hosts = [p for p in azl.params if p.target is target]
+        hosts = azl.params_of(target)
         if len(hosts) < 2:
             pairs.append(pytest.param(
                 (None, None),
@@ -243,6 +329,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     allow_destructive = config.getoption("azl_allow_destructive")
     for item in items:
+        _bind_item(item, azl)
         if item.get_closest_marker("azl_destructive") and not allow_destructive:
             item.add_marker(pytest.mark.skip(
                 reason="destructive: changes the target; run with --azl-allow-destructive"
@@ -250,34 +337,80 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _apply_requires(item, azl)
 
 
+def _bind_item(item: pytest.Item, azl: AzlSession) -> None:
+    """Carry the test's host (or target) on the item, from the value it was parametrized
+    with: nothing downstream parses it back out of the node id."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    pair = params.get("azl_host_pair")
+    host = params.get("azl_host")
+    if isinstance(pair, tuple) and isinstance(pair[0], HostParam):
+        host = pair[0]
+    if isinstance(host, HostParam):
+        item.stash[HOST_KEY] = host
+        item.stash[TARGET_KEY] = host.target
+    elif params.get("azl_hosts") is not None:
+        item.stash[TARGET_KEY] = params["azl_hosts"]
+    elif len(azl.selected) == 1:
+        item.stash[TARGET_KEY] = azl.selected[0]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Remember what will run (after -k/-m deselection) so nothing goes missing from reports."""
-    _record_collected(session.config, [item.nodeid for item in session.items])
+    collector = session.config.stash.get(COLLECTOR_KEY, None)
+    if collector is None:
+        return
+    for item in session.items:
+        host = item_host(item)
+        target = item_target(item)
+        collector.collected(item.nodeid, host.id if host else None,
+                            target.name if target else None)
 
 
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    _record_collected(node.config, ids)
-
-
-def _record_collected(config: pytest.Config, nodeids: list[str]) -> None:
+    """The xdist controller sees node ids only: map them to hosts by their parameter ids."""
+    config = node.config
     azl = config.stash.get(SESSION_KEY, None)
     collector = config.stash.get(COLLECTOR_KEY, None)
     if azl is None or collector is None:
         return
     host_ids = [p.id for p in azl.params]
-    for nodeid in nodeids:
+    for nodeid in ids:
         host = host_id_in(nodeid, host_ids)
         collector.collected(nodeid, host, azl.param(host).target.name if host else None)
 
 
-def _apply_requires(item: pytest.Item, azl: AzlSession) -> None:
-    for mark in item.iter_markers("azl_requires"):
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Connect to every host the run needs and read its facts, concurrently, before the
+    first test (this process runs the tests: no xdist, or an xdist worker for its hosts is
+    left to connect on first use, since it learns its hosts one batch at a time)."""
+    azl = session.config.stash.get(SESSION_KEY, None)
+    if azl is None or hasattr(session.config, "workerinput") or session.config.option.collectonly:
+        return
+    if session.config.pluginmanager.has_plugin("dsession"):  # the xdist controller
+        return
+    needed: dict[str, HostParam] = {}
+    for item in session.items:
         callspec = getattr(item, "callspec", None)
-        param = callspec.params.get("azl_host") if callspec else None
-        targets = [param.target] if isinstance(param, HostParam) else azl.selected
+        pair = callspec.params.get("azl_host_pair") if callspec else None
+        for param in pair if isinstance(pair, tuple) else (item_host(item),):
+            if isinstance(param, HostParam):
+                needed.setdefault(param.id, param)
+        if "azl_hosts" in getattr(item, "fixturenames", ()):
+            target = item_target(item)
+            for param in azl.params_of(target) if target else ():
+                needed.setdefault(param.id, param)
+    azl.prepare(needed.values())
+
+
+def _apply_requires(item: pytest.Item, azl: AzlSession) -> None:
+    bound = item_target(item)
+    for mark in item.iter_markers("azl_requires"):
+        targets = [bound] if item_host(item) is not None and bound else azl.selected
         for target in targets:
             need = int(mark.kwargs.get("hosts", 1))
-            have = sum(1 for p in azl.params if p.target is target)
+            have = len(azl.params_of(target))
             if have < need:
                 item.add_marker(pytest.mark.skip(
                     reason=f"needs at least {need} hosts; target {target.name} has {have}"
@@ -305,15 +438,44 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    azl = item.config.stash.get(SESSION_KEY, None)
     if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
         if call.when == "call":
             report.user_properties.append((PROP_OUTCOME, "error"))
-        if call.excinfo.errisinstance(HostUnreachable):
-            azl = item.config.stash.get(SESSION_KEY, None)
-            host = host_id_in(item.nodeid, [p.id for p in azl.params]) if azl else None
-            if azl is not None and host is not None:
-                azl.mark_dead(host, call.excinfo.value)  # type: ignore[arg-type]
+        host = item_host(item)
+        if call.excinfo.errisinstance(HostUnreachable) and azl is not None and host is not None:
+            azl.mark_dead(host.id, call.excinfo.value)  # type: ignore[arg-type]
+        if not _wants_traceback(item.config):
+            # An infrastructure error is one line (host, address, cause), not a traceback.
+            report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
+    if azl is not None and report.longrepr is not None:
+        _redact_report(report, azl)
     return report
+
+
+def _wants_traceback(config: pytest.Config) -> bool:
+    return bool(config.option.tbstyle == "long" or config.option.verbose > 0)
+
+
+def _redact_report(report: pytest.TestReport, azl: AzlSession) -> None:
+    """Secrets never reach the terminal (messages, reprs, --showlocals)."""
+    secrets = azl.secrets()
+    if not secrets:
+        return
+    text = str(report.longrepr)
+    if any(s in text for s in secrets):
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        report.longrepr = text
+    report.sections = [
+        (title, _replace_all(body, secrets)) for title, body in report.sections
+    ]
+
+
+def _replace_all(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -328,25 +490,51 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     azl = config.stash.get(SESSION_KEY, None)
     collector = config.stash.get(COLLECTOR_KEY, None)
-    if collector is not None and not config.option.collectonly:
-        interrupted = None
-        stopped = session.shouldfail or session.shouldstop  # -x / --maxfail / stepwise
-        if exitstatus == 2:
-            interrupted = "the run was interrupted"
-        elif stopped:
-            interrupted = f"the run stopped early ({stopped})"
-        reports = collector.write(interrupted)
-        config.stash[WRITTEN_KEY] = reports
-        from .report.github import publish
+    try:
+        if collector is not None and not config.option.collectonly:
+            interrupted = None
+            stopped = session.shouldfail or session.shouldstop  # -x / --maxfail / stepwise
+            if exitstatus == 2:
+                interrupted = "the run was interrupted"
+            elif stopped:
+                interrupted = f"the run stopped early ({stopped})"
+            config.stash[WRITTEN_KEY] = _write_reports(config, collector, interrupted)
+    finally:
+        if azl is not None:
+            failures = azl.close()
+            for failure in failures:
+                config.get_terminal_writer().line(f"azl: cleanup failed: {failure}", red=True)
 
-        publish(reports)  # a no-op unless GITHUB_ACTIONS=true
-    if azl is not None:
-        failures = azl.close()
-        for failure in failures:
-            config.get_terminal_writer().line(f"azl: cleanup failed: {failure}", red=True)
+
+def _write_reports(
+    config: pytest.Config, collector: ReportCollector, interrupted: str | None
+) -> list[ImageReport]:
+    """Write the per-image reports; when the directory stopped being writable, write them
+    somewhere that works and say where (results are never lost)."""
+    from .report.github import publish
+
+    try:
+        reports = collector.write(interrupted)
+    except OSError as exc:
+        fallback = Path(tempfile.mkdtemp(prefix="azl-reports-"))
+        config.get_terminal_writer().line(
+            f"azl: cannot write reports to {collector.junit_dir} ({exc.strerror or exc}); "
+            f"writing them to {fallback}", red=True,
+        )
+        collector.junit_dir = fallback
+        reports = collector.write(interrupted)
+    publish(reports)  # a no-op unless GITHUB_ACTIONS=true
+    return reports
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    azl = config.stash.get(SESSION_KEY, None)
+    if azl is not None:
+        dead = [(p, azl.dead(p.id)) for p in azl.params if azl.dead(p.id) is not None]
+        if dead:
+            terminalreporter.section("azl unreachable hosts")
+            for param, error in dead:
+                terminalreporter.line(f"{param.id}: {error}", red=True)
     reports = config.stash.get(WRITTEN_KEY, None)
     if not reports:
         return

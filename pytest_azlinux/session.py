@@ -1,6 +1,8 @@
 """The run's state: selected targets, their hosts, and one connection per host.
 
 The plugin registers one ``AzlSession`` per pytest process (controller and xdist workers).
+A target is resolved by its kind (``kinds/``) into hosts and a context; the context travels
+with the ``SelectedTarget`` to the transports and fixtures, never through a global registry.
 """
 
 from __future__ import annotations
@@ -9,44 +11,50 @@ import contextlib
 import functools
 import re
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from . import settings as suite_settings
 from .cleanup import CleanupLedger
-from .errors import HostUnreachable, InfraError, TargetsError
+from .errors import InfraError, TargetsError
 from .host import Host
-from .targets import (
-    AnyTarget,
-    ClusterTarget,
-    HostSpec,
-    LabTarget,
-    LocalTarget,
-    SshTarget,
-    TargetsFile,
-    local_host_specs,
-    ssh_host_specs,
-)
+from .kinds import resolver
+from .targets import AnyTarget, HostSpec, TargetsFile, check_key_files
 from .transport.local import LocalTransport
 from .transport.protocol import Transport
+
+S = TypeVar("S", bound=suite_settings.SuiteSettings)
+DEFAULT_CONNECT_WORKERS = 32
 
 
 @dataclass(frozen=True)
 class SelectedTarget:
-    """A target chosen for this run with its hosts resolved."""
+    """A target chosen for this run: its hosts, its context and its validated settings."""
 
     name: str
     config: AnyTarget
     hosts: tuple[HostSpec, ...]
+    context: Any = None  # what the kind's transports and fixtures share (cluster client...)
+    suite_settings: Mapping[str, suite_settings.SuiteSettings] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
         return self.config.kind
 
     def settings(self, suite: str) -> dict[str, Any]:
-        """The target's ``suites.<suite>`` mapping (thresholds, allowlists...)."""
+        """The target's raw ``suites.<suite>`` mapping (for users' own suites)."""
         return dict(self.config.suites.get(suite, {}))
+
+    def settings_for(self, model: type[S]) -> S:
+        """``suites.<model.suite>`` validated by ``model`` (validated once, at start-up)."""
+        found = self.suite_settings.get(model.suite)
+        if isinstance(found, model):
+            return found
+        return suite_settings.parse(model, self.config.suites.get(model.suite), self.name)
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,23 @@ def shard_hosts(params: Sequence[HostParam], shard: tuple[int, int] | None) -> l
     return [p for p in params if id(p) in keep]
 
 
+def host_params(targets: Iterable[SelectedTarget]) -> list[HostParam]:
+    """One parameter per host; a name that two targets share is prefixed with its target."""
+    targets = list(targets)
+    counts = Counter(s.name for t in targets for s in t.hosts)
+    return [
+        HostParam(f"{t.name}:{s.name}" if counts[s.name] > 1 else s.name, t, s)
+        for t in targets
+        for s in t.hosts
+    ]
+
+
 def host_id_in(nodeid: str, host_ids: Sequence[str]) -> str | None:
-    """Which host a test id belongs to (for a pair ``a->b``, the first), or None."""
+    """Which host a test id belongs to (for a pair ``a->b``, the first), or None.
+
+    Only for the xdist controller, which sees node ids and nothing else (scheduling, tests
+    that never ran); everywhere else the test item carries its ``HostParam`` (plugin stash).
+    """
     if not nodeid.endswith("]") or "[" not in nodeid:
         return None
     m = _host_pattern(tuple(host_ids)).search(nodeid[nodeid.index("[") + 1 : -1])
@@ -104,49 +127,38 @@ class AzlSession:
     command_timeout: float = 60.0
     is_controller: bool = True
     shard: tuple[int, int] | None = None
+    connect_workers: int = DEFAULT_CONNECT_WORKERS
     selected: list[SelectedTarget] = field(default_factory=list)
     params: list[HostParam] = field(default_factory=list)
     teardown: CleanupLedger = field(default_factory=CleanupLedger)
+    _by_id: dict[str, HostParam] = field(default_factory=dict)
     _hosts: dict[str, Host] = field(default_factory=dict)
     _dead: dict[str, InfraError] = field(default_factory=dict)
+    _opening: dict[str, threading.Lock] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- resolution -----------------------------------------------------------------------
+    def validate_settings(self) -> None:
+        """Every selected target's suite settings (a bad value: SettingsError, one line)."""
+        for name in self.target_names:
+            config = self.targets_file.get(name)
+            suite_settings.validate_all(name, config.suites)
+
     def resolve(self) -> None:
         """Resolve the selected targets to hosts (may start the lab on the controller)."""
         for name in self.target_names:
             config = self.targets_file.get(name)
-            specs = self._resolve_one(name, config)
-            self.selected.append(SelectedTarget(name, config, tuple(specs)))
-        all_names = [s.name for t in self.selected for s in t.hosts]
-        duplicated = {n for n in all_names if all_names.count(n) > 1}
-        params = [
-            HostParam(f"{t.name}:{s.name}" if s.name in duplicated else s.name, t, s)
-            for t in self.selected
-            for s in t.hosts
-        ]
-        self.params = shard_hosts(params, self.shard)
-
-    def _resolve_one(self, name: str, config: AnyTarget) -> list[HostSpec]:
-        if isinstance(config, LocalTarget):
-            return local_host_specs(config, name)
-        if isinstance(config, SshTarget):
-            return ssh_host_specs(config, name)
-        if isinstance(config, LabTarget):
-            from .lab.target import resolve_lab_target
-
-            specs, undo = resolve_lab_target(name, config, start=self.is_controller)
-            if undo is not None:
-                self.teardown.add(f"take down the lab started for target {name}", undo)
-            return specs
-        if isinstance(config, ClusterTarget):
-            from .cluster.target import resolve_cluster_target
-
-            specs, undo = resolve_cluster_target(name, config, start=self.is_controller)
-            if undo is not None:
-                self.teardown.add(f"clean up cluster target {name}", undo)
-            return specs
-        raise TargetsError(f"target {name!r}: unsupported kind {config.kind!r}")
+            validated = suite_settings.validate_all(name, config.suites)
+            resolved = resolver(config.kind)(name, config, start=self.is_controller)
+            if resolved.undo is not None:
+                self.teardown.add(resolved.undo_what or f"clean up target {name}", resolved.undo)
+            for spec in resolved.hosts:
+                check_key_files(spec)
+            self.selected.append(
+                SelectedTarget(name, config, tuple(resolved.hosts), resolved.context, validated)
+            )
+        self.params = shard_hosts(host_params(self.selected), self.shard)
+        self._by_id = {p.id: p for p in self.params}
 
     def secrets(self) -> list[str]:
         out = self.targets_file.secrets()
@@ -158,39 +170,83 @@ class AzlSession:
         return next(t for t in self.selected if t.name == name)
 
     def param(self, host_id: str) -> HostParam:
-        return next(p for p in self.params if p.id == host_id)
+        return self._by_id[host_id]
+
+    def params_of(self, target: SelectedTarget) -> list[HostParam]:
+        return [p for p in self.params if p.target is target]
 
     # -- connections ------------------------------------------------------------------------
     def host(self, param: HostParam) -> Host:
-        """The connected host, opened once; a failure is remembered and raised again at once."""
+        """The connected host with its facts read, opened once; a failure is remembered and
+        raised again at once for the host's other tests."""
         with self._lock:
-            if param.id in self._dead:
-                raise self._dead[param.id]
-            host = self._hosts.get(param.id)
+            opening = self._opening.setdefault(param.id, threading.Lock())
+        with opening:  # one opener per host; other hosts open concurrently
+            with self._lock:
+                if param.id in self._dead:
+                    raise self._dead[param.id]
+                host = self._hosts.get(param.id)
             if host is not None:
                 return host
-            host = Host(param.spec, make_transport(param.spec), self.command_timeout)
+            host = Host(
+                param.spec, make_transport(param.spec, param.target.context),
+                self.command_timeout,
+            )
             try:
                 host.transport.connect()
-            except HostUnreachable as exc:
-                self._dead[param.id] = exc
+                host.facts  # noqa: B018  (read once, in the same pass as the connect)
+            except InfraError as exc:
+                with contextlib.suppress(Exception):
+                    host.close()
+                self.mark_dead(param.id, exc)
                 raise
-            self._hosts[param.id] = host
+            with self._lock:
+                self._hosts[param.id] = host
             return host
+
+    def prepare(self, params: Iterable[HostParam]) -> dict[str, InfraError]:
+        """Connect to ``params`` and read their facts concurrently (at most
+        ``connect_workers`` at a time): a dead host costs one connect timeout in all, not
+        one per host in sequence. Returns the hosts that failed, with their errors."""
+        todo = list({p.id: p for p in params}.values())
+        if not todo:
+            return {}
+
+        def open_one(param: HostParam) -> None:
+            with contextlib.suppress(InfraError):
+                self.host(param)
+
+        with ThreadPoolExecutor(max(1, min(self.connect_workers, len(todo))),
+                                thread_name_prefix="azl-connect") as pool:
+            list(pool.map(open_one, todo))
+        with self._lock:
+            return {p.id: self._dead[p.id] for p in todo if p.id in self._dead}
+
+    def dead(self, host_id: str) -> InfraError | None:
+        with self._lock:
+            return self._dead.get(host_id)
 
     def mark_dead(self, host_id: str, error: InfraError) -> None:
         with self._lock:
             self._dead.setdefault(host_id, error)
 
     def close(self) -> list[str]:
-        for host in self._hosts.values():
-            with contextlib.suppress(Exception):  # a dead connection must not stop the rest
-                host.close()
-        self._hosts.clear()
+        """Close every connection (ending what runs on the hosts), then run the undo steps."""
+        with self._lock:
+            hosts = list(self._hosts.values())
+            self._hosts.clear()
+        if hosts:
+            def close_one(host: Host) -> None:
+                with contextlib.suppress(Exception):  # a dead connection must not stop the rest
+                    host.close()
+
+            with ThreadPoolExecutor(max(1, min(self.connect_workers, len(hosts)))) as pool:
+                list(pool.map(close_one, hosts))
         return self.teardown.run()
 
 
-def make_transport(spec: HostSpec) -> Transport:
+def make_transport(spec: HostSpec, context: Any = None) -> Transport:
+    """The transport of ``spec``'s access; ``context`` is its target's (a cluster's client)."""
     if spec.access == "local":
         return LocalTransport(spec.name)
     if spec.access == "ssh":
@@ -200,7 +256,7 @@ def make_transport(spec: HostSpec) -> Transport:
     if spec.access == "kube":
         from .transport.kube import KubeTransport
 
-        return KubeTransport(spec)
+        return KubeTransport(spec, context)
     raise TargetsError(f"host {spec.name}: unknown access {spec.access!r}")
 
 

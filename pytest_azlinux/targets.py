@@ -148,6 +148,7 @@ class SshTarget(_TargetBase):
 
 class LabTarget(_TargetBase):
     kind: Literal["lab"]
+    lab: str | None = None  # which lab (default: $AZL_LAB_NAME, else "azl")
     hosts: int = Field(default=3, ge=1, le=200)
     variants: list[str] = Field(default_factory=lambda: ["azl3", "azl3-hwe", "mariner2"])
     disk_size: str = "1G"
@@ -234,8 +235,15 @@ class TargetsFile:
         """Every secret value, so reports and logs can redact them."""
         out: list[str] = []
         for target in self.targets.values():
-            for spec in ssh_host_specs(target, "") if isinstance(target, SshTarget) else []:
-                out.extend(spec.secrets())
+            layers: list[SshSettings] = []
+            if isinstance(target, SshTarget):
+                layers = [target.defaults, *target.hosts]
+            elif isinstance(target, ClusterTarget):
+                layers = [target.ssh]
+            for layer in layers:
+                values = [layer.password, layer.sudo_password,
+                          *(j.password for j in layer.jump or ())]
+                out.extend(v.get_secret_value() for v in values if v and v.get_secret_value())
         return out
 
 
@@ -328,9 +336,17 @@ def load_targets(path: Path | None, env: Mapping[str, str] | None = None) -> Tar
     }
     if path is not None:
         try:
-            text = path.read_text()
+            data = path.read_bytes()
         except OSError as exc:
             raise TargetsError(f"{path}: cannot read targets file: {exc.strerror}") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise TargetsError(
+                f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                f"{exc.start})"
+            ) from None
         targets.update(parse_targets(text, str(path), env))
     return TargetsFile(path=path, targets=targets)
 
@@ -339,32 +355,67 @@ def _pick(*values: Any, default: Any = None) -> Any:
     return next((v for v in values if v is not None), default)
 
 
+def merge_ssh_spec(
+    *, name: str, address: str, target: str, layers: Sequence[SshSettings],
+    profile: str | None = None, scratch_devices: Sequence[str] = (),
+    node: str | None = None, labels: Mapping[str, str] | None = None,
+) -> HostSpec:
+    """The one merge of SSH settings into a HostSpec: the first layer that sets a field wins
+    (a host's own settings, then the target's defaults); ``~`` is expanded in every path,
+    jump hosts' too."""
+
+    def pick(field_name: str, default: Any = None) -> Any:
+        return _pick(*(getattr(layer, field_name) for layer in layers), default=default)
+
+    jumps = tuple(
+        j.model_copy(update={"identity_file": _expand_path(j.identity_file)})
+        for j in pick("jump", default=[])
+    )
+    return HostSpec(
+        name=name,
+        target=target,
+        access="ssh",
+        address=address,
+        port=pick("port", default=22),
+        user=pick("user"),
+        identity_file=_expand_path(pick("identity_file")),
+        password=pick("password"),
+        known_hosts=_expand_path(pick("known_hosts")),
+        host_key_policy=pick("host_key_policy", default="strict"),
+        jump=jumps,
+        sudo=pick("sudo", default=False),
+        sudo_password=pick("sudo_password"),
+        connect_timeout=pick("connect_timeout", default=10.0),
+        profile=profile,
+        scratch_devices=tuple(scratch_devices),
+        node=node,
+        labels=dict(labels or {}),
+    )
+
+
+def check_key_files(spec: HostSpec) -> None:
+    """A key file that does not exist is an error naming target, host, field and file
+    (rather than "No such file or directory" at connect time)."""
+    paths = [("identity_file", spec.identity_file)] + [
+        (f"jump[{i}].identity_file", j.identity_file) for i, j in enumerate(spec.jump)
+    ]
+    for field_name, path in paths:
+        if path and not os.path.isfile(path):
+            raise TargetsError(
+                f"target {spec.target!r}: host {spec.name!r}: field '{field_name}': "
+                f"no such key file: {path}"
+            )
+
+
 def ssh_host_specs(target: SshTarget, target_name: str) -> list[HostSpec]:
     """Merge per-host settings over the target's defaults."""
-    d = target.defaults
-    specs = []
-    for h in target.hosts:
-        specs.append(
-            HostSpec(
-                name=h.name,
-                target=target_name,
-                access="ssh",
-                address=h.address,
-                port=_pick(h.port, d.port, default=22),
-                user=_pick(h.user, d.user),
-                identity_file=_expand_path(_pick(h.identity_file, d.identity_file)),
-                password=_pick(h.password, d.password),
-                known_hosts=_expand_path(_pick(h.known_hosts, d.known_hosts)),
-                host_key_policy=_pick(h.host_key_policy, d.host_key_policy, default="strict"),
-                jump=tuple(_pick(h.jump, d.jump, default=[])),
-                sudo=_pick(h.sudo, d.sudo, default=False),
-                sudo_password=_pick(h.sudo_password, d.sudo_password),
-                connect_timeout=_pick(h.connect_timeout, d.connect_timeout, default=10.0),
-                profile=_pick(h.profile, target.profile),
-                scratch_devices=tuple(h.scratch_devices),
-            )
+    return [
+        merge_ssh_spec(
+            name=h.name, address=h.address, target=target_name, layers=(h, target.defaults),
+            profile=_pick(h.profile, target.profile), scratch_devices=h.scratch_devices,
         )
-    return specs
+        for h in target.hosts
+    ]
 
 
 def local_host_specs(target: LocalTarget, target_name: str) -> list[HostSpec]:

@@ -1,4 +1,9 @@
-"""YAML text -> data, with a one-line error naming the source and line."""
+"""YAML text -> data, with a one-line error naming the source and line.
+
+A key given twice in one mapping is an error (PyYAML keeps the last one silently, so a
+second ``hosts:`` would quietly replace the first). The C parser is used where PyYAML has it:
+a targets file of 16 000 hosts parses in about a second instead of many.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,27 @@ import yaml
 
 from .errors import TargetsError
 
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_Base):  # type: ignore[misc]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line "
+                    f"{seen[key].start_mark.line + 1})", key_node.start_mark,
+                )
+            seen[key] = key_node
+        return dict(super().construct_mapping(node, deep=deep))
+
 
 def load_yaml(text: str, source: str, error: type[TargetsError] = TargetsError) -> Any:
     """Parse ``text``; raise ``error`` as ``source: line N: invalid YAML: <problem>``."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

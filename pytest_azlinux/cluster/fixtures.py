@@ -25,7 +25,7 @@ from .pods import (
     profile_pod_manifest,
     wait_running,
 )
-from .target import ClusterContext, get_context
+from .target import ClusterContext
 
 
 @dataclass
@@ -110,10 +110,11 @@ def azl_node(azl_host: Host, azl_target: SelectedTarget) -> NodeFacts:
     """The Kubernetes node behind ``azl_host`` (labels, nodeInfo); skips on non-cluster hosts."""
     if azl_target.kind != "cluster":
         pytest.skip(f"{azl_host.name} is not a Kubernetes node (target kind {azl_target.kind})")
-    context = get_context(azl_target.name)
+    context = azl_target.context
     node = azl_host.spec.node or azl_host.name
     if context is not None and node in context.nodes:
-        return context.nodes[node]
+        known: NodeFacts = context.nodes[node]
+        return known
     return node_facts({"metadata": {"name": node, "labels": dict(azl_host.spec.labels)}})
 
 
@@ -122,7 +123,7 @@ def azl_cluster(azl_target: SelectedTarget) -> Iterator[ClusterPods]:
     """Pod-level access to a cluster target: pods pinned to nodes, deleted at teardown."""
     if azl_target.kind != "cluster":
         pytest.skip(f"target {azl_target.name} is not a cluster (kind {azl_target.kind})")
-    context = get_context(azl_target.name)
+    context = azl_target.context
     if context is None:
         raise ClusterError(f"cluster target {azl_target.name} is not resolved in this process")
     settings = azl_target.settings("cluster")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import TargetsError
-from ..targets import ClusterTarget, HostSpec
+from ..kinds.protocol import Resolved
+from ..targets import AnyTarget, ClusterTarget, HostSpec, merge_ssh_spec
 from .api import load_client
 from .nodes import NodeFacts, discover_nodes
 from .pods import ensure_namespace
@@ -48,14 +48,13 @@ def get_context(target_name: str) -> ClusterContext | None:
         return _CONTEXTS.get(target_name)
 
 
-def resolve_cluster_target(
-    name: str, config: ClusterTarget, start: bool
-) -> tuple[list[HostSpec], Callable[[], None] | None]:
+def resolve_cluster_target(name: str, config: AnyTarget, *, start: bool) -> Resolved:
     """Hosts of the nodes of ``config``'s pool, and the undo that cleans the run up.
 
     ``start`` is True on the controlling process: it prepares the namespace and sweeps stale
     runs; workers only discover nodes and record their own run.
     """
+    assert isinstance(config, ClusterTarget)
     where = f"target {name!r}"
     selector = config.label_selector()
     if not selector:
@@ -84,7 +83,7 @@ def resolve_cluster_target(
         if errors:
             raise RuntimeError(f"{where}: cleanup left objects behind: {'; '.join(errors)}")
 
-    return specs, undo
+    return Resolved(specs, context, undo, f"clean up cluster target {name}")
 
 
 def _host_spec(target_name: str, config: ClusterTarget, node: NodeFacts) -> HostSpec:
@@ -92,15 +91,9 @@ def _host_spec(target_name: str, config: ClusterTarget, node: NodeFacts) -> Host
     if config.access == "ssh":
         if not node.internal_ip:
             raise TargetsError(f"target {target_name!r}: node {node.name} has no InternalIP")
-        s = config.ssh
-        return HostSpec(
-            name=node.name, target=target_name, access="ssh", address=node.internal_ip,
-            port=s.port or 22, user=s.user, identity_file=s.identity_file,
-            password=s.password, known_hosts=s.known_hosts,
-            host_key_policy=s.host_key_policy or "strict", jump=tuple(s.jump or ()),
-            sudo=bool(s.sudo), sudo_password=s.sudo_password,
-            connect_timeout=s.connect_timeout or 10.0, profile=config.profile,
-            node=node.name, labels=labels,
+        return merge_ssh_spec(
+            name=node.name, address=node.internal_ip, target=target_name, layers=(config.ssh,),
+            profile=config.profile, node=node.name, labels=labels,
         )
     return HostSpec(
         name=node.name, target=target_name, access="kube",

@@ -7,16 +7,15 @@ import os
 from collections.abc import Callable
 
 from ..errors import TargetsError
-from ..targets import HostSpec, LabTarget, SshTarget, load_targets, ssh_host_specs
+from ..kinds.protocol import Resolved
+from ..targets import AnyTarget, LabTarget, SshTarget, load_targets, ssh_host_specs
 from .lab import Lab
 from .targetsfile import TARGET_NAME
 
 LAB_NAME_ENV = "AZL_LAB_NAME"  # which lab a ``kind: lab`` target means (default ``azl``)
 
 
-def resolve_lab_target(
-    name: str, config: LabTarget, start: bool
-) -> tuple[list[HostSpec], Callable[[], None] | None]:
+def resolve_lab_target(name: str, config: AnyTarget, *, start: bool) -> Resolved:
     """HostSpecs of the lab's ssh target, renamed to ``name``; with an undo when started.
 
     If the lab is not up: with ``start`` (the pytest controller) bring it up with the
@@ -24,7 +23,8 @@ def resolve_lab_target(
     ``keep``); without (an xdist worker) that is an error. A lab that is already up is
     used as it is and left running.
     """
-    lab = Lab(os.environ.get(LAB_NAME_ENV, "azl"))
+    assert isinstance(config, LabTarget)
+    lab = Lab(config.lab or os.environ.get(LAB_NAME_ENV, "azl"))
     undo: Callable[[], None] | None = None
     if not lab.is_up():
         if not start:
@@ -45,4 +45,4 @@ def resolve_lab_target(
         dataclasses.replace(spec, profile=config.profile or spec.profile)
         for spec in ssh_host_specs(ssh, name)
     ]
-    return specs, undo
+    return Resolved(specs, undo=undo, undo_what=f"take down lab {lab.name} (target {name})")

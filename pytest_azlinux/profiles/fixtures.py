@@ -48,7 +48,7 @@ def profile_dirs(config: pytest.Config, target: SelectedTarget) -> list[str]:
 
 
 def _targets_dir(config: pytest.Config) -> Path | None:
-    from ..fixtures import SESSION_KEY
+    from ..runstate import SESSION_KEY
 
     session = config.stash.get(SESSION_KEY, None)
     path = getattr(getattr(session, "targets_file", None), "path", None)

@@ -109,8 +109,9 @@ class _ExecStream:
 class KubeTransport:
     """Runs shell scripts on the node ``spec.node`` of a cluster target."""
 
-    def __init__(self, spec: HostSpec) -> None:
+    def __init__(self, spec: HostSpec, context: Any) -> None:
         self.spec = spec
+        self._cluster = context  # the target's ClusterContext
         self.node = spec.node or spec.name
         self.description = f"kube debug-pod on node {self.node}"
         self._pod: str | None = None
@@ -118,13 +119,10 @@ class KubeTransport:
         self._lock = threading.Lock()
 
     def _context(self) -> Any:
-        from ..cluster.target import get_context
-
-        context = get_context(self.spec.target)
-        if context is None:
+        if self._cluster is None:
             raise HostUnreachable(self.spec.name, self.spec.address,
                                   f"cluster target {self.spec.target} is not resolved here")
-        return context
+        return self._cluster
 
     # -- connection -------------------------------------------------------------------
     def connect(self) -> None:
