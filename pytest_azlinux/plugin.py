@@ -24,7 +24,7 @@ from .errors import ConfigError, HostUnreachable, InfraError, TargetsError
 from .report.collector import ImageReport, ReportCollector
 from .report.model import PROP_OUTCOME
 from .runstate import HOST_KEY, SESSION_KEY, TARGET_KEY, item_host, item_target
-from .session import DEFAULT_CONNECT_WORKERS, AzlSession, HostParam, host_id_in, parse_shard
+from .session import DEFAULT_CONNECT_WORKERS, AzlSession, HostParam, parse_shard
 from .session import find_targets_file as find_targets_file
 from .targets import TargetsFile, load_targets, split_names
 
@@ -143,6 +143,11 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, help_text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {help_text}")
     _register_fixture_modules(config)
+    if config.pluginmanager.hasplugin("xdist"):
+        from . import xdist_scheduling
+
+        if not config.pluginmanager.is_registered(xdist_scheduling):
+            config.pluginmanager.register(xdist_scheduling, "azl-xdist")
     _check_mark_expression(config)
     names = split_names(config.getoption("azl_target"))
     if not names:
@@ -367,19 +372,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                             target.name if target else None)
 
 
-def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    """The xdist controller sees node ids only: map them to hosts by their parameter ids."""
-    config = node.config
-    azl = config.stash.get(SESSION_KEY, None)
-    collector = config.stash.get(COLLECTOR_KEY, None)
-    if azl is None or collector is None:
-        return
-    host_ids = [p.id for p in azl.params]
-    for nodeid in ids:
-        host = host_id_in(nodeid, host_ids)
-        collector.collected(nodeid, host, azl.param(host).target.name if host else None)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     """Connect to every host the run needs and read its facts, concurrently, before the
@@ -421,16 +413,6 @@ def _apply_requires(item: pytest.Item, azl: AzlSession) -> None:
                     reason=f"needs a target of kind {'/'.join(kinds)}; "
                     f"{target.name} is {target.kind}"
                 ))
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Keep every test of one host on one worker (one connection, one failure per host)."""
-    azl = config.stash.get(SESSION_KEY, None)
-    if azl is None or config.getoption("dist") not in ("load", "loadscope"):
-        return None
-    from .xdist_scheduling import HostScheduling
-
-    return HostScheduling(config, log, [p.id for p in azl.params])
 
 
 @pytest.hookimpl(wrapper=True)

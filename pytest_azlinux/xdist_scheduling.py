@@ -1,7 +1,8 @@
-"""xdist scheduling that keeps all tests of one host on one worker.
+"""pytest-xdist hooks (registered only where xdist is installed and enabled).
 
-A host's tests share one connection; an unreachable host is tried once. Tests not bound to a
-host are spread by module, as ``--dist loadscope`` does.
+Every test of one host runs on one worker (one connection, one failure per host); tests not
+bound to a host are spread by module, as ``--dist loadscope`` does. The controller sees node
+ids only, so here (and only here) a test's host is found from its node id.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from .runstate import SESSION_KEY
 from .session import host_id_in
 
 
@@ -24,3 +27,28 @@ class HostScheduling(LoadScopeScheduling):  # type: ignore[misc]
         if host is not None:
             return f"host:{host}"
         return str(super()._split_scope(nodeid))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Keep every test of one host on one worker."""
+    azl = config.stash.get(SESSION_KEY, None)
+    if azl is None or config.getoption("dist") not in ("load", "loadscope"):
+        return None
+    return HostScheduling(config, log, [p.id for p in azl.params])
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The xdist controller sees node ids only: map them to hosts by their parameter ids."""
+    config = node.config
+    azl = config.stash.get(SESSION_KEY, None)
+    from .plugin import COLLECTOR_KEY
+
+    collector = config.stash.get(COLLECTOR_KEY, None)
+    if azl is None or collector is None:
+        return
+    host_ids = [p.id for p in azl.params]
+    for nodeid in ids:
+        host = host_id_in(nodeid, host_ids)
+        collector.collected(nodeid, host, azl.param(host).target.name if host else None)
+
+

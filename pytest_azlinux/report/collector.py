@@ -57,6 +57,7 @@ class ReportCollector:
     _records: dict[str, CaseRecord] = field(default_factory=dict)
     _facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _collected: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    _finished: set[str] = field(default_factory=set)  # tests whose teardown reported
 
     # -- input -----------------------------------------------------------------------------
     def collected(self, nodeid: str, host: str | None, target: str | None) -> None:
@@ -73,6 +74,8 @@ class ReportCollector:
             record = CaseRecord(report.nodeid, classname, name)
             self._records[report.nodeid] = record
         record.time += report.duration
+        if report.when == "teardown":
+            self._finished.add(report.nodeid)
         self._take_properties(record, report.user_properties)
         outcome = self._outcome(report, record)
         if outcome is None:
@@ -141,6 +144,12 @@ class ReportCollector:
     # -- output ----------------------------------------------------------------------------
     def write(self, interrupted: str | None = None) -> list[ImageReport]:
         records = list(self._records.values())
+        for record in records:
+            if record.nodeid not in self._finished and record.outcome in ("passed", "skipped"):
+                # Cut off while running (Ctrl-C, SIGTERM, a dying worker): never "passed".
+                why = interrupted or "its worker or host went away"
+                record.outcome = "error"
+                record.message = f"interrupted while running: {why}"
         host_image = {r.host: r.image for r in records if r.host and r.image}
         for record in records:
             # Skipped (or failed) before azl_host ran: host and target come from collection,

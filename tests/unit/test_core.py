@@ -1,0 +1,121 @@
+"""The core's pure parts: one SSH merge, robust targets files, settings, host ids."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+from pytest_azlinux import settings
+from pytest_azlinux.errors import SettingsError, TargetsError
+from pytest_azlinux.session import SelectedTarget, host_params
+from pytest_azlinux.targets import (
+    ClusterTarget,
+    SshSettings,
+    check_key_files,
+    load_targets,
+    merge_ssh_spec,
+    parse_targets,
+)
+
+
+def test_tilde_expanded_for_jump_hosts_and_cluster_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/op")
+    layer = SshSettings.model_validate({
+        "identity_file": "~/.ssh/k", "known_hosts": "~/.ssh/kh",
+        "jump": [{"address": "bastion", "identity_file": "~/.ssh/jk"}],
+    })
+    spec = merge_ssh_spec(name="n1", address="10.0.0.4", target="pool", layers=(layer,))
+    assert spec.identity_file == "/home/op/.ssh/k"
+    assert spec.known_hosts == "/home/op/.ssh/kh"
+    assert spec.jump[0].identity_file == "/home/op/.ssh/jk"
+    cluster = ClusterTarget.model_validate({"kind": "cluster", "pool": "p", "ssh": {
+        "identity_file": "~/.ssh/node", "jump": "azureuser@bastion"}})
+    node = merge_ssh_spec(name="aks-1", address="10.0.0.5", target="pool", layers=(cluster.ssh,))
+    assert node.identity_file == "/home/op/.ssh/node" and node.jump[0].user == "azureuser"
+
+
+def test_host_settings_win_over_defaults() -> None:
+    host = SshSettings.model_validate({"port": 2222})
+    defaults = SshSettings.model_validate({"port": 22, "user": "azureuser", "sudo": True})
+    spec = merge_ssh_spec(name="h", address="a", target="t", layers=(host, defaults))
+    assert (spec.port, spec.user, spec.sudo) == (2222, "azureuser", True)
+
+
+def test_missing_key_file_names_target_host_field_and_file(tmp_path: Path) -> None:
+    layer = SshSettings.model_validate({"jump": [{"address": "b",
+                                                  "identity_file": str(tmp_path / "gone")}]})
+    spec = merge_ssh_spec(name="h1", address="a", target="fleet", layers=(layer,))
+    with pytest.raises(TargetsError) as err:
+        check_key_files(spec)
+    assert str(err.value) == (f"target 'fleet': host 'h1': field 'jump[0].identity_file': "
+                              f"no such key file: {tmp_path / 'gone'}")
+
+
+def test_duplicate_key_is_refused_with_its_lines() -> None:
+    text = "targets:\n  a:\n    kind: local\n  a:\n    kind: local\n"
+    with pytest.raises(TargetsError, match=r"t.yaml: line 4: invalid YAML: duplicate key 'a' "
+                                           r"\(first on line 2\)"):
+        parse_targets(text, "t.yaml")
+
+
+def test_non_utf8_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_bytes(b"targets:\n  a:\n    description: caf\xe9\n    kind: local\n")
+    with pytest.raises(TargetsError) as err:
+        load_targets(path)
+    assert str(err.value) == f"{path}: line 3: not UTF-8 text (byte 0xe9 at offset 34)"
+
+
+def _big_file(hosts: int) -> str:
+    rows = "".join(f"      - {{name: h{i}, address: 198.18.{i // 250}.{i % 250}}}\n"
+                   for i in range(hosts))
+    return f"targets:\n  big:\n    kind: ssh\n    hosts:\n{rows}"
+
+
+def test_host_resolution_grows_linearly() -> None:
+    """2k vs 16k hosts: parse, merge and number them. Linear is 8x; a quadratic step
+    (a count() per host, a scan per lookup) shows as 64x. The ratio bound leaves room for
+    noise on a busy machine without letting quadratic through."""
+
+    def cost(hosts: int) -> float:
+        text = _big_file(hosts)
+        start = time.perf_counter()
+        target = parse_targets(text, "big.yaml")["big"]
+        from pytest_azlinux.targets import ssh_host_specs
+
+        specs = ssh_host_specs(target, "big")  # type: ignore[arg-type]
+        params = host_params([SelectedTarget("big", target, tuple(specs))])
+        assert len({p.id for p in params}) == hosts
+        return time.perf_counter() - start
+
+    cost(500)  # warm imports
+    assert cost(16000) / cost(2000) < 20
+
+
+def test_same_host_name_in_two_targets_gets_target_prefixed_ids() -> None:
+    one = parse_targets("targets:\n  a:\n    kind: local\n  b:\n    kind: local\n", "t")
+    from pytest_azlinux.targets import local_host_specs
+
+    selected = [SelectedTarget(n, one[n], tuple(local_host_specs(one[n], n)))  # type: ignore[arg-type]
+                for n in ("a", "b")]
+    assert [p.id for p in host_params(selected)] == ["a:localhost", "b:localhost"]
+
+
+class _Demo(settings.SuiteSettings):
+    suite = "demo"
+    repetitions: int = Field(default=3, ge=1)
+
+
+def test_suite_settings_errors_name_target_and_field() -> None:
+    with pytest.raises(SettingsError) as err:
+        settings.parse(_Demo, {"repetitions": 0}, "lab")
+    assert str(err.value) == ("target 'lab': field 'suites.demo.repetitions': "
+                              "Input should be greater than or equal to 1")
+    with pytest.raises(SettingsError, match=r"suites.demo': must be a mapping, got list"):
+        settings.parse(_Demo, [1], "lab")
+    with pytest.raises(SettingsError, match=r"suites.demo.colour': Extra inputs"):
+        settings.parse(_Demo, {"colour": "red"}, "lab")
+    assert settings.parse(_Demo, None, "lab").repetitions == 3
