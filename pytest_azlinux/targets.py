@@ -181,7 +181,13 @@ AnyTarget = LocalTarget | SshTarget | LabTarget | ClusterTarget
 
 BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local", "description": "this machine"},
-    "lab": {"kind": "lab", "description": "the local lab (azl lab), started on demand"},
+    "lab": {
+        "kind": "lab", "description": "the local lab (azl lab), started on demand",
+        # The default lab mixes three images by design, and its links are veth pairs on one
+        # machine: short iperf3 runs decide as much there as long ones.
+        "expect": {"allow_mixed_images": True},
+        "suites": {"network": {"duration": 2, "omit": 0, "repetitions": 2}},
+    },
 }
 
 
