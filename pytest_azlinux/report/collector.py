@@ -72,6 +72,7 @@ class ReportCollector:
         if record is None:
             classname, name = split_nodeid(report.nodeid)
             record = CaseRecord(report.nodeid, classname, name)
+            record.host, record.target = self._collected.get(report.nodeid, (None, None))
             self._records[report.nodeid] = record
         record.time += report.duration
         if report.when == "teardown":
@@ -130,6 +131,9 @@ class ReportCollector:
             message = _first_line(report)
             if report.when == "call" and not infra:
                 return "failed", message, text
+            if report.when == "???":  # xdist: the worker died while running this test
+                host = f" (host {record.host})" if record.host else ""
+                return "error", f"{message}{host}", text
             phase = "" if report.when == "call" else f"error in {report.when}: "
             return "error", phase + message, text
         if report.when == "call":

@@ -205,3 +205,25 @@ def test_local_target_runs_without_root(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(*RUN, "--azl-target=local", "--azl-junit-dir=r")
     result.assert_outcomes(passed=1)
     assert len(list(Path(pytester.path / "r").glob("*.xml"))) == 1
+
+
+def test_crashed_xdist_worker_is_named_with_its_host(pytester: pytest.Pytester) -> None:
+    """A worker that dies mid-test: the report names the worker and the test's host
+    (it used to say only ``error in ???``)."""
+    pytester.makepyfile(test_x="""
+        import os
+        def test_dies(azl_host):
+            os._exit(3)
+        def test_fine(azl_host):
+            pass
+    """)
+    result = pytester.runpytest_subprocess(*RUN, "--azl-target=local", "-n", "2",
+                                           "--azl-junit-dir=r")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    (report,) = Path(pytester.path / "r").glob("*.xml")
+    cases = {c.name: c for c in read_cases(report)[1]}
+    dead = cases["test_dies[localhost]"]
+    assert dead.outcome == "error"
+    assert "crashed" in dead.message and "worker 'gw" in dead.message, dead.message
+    assert "(host localhost)" in dead.message
+    assert "???" not in dead.message
