@@ -131,7 +131,7 @@ class ReportCollector:
             message = _first_line(report)
             if report.when == "call" and not infra:
                 return "failed", message, text
-            if report.when == "???":  # xdist: the worker died while running this test
+            if str(report.when) == "???":  # xdist: the worker died while running this test
                 host = f" (host {record.host})" if record.host else ""
                 return "error", f"{message}{host}", text
             phase = "" if report.when == "call" else f"error in {report.when}: "
