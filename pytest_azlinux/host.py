@@ -7,6 +7,7 @@ import shlex
 import threading
 from collections.abc import Mapping
 from functools import cached_property
+from typing import Any
 
 from .errors import CommandFailed, InfraError
 from .facts import FACTS_SCRIPT, ImageFacts, parse_facts
@@ -41,6 +42,7 @@ class Host:
         self.transport = transport
         self.default_timeout = default_timeout
         self._lock = threading.Lock()
+        self.reads: Any = None  # the run's declared reads of this host (reads.ReadSet)
         self._node_image_version: str | None = spec.labels.get(
             "kubernetes.azure.com/node-image-version"
         )

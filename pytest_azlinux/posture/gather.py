@@ -1,4 +1,9 @@
-"""Reading what the checks need from a host: a few short read-only commands each.
+"""Reading what the posture checks need from a host.
+
+Every command here is a declared ``Read`` (``READS``): the first gatherer called on a host
+fetches all of them in one round trip per privilege and keeps them for the run
+(``reads.ReadSet``), so each image-suite test is then a pure check. Only the package query,
+whose names come from the profile, runs on its own (once per host and name list).
 
 Where a host cannot show something at all (no securityfs, no package tool), the gatherers
 raise ``ProbeUnavailable`` (an InfraError: reported as ERROR, not as a finding).
@@ -12,6 +17,8 @@ from ..errors import (
     ProbeUnavailable,
 )
 from ..host import Host
+from ..reads import Read, reads_of
+from ..transport.protocol import CommandResult
 from .lsm import APPARMOR_PACKAGES, AppArmorEvidence, parse_lsm
 from .packages import (
     Backend,
@@ -26,17 +33,77 @@ LSM_FILE = "/sys/kernel/security/lsm"
 _SBIN = "PATH=$PATH:/usr/sbin:/sbin"  # non-root login shells often lack sbin
 
 
+def _cat(path: str, sudo: bool | None = None) -> Read:
+    return Read.of("cat -- %s 2>/dev/null", path, sudo=sudo)
+
+
+def _which(command: str) -> Read:
+    return Read.of("command -v", command)
+
+
+SECURITYFS_MOUNTED = Read("grep -qs ' /sys/kernel/security securityfs ' /proc/self/mounts")
+RPM_KNOWS_PACKAGES = Read("rpm -q --quiet rpm 2>/dev/null || rpm -qa 2>/dev/null | grep -q .")
+GETENFORCE = Read("getenforce")
+IPE_POLICIES = Read(
+    "d=/sys/kernel/security/ipe; [ -d $d ] || exit 3; "
+    'for p in $d/policies/*/; do [ -d "$p" ] || continue; '
+    'printf \'%s %s\\n\' "$(basename "$p")" "$(cat "$p/active" 2>/dev/null)"; done',
+    sudo=True,
+)
+SSHD_T = Read(f"{_SBIN} sshd -T 2>/dev/null", sudo=True)
+SSHD_RUNNING = Read("grep -qsx sshd /proc/[0-9]*/comm")
+VERITY_STATUS = Read(f"{_SBIN} veritysetup status usr 2>&1", sudo=True)
+OPENSSL_PROVIDERS = Read("openssl list -providers 2>&1")
+FILES = {
+    "fips_enabled": _cat("/proc/sys/crypto/fips_enabled"),
+    "lsm": _cat(LSM_FILE),
+    "selinux_enforce": _cat("/sys/fs/selinux/enforce"),
+    "selinux_config": _cat("/etc/selinux/config"),
+    "apparmor_enabled": _cat("/sys/module/apparmor/parameters/enabled"),
+    "apparmor_profiles": _cat("/sys/kernel/security/apparmor/profiles", sudo=True),
+    "sshd_config": _cat("/etc/ssh/sshd_config", sudo=True),
+}
+TOOLS = ("dpkg-query", "rpm", "getenforce", "systemctl", "sshd", "veritysetup", "openssl")
+SYSTEMCTL = {
+    (verb, unit): Read.of("systemctl %s %s 2>&1", verb, unit)
+    for verb in ("is-active", "is-enabled") for unit in ("apparmor.service",)
+}
+READS: tuple[Read, ...] = (
+    SECURITYFS_MOUNTED, RPM_KNOWS_PACKAGES, GETENFORCE, IPE_POLICIES, SSHD_T, SSHD_RUNNING,
+    VERITY_STATUS, OPENSSL_PROVIDERS, *FILES.values(), *(_which(t) for t in TOOLS),
+    *SYSTEMCTL.values(), Read.of("test -e", "/usr/sbin/sshd"),
+    Read.of("test -e", "/usr/sbin/veritysetup"),
+)
+
+
+def read(host: Host, what: Read) -> CommandResult:
+    """A declared read's result; the first read of a host fetches all of ``READS``."""
+    reads = reads_of(host)
+    if what not in reads.results:
+        reads.fetch(READS)
+    return reads.get(what)
+
+
+def which(host: Host, command: str) -> str | None:
+    result = read(host, _which(command))
+    return (result.stdout.strip() or None) if result.rc == 0 else None
+
+
+def exists(host: Host, path: str) -> bool:
+    return read(host, Read.of("test -e", path)).rc == 0
+
+
 
 def read_optional(host: Host, path: str, *, sudo: bool | None = None) -> str | None:
     """The file's text, or None when it does not exist or cannot be read."""
-    result = host.run("cat -- %s 2>/dev/null", path, sudo=sudo)
+    result = read(host, _cat(path, sudo))
     return result.stdout if result.rc == 0 else None
 
 
 def active_lsms(host: Host) -> list[str]:
     text = read_optional(host, LSM_FILE)
     if text is None:
-        mounted = host.run("grep -qs ' /sys/kernel/security securityfs ' /proc/self/mounts").rc == 0
+        mounted = read(host, SECURITYFS_MOUNTED).rc == 0
         why = "not readable" if mounted else "securityfs is not mounted on /sys/kernel/security"
         raise ProbeUnavailable(f"{host.name}: cannot read {LSM_FILE}: {why}")
     return parse_lsm(text)
@@ -44,11 +111,11 @@ def active_lsms(host: Host) -> list[str]:
 
 def package_backend(host: Host) -> Backend:
     """rpm where its database knows packages (Azure Linux), else dpkg-query (Debian userland)."""
-    if host.run("rpm -q --quiet rpm 2>/dev/null || rpm -qa 2>/dev/null | grep -q .").rc == 0:
+    if read(host, RPM_KNOWS_PACKAGES).rc == 0:
         return "rpm"
-    if host.which("dpkg-query"):
+    if which(host, "dpkg-query"):
         return "dpkg"
-    if host.which("rpm"):
+    if which(host, "rpm"):
         return "rpm"
     raise ProbeUnavailable(f"{host.name}: neither rpm nor dpkg-query found: cannot read packages")
 
@@ -59,15 +126,15 @@ def installed_packages(host: Host, names: Sequence[str]) -> tuple[Backend, dict[
     if not names:
         return backend, {}
     cmd = rpm_query_command(names) if backend == "rpm" else dpkg_query_command(names)
-    result = host.run(cmd + " 2>/dev/null")
+    result = reads_of(host).get(Read(cmd + " 2>/dev/null"))
     return backend, parse_query(backend, result.stdout)
 
 
 def selinux(host: Host) -> SELinuxState:
     enforce = read_optional(host, "/sys/fs/selinux/enforce")
     getenforce = None
-    if enforce is None and host.which("getenforce"):
-        result = host.run("getenforce")
+    if enforce is None and which(host, "getenforce"):
+        result = read(host, GETENFORCE)
         getenforce = result.stdout if result.rc == 0 else None
     config = read_optional(host, "/etc/selinux/config")
     return selinux_state(enforce, getenforce, config, host.facts.cmdline)
@@ -75,9 +142,9 @@ def selinux(host: Host) -> SELinuxState:
 
 def _systemctl(host: Host, verb: str, unit: str) -> str | None:
     """``systemctl is-active|is-enabled unit``, None where systemd does not answer."""
-    if not host.which("systemctl"):
+    if not which(host, "systemctl"):
         return None
-    result = host.run("systemctl %s %s 2>&1", verb, unit)
+    result = read(host, SYSTEMCTL.get((verb, unit)) or Read.of("systemctl %s %s 2>&1", verb, unit))
     text = result.stdout.strip().splitlines()
     word = text[-1].strip() if text else ""
     known = {
@@ -113,18 +180,13 @@ def apparmor(host: Host, lsms: list[str] | None) -> AppArmorEvidence:
 
 def ipe_policies(host: Host) -> str | None:
     """``<name> <active>`` per IPE policy, or None without ``<securityfs>/ipe``."""
-    result = host.run(
-        "d=/sys/kernel/security/ipe; [ -d $d ] || exit 3; "
-        'for p in $d/policies/*/; do [ -d "$p" ] || continue; '
-        'printf \'%s %s\\n\' "$(basename "$p")" "$(cat "$p/active" 2>/dev/null)"; done',
-        sudo=True,
-    )
+    result = read(host, IPE_POLICIES)
     return None if result.rc == 3 else result.stdout
 
 
 def sshd_settings(host: Host) -> tuple[dict[str, str], str]:
     """Effective settings from ``sshd -T``, else the first values in /etc/ssh/sshd_config."""
-    result = host.run(f"{_SBIN} sshd -T 2>/dev/null", sudo=True)
+    result = read(host, SSHD_T)
     if result.rc == 0 and result.stdout.strip():
         return parse_sshd_t(result.stdout), "sshd -T"
     text = read_optional(host, "/etc/ssh/sshd_config", sudo=True)
@@ -134,15 +196,21 @@ def sshd_settings(host: Host) -> tuple[dict[str, str], str]:
 
 
 def sshd_presence(host: Host) -> tuple[str | None, bool]:
-    binary = host.which("sshd")
-    if binary is None and host.exists("/usr/sbin/sshd"):
+    binary = which(host, "sshd")
+    if binary is None and exists(host, "/usr/sbin/sshd"):
         binary = "/usr/sbin/sshd"
-    running = host.run("grep -qsx sshd /proc/[0-9]*/comm").rc == 0
+    running = read(host, SSHD_RUNNING).rc == 0
     return binary, running
 
 
 def usr_verity_status(host: Host) -> str:
-    if not host.which("veritysetup") and not host.exists("/usr/sbin/veritysetup"):
+    if not which(host, "veritysetup") and not exists(host, "/usr/sbin/veritysetup"):
         return "veritysetup not installed"
-    result = host.run(f"{_SBIN} veritysetup status usr 2>&1", sudo=True)
+    result = read(host, VERITY_STATUS)
     return result.stdout
+
+
+def openssl_providers(host: Host) -> str:
+    if not which(host, "openssl"):
+        raise ProbeUnavailable(f"{host.name}: openssl not installed")
+    return read(host, OPENSSL_PROVIDERS).stdout

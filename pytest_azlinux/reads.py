@@ -1,0 +1,118 @@
+"""Declared reads: what read-only checks fetch from a host, in one round trip, once per run.
+
+A check declares each command it reads as a ``Read`` (a read-only script and whether it
+needs root). ``ReadSet.fetch`` runs every declared read of a host in one command per
+privilege (one for the user, one under sudo) and keeps the results for the run, so the
+checks of a suite become pure functions of what was read. A read that was not fetched runs
+on its own the first time and is kept too. Commands with side effects never go here: a
+test that must run its own command still calls ``host.run``.
+
+The batch writes each read's output to a private temporary directory on the host (removed
+by the same command) so stdout, stderr and the exit code of every read stay apart.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .errors import InfraError
+from .host import Host, build_command
+from .transport.protocol import CommandResult
+
+_HEADER = re.compile(rb"==>azl (\d+) (\d+) (\d+) (\d+)\n")
+
+
+@dataclass(frozen=True)
+class Read:
+    """One read-only command (arguments shell-quoted) and whether it runs as root
+    (``None``: as the host's target says)."""
+
+    script: str
+    sudo: bool | None = None
+
+    @classmethod
+    def of(cls, cmd: str, *args: object, sudo: bool | None = None) -> Read:
+        return cls(build_command(cmd, args), sudo)
+
+
+def batch_script(scripts: Sequence[str]) -> str:
+    """One POSIX sh script that runs ``scripts`` and prints each one's exit code, stdout and
+    stderr after a ``==>azl INDEX RC OUTLEN ERRLEN`` header (lengths in bytes)."""
+    lines = ['d=$(mktemp -d) || exit 97', "trap 'rm -rf \"$d\"' EXIT"]
+    for i, script in enumerate(scripts):
+        lines.append(f'( {script}\n) </dev/null >"$d/{i}.o" 2>"$d/{i}.e"; echo $? >"$d/{i}.r"')
+    lines.append(
+        f"i=0; while [ $i -lt {len(scripts)} ]; do "
+        'printf "==>azl %s %s %s %s\\n" $i "$(cat "$d/$i.r")" '
+        '"$(wc -c <"$d/$i.o" | tr -d " ")" "$(wc -c <"$d/$i.e" | tr -d " ")"; '
+        'cat "$d/$i.o" "$d/$i.e"; i=$((i+1)); done'
+    )
+    return "\n".join(lines) + "\n"
+
+
+def parse_batch(output: bytes, scripts: Sequence[str], duration: float) -> list[CommandResult]:
+    """The results of ``batch_script(scripts)`` from its standard output."""
+    results: list[CommandResult] = []
+    pos = 0
+    for i, script in enumerate(scripts):
+        m = _HEADER.match(output, pos)
+        if m is None or int(m.group(1)) != i:
+            raise InfraError(f"batch of {len(scripts)} reads: output cut short at read {i}")
+        rc, n_out, n_err = (int(m.group(k)) for k in (2, 3, 4))
+        start = m.end()
+        out = output[start : start + n_out]
+        err = output[start + n_out : start + n_out + n_err]
+        pos = start + n_out + n_err
+        results.append(CommandResult(script, rc, out, err, duration / len(scripts)))
+    return results
+
+
+@dataclass
+class ReadSet:
+    """The reads of one host for this run (kept on the ``Host``: ``host.reads``)."""
+
+    host: Host
+    results: dict[Read, CommandResult] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fetch(self, reads: Iterable[Read]) -> None:
+        """Run the reads not fetched yet: one round trip for the user's, one for root's."""
+        with self._lock:
+            todo = [r for r in dict.fromkeys(reads) if r not in self.results]
+            for sudo in (False, True):
+                batch = [r for r in todo if self._as_root(r) is sudo]
+                if not batch:
+                    continue
+                scripts = [r.script for r in batch]
+                result = self.host.run(batch_script(scripts), sudo=sudo)
+                if result.rc == 97:
+                    raise InfraError(f"{self.host.name}: cannot make a temporary directory "
+                                     f"for the batched reads: {result.stderr.strip()}")
+                parsed = parse_batch(result.stdout_bytes, scripts, result.duration)
+                self.results.update(zip(batch, parsed, strict=True))
+
+    def _as_root(self, read: Read) -> bool:
+        return self.host.spec.sudo if read.sudo is None else read.sudo
+
+    def get(self, read: Read) -> CommandResult:
+        """The read's result: fetched with the others, or run now and kept."""
+        with self._lock:
+            found = self.results.get(read)
+        if found is not None:
+            return found
+        result = self.host.run(read.script, sudo=read.sudo)
+        with self._lock:
+            return self.results.setdefault(read, result)
+
+
+def reads_of(host: Host) -> ReadSet:
+    """The host's ``ReadSet`` (made on first use)."""
+    found = getattr(host, "reads", None)
+    if isinstance(found, ReadSet):
+        return found
+    made = ReadSet(host)
+    host.reads = made
+    return made
