@@ -132,6 +132,7 @@ class AzlSession:
     params: list[HostParam] = field(default_factory=list)
     teardown: CleanupLedger = field(default_factory=CleanupLedger)
     _by_id: dict[str, HostParam] = field(default_factory=dict)
+    _secrets: list[str] | None = None
     _hosts: dict[str, Host] = field(default_factory=dict)
     _dead: dict[str, InfraError] = field(default_factory=dict)
     _opening: dict[str, threading.Lock] = field(default_factory=dict)
@@ -161,10 +162,13 @@ class AzlSession:
         self._by_id = {p.id: p for p in self.params}
 
     def secrets(self) -> list[str]:
-        out = self.targets_file.secrets()
-        for param in self.params:
-            out.extend(param.spec.secrets())
-        return sorted(set(out), key=len, reverse=True)
+        """Every secret of the run, longest first (computed once: read per test report)."""
+        if self._secrets is None:
+            out = self.targets_file.secrets()
+            for param in self.params:
+                out.extend(param.spec.secrets())
+            self._secrets = sorted(set(out), key=len, reverse=True)
+        return self._secrets
 
     def target(self, name: str) -> SelectedTarget:
         return next(t for t in self.selected if t.name == name)
