@@ -132,6 +132,7 @@ class AzlSession:
     params: list[HostParam] = field(default_factory=list)
     teardown: CleanupLedger = field(default_factory=CleanupLedger)
     _by_id: dict[str, HostParam] = field(default_factory=dict)
+    _by_target: dict[str, list[HostParam]] = field(default_factory=dict)
     _secrets: list[str] | None = None
     _hosts: dict[str, Host] = field(default_factory=dict)
     _dead: dict[str, InfraError] = field(default_factory=dict)
@@ -160,6 +161,9 @@ class AzlSession:
             )
         self.params = shard_hosts(host_params(self.selected), self.shard)
         self._by_id = {p.id: p for p in self.params}
+        self._by_target = {}
+        for param in self.params:
+            self._by_target.setdefault(param.target.name, []).append(param)
 
     def secrets(self) -> list[str]:
         """Every secret of the run, longest first (computed once: read per test report)."""
@@ -177,7 +181,8 @@ class AzlSession:
         return self._by_id[host_id]
 
     def params_of(self, target: SelectedTarget) -> list[HostParam]:
-        return [p for p in self.params if p.target is target]
+        """The target's hosts in this run (after sharding)."""
+        return self._by_target.get(target.name, [])
 
     # -- connections ------------------------------------------------------------------------
     def host(self, param: HostParam) -> Host:
