@@ -109,7 +109,7 @@ class Signature:
     uuid: str | None
 
     def __str__(self) -> str:
-        return f"{self.type} {self.usage}" + (f" UUID {self.uuid}" if self.uuid else "")
+        return f"{self.type} {self.usage}" + (f" (UUID {self.uuid})" if self.uuid else "")
 
 
 def signature(host: Host, device: str) -> Signature | None:
@@ -138,8 +138,8 @@ def check_scratch_device(host: Host, device: str, *, overwrite_existing: bool = 
     if not reasons and not overwrite_existing:
         found = signature(host, device)
         if found is not None:
-            reasons.append(f"it holds a {found} (suites.storage.overwrite_existing: true "
-                           "allows formatting it)")
+            reasons.append(f"blkid finds a signature on it: {found} (set "
+                           "suites.storage.overwrite_existing: true to format it anyway)")
     if reasons:
         shown = reasons[:MAX_REASONS] + ([f"and {len(reasons) - MAX_REASONS} more"]
                                          if len(reasons) > MAX_REASONS else [])
@@ -178,7 +178,7 @@ class ScratchDevice:
         if found is None:
             return  # nothing there (never written, or removed: pvremove, say)
         if found.uuid != self.uuid:
-            log.warning("%s: not wiping %s: it holds a %s, not the UUID %s this run wrote",
+            log.warning("%s: not wiping %s: it holds %s, not the UUID %s this run wrote",
                         self.host.name, self.path, found, self.uuid)
             return
         reasons = in_use(self.host, self.path)

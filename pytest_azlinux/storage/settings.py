@@ -28,7 +28,7 @@ class StorageSettings(SuiteSettings):
 
     suite: ClassVar[str] = "storage"
 
-    backends: tuple[BackendName, ...] = Field(default=("btrfs", "lvm-thin"), min_length=1)
+    backends: tuple[BackendName, ...] = ("btrfs", "lvm-thin")
     fio_seconds: int = Field(default=0, ge=0, le=3600)
     overwrite_existing: bool = False
     seed: int | None = Field(default=None, ge=0, lt=2**63)

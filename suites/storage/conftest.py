@@ -15,4 +15,5 @@ def storage_settings_fixture(azl_target: SelectedTarget) -> StorageSettings:
     try:
         return storage_settings(azl_target)
     except SettingsError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        error = str(exc)
+    pytest.fail(error, pytrace=False)  # outside the except: no chained exception shown
