@@ -41,8 +41,9 @@ EPOCH = 1_600_000_000  # mtimes are drawn from the three years after this
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How much data: ``files`` random files in ``dirs`` directories, sizes cycling, plus
-    one of each special entry and a sparse file of ``sparse_kib``. ``seed`` fixes it all."""
+    """How much data: ``files`` random files (at least 2: the second is hard-linked) in
+    ``dirs`` directories, sizes cycling, plus one of each special entry and a sparse file of
+    ``sparse_kib``. ``seed`` fixes it all."""
 
     files: int = 24
     dirs: int = 4
