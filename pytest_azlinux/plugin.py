@@ -38,6 +38,7 @@ FIXTURE_MODULES = (
     "pytest_azlinux.cluster.fixtures",
     "pytest_azlinux.containers.fixtures",
     "pytest_azlinux.selinux.fixtures",
+    "pytest_azlinux.storage.fixtures",
 )
 MARKERS = {
     "azl_image": "image posture suite",

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from ..settings import SuiteSettings, parse, register
+from ..settings import SuiteSettings, register
 
 if TYPE_CHECKING:  # the session imports suite settings at start-up, not the other way round
-    from ..session import SelectedTarget
+    pass
 
 BackendName = Literal["btrfs", "lvm-thin"]
 
@@ -33,7 +33,3 @@ class StorageSettings(SuiteSettings):
     overwrite_existing: bool = False
     seed: int | None = Field(default=None, ge=0, lt=2**63)
 
-
-def storage_settings(target: SelectedTarget) -> StorageSettings:
-    """The target's validated ``suites.storage`` (``SettingsError`` names target and field)."""
-    return parse(StorageSettings, target.settings("storage"), target.name)

@@ -24,16 +24,16 @@ pytestmark = [pytest.mark.azl_storage, pytest.mark.azl_destructive]
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
-def test_snapshot_restore(azl_host: Host, backend: str, storage_settings: StorageSettings,
+def test_snapshot_restore(azl_host: Host, backend: str, azl_storage_settings: StorageSettings,
                           azl_cleanup: CleanupLedger, azl_metric: MetricRecorder,
                           record_property: Callable[[str, object], None]) -> None:
     """Data generated from a known seed is read back as generated, is held by the snapshot
     while the live copy changes, and is the live data again after the rollback: content,
     tree shape (links, empty directories, FIFO, sparse file) and metadata alike."""
-    reason = why_not_run(azl_host, backend, storage_settings)
+    reason = why_not_run(azl_host, backend, azl_storage_settings)
     if reason:
         pytest.skip(reason)
-    result = snapshot_flow(azl_host, backend, storage_settings, azl_cleanup).run()
+    result = snapshot_flow(azl_host, backend, azl_storage_settings, azl_cleanup).run()
     for metric in metrics(result):
         azl_metric(*metric)
     if result.not_compared:

@@ -138,10 +138,11 @@ def test_a_bad_setting_is_one_line_naming_the_field(
         lab: Lab, tmp_path: Path, pytester: pytest.Pytester) -> None:
     result = run_suite(pytester, lab, tmp_path, "--azl-allow-destructive", "-k", "btrfs",
                        suites={"storage": {"backends": ["zfs"]}})
-    result.assert_outcomes(errors=3)
-    result.stdout.fnmatch_lines(["*target 'lab': field 'suites.storage.backends[[]0[]]': "
+    # validated at start-up: a usage error (exit 4) before anything touches a host
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*target 'lab': field 'suites.storage.backends[[]0[]]': "
                                  "Input should be 'btrfs' or 'lvm-thin'"])
-    assert "Traceback" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 # -- the flow, with the data damaged at each step ----------------------------------------------
