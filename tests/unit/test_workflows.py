@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = sorted([ROOT / ".github/workflows/ci.yml", *(ROOT / "examples/workflows").glob("*.yml")])
+WORKFLOWS = sorted(
+    [ROOT / ".github/workflows/ci.yml", *(ROOT / "examples/workflows").glob("*.yml")]
+)
 
 
 def _actionlint() -> str | None:
