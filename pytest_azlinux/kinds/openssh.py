@@ -57,6 +57,14 @@ class Options:
     host_key_policy: HostKeyPolicy | None = None
     connect_timeout: float | None = None
 
+    def or_else(self, other: Options) -> Options:
+        """These options, with ``other``'s where these leave one unset."""
+        return Options(**{
+            name: mine if mine is not None and mine != () else getattr(other, name)
+            for name in self.__dataclass_fields__
+            for mine in (getattr(self, name),)
+        })
+
 
 def parse_port(value: object, where: str) -> int:
     """A TCP port from a string or a number; anything else is an error naming ``where``."""
