@@ -54,7 +54,7 @@ def _split_colons(part: str, where: str) -> list[str]:
     """``a:&b:!c`` -> terms; a colon inside brackets (``web[1:3]``) does not split."""
     terms = re.split(r":(?![^\[]*\])", part)
     for term in terms:
-        if _SUBSCRIPT.search(term):
+        if not term.lstrip("&!").startswith("~") and _SUBSCRIPT.search(term):
             raise TargetsError(f"{where}: field 'pattern': {term!r}: subscripts ([0], [1:3]) "
                                "are not supported; name the hosts or a group")
     return terms
