@@ -98,6 +98,21 @@ def test_aliases_and_their_settings(tmp_path: Path, keys: Path) -> None:
         ("203.0.113.11", 22, "dba"), ("203.0.113.10", 2200, "ops")]
 
 
+def test_match_and_negated_patterns(tmp_path: Path) -> None:
+    path = config_file(tmp_path, """
+        Host app-1 app-2
+            HostName %h.internal
+        Host app-* !app-2
+            User not-two
+        Match originalhost app-2
+            Port 2202
+        """)
+    hosts = resolve(path, ["app-*"])
+    assert (hosts["app-1"].address, hosts["app-1"].user, hosts["app-1"].port) == (
+        "app-1.internal", "not-two", 22)
+    assert (hosts["app-2"].user, hosts["app-2"].port) == (None, 2202)
+
+
 def test_a_name_matched_by_a_wildcard_host_line(tmp_path: Path, keys: Path) -> None:
     spec = resolve(fleet_config(tmp_path, keys), ["vm1.example.org"])["vm1.example.org"]
     assert (spec.address, spec.user) == ("vm1.example.org", "wildcard")
