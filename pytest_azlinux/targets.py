@@ -417,7 +417,7 @@ def validate_target(
         field_name = _format_loc(err["loc"], _target_tag(raw))
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "union_tag_invalid":
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             msg = f"unknown kind {raw.get('kind')!r} (expected one of {kinds})"
             field_name = "kind"
         raise TargetsError(f"{prefix}: field '{field_name}': {msg}{more}") from None

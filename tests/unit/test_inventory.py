@@ -381,6 +381,7 @@ def test_targets_file_schema(tmp_path: Path) -> None:
         ("{kind: ansible, inventory: x, defaults: {port: 0}}", "field 'defaults.port'"),
         ("{kind: ansibel, inventory: x}", "unknown kind 'ansibel' \\(expected one of local, ssh, "
                                           "ansible, lab, cluster\\)"),
+        ("{kind: null, inventory: x}", "field 'kind': unknown kind None"),
     ],
 )
 def test_targets_file_errors(body: str, message: str) -> None:
