@@ -110,7 +110,11 @@ def host_spec(inventory: Inventory, host: str, target: str, config: AnsibleTarge
     port_item = v.raw(PORT)
     port = (openssh.parse_port(port_item[1], v.field(port_item[0])) if port_item is not None
             else args.port)
-    key = v.text(KEY) or openssh.pick_key(args.identity_files, f"{v.field(key_field)}: -i")
+    key_item, key_file = v.raw(KEY), v.text(KEY)
+    if key_item is not None and key_file:  # checked here, to name the variable
+        key = openssh.pick_key([key_file], v.field(key_item[0]))
+    else:
+        key = openssh.pick_key(args.identity_files, f"{v.field(key_field)}: -i")
     policy = args.host_key_policy
     checking = v.flag(HOST_KEY_CHECKING)
     if checking is True:

@@ -30,6 +30,16 @@ def ansible_target(inventory: Path, **fields: object) -> AnsibleTarget:
     return target
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home with the key file the data inventories name (~/.ssh/deploy_ed25519)."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "deploy_ed25519").write_text("not read")
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
 def specs(inventory: Path, **fields: object) -> dict[str, HostSpec]:
     resolved = resolve_ansible("fleet", ansible_target(inventory, **fields), start=True)
     return {s.name: s for s in resolved.hosts}
@@ -59,9 +69,8 @@ def test_ini_and_yaml_give_the_same_hosts() -> None:
     assert ini == yml
 
 
-def test_connection_settings_from_the_inventory() -> None:
+def test_connection_settings_from_the_inventory(home: Path) -> None:
     hosts = specs(DATA / "hosts.ini")
-    home = str(Path("~").expanduser())
     web1 = hosts["web01.example.net"]
     assert (web1.address, web1.port, web1.user) == ("web01.example.net", 22, "deploy")
     assert web1.identity_file == f"{home}/.ssh/deploy_ed25519"  # ~ expanded by the merge
@@ -293,6 +302,10 @@ def test_yaml_errors_name_file_and_place(tmp_path: Path, text: str, message: str
         ("h1 ansible_ssh_private_key_file=[1]", "field 'ansible_ssh_private_key_file': expected "
                                                 "text"),
         ("bad_name! ansible_host=x", "host 'bad_name!': a host name may hold only"),
+        ("h1 ansible_ssh_private_key_file=~/.ssh/absent",
+         "host 'h1': field 'ansible_ssh_private_key_file': no such key file: ~/.ssh/absent"),
+        ("h1 ansible_ssh_common_args='-i /nonexistent/k'",
+         "field 'ansible_ssh_common_args': -i: no such key file: /nonexistent/k"),
     ],
 )
 def test_bad_connection_settings(tmp_path: Path, line: str, message: str) -> None:
