@@ -59,11 +59,11 @@ class Options:
 
     def or_else(self, other: Options) -> Options:
         """These options, with ``other``'s where these leave one unset."""
-        return Options(**{
-            name: mine if mine is not None and mine != () else getattr(other, name)
-            for name in self.__dataclass_fields__
-            for mine in (getattr(self, name),)
-        })
+        values: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            mine = getattr(self, name)
+            values[name] = getattr(other, name) if mine is None or mine == () else mine
+        return Options(**values)
 
 
 def parse_port(value: object, where: str) -> int:
