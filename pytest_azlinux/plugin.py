@@ -258,7 +258,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         detail = target.description or ""
         hosts = getattr(target, "hosts", None)
         if isinstance(hosts, list):
-            detail = detail or ", ".join(h.name for h in hosts)
+            detail = detail or ", ".join(str(getattr(h, "name", h)) for h in hosts)
         print(f"  {name:24} {target.kind:8} {detail}")
     return 0
 

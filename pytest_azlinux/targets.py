@@ -3,7 +3,9 @@
 A targets file maps target names to a target of one *kind*:
 
 - ``local``   this machine;
-- ``ssh``     a list of hosts reached over SSH (defaults, jump hosts, host-key policy);
+- ``ssh``     a list of hosts reached over SSH (defaults, jump hosts, host-key policy), or
+  with ``ssh_config:`` hosts named by their aliases in an OpenSSH client config;
+- ``ansible`` the hosts of a group (or pattern) of an Ansible inventory file;
 - ``lab``     the local lab (``azl lab``), resolved to the ssh target the lab writes;
 - ``cluster`` a node pool of a Kubernetes cluster (nodes are discovered at run time).
 
@@ -24,20 +26,31 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from .errors import TargetsError
 from .yamlfile import load_yaml
 
 DEFAULT_FILE_NAME = "azl-targets.yaml"
+DEFAULT_SSH_CONFIG = "~/.ssh/config"
+KINDS = ("local", "ssh", "ansible", "lab", "cluster")
 HostKeyPolicy = Literal["strict", "accept-new"]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def is_host_name(value: str) -> bool:
+    """Whether ``value`` can name a host in test ids and reports."""
+    return bool(_HOST_NAME.match(value))
 
 
 class _Model(BaseModel):
@@ -135,6 +148,17 @@ class SshTarget(_TargetBase):
     defaults: SshSettings = Field(default_factory=SshSettings)
     hosts: list[SshHostEntry] = Field(min_length=1)
 
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _no_aliases(cls, hosts: Any) -> Any:
+        for i, h in enumerate(hosts if isinstance(hosts, list) else ()):
+            if isinstance(h, str):
+                raise ValueError(
+                    f"hosts[{i}] is a name ({h!r}), not {{name, address}}: to pick hosts by "
+                    f"their ssh_config alias, set ssh_config: (default {DEFAULT_SSH_CONFIG})"
+                )
+        return hosts
+
     @field_validator("hosts")
     @classmethod
     def _unique_names(cls, hosts: list[SshHostEntry]) -> list[SshHostEntry]:
@@ -144,6 +168,77 @@ class SshTarget(_TargetBase):
                 raise ValueError(f"duplicate host name {h.name!r}")
             seen.add(h.name)
         return hosts
+
+
+def _config_path(value: str, info: ValidationInfo) -> str:
+    """``~`` expanded; a relative path is relative to the targets file that names it."""
+    path = Path(os.path.expanduser(value))
+    base = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return str(path)
+
+
+class SshConfigTarget(_TargetBase):
+    """``kind: ssh`` with ``ssh_config:``: hosts named by alias (or glob) in an OpenSSH client
+    config; what the config leaves unset comes from ``defaults``."""
+
+    kind: Literal["ssh"]
+    ssh_config: str
+    hosts: list[str] = Field(min_length=1)
+    defaults: SshSettings = Field(default_factory=SshSettings)
+
+    @field_validator("ssh_config", mode="before")
+    @classmethod
+    def _default_config(cls, value: Any) -> Any:
+        if value is None or value is True:  # "ssh_config:" or "ssh_config: true"
+            return DEFAULT_SSH_CONFIG
+        if value is False or value == "":
+            raise ValueError("a path (or true for ~/.ssh/config); leave the key out for a "
+                             "plain ssh target")
+        return value
+
+    @field_validator("ssh_config")
+    @classmethod
+    def _relative_to_file(cls, value: str, info: ValidationInfo) -> str:
+        return _config_path(value, info)
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _aliases(cls, hosts: Any) -> Any:
+        for i, h in enumerate(hosts if isinstance(hosts, list) else ()):
+            if not isinstance(h, str):
+                raise ValueError(
+                    f"hosts[{i}]: with ssh_config, hosts are Host aliases or globs from that "
+                    f"file (strings), got a {type(h).__name__}"
+                )
+        return hosts
+
+
+class AnsibleTarget(_TargetBase):
+    """``kind: ansible``: the hosts of a group (or pattern) of an Ansible inventory file;
+    what the inventory leaves unset comes from ``defaults``."""
+
+    kind: Literal["ansible"]
+    inventory: str
+    group: str | None = None
+    pattern: str | None = None
+    defaults: SshSettings = Field(default_factory=SshSettings)
+
+    @field_validator("inventory")
+    @classmethod
+    def _relative_to_file(cls, value: str, info: ValidationInfo) -> str:
+        return _config_path(value, info)
+
+    @model_validator(mode="after")
+    def _group_or_pattern(self) -> AnsibleTarget:
+        if self.group is not None and self.pattern is not None:
+            raise ValueError("give group or pattern, not both")
+        return self
+
+    def selection(self) -> str:
+        """The Ansible host pattern this target selects (``all`` when neither is given)."""
+        return self.group or self.pattern or "all"
 
 
 class LabTarget(_TargetBase):
@@ -171,13 +266,30 @@ class ClusterTarget(_TargetBase):
         return ",".join(parts)
 
 
-Target = Annotated[
-    LocalTarget | SshTarget | LabTarget | ClusterTarget, Field(discriminator="kind")
-]
-_TARGET_ADAPTER: TypeAdapter[LocalTarget | SshTarget | LabTarget | ClusterTarget] = TypeAdapter(
-    Target
+AnyTarget = (
+    LocalTarget | SshTarget | SshConfigTarget | AnsibleTarget | LabTarget | ClusterTarget
 )
-AnyTarget = LocalTarget | SshTarget | LabTarget | ClusterTarget
+
+
+def _target_tag(value: Any) -> Any:
+    """The model a target validates as: its ``kind``, except that ``kind: ssh`` with an
+    ``ssh_config`` key is the ssh_config model."""
+    if isinstance(value, Mapping):
+        kind = value.get("kind")
+        return "ssh-config" if kind == "ssh" and "ssh_config" in value else kind
+    return "ssh-config" if isinstance(value, SshConfigTarget) else getattr(value, "kind", None)
+
+
+Target = Annotated[
+    Annotated[LocalTarget, Tag("local")]
+    | Annotated[SshTarget, Tag("ssh")]
+    | Annotated[SshConfigTarget, Tag("ssh-config")]
+    | Annotated[AnsibleTarget, Tag("ansible")]
+    | Annotated[LabTarget, Tag("lab")]
+    | Annotated[ClusterTarget, Tag("cluster")],
+    Discriminator(_target_tag),
+]
+_TARGET_ADAPTER: TypeAdapter[AnyTarget] = TypeAdapter(Target)
 
 BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local", "description": "this machine"},
@@ -244,6 +356,8 @@ class TargetsFile:
             layers: list[SshSettings] = []
             if isinstance(target, SshTarget):
                 layers = [target.defaults, *target.hosts]
+            elif isinstance(target, SshConfigTarget | AnsibleTarget):
+                layers = [target.defaults]
             elif isinstance(target, ClusterTarget):
                 layers = [target.ssh]
             for layer in layers:
@@ -278,10 +392,10 @@ def _expand_env(value: Any, where: str, env: Mapping[str, str], path: str = "") 
     return value
 
 
-def _format_loc(loc: Sequence[int | str], kind: Any) -> str:
+def _format_loc(loc: Sequence[int | str], tag: Any) -> str:
     parts: list[str] = []
     for i, item in enumerate(loc):
-        if i == 0 and item == kind:  # the discriminator tag pydantic puts first
+        if i == 0 and item == tag:  # the discriminator tag pydantic puts first
             continue
         if isinstance(item, int):
             parts.append(f"[{item}]")
@@ -290,30 +404,36 @@ def _format_loc(loc: Sequence[int | str], kind: Any) -> str:
     return "".join(parts) or "(target)"
 
 
-def validate_target(name: str, raw: Any, source: str) -> AnyTarget:
-    """Validate one target mapping; raise TargetsError naming source, target and field."""
+def validate_target(
+    name: str, raw: Any, source: str, base_dir: Path | None = None
+) -> AnyTarget:
+    """Validate one target mapping; raise TargetsError naming source, target and field.
+    Relative paths to files a target reads (``inventory``, ``ssh_config``) are taken from
+    ``base_dir`` (the targets file's directory)."""
     prefix = f"{source}: target {name!r}"
+    kinds = ", ".join(KINDS)
     if not isinstance(raw, Mapping):
         raise TargetsError(f"{prefix}: must be a mapping, got {type(raw).__name__}")
     if "kind" not in raw:
-        raise TargetsError(f"{prefix}: field 'kind' is required (local, ssh, lab, cluster)")
+        raise TargetsError(f"{prefix}: field 'kind' is required ({kinds})")
     try:
-        return _TARGET_ADAPTER.validate_python(raw)
+        return _TARGET_ADAPTER.validate_python(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
         err = exc.errors()[0]
-        field_name = _format_loc(err["loc"], raw.get("kind"))
+        field_name = _format_loc(err["loc"], _target_tag(raw))
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "union_tag_invalid":
-            msg = f"unknown kind {raw.get('kind')!r} (expected local, ssh, lab or cluster)"
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            msg = f"unknown kind {raw.get('kind')!r} (expected one of {kinds})"
             field_name = "kind"
         raise TargetsError(f"{prefix}: field '{field_name}': {msg}{more}") from None
 
 
 def parse_targets(
-    text: str, source: str, env: Mapping[str, str] | None = None
+    text: str, source: str, env: Mapping[str, str] | None = None, base_dir: Path | None = None
 ) -> dict[str, AnyTarget]:
-    """Parse targets-file text into validated targets (no built-ins)."""
+    """Parse targets-file text into validated targets (no built-ins); relative file paths
+    in targets are taken from ``base_dir``."""
     env = os.environ if env is None else env
     data = load_yaml(text, source)
     if data is None:
@@ -331,7 +451,7 @@ def parse_targets(
         if not isinstance(name, str) or not _HOST_NAME.match(name):
             raise TargetsError(f"{source}: invalid target name {name!r}")
         expanded = _expand_env(raw, f"{source}: target {name!r}", env)
-        out[name] = validate_target(name, expanded, source)
+        out[name] = validate_target(name, expanded, source, base_dir)
     return out
 
 
@@ -353,7 +473,7 @@ def load_targets(path: Path | None, env: Mapping[str, str] | None = None) -> Tar
                 f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
                 f"{exc.start})"
             ) from None
-        targets.update(parse_targets(text, str(path), env))
+        targets.update(parse_targets(text, str(path), env, path.absolute().parent))
     return TargetsFile(path=path, targets=targets)
 
 

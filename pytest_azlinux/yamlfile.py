@@ -16,7 +16,7 @@ from .errors import TargetsError
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _UniqueKeyLoader(_Base):  # type: ignore[misc]
+class UniqueKeyLoader(_Base):  # type: ignore[misc]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
@@ -30,10 +30,13 @@ class _UniqueKeyLoader(_Base):  # type: ignore[misc]
         return dict(super().construct_mapping(node, deep=deep))
 
 
-def load_yaml(text: str, source: str, error: type[TargetsError] = TargetsError) -> Any:
-    """Parse ``text``; raise ``error`` as ``source: line N: invalid YAML: <problem>``."""
+def load_yaml(
+    text: str, source: str, error: type[TargetsError] = TargetsError, loader: Any = None
+) -> Any:
+    """Parse ``text``; raise ``error`` as ``source: line N: invalid YAML: <problem>``.
+    ``loader``: a subclass of ``UniqueKeyLoader`` with constructors of its own (tags)."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        return yaml.load(text, Loader=loader or UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -16,6 +16,7 @@ from .protocol import Resolved, Resolver
 RESOLVERS: dict[str, str] = {
     "local": "pytest_azlinux.kinds.local:resolve",
     "ssh": "pytest_azlinux.kinds.ssh:resolve",
+    "ansible": "pytest_azlinux.kinds.ansible:resolve",
     "lab": "pytest_azlinux.lab.target:resolve_lab_target",
     "cluster": "pytest_azlinux.cluster.target:resolve_cluster_target",
 }
