@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from pytest_azlinux.cluster.target import resolve_cluster_target
-from pytest_azlinux.lab.cluster_bed import ClusterBed, write_targets
+from pytest_azlinux.lab.bed import ClusterBed, write_targets
 from pytest_azlinux.targets import ClusterTarget, load_targets
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import TargetsError
 from .api import retry
+from .limits import declared_limits
 
 LABEL_POOL = "agentpool"
 LABEL_NODE_IMAGE = "kubernetes.azure.com/node-image-version"
@@ -30,6 +31,7 @@ class NodeFacts:
     internal_ip: str | None = None
     ready: bool = False
     unschedulable: bool = False
+    limits: Mapping[str, str] = field(default_factory=dict)  # capability -> why it is missing
 
     @property
     def pool(self) -> str | None:
@@ -57,6 +59,10 @@ class NodeFacts:
     @property
     def is_azure_linux(self) -> bool:
         return self.os_image.startswith(("Microsoft Azure Linux", "CBL-Mariner"))
+
+    def cannot(self, capability: str) -> str | None:
+        """Why this node cannot do ``capability`` (``cluster/limits.py``), or None if it can."""
+        return self.limits.get(capability)
 
 
 def node_facts(node: Any) -> NodeFacts:
@@ -86,6 +92,7 @@ def node_facts(node: Any) -> NodeFacts:
         internal_ip=internal,
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),
+        limits=declared_limits(meta.get("annotations")),
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ClusterError
-from ..lab.system import pid_alive
+from ..localproc import pid_alive
 from .api import api_error, retry, wait_for
 
 RUN_LABEL = "azl.io/run-id"

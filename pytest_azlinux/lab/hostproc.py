@@ -18,9 +18,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..localproc import pid_alive
 from .errors import LabError
 from .state import LabHost
-from .system import link_exists, netns_exists, netns_pids, pid_alive, run, try_run, which
+from .system import link_exists, netns_exists, netns_pids, run, try_run, which
 
 START_SCRIPT = r"""
 set -eu

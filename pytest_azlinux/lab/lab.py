@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..localproc import pid_alive
 from . import faults, hostfs, hostproc
 from .errors import LabError
 from .keys import ensure_ed25519
@@ -23,7 +24,6 @@ from .system import (
     link_exists,
     netns_exists,
     parse_size,
-    pid_alive,
     require_root,
     require_tools,
     run,

@@ -13,7 +13,8 @@ from pytest_azlinux.cluster.pods import (
     pod_name,
     profile_pod_manifest,
 )
-from pytest_azlinux.lab.cluster_bed import NodeImage, kwok_config, node_manifest
+from pytest_azlinux.lab.bed.manifests import NodeImage, node_manifest
+from pytest_azlinux.lab.bed.stages import kwok_config
 
 # A node as an AKS Azure Linux 3.0 pool registers it (shape of `kubectl get node -o json`).
 AKS_NODE = {
@@ -108,3 +109,41 @@ def test_kwok_config_routes_exec_and_simulates_csi(tmp_path: object) -> None:
     assert "AZL_TESTBED_NODE" in pod_ready[0]["apply"]["template"]
     assert "patch" in pod_ready[1]
     assert "readyToUse: true" in text
+
+
+def test_bed_wait_port_error_names_the_port() -> None:
+    """A component that is alive but never listens: the error names the real port (the
+    message once lacked its f prefix and printed ``{port}``)."""
+    import os
+    import socket
+    import time
+    from pathlib import Path
+
+    import pytest
+
+    from pytest_azlinux.errors import BedError
+    from pytest_azlinux.lab.bed.processes import wait_port
+
+    with socket.socket() as s:  # a port nothing listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(BedError) as info:
+            wait_port(port, time.monotonic(), "kwok", Path("/nonexistent/kwok.log"), os.getpid())
+    message = str(info.value)
+    assert f"kwok did not listen on 127.0.0.1:{port} in time" in message
+    assert "{port}" not in message and "no log at /nonexistent/kwok.log" in message
+
+
+def test_simulated_objects_declare_what_they_cannot_do() -> None:
+    """The bed declares its limits on its objects; the cluster package reads capabilities."""
+    from pytest_azlinux.cluster.limits import POD_NETWORK, RUN_CONTAINERS, VOLUME_DATA
+    from pytest_azlinux.lab.bed.manifests import storage_class_manifest
+
+    simulated = node_facts(node_manifest("aks-x-1-vmss000000", "x", "198.18.0.2", NodeImage()))
+    assert "no container" in (simulated.cannot(RUN_CONTAINERS) or "")
+    assert "no CNI" in (simulated.cannot(POD_NETWORK) or "")
+    assert simulated.cannot(VOLUME_DATA) is None  # a storage limit, declared on the class
+    real = node_facts(AKS_NODE)  # an AKS node declares no limits: it can do everything
+    assert real.limits == {} and real.cannot(RUN_CONTAINERS) is None
+    annotations = storage_class_manifest()["metadata"]["annotations"]
+    assert "hold no data" in annotations[f"limits.azl.io/{VOLUME_DATA}"]
