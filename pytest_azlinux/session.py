@@ -17,6 +17,7 @@ from typing import Any
 from .cleanup import CleanupLedger
 from .errors import HostUnreachable, InfraError, TargetsError
 from .host import Host
+from .kinds.protocol import Resolved
 from .targets import (
     AnyTarget,
     ClusterTarget,
@@ -39,6 +40,8 @@ class SelectedTarget:
     name: str
     config: AnyTarget
     hosts: tuple[HostSpec, ...]
+    # what the target's resolver handed over (kinds/protocol.py); not part of its identity
+    context: Any = field(default=None, compare=False)
 
     @property
     def kind(self) -> str:
@@ -116,8 +119,11 @@ class AzlSession:
         """Resolve the selected targets to hosts (may start the lab on the controller)."""
         for name in self.target_names:
             config = self.targets_file.get(name)
-            specs = self._resolve_one(name, config)
-            self.selected.append(SelectedTarget(name, config, tuple(specs)))
+            resolved = self._resolve_one(name, config)
+            if resolved.undo is not None:
+                self.teardown.add(resolved.undo_what or f"undo target {name}", resolved.undo)
+            self.selected.append(
+                SelectedTarget(name, config, tuple(resolved.hosts), resolved.context))
         all_names = [s.name for t in self.selected for s in t.hosts]
         duplicated = {n for n in all_names if all_names.count(n) > 1}
         params = [
@@ -127,25 +133,19 @@ class AzlSession:
         ]
         self.params = shard_hosts(params, self.shard)
 
-    def _resolve_one(self, name: str, config: AnyTarget) -> list[HostSpec]:
+    def _resolve_one(self, name: str, config: AnyTarget) -> Resolved:
         if isinstance(config, LocalTarget):
-            return local_host_specs(config, name)
+            return Resolved(local_host_specs(config, name))
         if isinstance(config, SshTarget):
-            return ssh_host_specs(config, name)
+            return Resolved(ssh_host_specs(config, name))
         if isinstance(config, LabTarget):
             from .lab.target import resolve_lab_target
 
-            specs, undo = resolve_lab_target(name, config, start=self.is_controller)
-            if undo is not None:
-                self.teardown.add(f"take down the lab started for target {name}", undo)
-            return specs
+            return resolve_lab_target(name, config, start=self.is_controller)
         if isinstance(config, ClusterTarget):
             from .cluster.target import resolve_cluster_target
 
-            specs, undo = resolve_cluster_target(name, config, start=self.is_controller)
-            if undo is not None:
-                self.teardown.add(f"clean up cluster target {name}", undo)
-            return specs
+            return resolve_cluster_target(name, config, start=self.is_controller)
         raise TargetsError(f"target {name!r}: unsupported kind {config.kind!r}")
 
     def secrets(self) -> list[str]:
@@ -169,7 +169,8 @@ class AzlSession:
             host = self._hosts.get(param.id)
             if host is not None:
                 return host
-            host = Host(param.spec, make_transport(param.spec), self.command_timeout)
+            transport = make_transport(param.spec, param.target.context)
+            host = Host(param.spec, transport, self.command_timeout)
             try:
                 host.transport.connect()
             except HostUnreachable as exc:
@@ -190,7 +191,7 @@ class AzlSession:
         return self.teardown.run()
 
 
-def make_transport(spec: HostSpec) -> Transport:
+def make_transport(spec: HostSpec, context: Any = None) -> Transport:
     if spec.access == "local":
         return LocalTransport(spec.name)
     if spec.access == "ssh":
@@ -200,7 +201,7 @@ def make_transport(spec: HostSpec) -> Transport:
     if spec.access == "kube":
         from .transport.kube import KubeTransport
 
-        return KubeTransport(spec)
+        return KubeTransport(spec, context)
     raise TargetsError(f"host {spec.name}: unknown access {spec.access!r}")
 
 

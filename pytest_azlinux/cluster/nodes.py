@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import TargetsError
+from ..errors import ApiError, TargetsError
 from .api import retry
 from .limits import declared_limits
 
@@ -98,12 +98,12 @@ def node_facts(node: Any) -> NodeFacts:
 
 def discover_nodes(api: Any, selector: str, where: str) -> list[NodeFacts]:
     """Nodes matching ``selector``; an empty selection is an error naming the selector."""
-    from .k8s import ApiException, client
+    from .k8s import client
 
     core = client.CoreV1Api(api)
     try:
         items = retry(lambda: core.list_node(label_selector=selector), f"{where}: list nodes").items
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status == 400:
             raise TargetsError(f"{where}: invalid label selector {selector!r}") from None
         raise
