@@ -21,6 +21,7 @@ REQUIRED_TOOLS = {
     "losetup": "mount",
     "mount": "mount",
     "sleep": "coreutils",
+    "tini": "tini",  # each host's PID 1: reaps the host's orphans
     "iperf3": "iperf3",
     "fio": "fio",
 }

@@ -131,6 +131,34 @@ def test_hosts_have_private_files_and_scratch_disks(lab: Lab, lab_hosts: dict[st
         assert h.which("iperf3") and h.which("fio")
 
 
+ORPHANS = """
+for i in $(seq %s); do (sleep 0.3 & echo $!); done
+"""  # each subshell starts a sleep and exits at once: the sleeps become the host's orphans
+
+
+def test_host_init_reaps_orphans(lab: Lab, lab_hosts: dict[str, Host]) -> None:
+    """Processes orphaned on a lab host are reaped by its PID 1 (tini): no zombies pile up
+    (41 were once found on one host whose PID 1 was ``sleep infinity``)."""
+    host = lab_hosts[lab.hosts[0].name]
+    assert host.check_output("cat /proc/1/comm") == "tini"
+    pids = host.check_output(ORPHANS, 20).split()
+    assert len(pids) == 20
+
+    def states() -> dict[str, str]:  # pid -> "state ppid" of those still in the process table
+        out = host.run("for p in %s; do [ -r /proc/$p/stat ] && echo $p $(cut -d' ' -f3,4 "
+                       "/proc/$p/stat); done; true", " ".join(pids)).stdout
+        return {p: rest for p, _, rest in (ln.partition(" ") for ln in out.splitlines())}
+
+    early = states()
+    assert all(v.endswith(" 1") for v in early.values()), early  # orphans: children of PID 1
+    deadline = time.monotonic() + 120  # they end after 0.3 s; room for a busy machine
+    left = early
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = states()
+    assert not left, f"not reaped: {left}"  # a zombie stays listed with state Z, ppid 1
+
+
 def test_seed_audit_log_lands_only_on_that_host(
     lab: Lab, lab_hosts: dict[str, Host], tmp_path: Path
 ) -> None:
