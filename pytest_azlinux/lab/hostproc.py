@@ -91,7 +91,8 @@ def start_holder(host: LabHost) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", host.netns,
              "unshare", "--uts", "--pid", "--fork", "--mount-proc",
-             which("tini") or "/usr/bin/tini", "--", "sh", "-c", START_SCRIPT, "sh", host.name, host.address, sshd,
+             which("tini") or "/usr/bin/tini", "--",
+             "sh", "-c", START_SCRIPT, "sh", host.name, host.address, sshd,
              str(host.path / "etc-upper"), str(host.path / "etc-work"),
              *bind_order(host.path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
