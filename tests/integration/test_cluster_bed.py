@@ -378,13 +378,24 @@ def test_cluster_suites_on_the_bed(cluster_bed: BedHandle, tmp_path: Path) -> No
 
 # -- a list that fails is never "nothing left" ------------------------------------------------
 def _limited_client(bed: BedHandle, namespace: str, readable: list[str]) -> Any:
-    """An API client of a real service account that may list only ``readable`` (core
-    resources) in ``namespace``: RBAC forbids it everything else."""
+    """An API client of a real service account that may read ``namespace`` itself and list
+    only ``readable`` (core resources) in it: RBAC forbids it everything else. Its
+    cluster-wide grant is named after the namespace (delete ``azl-limited-<namespace>``)."""
     from pytest_azlinux.cluster.k8s import client
 
     api = bed.api()
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "azl-limited"}})
+    grant = f"azl-limited-{namespace}"
+    rbac.create_cluster_role({"metadata": {"name": grant}, "rules": [
+        {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [namespace],
+         "verbs": ["get"]}]})
+    rbac.create_cluster_role_binding({
+        "metadata": {"name": grant},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": grant},
+        "subjects": [{"kind": "ServiceAccount", "name": "azl-limited",
+                      "namespace": namespace}]})
     rbac.create_namespaced_role(namespace, {
         "metadata": {"name": "azl-limited"},
         "rules": [{"apiGroups": [""], "resources": readable, "verbs": ["get", "list"]}]})
@@ -426,11 +437,17 @@ def test_a_forbidden_list_keeps_the_namespace_of_another_run(cluster_bed: BedHan
         with pytest.raises(ApiError) as info:
             mine.remaining(f"{MANAGED_LABEL}={MANAGED_BY}")
         assert info.value.status == 403 and f"list Pod in {namespace}" in str(info.value)
+        # the end of our run: it may read the namespace, cannot list pods, so it keeps it
         errors = _drop_namespace_if_unused(limited, namespace, mine)
-        assert errors and "kept" in errors[0] and "403" in errors[0], errors
+        assert len(errors) == 1 and f"namespace {namespace} kept" in errors[0], errors
+        assert f"list Pod in {namespace}: 403" in errors[0], errors
         assert core.read_namespace(namespace).status.phase == "Active"
         assert core.read_namespaced_pod("azl-other-run", namespace).metadata.name
     finally:
+        rbac = client.RbacAuthorizationV1Api(api)
+        with contextlib.suppress(Exception):  # made only once the client was made
+            rbac.delete_cluster_role_binding(f"azl-limited-{namespace}")
+            rbac.delete_cluster_role(f"azl-limited-{namespace}")
         core.delete_namespace(namespace)
 
 
