@@ -3,7 +3,7 @@
 The VMs come from the session fixture ``vm_lab`` (tests/fixtures/vm.py: one lab, one VM per
 variant, shared with test_vm_suites.py, stopped and removed at the end of the session). Under
 software emulation (no usable KVM here) a VM needs 35-50 s to reach sshd on an idle machine
-(two to five minutes on a busy one; ``vm.boot_timeout`` allows 15) and two boot at a time,
+(up to nine minutes on a busy one; ``vm.boot_timeout`` allows 20) and two boot at a time,
 so the first module that asks takes a few minutes more.
 Needs root, qemu-system-x86_64, debootstrap (first run: builds the image, ~4 min).
 """
