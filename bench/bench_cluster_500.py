@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from pytest_azlinux.cluster.target import resolve_cluster_target
-from pytest_azlinux.lab.cluster_bed import ClusterBed, write_targets
+from pytest_azlinux.lab.bed import ClusterBed, write_targets
 from pytest_azlinux.targets import ClusterTarget, load_targets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,10 +44,11 @@ def main() -> int:
             target = load_targets(targets).get("nodepool-big")
             assert isinstance(target, ClusterTarget)
             start = time.monotonic()
-            specs, undo = resolve_cluster_target("nodepool-big", target, start=True)
+            resolved = resolve_cluster_target("nodepool-big", target, start=True)
             resolve_s = time.monotonic() - start
-            if undo is not None:
-                undo()
+            specs = resolved.hosts
+            if resolved.undo is not None:
+                resolved.undo()
             start = time.monotonic()
             proc = subprocess.run(
                 [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",

@@ -19,6 +19,7 @@
     │   ├── ProbeOutputError     a probe's output is not what it writes (crashed, cut short)
     │   ├── DeviceRefused        a scratch device may not be used (not named, mounted, held)
     │   ├── ClusterError         the Kubernetes API failed or a wait ran out
+    │   │   ├── ApiError         the API answered an error status (status, message)
     │   │   ├── PodSecurityRejected
     │   │   └── WaitTimeout
     │   ├── CleanupFailed        an undo step failed: something may be left on a target
@@ -116,6 +117,16 @@ class DeviceRefused(InfraError):
 
 class ClusterError(InfraError):
     """The cluster API failed or did not reach the expected state in time."""
+
+
+class ApiError(ClusterError):
+    """The Kubernetes API answered with an error status; ``status`` 0 when there was none."""
+
+    def __init__(self, what: str, status: int, message: str) -> None:
+        super().__init__(f"{what}: {status} {message}" if status else f"{what}: {message}")
+        self.what = what
+        self.status = status
+        self.message = message
 
 
 class PodSecurityRejected(ClusterError):

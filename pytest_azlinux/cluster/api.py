@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import ClusterError, InfraError, PodSecurityRejected, TargetsError, WaitTimeout  # noqa: F401  (re-exported)
+from ..errors import ApiError, ClusterError, TargetsError, WaitTimeout
 
 T = TypeVar("T")
-RETRIED = {409, 429, 500, 502, 503, 504}
-
-
-
+RETRIED = frozenset({409, 429, 500, 502, 503, 504})
+# For calls whose 409 is an answer, not a race to retry: a create that finds the object
+# already there, a delete of what is already being deleted.
+NOT_ON_CONFLICT = RETRIED - {409}
 
 
 def load_client(kubeconfig: str, context: str | None, where: str) -> Any:
@@ -51,12 +51,14 @@ def api_error(exc: BaseException) -> tuple[int, str]:
 
 def retry(
     call: Callable[[], T], what: str, *, attempts: int = 6, base: float = 0.2,
-    retried: frozenset[int] | set[int] = RETRIED,
+    retried: frozenset[int] = RETRIED,
 ) -> T:
     """Run an API call, retrying conflicts (409), throttling (429) and 5xx with backoff.
 
-    A 429's Retry-After is honoured. Connection errors are retried too; the last error
-    becomes a ClusterError naming ``what``.
+    A 429's Retry-After is honoured. Every failure leaves as a ``ClusterError`` naming
+    ``what`` (an infrastructure ERROR, never a FAIL): an error status as ``ApiError``, whose
+    ``status`` tells a 404 from a 409; a connection that fails on every attempt as
+    ``ClusterError``. A raw client exception never escapes.
     """
     from urllib3.exceptions import HTTPError
 
@@ -67,9 +69,9 @@ def retry(
         try:
             return call()
         except ApiException as exc:
-            status, _message = api_error(exc)
+            status, message = api_error(exc)
             if status not in retried or attempt == attempts:
-                raise
+                raise ApiError(what, status, message) from None
             wait = delay
             headers = getattr(exc, "headers", None) or {}
             if status == 429 and headers.get("Retry-After", "").isdigit():

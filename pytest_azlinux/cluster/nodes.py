@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import TargetsError
+from ..errors import ApiError, TargetsError
 from .api import retry
+from .limits import declared_limits
 
 LABEL_POOL = "agentpool"
 LABEL_NODE_IMAGE = "kubernetes.azure.com/node-image-version"
@@ -30,6 +31,7 @@ class NodeFacts:
     internal_ip: str | None = None
     ready: bool = False
     unschedulable: bool = False
+    limits: Mapping[str, str] = field(default_factory=dict)  # capability -> why it is missing
 
     @property
     def pool(self) -> str | None:
@@ -57,6 +59,10 @@ class NodeFacts:
     @property
     def is_azure_linux(self) -> bool:
         return self.os_image.startswith(("Microsoft Azure Linux", "CBL-Mariner"))
+
+    def cannot(self, capability: str) -> str | None:
+        """Why this node cannot do ``capability`` (``cluster/limits.py``), or None if it can."""
+        return self.limits.get(capability)
 
 
 def node_facts(node: Any) -> NodeFacts:
@@ -86,17 +92,18 @@ def node_facts(node: Any) -> NodeFacts:
         internal_ip=internal,
         ready=ready,
         unschedulable=bool(spec.get("unschedulable")),
+        limits=declared_limits(meta.get("annotations")),
     )
 
 
 def discover_nodes(api: Any, selector: str, where: str) -> list[NodeFacts]:
     """Nodes matching ``selector``; an empty selection is an error naming the selector."""
-    from .k8s import ApiException, client
+    from .k8s import client
 
     core = client.CoreV1Api(api)
     try:
         items = retry(lambda: core.list_node(label_selector=selector), f"{where}: list nodes").items
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status == 400:
             raise TargetsError(f"{where}: invalid label selector {selector!r}") from None
         raise

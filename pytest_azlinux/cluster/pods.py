@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from ..errors import ClusterError, PodSecurityRejected
+from ..errors import ApiError, ClusterError, PodSecurityRejected
 from ..transport.protocol import CommandResult
-from .api import api_error, retry, wait_for
+from .api import NOT_ON_CONFLICT, api_error, retry, wait_for
 from .runs import MANAGED_BY, MANAGED_LABEL, RunLedger
 
 PodProfile = Literal["restricted", "baseline", "privileged"]
@@ -32,22 +32,23 @@ def ensure_namespace(api: Any, namespace: str, level: PodProfile) -> bool:
     A namespace we did not create keeps its own Pod Security label; if it is stricter than
     ``level``, pods are refused and the refusal says so (``PodSecurityRejected``).
     """
-    from .k8s import ApiException, client
+    from .k8s import client
 
     core = client.CoreV1Api(api)
     labels = {PSA_LEVEL: level, "pod-security.kubernetes.io/warn": level,
               MANAGED_LABEL: MANAGED_BY}
     try:
-        ns = core.read_namespace(namespace)
-    except ApiException as exc:
+        ns = retry(lambda: core.read_namespace(namespace), f"read namespace {namespace}")
+    except ApiError as exc:
         if exc.status != 404:
             raise
         body = {"metadata": {"name": namespace, "labels": labels}}
         try:
-            retry(lambda: core.create_namespace(body), f"create namespace {namespace}")
+            retry(lambda: core.create_namespace(body), f"create namespace {namespace}",
+                  retried=NOT_ON_CONFLICT)
             return True
-        except ApiException as exc2:
-            if exc2.status != 409:
+        except ApiError as exc2:
+            if exc2.status != 409:  # 409: another run made it a moment ago
                 raise
             return False
     current = (ns.metadata.labels or {})
@@ -60,7 +61,8 @@ def ensure_namespace(api: Any, namespace: str, level: PodProfile) -> bool:
 def namespace_level(api: Any, namespace: str) -> str:
     from .k8s import client
 
-    ns = client.CoreV1Api(api).read_namespace(namespace)
+    core = client.CoreV1Api(api)
+    ns = retry(lambda: core.read_namespace(namespace), f"read namespace {namespace}")
     return str((ns.metadata.labels or {}).get(PSA_LEVEL, "privileged"))
 
 
@@ -120,16 +122,16 @@ def profile_pod_manifest(
 
 def create_pod(api: Any, ledger: RunLedger, body: dict[str, Any]) -> str:
     """Create a pod labelled for the run; a Pod Security refusal raises PodSecurityRejected."""
-    from .k8s import ApiException, client
+    from .k8s import client
 
     core = client.CoreV1Api(api)
     ledger.label(body)
     name = body["metadata"]["name"]
     try:
         retry(lambda: core.create_namespaced_pod(ledger.namespace, body),
-              f"create pod {name}", retried={429, 500, 502, 503, 504})
-    except ApiException as exc:
-        status, message = api_error(exc)
+              f"create pod {name} in {ledger.namespace}", retried=NOT_ON_CONFLICT)
+    except ApiError as exc:
+        status, message = exc.status, exc.message
         if (status == 403 and "PodSecurity" in message) or "violates PodSecurity" in message:
             level = _safe_level(api, ledger.namespace)
             raise PodSecurityRejected(
@@ -137,15 +139,14 @@ def create_pod(api: Any, ledger: RunLedger, body: dict[str, Any]) -> str:
                 f"admission in namespace {ledger.namespace} (enforce={level}): {message}"
             ) from None
         if status != 409:
-            raise ClusterError(
-                f"create pod {name} in {ledger.namespace}: {status} {message}") from None
+            raise
     return str(name)
 
 
 def _safe_level(api: Any, namespace: str) -> str:
     try:
         return namespace_level(api, namespace)
-    except Exception:
+    except ClusterError:
         return "unknown"
 
 
@@ -157,7 +158,7 @@ def wait_running(api: Any, namespace: str, name: str, timeout: float) -> Any:
     pod: list[Any] = [None]
 
     def check() -> tuple[bool, str]:
-        p = core.read_namespaced_pod(name, namespace)
+        p = retry(lambda: core.read_namespaced_pod(name, namespace), f"read pod {name}")
         pod[0] = p
         phase = p.status.phase or "Pending"
         if phase in ("Failed", "Succeeded"):
@@ -178,10 +179,12 @@ def wait_running(api: Any, namespace: str, name: str, timeout: float) -> Any:
 def _node_of(api: Any, namespace: str, name: str) -> str:
     from .k8s import client
 
+    core = client.CoreV1Api(api)
     try:
-        return str(client.CoreV1Api(api).read_namespaced_pod(name, namespace).spec.node_name)
-    except Exception:
+        pod = retry(lambda: core.read_namespaced_pod(name, namespace), f"read pod {name}")
+    except ClusterError:
         return "?"
+    return str(pod.spec.node_name)
 
 
 def exec_once(
@@ -192,17 +195,22 @@ def exec_once(
     import time
 
     from kubernetes.stream import stream
+    from websocket import WebSocketException
 
-    from .k8s import client
+    from .k8s import ApiException, client
 
     core = client.CoreV1Api(api)
     start = time.monotonic()
     kwargs: dict[str, Any] = {"container": container} if container else {}
-    ws = stream(
-        core.connect_get_namespaced_pod_exec, name, namespace, command=list(argv),
-        stdin=stdin is not None, stdout=True, stderr=True, tty=False,
-        _preload_content=False, binary=True, **kwargs,
-    )
+    where = f"exec in pod {namespace}/{name}"
+    try:
+        ws = stream(
+            core.connect_get_namespaced_pod_exec, name, namespace, command=list(argv),
+            stdin=stdin is not None, stdout=True, stderr=True, tty=False,
+            _preload_content=False, binary=True, **kwargs,
+        )
+    except ApiException as exc:  # the client wraps every failed handshake in one
+        raise ApiError(where, *api_error(exc)) from None
     out, err = bytearray(), bytearray()
     try:
         if stdin is not None:
@@ -212,14 +220,15 @@ def exec_once(
         while ws.is_open():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ClusterError(
-                    f"exec in pod {namespace}/{name} timed out after {timeout:g} s: {list(argv)}")
+                raise ClusterError(f"{where} timed out after {timeout:g} s: {list(argv)}")
             ws.update(timeout=min(remaining, 1.0))
             out += ws.read_channel(1) or b""
             err += ws.read_channel(2) or b""
         out += ws.read_channel(1) or b""
         err += ws.read_channel(2) or b""
         rc = _returncode(ws)
+    except (WebSocketException, OSError) as exc:
+        raise ClusterError(f"{where}: stream failed: {exc}") from None
     finally:
         ws.close()
     return CommandResult(" ".join(argv), rc, bytes(out), bytes(err), time.monotonic() - start)
@@ -246,21 +255,24 @@ def _returncode(ws: Any) -> int:
 
 
 def delete_pod(api: Any, namespace: str, name: str, timeout: float = 60.0) -> None:
-    from .k8s import ApiException, client
+    """Delete a pod and wait up to ``timeout`` until it is gone (0: do not wait)."""
+    from .k8s import client
 
     core = client.CoreV1Api(api)
     try:
         retry(lambda: core.delete_namespaced_pod(name, namespace, grace_period_seconds=0),
               f"delete pod {name}")
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status == 404:
             return
         raise
+    if timeout <= 0:
+        return
 
     def gone() -> tuple[bool, str]:
         try:
-            core.read_namespaced_pod(name, namespace)
-        except ApiException as exc:
+            retry(lambda: core.read_namespaced_pod(name, namespace), f"read pod {name}")
+        except ApiError as exc:
             if exc.status == 404:
                 return True, "deleted"
             raise

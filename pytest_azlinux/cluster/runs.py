@@ -15,19 +15,20 @@ import functools
 import os
 import secrets
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ClusterError
-from ..lab.system import pid_alive
-from .api import api_error, retry, wait_for
+from ..errors import ApiError, ClusterError
+from ..localproc import pid_alive
+from .api import retry, wait_for
 
 RUN_LABEL = "azl.io/run-id"
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "pytest-azlinux"
 RECORD_PREFIX = "azl-run-"
 DEFAULT_TTL = 6 * 3600.0
+DELETE_TIMEOUT = 60.0  # waiting for a run's objects to go
+NAMESPACE_GONE_TIMEOUT = 120.0  # waiting for the namespace controller to empty a namespace
 
 
 def new_run_id() -> str:
@@ -101,16 +102,21 @@ class RunLedger:
               f"create run record in {self.namespace}")
 
     # -- deletion ---------------------------------------------------------------------------
-    def delete_run(self, run_id: str | None = None, timeout: float = 60.0) -> list[str]:
-        """Delete every object labelled with ``run_id`` (default: this run); wait until gone."""
+    def delete_run(
+        self, run_id: str | None = None, timeout: float = DELETE_TIMEOUT
+    ) -> list[str]:
+        """Delete every object labelled with ``run_id`` (default: this run); wait until gone.
+
+        Returns what could not be deleted (one line each): cleanup goes on past a failure.
+        """
         run_id = run_id or self.run_id
         selector = f"{RUN_LABEL}={run_id}"
         errors: list[str] = []
         for kind in NAMESPACED_KINDS:
             try:
                 self._delete_kind(kind, selector)
-            except Exception as exc:
-                errors.append(f"{kind.name}: {_short(exc)}")
+            except ClusterError as exc:
+                errors.append(f"{kind.name}: {exc}")
 
         def gone() -> tuple[bool, str]:
             left = self.remaining(selector)
@@ -124,39 +130,41 @@ class RunLedger:
         return errors
 
     def remaining(self, selector: str | None = None) -> list[str]:
-        """kind/name of the run's objects still present."""
+        """kind/name of the run's objects still present.
+
+        A list that fails raises (``ClusterError``): "could not look" is never "nothing
+        left", which would let a caller delete what another run still uses.
+        """
         selector = selector or self.selector
         out = []
         for kind in NAMESPACED_KINDS:
-            try:
-                items = self._list(kind, selector)
-            except Exception:
-                continue
-            out += [f"{kind.name}/{name}" for name, _ in items]
+            out += [f"{kind.name}/{name}" for name, _ in self._list(kind, selector)]
         return out
 
     def _list(self, kind: Kind, selector: str) -> list[tuple[str, dict[str, str]]]:
         """(name, labels) of the objects of ``kind`` that ``selector`` matches."""
-        from .k8s import ApiException, client
+        from .k8s import client
 
+        what = f"list {kind.name} in {self.namespace}"
         try:
             if kind.group:
-                data = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
+                custom = client.CustomObjectsApi(self.api)
+                data = retry(lambda: custom.list_namespaced_custom_object(
                     kind.group, kind.version, self.namespace, kind.plural,
-                    label_selector=selector)
+                    label_selector=selector), what)
                 return [(i["metadata"]["name"], i["metadata"].get("labels") or {})
                         for i in data.get("items", [])]
             core = client.CoreV1Api(self.api)
             lister = getattr(core, f"list_namespaced_{_snake(kind.name)}")
-            items = lister(self.namespace, label_selector=selector).items
+            items = retry(lambda: lister(self.namespace, label_selector=selector), what).items
             return [(i.metadata.name, i.metadata.labels or {}) for i in items]
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:  # the kind is not served here (no snapshot CRDs)
                 return []
             raise
 
     def _delete_kind(self, kind: Kind, selector: str) -> None:
-        from .k8s import ApiException, client
+        from .k8s import client
 
         custom = client.CustomObjectsApi(self.api)
         core = client.CoreV1Api(self.api)
@@ -171,7 +179,7 @@ class RunLedger:
         for name, _ in self._list(kind, selector):
             try:
                 retry(functools.partial(delete, name), f"delete {kind.name} {name}")
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status != 404:
                     raise
 
@@ -200,7 +208,7 @@ class RunLedger:
                 stale.append(run_id)
         return stale
 
-    def sweep(self, timeout: float = 60.0) -> list[str]:
+    def sweep(self, timeout: float = DELETE_TIMEOUT) -> list[str]:
         """Delete the objects of stale runs; return the run ids swept."""
         stale = self.stale_runs()
         for run_id in stale:
@@ -227,23 +235,15 @@ def _snake(name: str) -> str:
     return out.lstrip("_")
 
 
-def _short(exc: BaseException) -> str:
-    status, message = api_error(exc)
-    return f"{status} {message}" if status else str(exc)
-
-
-Undo = Callable[[], None]
-
-
 def wait_namespace_gone(api: Any, namespace: str, timeout: float) -> None:
-    from .k8s import ApiException, client
+    from .k8s import client
 
     core = client.CoreV1Api(api)
 
     def gone() -> tuple[bool, str]:
         try:
-            ns = core.read_namespace(namespace)
-        except ApiException as exc:
+            ns = retry(lambda: core.read_namespace(namespace), f"read namespace {namespace}")
+        except ApiError as exc:
             if exc.status == 404:
                 return True, "deleted"
             raise

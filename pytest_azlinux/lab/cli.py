@@ -8,6 +8,7 @@ from typing import Any
 
 from .cluster_cli import register_cluster
 from .lab import Lab
+from .names import DEFAULT_LAB_NAME, LAB_NAME_ENV
 from .variants import DEFAULT_VARIANTS, variant_names
 from .vm import vm_status
 from .vm_cli import add_vm_option, register_vm, up_vms
@@ -18,7 +19,8 @@ def register(subparsers: Any) -> None:
     sub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--name", default="azl", help="lab name (default: azl)")
+        p.add_argument("--name", help=f"lab name (default: ${LAB_NAME_ENV}, else "
+                       f"{DEFAULT_LAB_NAME})")
         p.add_argument("--state-dir", help="state directory (default: $AZL_LAB_DIR or "
                        "/var/lib/azl-lab, then /<name>)")
 

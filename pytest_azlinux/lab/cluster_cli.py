@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .cluster_bed import DEFAULT_ROOT, ClusterBed, add_lab_pool, write_targets
+from .bed import DEFAULT_ROOT, ClusterBed, add_lab_pool, write_targets
 
 
 def register_cluster(subparsers: Any) -> None:

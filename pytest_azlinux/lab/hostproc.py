@@ -1,11 +1,13 @@
 """A lab host's kernel objects and processes: netns, veth, loop disk, holder and sshd.
 
-The *holder* is ``ip netns exec NS unshare --uts --pid --fork --mount-proc sh START_SCRIPT``:
-``ip netns exec`` gives it the host's network namespace and a private mount namespace,
-``unshare`` its own hostname and PID namespace (``ps`` on a host shows only that host, and
-when the host's init dies the kernel reaps everything in it: no zombies left behind, even
-where the machine's PID 1 does not reap). The script mounts the host's private files, starts
-sshd and becomes ``sleep infinity`` (PID 1 of the host) until ``down`` kills the netns' processes.
+The *holder* is ``ip netns exec NS unshare --uts --pid --fork --mount-proc tini -- sh
+START_SCRIPT``: ``ip netns exec`` gives it the host's network namespace and a private mount
+namespace, ``unshare`` its own hostname and PID namespace (``ps`` on a host shows only that
+host, and when the host's init dies the kernel kills everything in it). PID 1 of the host is
+``tini`` (Debian's package): orphans of the host (sshd itself, whatever a command leaves
+running in the background) are reparented to it, and it reaps them when they exit, as a
+host's init does; without it they stayed zombies. The script mounts the host's private files,
+starts sshd and becomes ``sleep infinity`` (tini's child) until ``down`` kills the host.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..localproc import pid_alive
 from .errors import LabError
 from .state import LabHost
-from .system import link_exists, netns_exists, netns_pids, pid_alive, run, try_run, which
+from .system import link_exists, netns_exists, netns_pids, run, try_run, which
 
 START_SCRIPT = r"""
 set -eu
@@ -88,6 +91,7 @@ def start_holder(host: LabHost) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", host.netns,
              "unshare", "--uts", "--pid", "--fork", "--mount-proc",
+             which("tini") or "/usr/bin/tini", "--",
              "sh", "-c", START_SCRIPT, "sh", host.name, host.address, sshd,
              str(host.path / "etc-upper"), str(host.path / "etc-work"),
              *bind_order(host.path)],
@@ -143,7 +147,7 @@ def wait_ready(host: LabHost, proc: subprocess.Popen[bytes] | None, deadline: fl
 
 
 def init_pid(holder_pid: int) -> int | None:
-    """The host's PID 1 (as the machine sees it): the holder's only child."""
+    """The host's PID 1, its tini (as the machine sees it): the holder's only child."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()

@@ -13,17 +13,17 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..localproc import pid_alive
 from . import faults, hostfs, hostproc
 from .errors import LabError
 from .keys import ensure_ed25519
-from .names import MAX_HOSTS, LabNames, check_lab_name
+from .names import MAX_HOSTS, LabNames, lab_name
 from .state import LabHost, LabState
 from .subnets import networks_in_use, pick_subnet
 from .system import (
     link_exists,
     netns_exists,
     parse_size,
-    pid_alive,
     require_root,
     require_tools,
     run,
@@ -64,13 +64,15 @@ class Lab:
     """
 
     def __init__(
-        self, name: str = "azl", state_dir: str | Path | None = None, subnet: str | None = None
+        self, name: str | None = None, state_dir: str | Path | None = None,
+        subnet: str | None = None,
     ) -> None:
-        self.name = check_lab_name(name)
+        self.name = lab_name(name)  # None: $AZL_LAB_NAME, else "azl"
         # absolute: loop devices report absolute backing files, compared with ours
-        self.state_dir = (Path(state_dir) if state_dir else default_state_dir(name)).absolute()
+        self.state_dir = (
+            Path(state_dir) if state_dir else default_state_dir(self.name)).absolute()
         self.subnet = subnet
-        self.names = LabNames(name)
+        self.names = LabNames(self.name)
 
     def __repr__(self) -> str:
         return f"Lab({self.name!r}, state_dir={str(self.state_dir)!r})"

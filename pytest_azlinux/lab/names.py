@@ -7,6 +7,7 @@ characters is shortened to a stable hash-based key.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 
@@ -14,6 +15,14 @@ from .errors import LabError
 
 _LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 MAX_HOSTS = 253  # .2 .. .254 of the lab's /24
+LAB_NAME_ENV = "AZL_LAB_NAME"
+DEFAULT_LAB_NAME = "azl"
+
+
+def lab_name(chosen: str | None = None) -> str:
+    """Which lab is meant: ``chosen`` (``azl lab --name``, a target's ``lab:``) wins, then
+    ``$AZL_LAB_NAME``, then ``azl``. The CLI and the ``kind: lab`` target both ask here."""
+    return check_lab_name(chosen or os.environ.get(LAB_NAME_ENV) or DEFAULT_LAB_NAME)
 
 
 def check_lab_name(name: str) -> str:

@@ -21,6 +21,7 @@ REQUIRED_TOOLS = {
     "losetup": "mount",
     "mount": "mount",
     "sleep": "coreutils",
+    "tini": "tini",  # each host's PID 1: reaps the host's orphans
     "iperf3": "iperf3",
     "fio": "fio",
 }
@@ -99,15 +100,6 @@ def netns_pids(name: str) -> list[int]:
         return []
     out = run(["ip", "netns", "pids", name], check=False)
     return [int(p) for p in out.split() if p.isdigit()]
-
-
-def pid_alive(pid: int) -> bool:
-    """Alive and not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def parse_size(text: str) -> int:

@@ -42,7 +42,13 @@ VM_STATE = "vms.json"
 FIRST_VM_HOST = 200  # VMs take .201, .202... of the lab's /24 (namespaced hosts count up from .2)
 DEFAULT_MEMORY_MIB = int(os.environ.get("AZL_VM_MEMORY_MIB", "1024"))
 MEMORY_BUDGET_MIB = int(os.environ.get("AZL_VM_MEMORY_BUDGET_MIB", "8192"))
-BOOT_TIMEOUT = float(os.environ.get("AZL_VM_BOOT_TIMEOUT", "300"))
+# How long a VM may take until sshd answers, by accelerator: KVM boots in seconds; TCG
+# (software emulation) took 35-50 s on an idle 2-core machine, 124-286 s at load average
+# 4-10, and 326-524 s at load 10-11 with nine VMs booting at once; its bound leaves more than
+# twice the worst seen.
+BOOT_TIMEOUTS = {"kvm": 180.0, "tcg": 1200.0}
+# SSH connect (banner and key exchange) of a booted VM, by accelerator: slow under TCG too.
+CONNECT_TIMEOUTS = {"kvm": 20.0, "tcg": 60.0}
 _state_lock = threading.Lock()
 
 
@@ -130,7 +136,7 @@ class VmHost:
             "known_hosts": str(net.known_hosts),
             "host_key_policy": "strict",
             "sudo": True,
-            "connect_timeout": 20.0,
+            "connect_timeout": CONNECT_TIMEOUTS.get(self.accel, CONNECT_TIMEOUTS["tcg"]),
         }
         if self.spec.profile:
             entry["profile"] = self.spec.profile
@@ -279,8 +285,16 @@ def _delete_tap(tap: str) -> None:
 # --- boot ---------------------------------------------------------------------------------
 
 
-def _wait_for_sshd(vm: VmHost, deadline: float) -> None:
+def boot_timeout(accel: str) -> float:
+    """How long a VM under ``accel`` may take to answer on port 22 (``AZL_VM_BOOT_TIMEOUT``
+    overrides)."""
+    forced = os.environ.get("AZL_VM_BOOT_TIMEOUT")
+    return float(forced) if forced else BOOT_TIMEOUTS.get(accel, BOOT_TIMEOUTS["tcg"])
+
+
+def _wait_for_sshd(vm: VmHost, started: float, timeout: float) -> None:
     """Until sshd on the VM sends its banner; an ERROR with the console's tail otherwise."""
+    deadline = started + timeout
     while time.monotonic() < deadline:
         if vm.pid is None or not is_our_qemu(vm.pid, vm.name):
             raise VmError(
@@ -295,9 +309,10 @@ def _wait_for_sshd(vm: VmHost, deadline: float) -> None:
         except OSError:
             pass
         time.sleep(0.5)
+    tail = console_tail(vm.console_log).strip() or "(the console printed nothing yet)"
     raise VmError(
-        f"lab VM {vm.name} ({vm.address}): sshd did not answer within {BOOT_TIMEOUT:.0f} s; "
-        f"console tail:\n{console_tail(vm.console_log)}"
+        f"lab VM {vm.name} ({vm.address}, {vm.accel}): sshd did not answer within "
+        f"{timeout:.0f} s; console tail:\n{tail}"
     )
 
 
@@ -328,7 +343,7 @@ def _boot(vm: VmHost, image: VmImage, net: VmNet, progress: Progress) -> VmHost:
     if res.returncode != 0 or vm.pid is None:
         raise VmError(f"lab VM {vm.name}: qemu did not start: {res.stderr.strip()}")
     progress(f"vm {vm.name}: booting ({vm.accel}, {vm.memory_mib} MiB, {vm.address}) ...")
-    _wait_for_sshd(vm, t0 + BOOT_TIMEOUT)
+    _wait_for_sshd(vm, t0, boot_timeout(vm.accel))
     vm.boot_seconds = round(time.monotonic() - t0, 2)
     _record(net, vm)
     progress(f"vm {vm.name}: sshd answered after {vm.boot_seconds:.1f} s")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .lab import Lab
+from .names import DEFAULT_LAB_NAME, LAB_NAME_ENV
 from .vm import start_vms, stop_vms, vm_status, write_vm_targets
 from .vm_image import cache_root, ensure_image, recipe_hash
 from .vm_variants import VARIANTS, get_variant
@@ -60,7 +61,8 @@ def register_vm(lab_subparsers: Any) -> None:
     sub = vm.add_subparsers(dest="vm_command", required=True, metavar="ACTION")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--name", default="azl", help="lab name (default: azl)")
+        p.add_argument("--name", help=f"lab name (default: ${LAB_NAME_ENV}, else "
+                       f"{DEFAULT_LAB_NAME})")
         p.add_argument("--state-dir", help="the lab's state directory")
 
     build = sub.add_parser("build", help="build (or find in the cache) the VM images")

@@ -5,6 +5,9 @@ created on first use and deleted at ``close`` (and by the run's cleanup in any c
 single exec stream runs ``sh -c 'exec nsenter -t 1 -m -u -i -n -p -- sh'``: a shell in the
 node's namespaces, kept open and driven by the persistent-shell framing of ``shell.py``,
 so a command costs one round trip instead of one exec request.
+
+The transport gets its cluster (API client, run ledger, namespace) as a value: the
+``ClusterContext`` the target's resolution made (``cluster/target.py``).
 """
 
 from __future__ import annotations
@@ -13,15 +16,24 @@ import contextlib
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import CommandTimeout, ConnectionLost, HostUnreachable
+from websocket import WebSocketException
+
+from ..errors import ClusterError, CommandTimeout, ConnectionLost, HostUnreachable
 from ..targets import HostSpec
 from .protocol import CommandResult
 from .shell import ShellSession, kill_script
 
+if TYPE_CHECKING:
+    from ..cluster.context import ClusterContext
+
 NODE_SHELL = "exec nsenter -t 1 -m -u -i -n -p -- sh"
+READY_WITHIN = 10.0  # the first exec right after Running may race the runtime: retried this long
 _STDOUT, _STDERR, _STATUS = 1, 2, 3
+# How an exec stream ends without anyone's fault in this process: the server closed it, the
+# network dropped it. Anything else in the reader is a bug and is handed to the caller.
+_STREAM_ENDED = (WebSocketException, OSError)
 
 
 class _ExecStream:
@@ -39,6 +51,8 @@ class _ExecStream:
         self._err = bytearray()
         self._status = bytearray()
         self._err_tail = bytearray()  # for the error message when the stream dies early
+        self._ended = ""  # why the stream ended, when it ended by an error
+        self._failure: Exception | None = None  # a bug in the reader: raised to the caller
         self._eof = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._pump, daemon=True, name="azl-kube-exec")
@@ -58,15 +72,19 @@ class _ExecStream:
                         self._status += chunks[2]
                         self._err_tail = (self._err_tail + chunks[1])[-2000:]
                     self._wake()
-        except Exception:
-            pass
+        except _STREAM_ENDED as exc:
+            with self._lock:
+                self._ended = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a bug, not swallowed: re-raised in read_available
+            with self._lock:
+                self._failure = exc
         finally:
             with self._lock:
                 self._eof = True
             self._wake()
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # the pipe is full (already woken) or closed
             os.write(self._wfd, b"x")
 
     def send(self, data: bytes) -> None:
@@ -78,12 +96,15 @@ class _ExecStream:
         return self._rfd
 
     def read_available(self) -> tuple[bytes, bytes, bool]:
+        """Buffered output; an error the reader thread did not expect is raised here."""
         try:
             while os.read(self._rfd, 4096):
                 pass
-        except (BlockingIOError, OSError):
+        except BlockingIOError:
             pass
         with self._lock:
+            if self._failure is not None:
+                raise self._failure
             out, err = bytes(self._out), bytes(self._err)
             self._out.clear()
             self._err.clear()
@@ -91,14 +112,14 @@ class _ExecStream:
         return out, err, eof
 
     def diagnostics(self) -> str:
-        """What the stream said before it closed: stderr tail and the exec status."""
+        """What the stream said before it closed: stderr tail, exec status, how it ended."""
         with self._lock:
             parts = [self._err_tail.decode("utf-8", "replace").strip(),
-                     _status_message(bytes(self._status))]
+                     _status_message(bytes(self._status)), self._ended]
         return "; ".join(p for p in parts if p)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(*_STREAM_ENDED):
             self._ws.close()
         self._thread.join(timeout=3)
         for fd in (self._rfd, self._wfd):
@@ -107,22 +128,19 @@ class _ExecStream:
 
 
 class KubeTransport:
-    """Runs shell scripts on the node ``spec.node`` of a cluster target."""
+    """Runs shell scripts on the node ``spec.node`` of a resolved cluster target."""
 
-    def __init__(self, spec: HostSpec, context: Any) -> None:
+    def __init__(self, spec: HostSpec, context: ClusterContext) -> None:
         self.spec = spec
-        self._cluster = context  # the target's ClusterContext
+        self.context = context
         self.node = spec.node or spec.name
         self.description = f"kube debug-pod on node {self.node}"
         self._pod: str | None = None
         self._shell: ShellSession | None = None
         self._lock = threading.Lock()
 
-    def _context(self) -> Any:
-        if self._cluster is None:
-            raise HostUnreachable(self.spec.name, self.spec.address,
-                                  f"cluster target {self.spec.target} is not resolved here")
-        return self._cluster
+    def _unreachable(self, cause: str) -> HostUnreachable:
+        return HostUnreachable(self.spec.name, self.spec.address, cause)
 
     # -- connection -------------------------------------------------------------------
     def connect(self) -> None:
@@ -133,9 +151,8 @@ class KubeTransport:
 
     def _open(self) -> None:
         from ..cluster.pods import create_pod, debug_pod_manifest, pod_name, wait_running
-        from ..errors import ClusterError
 
-        ctx = self._context()
+        ctx = self.context
         if self._pod is None:
             name = pod_name("azl-debug", ctx.ledger.run_id, self.node)
             body = debug_pod_manifest(name, self.node, ctx.config.debug_image, ctx.ledger.labels)
@@ -143,10 +160,9 @@ class KubeTransport:
                 create_pod(ctx.api, ctx.ledger, body)
                 wait_running(ctx.api, ctx.namespace, name, ctx.pod_timeout)
             except ClusterError as exc:
-                raise HostUnreachable(self.spec.name, self.spec.address, str(exc)) from None
+                raise self._unreachable(str(exc)) from None
             self._pod = name
-        # The first exec right after Running may race the runtime (or kwok's exec config).
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + READY_WITHIN
         while True:
             stream: _ExecStream | None = None
             try:
@@ -158,40 +174,42 @@ class KubeTransport:
                     return
                 cause = f"probe exited {probe.rc}: {probe.stderr.strip()[:300]}"
                 shell.close()
-            except (ConnectionLost, CommandTimeout, OSError) as exc:
+            except (ConnectionLost, CommandTimeout, OSError, EOFError, ClusterError) as exc:
                 said = stream.diagnostics() if stream is not None else ""
                 cause = f"{exc}" + (f" ({said})" if said else "")
                 if stream is not None:
                     stream.close()
-            except Exception as exc:
-                cause = _describe(exc)
             if time.monotonic() > deadline:
-                raise HostUnreachable(
-                    self.spec.name, self.spec.address,
+                raise self._unreachable(
                     f"no shell in debug pod {ctx.namespace}/{self._pod}: {cause}")
             time.sleep(0.5)
 
     def _exec_stream(self) -> _ExecStream:
         from kubernetes.stream import stream
 
-        from ..cluster.k8s import client
+        from ..cluster.api import api_error
+        from ..cluster.k8s import ApiException, client
+        from ..errors import ApiError
 
-        ctx = self._context()
+        ctx = self.context
         core = client.CoreV1Api(ctx.api)
-        ws = stream(
-            core.connect_get_namespaced_pod_exec, self._pod, ctx.namespace,
-            command=["sh", "-c", NODE_SHELL], stdin=True, stdout=True, stderr=True,
-            tty=False, _preload_content=False, binary=True,
-        )
+        try:
+            ws = stream(
+                core.connect_get_namespaced_pod_exec, self._pod, ctx.namespace,
+                command=["sh", "-c", NODE_SHELL], stdin=True, stdout=True, stderr=True,
+                tty=False, _preload_content=False, binary=True,
+            )
+        except ApiException as exc:  # the client wraps every failed handshake in one
+            raise ApiError(f"exec in pod {ctx.namespace}/{self._pod}", *api_error(exc)) from None
         return _ExecStream(ws)
 
     def _kill(self, pid: int) -> None:
         """Kill a timed-out command through a second exec of the same pod."""
         from ..cluster.pods import exec_once
 
-        ctx = self._context()
-        with contextlib.suppress(Exception):
-            argv = ["sh", "-c", f"exec nsenter -t 1 -m -u -i -n -p -- sh -c '{kill_script(pid)}'"]
+        ctx = self.context
+        argv = ["sh", "-c", f"exec nsenter -t 1 -m -u -i -n -p -- sh -c '{kill_script(pid)}'"]
+        with contextlib.suppress(ClusterError):  # the shell session then gives up on it
             exec_once(ctx.api, ctx.namespace, str(self._pod), argv, timeout=15)
 
     # -- commands ---------------------------------------------------------------------
@@ -223,20 +241,11 @@ class KubeTransport:
                 self._shell.close()
                 self._shell = None
             if self._pod is not None:
-                ctx = None
-                with contextlib.suppress(HostUnreachable):
-                    ctx = self._context()
-                if ctx is not None:
-                    with contextlib.suppress(Exception):  # else the run's cleanup deletes it
-                        delete_pod(ctx.api, ctx.namespace, self._pod, timeout=30)
+                ctx = self.context
+                # Not waited for: the run's cleanup deletes by label and waits for all at once.
+                with contextlib.suppress(ClusterError):
+                    delete_pod(ctx.api, ctx.namespace, self._pod, timeout=0)
                 self._pod = None
-
-
-def _describe(exc: BaseException) -> str:
-    from ..cluster.api import api_error
-
-    status, message = api_error(exc)
-    return f"{status} {message}" if status else f"{type(exc).__name__}: {exc}"
 
 
 def _status_message(raw: bytes) -> str:

@@ -1,8 +1,8 @@
 """The escape probe in pods of each Pod Security profile, pinned to each node.
 
-On test-bed (kwok) nodes pods run no container: the pod is admitted and the probe runs
-through the exec API, but inside the node's lab host, so no verdict about container
-isolation is given there (the test skips after the API-level part, saying so).
+Where a node declares that its pods run no container (``cluster/limits.py``; the test bed's
+kwok nodes do), the pod is admitted and the probe runs through the exec API, but no verdict
+about container isolation is given (the test skips after the API-level part, saying why).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_azlinux.analyse.escape import PROFILES, probe_script, verdict_for
-from pytest_azlinux.cluster.fixtures import ClusterPods, is_simulated
+from pytest_azlinux.cluster.limits import RUN_CONTAINERS
 from pytest_azlinux.cluster.nodes import NodeFacts
+from pytest_azlinux.cluster.workloads import ClusterPods
 from pytest_azlinux.session import SelectedTarget
 
 pytestmark = [pytest.mark.azl_cluster, pytest.mark.azl_escape]
@@ -27,8 +28,9 @@ def test_escape_probe_in_pod(
     result = azl_cluster.exec(pod.metadata.name, ["sh", "-c", probe_script(), "escape", *args],
                               timeout=120)
     verdict = verdict_for(result.stdout, profile, runtime_version=azl_node.runtime[1] or None)
-    if is_simulated(azl_node):
-        pytest.skip(f"test-bed node {azl_node.name}: pod admitted and probe ran through the "
-                    f"exec API ({len(verdict.findings)} checks), but kwok runs no container: "
-                    "no isolation verdict (API-level only)")
+    no_container = azl_node.cannot(RUN_CONTAINERS)
+    if no_container:
+        pytest.skip(f"node {azl_node.name}: pod admitted and probe ran through the exec API "
+                    f"({len(verdict.findings)} checks), but {no_container}: no isolation "
+                    "verdict (API-level only)")
     assert verdict.outcome != "fail", verdict.summary()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -22,19 +23,38 @@ from typing import Any
 
 import pytest
 
-from pytest_azlinux.cluster.api import PodSecurityRejected
+from pytest_azlinux.cluster.context import POD_TIMEOUT, ClusterContext
 from pytest_azlinux.cluster.pods import create_pod, ensure_namespace, profile_pod_manifest
-from pytest_azlinux.cluster.runs import MANAGED_BY, MANAGED_LABEL, RunLedger
+from pytest_azlinux.cluster.runs import (
+    DELETE_TIMEOUT,
+    MANAGED_BY,
+    MANAGED_LABEL,
+    NAMESPACE_GONE_TIMEOUT,
+    RunLedger,
+)
 from pytest_azlinux.cluster.target import resolve_cluster_target
-from pytest_azlinux.errors import CommandTimeout, HostUnreachable, TargetsError
+from pytest_azlinux.errors import (
+    CommandTimeout,
+    HostUnreachable,
+    PodSecurityRejected,
+    TargetsError,
+)
 from pytest_azlinux.host import Host
-from pytest_azlinux.session import make_transport
+from pytest_azlinux.kinds.protocol import Resolved
 from pytest_azlinux.targets import ClusterTarget, HostSpec, load_targets
-from pytest_azlinux.transport.kube import KubeTransport
+from pytest_azlinux.transport.kube import READY_WITHIN, KubeTransport
 from tests.fixtures.cluster import BedHandle
 from tests.fixtures.junit import junit_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
+# Deadlines scaled to what is awaited, with room for a busy machine (no speed assumed):
+# a child pytest starts (interpreter, collection, target resolution: STARTUP), makes a debug
+# pod that must run (POD_TIMEOUT) and answer (READY_WITHIN); after a signal it deletes its
+# run's objects, sweeps stale runs and waits for the namespace to go.
+STARTUP = 180.0
+CHILD_READY_WITHIN = STARTUP + POD_TIMEOUT + READY_WITHIN
+CHILD_CLEANUP_WITHIN = 2 * DELETE_TIMEOUT + NAMESPACE_GONE_TIMEOUT + STARTUP
+SUITE_WITHIN = 900.0  # the image suite on three nodes (about 60 s on an idle machine)
 
 
 def _target(bed: BedHandle, name: str = "nodepool-canary", **changes: Any) -> ClusterTarget:
@@ -55,21 +75,39 @@ def _managed_left(bed: BedHandle, namespace: str = "azl-system") -> list[str]:
     return left
 
 
+def _sweep_dead_runs(bed: BedHandle, namespace: str = "azl-system") -> list[str]:
+    """Delete what runs whose process is gone left in ``namespace`` (as the next run would)."""
+    return RunLedger(bed.api(), namespace).sweep()
+
+
+@pytest.fixture(autouse=True)
+def _clean_start(cluster_bed: BedHandle) -> None:
+    """Each test starts without objects an earlier, failed test's child left behind."""
+    _sweep_dead_runs(cluster_bed)
+
+
 @contextlib.contextmanager
-def _resolved(name: str, target: ClusterTarget) -> Iterator[list[HostSpec]]:
-    """The target's node specs; its cluster context stays registered until the block ends."""
-    specs, undo = resolve_cluster_target(name, target, start=True)
-    assert undo is not None
+def _resolved(name: str, target: ClusterTarget) -> Iterator[Resolved]:
+    """The resolved target (hosts, cluster context); its run is cleaned up at the end."""
+    resolved = resolve_cluster_target(name, target, start=True)
+    assert resolved.undo is not None and isinstance(resolved.context, ClusterContext)
     try:
-        yield specs
+        yield resolved
     finally:
-        undo()
+        resolved.undo()
+
+
+def _node_host(resolved: Resolved, spec: HostSpec, timeout: float = 30) -> Host:
+    """A host on ``spec``'s node, its transport given the target's context (as the session
+    does)."""
+    assert isinstance(resolved.context, ClusterContext)
+    return Host(spec, KubeTransport(spec, resolved.context), timeout)
 
 
 def _connect_error(name: str, target: ClusterTarget) -> str:
     """The ``HostUnreachable`` message of connecting to the target's first node."""
-    with _resolved(name, target) as specs:
-        host = Host(specs[0], make_transport(specs[0]), 10)
+    with _resolved(name, target) as resolved:
+        host = _node_host(resolved, resolved.hosts[0], 10)
         try:
             with pytest.raises(HostUnreachable) as info:
                 host.transport.connect()
@@ -79,7 +117,8 @@ def _connect_error(name: str, target: ClusterTarget) -> str:
 
 
 def test_pool_discovered_by_label_with_node_facts(cluster_bed: BedHandle) -> None:
-    with _resolved("nodepool-canary", _target(cluster_bed)) as specs:
+    with _resolved("nodepool-canary", _target(cluster_bed)) as resolved:
+        specs = resolved.hosts
         assert [s.name for s in specs] == cluster_bed.canary_nodes
         lab_addresses = [h.address for h in cluster_bed.lab.hosts]
         assert [s.address for s in specs] == lab_addresses
@@ -92,13 +131,11 @@ def test_pool_discovered_by_label_with_node_facts(cluster_bed: BedHandle) -> Non
 def test_selector_and_fips_labels(cluster_bed: BedHandle) -> None:
     target = _target(cluster_bed, "nodepool-idle",
                      selector="kubernetes.azure.com/fips_enabled=true")
-    with _resolved("nodepool-idle", target) as specs:
+    with _resolved("nodepool-idle", target) as resolved:
+        specs = resolved.hosts
         assert sorted(s.name for s in specs) == sorted(cluster_bed.idle_nodes)
-        from pytest_azlinux.cluster.target import get_context
-
-        ctx = get_context("nodepool-idle")
-        assert ctx is not None
-        facts = ctx.nodes[specs[0].name]
+        assert isinstance(resolved.context, ClusterContext)
+        facts = resolved.context.node(specs[0].name)
         assert facts.fips_enabled is True
         assert facts.node_image_version == "AKSAzureLinux-V3gen2fips-202511.07.0"
         assert facts.os_image == "Microsoft Azure Linux 3.0"
@@ -114,9 +151,9 @@ def test_empty_selection_is_a_clear_error(cluster_bed: BedHandle) -> None:
 
 
 def test_debug_pod_exec_runs_in_the_bound_lab_host(cluster_bed: BedHandle) -> None:
-    specs, undo = resolve_cluster_target("nodepool-canary", _target(cluster_bed), start=True)
-    assert undo is not None
-    hosts = [Host(s, make_transport(s), 30) for s in specs]
+    resolved = resolve_cluster_target("nodepool-canary", _target(cluster_bed), start=True)
+    assert resolved.undo is not None
+    hosts = [_node_host(resolved, s) for s in resolved.hosts]
     try:
         for host, lab_host in zip(hosts, cluster_bed.lab.hosts, strict=True):
             host.transport.connect()
@@ -150,7 +187,7 @@ def test_debug_pod_exec_runs_in_the_bound_lab_host(cluster_bed: BedHandle) -> No
     finally:
         for host in hosts:
             host.close()
-        undo()
+        resolved.undo()
     assert _managed_left(cluster_bed) == []
 
 
@@ -208,7 +245,8 @@ def test_host_level_suite_runs_on_nodes_through_debug_pods(
     proc = _pytest(cluster_bed, tmp_path, str(ROOT / "suites" / "image"),
                    "--azl-target", "nodepool-canary", f"--junitxml={junit}",
                    "--azl-junit-dir", str(tmp_path / "reports"))
-    out, _ = proc.communicate(timeout=600)
+    with _child(proc, cluster_bed):
+        out, _ = proc.communicate(timeout=SUITE_WITHIN)
     text = out.decode(errors="replace")
     assert junit.exists(), text
     outcomes = junit_outcomes(junit)
@@ -224,6 +262,50 @@ def test_host_level_suite_runs_on_nodes_through_debug_pods(
     assert _managed_left(cluster_bed) == []
 
 
+def _wait_for_output(proc: subprocess.Popen[bytes], marker: bytes, within: float) -> bytes:
+    """What the child printed up to and including ``marker``; fails (the child still
+    running, for the caller to stop) if it does not print it ``within`` seconds."""
+    assert proc.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + within
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while marker not in seen:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"the child pytest printed no {marker!r} within {within:g} s: "
+                            f"{seen.decode(errors='replace')[-2000:]}")
+            if not sel.select(min(remaining, 1.0)):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                pytest.fail(f"the child pytest ended before printing {marker!r}: "
+                            f"{seen.decode(errors='replace')[-2000:]}")
+            seen += chunk
+    return seen
+
+
+@contextlib.contextmanager
+def _child(proc: subprocess.Popen[bytes], bed: BedHandle) -> Iterator[subprocess.Popen[bytes]]:
+    """A child pytest that never outlives the test: killed if it still runs at the end, and
+    what it left in the cluster swept, so the next test starts clean."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+            _sweep_dead_runs(bed)
+
+
+def _ends_within(proc: subprocess.Popen[bytes], within: float) -> bool:
+    try:
+        proc.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(
     cluster_bed: BedHandle, tmp_path: Path
 ) -> None:
@@ -232,32 +314,24 @@ def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(
         "def test_hold(azl_host):\n"
         "    azl_host.run('true')\n"
         "    print('HOLDING', flush=True)\n"
-        "    time.sleep(120)\n"
+        "    time.sleep(3600)\n"
     ))
     for sig in (signal.SIGINT, signal.SIGKILL):
         proc = _pytest(cluster_bed, tmp_path, str(suite), "--azl-target", "nodepool-canary",
                        "-s", "-x")
-        deadline = time.monotonic() + 120
-        assert proc.stdout is not None
-        seen = b""
-        while b"HOLDING" not in seen and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen += line
-        assert b"HOLDING" in seen, seen.decode(errors="replace")
-        assert _managed_left(cluster_bed), "the run made no debug pod?"
-        proc.send_signal(sig)
-        proc.communicate(timeout=120)
+        with _child(proc, cluster_bed):
+            _wait_for_output(proc, b"HOLDING", CHILD_READY_WITHIN)
+            assert _managed_left(cluster_bed), "the run made no debug pod?"
+            proc.send_signal(sig)
+            assert _ends_within(proc, CHILD_CLEANUP_WITHIN), (
+                f"the child pytest did not end within {CHILD_CLEANUP_WITHIN:g} s of {sig.name}")
         if sig == signal.SIGINT:
             assert _managed_left(cluster_bed) == []
         else:
             # killed outright: the next run sweeps the dead run's objects
             assert _managed_left(cluster_bed)
-            _specs, undo = resolve_cluster_target("nodepool-canary", _target(cluster_bed),
-                                                 start=True)
-            assert undo is not None
-            undo()
+            with _resolved("nodepool-canary", _target(cluster_bed)):
+                pass
             assert _managed_left(cluster_bed) == []
 
 
@@ -300,3 +374,90 @@ def test_cluster_suites_on_the_bed(cluster_bed: BedHandle, tmp_path: Path) -> No
     contents = client.CustomObjectsApi(api).list_cluster_custom_object(
         "snapshot.storage.k8s.io", "v1", "volumesnapshotcontents")["items"]
     assert contents == [], [c["metadata"]["name"] for c in contents]
+
+
+# -- a list that fails is never "nothing left" ------------------------------------------------
+def _limited_client(bed: BedHandle, namespace: str, readable: list[str]) -> Any:
+    """An API client of a real service account that may read ``namespace`` itself and list
+    only ``readable`` (core resources) in it: RBAC forbids it everything else. Its
+    cluster-wide grant is named after the namespace (delete ``azl-limited-<namespace>``)."""
+    from pytest_azlinux.cluster.k8s import client
+
+    api = bed.api()
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "azl-limited"}})
+    grant = f"azl-limited-{namespace}"
+    rbac.create_cluster_role({"metadata": {"name": grant}, "rules": [
+        {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [namespace],
+         "verbs": ["get"]}]})
+    rbac.create_cluster_role_binding({
+        "metadata": {"name": grant},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": grant},
+        "subjects": [{"kind": "ServiceAccount", "name": "azl-limited",
+                      "namespace": namespace}]})
+    rbac.create_namespaced_role(namespace, {
+        "metadata": {"name": "azl-limited"},
+        "rules": [{"apiGroups": [""], "resources": readable, "verbs": ["get", "list"]}]})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": "azl-limited"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "azl-limited"},
+        "subjects": [{"kind": "ServiceAccount", "name": "azl-limited",
+                      "namespace": namespace}]})
+    token = core.create_namespaced_service_account_token(
+        "azl-limited", namespace, {"spec": {"expirationSeconds": 600}}).status.token
+    cfg = client.Configuration()
+    cfg.host = bed.bed.state().server
+    cfg.ssl_ca_cert = str(bed.bed.pki / "ca.crt")
+    cfg.api_key = {"authorization": f"Bearer {token}"}
+    cfg.retries = 0
+    return client.ApiClient(cfg)
+
+
+def test_a_forbidden_list_keeps_the_namespace_of_another_run(cluster_bed: BedHandle) -> None:
+    """Another live run has a pod in our helper namespace, and we may not list pods: the
+    ledger must say it cannot tell (an ERROR), not "nothing left" — which once let the end
+    of a run delete a namespace another run still used."""
+    from pytest_azlinux.cluster.k8s import client
+    from pytest_azlinux.cluster.target import _drop_namespace_if_unused
+    from pytest_azlinux.errors import ApiError
+
+    api = cluster_bed.api()
+    core = client.CoreV1Api(api)
+    namespace = "azl-shared-test"
+    assert ensure_namespace(api, namespace, "privileged") is True  # made by us: managed
+    try:
+        other = RunLedger(api, namespace)  # a live run (this process) with a pod there
+        create_pod(api, other, profile_pod_manifest(
+            "azl-other-run", cluster_bed.canary_nodes[0], "busybox", "baseline", {}))
+        limited = _limited_client(
+            cluster_bed, namespace, ["configmaps", "persistentvolumeclaims", "services"])
+        mine = RunLedger(limited, namespace)
+        with pytest.raises(ApiError) as info:
+            mine.remaining(f"{MANAGED_LABEL}={MANAGED_BY}")
+        assert info.value.status == 403 and f"list Pod in {namespace}" in str(info.value)
+        # the end of our run: it may read the namespace, cannot list pods, so it keeps it
+        errors = _drop_namespace_if_unused(limited, namespace, mine)
+        assert len(errors) == 1 and f"namespace {namespace} kept" in errors[0], errors
+        assert f"list Pod in {namespace}: 403" in errors[0], errors
+        assert core.read_namespace(namespace).status.phase == "Active"
+        assert core.read_namespaced_pod("azl-other-run", namespace).metadata.name
+    finally:
+        rbac = client.RbacAuthorizationV1Api(api)
+        with contextlib.suppress(Exception):  # made only once the client was made
+            rbac.delete_cluster_role_binding(f"azl-limited-{namespace}")
+            rbac.delete_cluster_role(f"azl-limited-{namespace}")
+        core.delete_namespace(namespace)
+
+
+def test_api_errors_from_the_helpers_are_infra_errors(cluster_bed: BedHandle) -> None:
+    """A real 404 from the API server leaves the cluster helpers as ApiError (ERROR), with
+    the status for callers that expect it; never as the client's own exception (FAIL)."""
+    from pytest_azlinux.cluster.pods import namespace_level
+    from pytest_azlinux.errors import ApiError, InfraError
+
+    with pytest.raises(ApiError) as info:
+        namespace_level(cluster_bed.api(), "azl-no-such-namespace")
+    assert isinstance(info.value, InfraError) and info.value.status == 404
+    assert "read namespace azl-no-such-namespace: 404" in str(info.value)

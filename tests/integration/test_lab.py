@@ -22,7 +22,9 @@ from pytest_azlinux.host import Host
 from pytest_azlinux.lab import Lab, LabError
 from pytest_azlinux.lab import system as lab_system
 from pytest_azlinux.lab.hostproc import init_pid
-from pytest_azlinux.lab.target import LAB_NAME_ENV, resolve_lab_target
+from pytest_azlinux.lab.names import LAB_NAME_ENV
+from pytest_azlinux.lab.target import resolve_lab_target
+from pytest_azlinux.localproc import pid_alive
 from pytest_azlinux.targets import LabTarget
 from tests.fixtures.lab import connect, lab_host_specs, make_lab, unique_lab_name
 
@@ -33,9 +35,9 @@ EXPECTED_IDENTITY = {  # variant -> (ID, VERSION, VARIANT_ID, release file)
 }
 
 
-def azl(*args: str) -> subprocess.CompletedProcess[str]:
+def azl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pytest_azlinux.cli", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def iperf_mbps(server: Host, client: Host, seconds: int = 2) -> float:
@@ -129,6 +131,34 @@ def test_hosts_have_private_files_and_scratch_disks(lab: Lab, lab_hosts: dict[st
         assert h.which("iperf3") and h.which("fio")
 
 
+ORPHANS = """
+for i in $(seq %s); do (sleep 0.3 & echo $!); done
+"""  # each subshell starts a sleep and exits at once: the sleeps become the host's orphans
+
+
+def test_host_init_reaps_orphans(lab: Lab, lab_hosts: dict[str, Host]) -> None:
+    """Processes orphaned on a lab host are reaped by its PID 1 (tini): no zombies pile up
+    (41 were once found on one host whose PID 1 was ``sleep infinity``)."""
+    host = lab_hosts[lab.hosts[0].name]
+    assert host.check_output("cat /proc/1/comm") == "tini"
+    pids = host.check_output(ORPHANS, 20).split()
+    assert len(pids) == 20
+
+    def states() -> dict[str, str]:  # pid -> "state ppid" of those still in the process table
+        out = host.run("for p in %s; do [ -r /proc/$p/stat ] && echo $p $(cut -d' ' -f3,4 "
+                       "/proc/$p/stat); done; true", " ".join(pids)).stdout
+        return {p: rest for p, _, rest in (ln.partition(" ") for ln in out.splitlines())}
+
+    early = states()
+    assert all(v.endswith(" 1") for v in early.values()), early  # orphans: children of PID 1
+    deadline = time.monotonic() + 120  # they end after 0.3 s; room for a busy machine
+    left = early
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = states()
+    assert not left, f"not reaped: {left}"  # a zombie stays listed with state Z, ppid 1
+
+
 def test_seed_audit_log_lands_only_on_that_host(
     lab: Lab, lab_hosts: dict[str, Host], tmp_path: Path
 ) -> None:
@@ -216,7 +246,7 @@ def test_up_adds_hosts_and_down_leaves_nothing() -> None:
     assert str(state_dir) not in losetup
     for dev in made["loops"]:
         assert dev and not Path(f"/sys/block/{Path(dev).name}/loop/backing_file").exists()
-    alive = [p for p in made["pids"] if p and lab_system.pid_alive(p)]
+    alive = [p for p in made["pids"] if p and pid_alive(p)]
     assert not alive
     mounts = Path("/proc/self/mountinfo").read_text()
     assert str(state_dir) not in mounts
@@ -226,26 +256,47 @@ def test_up_adds_hosts_and_down_leaves_nothing() -> None:
 
 def test_kind_lab_target_starts_and_stops_the_lab(monkeypatch: pytest.MonkeyPatch) -> None:
     name = unique_lab_name("r")
-    monkeypatch.setenv(LAB_NAME_ENV, name)
+    monkeypatch.setenv(LAB_NAME_ENV, "not-this-one")  # the target's own ``lab:`` wins
     lab = Lab(name)
     lab.down()
-    config = LabTarget(kind="lab", hosts=2, variants=["azl3-fips"], disk_size="64M")
+    config = LabTarget(kind="lab", hosts=2, variants=["azl3-fips"], disk_size="64M", lab=name)
     try:
-        specs, undo = resolve_lab_target("mylab", config, start=True)
-        assert undo is not None and lab.is_up()
-        assert [(s.name, s.target, s.access) for s in specs] == [
+        resolved = resolve_lab_target("mylab", config, start=True)
+        assert resolved.undo is not None and lab.is_up()
+        assert isinstance(resolved.context, Lab) and resolved.context.name == name
+        assert [(s.name, s.target, s.access) for s in resolved.hosts] == [
             (f"{name}-1", "mylab", "ssh"), (f"{name}-2", "mylab", "ssh")]
-        again, no_undo = resolve_lab_target("mylab", config, start=False)
-        assert no_undo is None and again == specs
-        host = connect(specs[0])
+        again = resolve_lab_target("mylab", config, start=False)
+        assert again.undo is None and list(again.hosts) == list(resolved.hosts)
+        # without ``lab:`` the target means $AZL_LAB_NAME's lab
+        monkeypatch.setenv(LAB_NAME_ENV, name)
+        by_env = resolve_lab_target("mylab", config.model_copy(update={"lab": None}),
+                                    start=False)
+        assert list(by_env.hosts) == list(resolved.hosts)
+        host = connect(resolved.hosts[0])
         assert host.facts.variant_id == "fips"
         host.close()
-        undo()
+        resolved.undo()
         assert not lab.is_up()
         with pytest.raises(TargetsError, match="is not up"):
             resolve_lab_target("mylab", config, start=False)
     finally:
         lab.down()
+
+
+def test_cli_honours_azl_lab_name_and_name_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``AZL_LAB_NAME=x azl lab down`` takes down lab x (it once took down lab ``azl``);
+    ``--name`` wins over the variable."""
+    with make_lab(unique_lab_name("n"), hosts=1, variants=["azl3"]) as lab:
+        env = {**os.environ, LAB_NAME_ENV: lab.name}
+        status = azl("lab", "status", env=env)
+        assert status.returncode == 0 and f"lab {lab.name}: 1 hosts" in status.stdout, status
+        other = unique_lab_name("n2")
+        named = azl("lab", "status", "--name", other, env=env)
+        assert f"lab {other}: not up" in named.stdout and lab.is_up()
+        down = azl("lab", "down", env=env)
+        assert down.returncode == 0 and f"lab {lab.name}: taken down" in down.stdout, down
+        assert not lab.is_up() and not lab.state_dir.exists()
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -293,6 +344,19 @@ def test_subnet_choice_skips_used_and_reports_exhaustion() -> None:
         pick_subnet(used, explicit="10.1.2.0/24")
     with pytest.raises(LabError, match="exhausted"):
         pick_subnet([LAB_RANGE])
+
+
+def test_one_function_decides_the_lab_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_azlinux.lab.names import lab_name
+
+    monkeypatch.delenv(LAB_NAME_ENV, raising=False)
+    assert lab_name(None) == "azl" and Lab().name == "azl"
+    monkeypatch.setenv(LAB_NAME_ENV, "from-env")
+    assert lab_name(None) == "from-env" and Lab().name == "from-env"
+    assert lab_name("chosen") == "chosen" and Lab("chosen").name == "chosen"
+    monkeypatch.setenv(LAB_NAME_ENV, "Bad Name")
+    with pytest.raises(LabError, match="invalid lab name 'Bad Name'"):
+        lab_name(None)
 
 
 def test_interface_names_fit_and_differ_per_lab() -> None:

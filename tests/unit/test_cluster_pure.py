@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import yaml
 
@@ -13,7 +14,8 @@ from pytest_azlinux.cluster.pods import (
     pod_name,
     profile_pod_manifest,
 )
-from pytest_azlinux.lab.cluster_bed import NodeImage, kwok_config, node_manifest
+from pytest_azlinux.lab.bed.manifests import NodeImage, node_manifest
+from pytest_azlinux.lab.bed.stages import kwok_config
 
 # A node as an AKS Azure Linux 3.0 pool registers it (shape of `kubectl get node -o json`).
 AKS_NODE = {
@@ -108,3 +110,174 @@ def test_kwok_config_routes_exec_and_simulates_csi(tmp_path: object) -> None:
     assert "AZL_TESTBED_NODE" in pod_ready[0]["apply"]["template"]
     assert "patch" in pod_ready[1]
     assert "readyToUse: true" in text
+
+
+def test_bed_wait_port_error_names_the_port() -> None:
+    """A component that is alive but never listens: the error names the real port (the
+    message once lacked its f prefix and printed ``{port}``)."""
+    import os
+    import socket
+    import time
+    from pathlib import Path
+
+    import pytest
+
+    from pytest_azlinux.errors import BedError
+    from pytest_azlinux.lab.bed.processes import wait_port
+
+    with socket.socket() as s:  # a port nothing listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(BedError) as info:
+            wait_port(port, time.monotonic(), "kwok", Path("/nonexistent/kwok.log"), os.getpid())
+    message = str(info.value)
+    assert f"kwok did not listen on 127.0.0.1:{port} in time" in message
+    assert "{port}" not in message and "no log at /nonexistent/kwok.log" in message
+
+
+def test_simulated_objects_declare_what_they_cannot_do() -> None:
+    """The bed declares its limits on its objects; the cluster package reads capabilities."""
+    from pytest_azlinux.cluster.limits import POD_NETWORK, RUN_CONTAINERS, VOLUME_DATA
+    from pytest_azlinux.lab.bed.manifests import storage_class_manifest
+
+    simulated = node_facts(node_manifest("aks-x-1-vmss000000", "x", "198.18.0.2", NodeImage()))
+    assert "no container" in (simulated.cannot(RUN_CONTAINERS) or "")
+    assert "no CNI" in (simulated.cannot(POD_NETWORK) or "")
+    assert simulated.cannot(VOLUME_DATA) is None  # a storage limit, declared on the class
+    real = node_facts(AKS_NODE)  # an AKS node declares no limits: it can do everything
+    assert real.limits == {} and real.cannot(RUN_CONTAINERS) is None
+    annotations = storage_class_manifest()["metadata"]["annotations"]
+    assert "hold no data" in annotations[f"limits.azl.io/{VOLUME_DATA}"]
+
+
+# -- errors leave the cluster package as InfraErrors, and bugs are not hidden ---------------
+def _closed_port_client() -> object:
+    """A real API client pointed at 127.0.0.1:<a port nothing listens on>."""
+    import socket
+
+    from pytest_azlinux.cluster.k8s import client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = client.Configuration()
+    cfg.host = f"http://127.0.0.1:{port}"
+    cfg.retries = 0
+    return client.ApiClient(cfg)
+
+
+def test_retry_turns_an_api_error_status_into_an_infra_error() -> None:
+    """An error status leaves ``retry`` as ApiError (a ClusterError, so an ERROR), never as
+    the client's raw ApiException (which pytest would report as a FAIL)."""
+    import pytest
+
+    from pytest_azlinux.cluster.api import retry
+    from pytest_azlinux.cluster.k8s import ApiException
+    from pytest_azlinux.errors import ApiError, InfraError
+
+    def forbidden() -> None:
+        raise ApiException(status=403, reason="Forbidden")
+
+    with pytest.raises(ApiError) as info:
+        retry(forbidden, "list pods in azl-system")
+    assert isinstance(info.value, InfraError)
+    assert info.value.status == 403 and str(info.value) == "list pods in azl-system: 403 Forbidden"
+
+
+def test_a_failed_list_is_not_nothing_left() -> None:
+    """The run ledger cannot reach the API: ``remaining`` raises instead of answering "no
+    objects left" (which once let a run delete a namespace another run still used)."""
+    import pytest
+
+    from pytest_azlinux.cluster.runs import RunLedger
+    from pytest_azlinux.errors import ClusterError
+
+    ledger = RunLedger(_closed_port_client(), "azl-system")
+    with pytest.raises(ClusterError, match="list Pod in azl-system: API server unreachable"):
+        ledger.remaining()
+
+
+class FakeWebSocket:
+    """A fake (no real websocket can be made to fail this way on purpose): the exec
+    websocket's interface, raising ``error`` from its first ``update``."""
+
+    _channels: ClassVar[dict[int, bytes]] = {}
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.open = True
+
+    def is_open(self) -> bool:
+        return self.open
+
+    def update(self, timeout: float = 0) -> None:
+        self.open = False
+        raise self.error
+
+    def read_channel(self, channel: int) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        self.open = False
+
+
+def _drained(stream: object) -> tuple[bytes, bytes, bool]:
+    import time
+
+    from pytest_azlinux.transport.kube import _ExecStream
+
+    assert isinstance(stream, _ExecStream)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out, err, eof = stream.read_available()
+        if eof:
+            return out, err, eof
+        time.sleep(0.01)
+    raise AssertionError("the reader thread never ended")
+
+
+def test_exec_reader_hands_a_bug_to_the_caller() -> None:
+    """An error the reader thread does not expect is raised to the reading caller, not
+    swallowed into an end of stream (which reads as "connection lost", an infra ERROR)."""
+    import pytest
+    from websocket import WebSocketConnectionClosedException
+
+    from pytest_azlinux.transport.kube import _ExecStream
+
+    broken = _ExecStream(FakeWebSocket(TypeError("a bug in frame handling")))
+    try:
+        with pytest.raises(TypeError, match="a bug in frame handling"):
+            _drained(broken)
+    finally:
+        broken.close()
+    closed = _ExecStream(FakeWebSocket(WebSocketConnectionClosedException("peer gone")))
+    try:
+        assert _drained(closed) == (b"", b"", True)  # an ended stream is an end of stream
+        assert "WebSocketConnectionClosedException: peer gone" in closed.diagnostics()
+    finally:
+        closed.close()
+
+
+def test_kube_connect_does_not_turn_a_bug_into_host_unreachable() -> None:
+    """Opening the node shell retries what can pass (a stream that ends, an API error); a
+    programming error propagates at once instead of becoming "host unreachable"."""
+    import pytest
+
+    from pytest_azlinux.cluster.context import ClusterContext
+    from pytest_azlinux.cluster.runs import RunLedger
+    from pytest_azlinux.targets import ClusterTarget, HostSpec
+    from pytest_azlinux.transport.kube import KubeTransport
+
+    config = ClusterTarget(kind="cluster", pool="canary")
+    context = ClusterContext("nodepool-canary", config, None, RunLedger(None, "azl-system"))
+    spec = HostSpec(name="aks-canary-0", target="nodepool-canary", access="kube",
+                    address="10.0.0.4", node="aks-canary-0")
+    transport = KubeTransport(spec, context)
+    transport._pod = "azl-debug-x"  # the debug pod exists; the exec is what fails
+
+    def buggy_exec_stream() -> object:
+        raise TypeError("unexpected keyword argument")
+
+    transport._exec_stream = buggy_exec_stream  # type: ignore[assignment,method-assign]
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        transport.connect()

@@ -1,0 +1,30 @@
+"""The pod-level cluster suites' settings: ``suites.cluster`` of a ``kind: cluster`` target."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ..settings import SuiteSettings, register
+from .context import POD_TIMEOUT
+
+
+@register
+class ClusterSettings(SuiteSettings):
+    """``suites.cluster``; every field optional."""
+
+    suite = "cluster"
+
+    # pods of every suite
+    pod_image: str | None = None  # default: the target's debug_image
+    pod_timeout: float = Field(default=POD_TIMEOUT, gt=0)
+    # CSI snapshot flow (suites/cluster/test_csi_snapshot.py): not applicable without both
+    storage_class: str | None = None
+    snapshot_class: str | None = None  # its driver must be the StorageClass provisioner
+    snapshot_node: str | None = None  # default: the first node
+    volume_size: str = "1Gi"
+    snapshot_timeout: float = Field(default=300.0, gt=0)
+    # pod network (suites/cluster/test_pod_network.py)
+    iperf_image: str | None = None  # must ship iperf3; default: pod_image
+    duration: int = Field(default=3, ge=1, le=600)
+    repetitions: int = Field(default=2, ge=1, le=20)
+    pod_network_tolerance: float = Field(default=0.10, ge=0, lt=1)

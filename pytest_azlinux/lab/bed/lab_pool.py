@@ -1,0 +1,57 @@
+"""Lab hosts behind simulated nodes, and the targets file that names the bed's pools."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from ...errors import BedError
+from ..hostproc import enter_cmd
+from ..lab import Lab
+from .bed import ClusterBed
+from .manifests import NodeImage, lab_node_image
+
+NAMESPACE = "azl-system"
+DEBUG_IMAGE = "mcr.microsoft.com/cbl-mariner/busybox:2.0"
+
+
+def add_lab_pool(
+    bed: ClusterBed, pool: str, lab: Lab, image: NodeImage | None = None
+) -> list[str]:
+    """One simulated node per host of a running lab: the node's InternalIP is the lab host's
+    address and exec into its pods runs inside that host."""
+    hosts = lab.hosts
+    if not hosts:
+        raise BedError(f"lab {lab.name} has no hosts: run `azl lab up` first")
+    names: list[str] = []
+    for i, host in enumerate(hosts):
+        names += bed.add_pool(pool, 1, image=image or lab_node_image(host.variant),
+                              addresses=[host.address], prefix=f"aks-{pool}-31415926-vmss",
+                              start=i)
+    for name, host in zip(names, hosts, strict=True):
+        enter = list(enter_cmd(host))
+        if enter and enter[0] == "nsenter":  # not the pod-side shim of the same name
+            enter[0] = shutil.which("nsenter") or "/usr/bin/nsenter"
+        bed.bind_node(name, enter)
+    return names
+
+
+def write_targets(bed: ClusterBed, path: Path, pools: Mapping[str, str]) -> Path:
+    """A targets file with one ``cluster`` target per pool (target name -> pool)."""
+    targets = {
+        name: {
+            "kind": "cluster",
+            "description": f"test-bed pool {pool} (kwok-simulated nodes)",
+            "kubeconfig": str(bed.kubeconfig),
+            "pool": pool,
+            "namespace": NAMESPACE,
+            "access": "debug-pod",
+            "debug_image": DEBUG_IMAGE,
+        }
+        for name, pool in pools.items()
+    }
+    path.write_text(yaml.safe_dump({"targets": targets}, sort_keys=False))
+    return path

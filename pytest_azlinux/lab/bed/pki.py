@@ -1,0 +1,104 @@
+"""The test bed's certificates and the kubeconfig that uses them.
+
+One CA and one admin certificate (client: ``system:masters``; server: 127.0.0.1, localhost)
+serve the API server, kwok and every client; plus the service-account signing key pair.
+Valid for 30 days: a bed is a test fixture, not a service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+VALIDITY = dt.timedelta(days=30)
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def write_pki(pki: Path) -> None:
+    """ca.crt, admin.crt/admin.key and sa.key/sa.pub under ``pki`` (mode 0600)."""
+    pki.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    ca_key = _key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azl-testbed-ca")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = _key()
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "azl-testbed-admin"),
+    ])
+    sans: list[x509.GeneralName] = [
+        x509.DNSName(n) for n in ("localhost", "kubernetes", "kubernetes.default")
+    ]
+    sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    sans.append(x509.IPAddress(ipaddress.ip_address("10.96.0.1")))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    sa = _key()
+    (pki / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (pki / "admin.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (pki / "admin.key").write_bytes(_pem_key(key))
+    (pki / "sa.key").write_bytes(_pem_key(sa))
+    (pki / "sa.pub").write_bytes(
+        sa.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    for f in pki.iterdir():
+        f.chmod(0o600)
+
+
+def kubeconfig_text(server: str, pki: Path, context: str = "azl-testbed") -> str:
+    """A kubeconfig for ``server`` authenticating with the admin certificate."""
+    data = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": {
+            "server": server, "certificate-authority": str(pki / "ca.crt")}}],
+        "users": [{"name": "admin", "user": {
+            "client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": "admin"}}],
+        "current-context": context,
+    }
+    return yaml.safe_dump(data, sort_keys=False)
