@@ -36,6 +36,19 @@ def load_client(kubeconfig: str, context: str | None, where: str) -> Any:
     return client.ApiClient(cfg)
 
 
+def exec_client(api: Any) -> Any:
+    """An ApiClient of its own for one exec stream, on ``api``'s configuration.
+
+    ``kubernetes.stream.stream`` swaps the client's ``call_api`` while it opens a stream: on a
+    client shared by threads (hosts are prepared concurrently), another thread's REST call or
+    stream then goes through the wrong path ("Handshake status 200 OK"), and a racing restore
+    can leave the swap in place.
+    """
+    from .k8s import client
+
+    return client.ApiClient(api.configuration)
+
+
 def api_error(exc: BaseException) -> tuple[int, str]:
     """(status, message) of an ApiException, the server's message if there is one."""
     import json

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from ..errors import ApiError, ClusterError, PodSecurityRejected
 from ..transport.protocol import CommandResult
-from .api import NOT_ON_CONFLICT, api_error, retry, wait_for
+from .api import NOT_ON_CONFLICT, api_error, exec_client, retry, wait_for
 from .runs import MANAGED_BY, MANAGED_LABEL, RunLedger
 
 PodProfile = Literal["restricted", "baseline", "privileged"]
@@ -199,7 +199,7 @@ def exec_once(
 
     from .k8s import ApiException, client
 
-    core = client.CoreV1Api(api)
+    core = client.CoreV1Api(exec_client(api))
     start = time.monotonic()
     kwargs: dict[str, Any] = {"container": container} if container else {}
     where = f"exec in pod {namespace}/{name}"

@@ -187,12 +187,12 @@ class KubeTransport:
     def _exec_stream(self) -> _ExecStream:
         from kubernetes.stream import stream
 
-        from ..cluster.api import api_error
+        from ..cluster.api import api_error, exec_client
         from ..cluster.k8s import ApiException, client
         from ..errors import ApiError
 
         ctx = self.context
-        core = client.CoreV1Api(ctx.api)
+        core = client.CoreV1Api(exec_client(ctx.api))
         try:
             ws = stream(
                 core.connect_get_namespaced_pod_exec, self._pod, ctx.namespace,
