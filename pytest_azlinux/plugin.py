@@ -37,6 +37,8 @@ MARKERS = {
     "azl_selinux": "SELinux mode and denial suite",
     "azl_escape": "container-escape probe suite",
     "azl_cluster": "needs a cluster target (Kubernetes API)",
+    "azl_hardening": "hardening baseline suite (one test per control)",
+    "azl_control(id)": "the hardening control a test checks (waivers and reports match the id)",
     "azl_destructive": "changes the target (formats disks, loads policy): runs only with "
     "--azl-allow-destructive",
     "azl_requires(hosts=N, kinds=[...])": "skip with a reason unless the target has at least "
@@ -82,6 +84,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--azl-profiles-dir", action="append", default=[], metavar="DIR",
         help="extra image profile directories (add to or override the shipped profiles)",
     )
+    group.addoption(
+        "--azl-hardening-level", type=int, choices=(1, 2), metavar="1|2",
+        help="hardening controls to run: 1 (level 1) or 2 (levels 1 and 2); default: the "
+        "target's suites.hardening.level, else 1",
+    )
     parser.addini("azl_targets_file", "targets file, relative to the rootdir")
     parser.addini("azl_profiles_dir", "image profile directories, relative to the rootdir",
                   type="paths")
@@ -107,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {help_text}")
     from . import fixtures
     from .cluster import fixtures as cluster_fixtures
+    from .hardening import fixtures as hardening_fixtures
     from .profiles import fixtures as profile_fixtures
     from .selinux.fixtures import register_plugin as register_selinux
 
@@ -114,6 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(fixtures, "azl-fixtures")
         config.pluginmanager.register(profile_fixtures, "azl-profile-fixtures")
         config.pluginmanager.register(cluster_fixtures, "azl-cluster-fixtures")
+        config.pluginmanager.register(hardening_fixtures, "azl-hardening-fixtures")
     register_selinux(config)  # azl_selinux fixture and the per-test denial watcher
     _check_mark_expression(config)
     names = split_names(config.getoption("azl_target"))
