@@ -110,12 +110,12 @@ def _baseline(request: pytest.FixtureRequest, host: Host, target: SelectedTarget
         request.config.getoption("azl_hardening_level", None), settings, target.name
     )
     # what this host's collected controls need, minus those that will be skipped
-    mine = [
-        item.stash[CONTROL_KEY] for item in request.session.items
+    mine = {
+        item.stash[CONTROL_KEY].id: item.stash[CONTROL_KEY] for item in request.session.items
         if CONTROL_KEY in item.stash and _host_param(item) is param
-    ]  # fmt: skip
+    }  # fmt: skip
     baseline = HostBaseline(host, profile, settings, level, [])
-    baseline.to_run = [c for c in dict.fromkeys(mine) if baseline.skip_reason(c) is None]
+    baseline.to_run = [c for c in mine.values() if baseline.skip_reason(c) is None]
     cache[key] = baseline
     return baseline
 

@@ -16,6 +16,12 @@ from pytest_azlinux.hardening import Control, HostBaseline, check_control, contr
 pytestmark = pytest.mark.azl_hardening
 
 
-@pytest.mark.parametrize("control", control_params())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # here rather than a parametrize mark: it runs before the host parametrization, so the
+    # control id comes first in the test id
+    if "control" in metafunc.fixturenames:
+        metafunc.parametrize("control", control_params())
+
+
 def test_control(control: Control, azl_hardening: HostBaseline) -> None:
     check_control(azl_hardening, control)

@@ -128,7 +128,7 @@ class AccountsCheck(Strict):
             if s.max_days is None or s.max_days > limit
         ]
         found = f"maximum age over {limit} days: {shorten(bad)}" if bad else (
-            f"{len(with_password)} accounts with a password, all within {limit} days"
+            f"every account with a password ({len(with_password)}) within {limit} days"
         )
         return Verdict.judged(not bad, found, expected)
 
