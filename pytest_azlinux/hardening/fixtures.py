@@ -102,10 +102,13 @@ def _baseline(request: pytest.FixtureRequest, host: Host, target: SelectedTarget
             f"{profile.path}: field 'hardening_not_applicable': unknown control id {unknown[0]!r}",
             pytrace=False,
         )
+    problem = None
     try:
         settings = parse(HardeningSettings, target.settings("hardening"), target.name)
     except SettingsError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)  # outside the except: no chained traceback
     level = LevelChoice.choose(
         request.config.getoption("azl_hardening_level", None), settings, target.name
     )

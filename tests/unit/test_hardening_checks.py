@@ -365,3 +365,24 @@ def test_readme_names_every_recording() -> None:
         assert f"`{name}`" in readme, name
 
 
+
+
+# --- the hardened VM against its unhardened twin --------------------------------------------------
+
+
+def test_the_hardening_recipe_shows_in_the_vm_recordings() -> None:
+    """vm-hardened is vm-default plus lab/vm_variants.py HARDENING_FILES (and audit=1 ...)."""
+    default, hardened = verdicts("vm-default"), verdicts("vm-hardened")
+    fixed = sorted(c for c in default if default[c].outcome == "failed"
+                   and hardened[c].outcome == "passed")  # fmt: skip
+    broken = sorted(c for c in default if default[c].outcome == "passed"
+                    and hardened[c].outcome != "passed")  # fmt: skip
+    assert broken == []
+    assert len(fixed) >= 60
+    for area in ("SSH", "NET", "KRN", "MOD", "MNT", "FILE", "ACC", "AUD"):
+        assert any(c.startswith(f"AZL-{area}-") for c in fixed), area
+    # what the recipe leaves alone fails on both: no time daemon in the image, a NOPASSWD
+    # rule for the lab's user, /home on the root filesystem, no FIPS
+    still = sorted(c for c in hardened if hardened[c].outcome == "failed")
+    assert still == ["AZL-ACC-016", "AZL-CRY-001", "AZL-CRY-002", "AZL-MNT-011", "AZL-TIME-001",
+                     "AZL-TIME-002"]  # fmt: skip

@@ -94,8 +94,9 @@ class ModuleCheck(Strict):
         if m.filesystem_registered or in_sysfs:
             where = "/proc/filesystems" if m.filesystem_registered else sysfs
             return Verdict("failed", f"{self.module} is in the running kernel ({where})", expected)
-        if _INSTALL_FALSE.search(m.modprobe):
-            return Verdict("passed", f"modprobe {self.module}: {first_line(m.modprobe)}", expected)
+        refused = _INSTALL_FALSE.search(m.modprobe)
+        if refused:  # modprobe may list the module's dependencies before the directive
+            return Verdict("passed", f"modprobe {self.module}: {refused.group(0)}", expected)
         if "insmod " in m.modprobe:
             return Verdict(
                 "failed",
