@@ -104,7 +104,7 @@ HARDENING_FILES: dict[str, str] = {
         "fs.protected_symlinks = 1", "fs.protected_hardlinks = 1", "fs.protected_fifos = 1",
         "fs.protected_regular = 1", "fs.suid_dumpable = 0", "net.core.bpf_jit_harden = 2",
         "vm.mmap_min_addr = 65536", "",
-    ]),  # fmt: skip
+    ]),
     "etc/modprobe.d/azl-hardening.conf": "".join(
         f"install {m} /bin/false\nblacklist {m}\n" for m in _WEAK_MODULES
     ),
@@ -122,7 +122,7 @@ HARDENING_FILES: dict[str, str] = {
         "curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
         "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256",
         "",
-    ]),  # fmt: skip
+    ]),
     "etc/issue.net": "Authorised use only. Activity on this system is monitored.\n",
     "etc/fstab": (
         "# root from the kernel command line\n"
@@ -145,7 +145,7 @@ HARDENING_FILES: dict[str, str] = {
         "-a always,exit -F arch=b64 -S sethostname,setdomainname -k system-locale",
         "-w /etc/hosts -p wa -k system-locale", "-w /etc/hostname -p wa -k system-locale",
         "",
-    ]),  # fmt: skip
+    ]),
     "etc/audit/rules.d/99-finalize.rules": "-e 2\n",
     "etc/tmpfiles.d/azl-hardening.conf": "\n".join([
         "z /etc/shadow 0000 root root -", "z /etc/gshadow 0000 root root -",
@@ -154,7 +154,7 @@ HARDENING_FILES: dict[str, str] = {
         "z /etc/ssh/sshd_config.d/*.conf 0600 root root -",
         "z /etc/sudoers.d/azl-hardening 0440 root root -",
         "z /etc/cron.d 0700 root root -", "z /etc/cron.daily 0700 root root -", "",
-    ]),  # fmt: skip
+    ]),
     "etc/sudoers.d/azl-hardening": "Defaults use_pty\nDefaults logfile=/var/log/sudo.log\n",
     # Azure Linux 3.0's login.defs (SPECS/shadow-utils/login-defs) with aging and umask tightened
     "etc/login.defs": "\n".join([
@@ -164,7 +164,7 @@ HARDENING_FILES: dict[str, str] = {
         "UID_MAX 60000", "SYS_UID_MIN 101", "SYS_UID_MAX 999", "GID_MIN 1000", "GID_MAX 60000",
         "SYS_GID_MIN 101", "SYS_GID_MAX 999", "LOGIN_RETRIES 5", "LOGIN_TIMEOUT 60",
         "ENCRYPT_METHOD SHA512", "USERGROUPS_ENAB yes", "",
-    ]),  # fmt: skip
+    ]),
 }
 VARIANTS: dict[str, VmVariant] = {
     v.name: v
