@@ -29,6 +29,8 @@ from .settings import HardeningSettings
 
 CONTROL_KEY = pytest.StashKey[Control]()
 BASELINES_KEY = pytest.StashKey[dict[str, HostBaseline]]()
+# host id -> the controls collected for it (after -k/-m), by id: what its one read must cover
+COLLECTED_KEY = pytest.StashKey[dict[str | None, dict[str, Control]]]()
 MARKER = "azl_control"
 PROP_ID = "azl.control.id"
 PROP_TITLE = "azl.control.title"
@@ -82,6 +84,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _usage_error(exc)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Index the collected controls by host once (a host's read covers what it will run)."""
+    index: dict[str | None, dict[str, Control]] = {}
+    for item in session.items:
+        control = item.stash.get(CONTROL_KEY, None)
+        if control is not None:
+            param = _host_param(item)
+            index.setdefault(param.id if param else None, {})[control.id] = control
+    session.config.stash[COLLECTED_KEY] = index
+
+
 def _host_param(node: pytest.Item) -> HostParam | None:
     callspec = getattr(node, "callspec", None)
     param = callspec.params.get("azl_host") if callspec is not None else None
@@ -113,12 +126,9 @@ def _baseline(request: pytest.FixtureRequest, host: Host, target: SelectedTarget
         request.config.getoption("azl_hardening_level", None), settings, target.name
     )
     # what this host's collected controls need, minus those that will be skipped
-    mine = {
-        item.stash[CONTROL_KEY].id: item.stash[CONTROL_KEY] for item in request.session.items
-        if CONTROL_KEY in item.stash and _host_param(item) is param
-    }  # fmt: skip
+    collected = request.config.stash.get(COLLECTED_KEY, {}).get(key, {})
     baseline = HostBaseline(host, profile, settings, level, [])
-    baseline.to_run = [c for c in mine.values() if baseline.skip_reason(c) is None]
+    baseline.to_run = [c for c in collected.values() if baseline.skip_reason(c) is None]
     cache[key] = baseline
     return baseline
 
