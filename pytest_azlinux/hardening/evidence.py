@@ -243,6 +243,8 @@ class Evidence:
         totals = {"dir": 0, "file": 0}
         for line in text.splitlines():
             kind, _, rest = line.partition(" ")
+            if kind == "exit" and rest.strip() in ("124", "137", "143"):
+                return None  # find was stopped by its time limit
             if kind == "total":
                 what, _, count = rest.partition(" ")
                 totals[what] = _int(count) or 0

@@ -27,6 +27,7 @@ SCAN_PRUNE = (
     "/var/lib/containers",
 )
 SCAN_LIMIT = 100  # paths listed per kind; the total count is always printed
+SCAN_TIMEOUT = 30  # seconds for the find (the whole read has the host's command timeout)
 STAT_FORMAT = "'%n|%a|%U|%G|%F'"  # parsed by Evidence._stats
 
 # Fixed sections: name -> shell. Each runs in the script's root shell; none writes anything.
@@ -142,15 +143,18 @@ def _section(name: str, body: str, rc: bool = False) -> str:
 
 def _scan_script() -> str:
     """One find over the system paths: world-writable directories without the sticky bit,
-    and world-writable files (symlinks are always 0777 and left out)."""
-    starts = " ".join(SYSTEM_PATHS)
+    and world-writable files (symlinks are always 0777 and left out). Bounded by
+    ``SCAN_TIMEOUT`` so a huge file system costs these two controls, not the whole read;
+    ``exit N`` is find's status (124: timed out)."""
     prune = " -o ".join(f"-path {p}" for p in SCAN_PRUNE)
     return (
-        f"for p in {starts}; do [ -d \"$p\" ] && [ ! -L \"$p\" ] && printf '%s\\n' \"$p\"; done "
-        f"| xargs sh -c 'find \"$@\" -xdev \\( {prune} \\) -prune -o "
-        "\\( -perm -0002 ! -type l \\) \\( -type d ! -perm -1000 -printf \"dir %p\\n\" "
-        "-o -type f -printf \"file %p\\n\" \\)' find "
-        f"| awk '{{n[$1]++; if (n[$1] <= {SCAN_LIMIT}) print}} "
+        f"set --; for p in {' '.join(SYSTEM_PATHS)}; do "
+        '[ -d "$p" ] && [ ! -L "$p" ] && set -- "$@" "$p"; done\n'
+        f"t=; command -v timeout >/dev/null && t='timeout {SCAN_TIMEOUT}'\n"
+        f'{{ $t find "$@" -xdev \\( {prune} \\) -prune -o \\( -perm -0002 ! -type l \\) '
+        "\\( -type d ! -perm -1000 -printf 'dir %p\\n' -o -type f -printf 'file %p\\n' \\) "
+        '2>/dev/null; echo "exit $?"; } '
+        f"| awk '$1 == \"exit\" {{print; next}} {{n[$1]++; if (n[$1] <= {SCAN_LIMIT}) print}} "
         "END {print \"total dir\", n[\"dir\"]+0; print \"total file\", n[\"file\"]+0}'"
     )
 

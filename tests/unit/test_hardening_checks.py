@@ -298,8 +298,12 @@ def test_world_writable_scan() -> None:
     ev = with_sections("lab-azl3", {"scan": scan})
     assert judge("AZL-FILE-016", ev).found == "1 found: /var/cache/shared"
     assert judge("AZL-FILE-017", ev).found == "1 found: /etc/app.conf"
-    cut = with_sections("lab-azl3", {"scan": "dir /var/x"})  # no totals: the find did not finish
+    cut = with_sections("lab-azl3", {"scan": "dir /var/x"})  # no totals: the read was cut
     assert judge("AZL-FILE-016", cut).outcome == "unavailable"
+    late = with_sections("lab-azl3", {"scan": "dir /var/x\nexit 124\ntotal dir 1\ntotal file 0"})
+    assert judge("AZL-FILE-016", late) == Verdict(
+        "unavailable", "the file system scan did not finish (time limit 30 s)",
+        "no world-writable directories without the sticky bit")
 
 
 # --- comparisons, the script, the message -------------------------------------------------------

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ..base import Strict, Verdict
 from ..evidence import Evidence
-from ..readplan import ReadPlan
+from ..readplan import SCAN_TIMEOUT, ReadPlan
 from .common import IfAbsent, Ownership, describe_stat, shorten, unavailable
 
 
@@ -103,7 +103,9 @@ class WorldWritableCheck(Strict):
         expected = self.expects()
         scan = ev.scan
         if scan is None:
-            return unavailable("the file system scan did not complete", expected)
+            return unavailable(
+                f"the file system scan did not finish (time limit {SCAN_TIMEOUT} s)", expected
+            )
         paths, total = (scan.files, scan.total_files) if self.what == "files" else (
             scan.dirs, scan.total_dirs
         )
