@@ -15,11 +15,9 @@ from ..errors import InfraError, ProbeUnavailable
 from ..host import Host
 from ..profiles.model import Profile
 from .evidence import Evidence
-from .model import Control
+from .model import Control, Level
 from .readplan import ReadPlan, gather_script
 from .settings import HardeningSettings
-
-Level = int
 
 
 def plan_for(controls: Iterable[Control]) -> ReadPlan:
@@ -48,8 +46,8 @@ class LevelChoice:
 
     @classmethod
     def choose(cls, option: int | None, settings: HardeningSettings, target: str) -> LevelChoice:
-        if option is not None:
-            return cls(option, f"--azl-hardening-level {option}")
+        if option in (1, 2):
+            return cls(1 if option == 1 else 2, f"--azl-hardening-level {option}")
         if "level" in settings.model_fields_set:
             return cls(settings.level, f"target {target} suites.hardening.level")
         return cls(1, "the default level")

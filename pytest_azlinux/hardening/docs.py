@@ -84,10 +84,15 @@ Target settings (`suites.hardening` of a target):
 ## Figures
 
 `python bench/bench_hardening.py --runs 5` (every control, level 2, one lab host over SSH,
-through pytest): median pytest session 4.08 s (2.73 s to 4.68 s), median wall time of the
-command with interpreter start 7.54 s, the gathering command alone 1.81 s, most of it the one
-`find` over the system paths (this machine's /usr holds 157,000 files; an Azure Linux image
-far fewer); load average 6.1 to 7.5 on 2 cores shared with other jobs.
+through pytest), two runs of the bench on this 2-core machine shared with other jobs:
+
+| pytest session, median (min-max) | command wall time with interpreter start, median | the gathering command alone, median | load average (1 min) |
+|---|---|---|---|
+| 4.08 s (2.73-4.68) | 7.54 s | 1.81 s | 6.1-7.5 |
+| 3.54 s (2.87-4.72) | 7.23 s | 1.15 s | 7.7-6.7 |
+
+Most of the gathering is the one `find` over the system paths (this machine's /usr holds
+157,000 files; an Azure Linux image far fewer).
 """
 
 
