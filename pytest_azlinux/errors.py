@@ -7,6 +7,7 @@
     │   ├── TargetsError         targets file, a target, a field (names file/target/field)
     │   │   ├── SettingsError    a target's ``suites.<name>`` settings
     │   │   └── ProfileError     an image profile file, or a profile that cannot be found
+    │   ├── ControlsError        a hardening controls file (names file, control, field)
     │   └── ReportError          bad input to a report tool (a missing dir, not JUnit)
     ├── InfraError               the test could not look: reported as ERROR, never a finding
     │   ├── HostUnreachable      connect failed (network, auth): host, address, cause
@@ -56,6 +57,10 @@ class SettingsError(TargetsError):
 
 class ProfileError(TargetsError):
     """A profile file is invalid or a profile cannot be found; names file and field."""
+
+
+class ControlsError(ConfigError):
+    """A hardening controls file is invalid; the message names the file, control and field."""
 
 
 class ReportError(ConfigError):

@@ -39,6 +39,7 @@ FIXTURE_MODULES = (
     "pytest_azlinux.containers.fixtures",
     "pytest_azlinux.selinux.fixtures",
     "pytest_azlinux.storage.fixtures",
+    "pytest_azlinux.hardening.fixtures",
 )
 MARKERS = {
     "azl_image": "image posture suite",
@@ -47,6 +48,8 @@ MARKERS = {
     "azl_selinux": "SELinux mode and denial suite",
     "azl_escape": "container-escape probe suite",
     "azl_cluster": "needs a cluster target (Kubernetes API)",
+    "azl_hardening": "hardening baseline suite (one test per control)",
+    "azl_control(id)": "the hardening control a test checks (waivers and reports match the id)",
     "azl_destructive": "changes the target (formats disks, loads policy): runs only with "
     "--azl-allow-destructive",
     "azl_requires(hosts=N, kinds=[...])": "skip with a reason unless the target has at least "
@@ -96,6 +99,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--azl-profiles-dir", action="append", default=[], metavar="DIR",
         help="extra image profile directories (add to or override the shipped profiles)",
+    )
+    group.addoption(
+        "--azl-hardening-level", type=int, choices=(1, 2), metavar="1|2",
+        help="hardening controls to run: 1 (level 1) or 2 (levels 1 and 2); default: the "
+        "target's suites.hardening.level, else 1",
     )
     parser.addini("azl_targets_file", "targets file, relative to the rootdir")
     parser.addini("azl_profiles_dir", "image profile directories, relative to the rootdir",

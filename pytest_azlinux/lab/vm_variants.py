@@ -5,7 +5,10 @@ the kernel command line (which LSM, enforcing or not, ``fips=1``), the disk layo
 puts /usr on a dm-verity device) and the identity files written into the instance, so facts,
 profiles and per-image reports treat the VM as the Azure Linux image it stands for.
 ``VM_TARGET_SUITES`` is what the VM targets file carries for every VM (the allowlist of the
-Debian userland's boot-time SELinux denials, each with its reason).
+Debian userland's boot-time SELinux denials, each with its reason). ``hardened`` is
+``selinux-permissive`` plus the files of ``HARDENING_FILES`` (sysctl.d, modprobe.d, an sshd
+drop-in, fstab, audit rules, tmpfiles modes, login.defs, sudo defaults): the hardening suite
+scores it against its unhardened twin.
 """
 
 from __future__ import annotations
@@ -35,11 +38,12 @@ class VmVariant:
     # SELINUX= of /etc/selinux/config as the image it stands for ships it (None: the lab
     # image's own, "enforcing"); SELINUXTYPE stays "default", the name of Debian's policy
     selinux_config: str | None = None
+    files: Mapping[str, str] = field(default_factory=dict)  # more per-instance files (path -> text)
 
     def identity_files(self) -> dict[str, str]:
         """Files (path -> text) written over the image per instance: the identity files as
         on the Azure Linux image (azure-linux.md § Identity files) and, where the variant
-        says so, the SELinux config file."""
+        says so, the SELinux config file and its own ``files``."""
         os_release = [
             'NAME="Microsoft Azure Linux"',
             f'VERSION="{AZL_VERSION}"',
@@ -68,10 +72,100 @@ class VmVariant:
             files["etc/selinux/config"] = (
                 f"SELINUX={self.selinux_config}\nSELINUXTYPE=default\n"
             )
+        files.update(self.files)
         return files
 
 
 _SELINUX = ("security=selinux", "selinux=1")
+_WEAK_MODULES = (
+    "cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "udf", "usb-storage", "dccp", "sctp", "rds",
+    "tipc",
+)  # fmt: skip
+# The hardened VM's recipe: files only (the instance config disk writes them 0644; the
+# tmpfiles entry sets the modes that must be tighter before sshd and sudo read them).
+HARDENING_FILES: dict[str, str] = {
+    "etc/sysctl.d/60-azl-hardening.conf": "\n".join([
+        "net.ipv4.conf.all.send_redirects = 0", "net.ipv4.conf.default.send_redirects = 0",
+        "net.ipv4.conf.all.accept_redirects = 0", "net.ipv4.conf.default.accept_redirects = 0",
+        "net.ipv6.conf.all.accept_redirects = 0", "net.ipv6.conf.default.accept_redirects = 0",
+        "net.ipv4.conf.all.secure_redirects = 0", "net.ipv4.conf.default.secure_redirects = 0",
+        "net.ipv4.conf.all.accept_source_route = 0",
+        "net.ipv4.conf.default.accept_source_route = 0",
+        "net.ipv6.conf.all.accept_source_route = 0",
+        "net.ipv6.conf.default.accept_source_route = 0",
+        "net.ipv4.conf.all.rp_filter = 1", "net.ipv4.conf.default.rp_filter = 1",
+        "net.ipv4.conf.all.log_martians = 1", "net.ipv4.conf.default.log_martians = 1",
+        "net.ipv4.icmp_echo_ignore_broadcasts = 1",
+        "net.ipv4.icmp_ignore_bogus_error_responses = 1", "net.ipv4.tcp_syncookies = 1",
+        "net.ipv6.conf.all.accept_ra = 0", "net.ipv6.conf.default.accept_ra = 0",
+        "kernel.randomize_va_space = 2", "kernel.kptr_restrict = 1", "kernel.dmesg_restrict = 1",
+        "kernel.unprivileged_bpf_disabled = 1", "kernel.yama.ptrace_scope = 1",
+        "kernel.perf_event_paranoid = 2", "kernel.kexec_load_disabled = 1", "kernel.sysrq = 0",
+        "fs.protected_symlinks = 1", "fs.protected_hardlinks = 1", "fs.protected_fifos = 1",
+        "fs.protected_regular = 1", "fs.suid_dumpable = 0", "net.core.bpf_jit_harden = 2",
+        "vm.mmap_min_addr = 65536", "",
+    ]),
+    "etc/modprobe.d/azl-hardening.conf": "".join(
+        f"install {m} /bin/false\nblacklist {m}\n" for m in _WEAK_MODULES
+    ),
+    # read before the lab's own drop-in (sshd keeps the first value of a keyword)
+    "etc/ssh/sshd_config.d/00-azl-hardening.conf": "\n".join([
+        "PermitRootLogin no", "MaxAuthTries 4", "LoginGraceTime 60", "ClientAliveInterval 120",
+        "ClientAliveCountMax 3", "MaxStartups 10:30:60", "MaxSessions 10", "LogLevel VERBOSE",
+        "X11Forwarding no", "AllowTcpForwarding no", "GSSAPIAuthentication no",
+        "Banner /etc/issue.net",
+        "Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
+        "aes256-ctr,aes192-ctr,aes128-ctr",
+        "MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512,"
+        "hmac-sha2-256",
+        "KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,"
+        "curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
+        "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256",
+        "",
+    ]),
+    "etc/issue.net": "Authorised use only. Activity on this system is monitored.\n",
+    "etc/fstab": (
+        "# root from the kernel command line\n"
+        "tmpfs /tmp tmpfs rw,nosuid,nodev,noexec,mode=1777 0 0\n"
+        "tmpfs /dev/shm tmpfs rw,nosuid,nodev,noexec 0 0\n"
+        "/tmp /var/tmp none rw,bind,nosuid,nodev,noexec 0 0\n"
+    ),
+    "etc/audit/rules.d/60-azl-hardening.rules": "\n".join([
+        "-w /etc/passwd -p wa -k identity", "-w /etc/group -p wa -k identity",
+        "-w /etc/shadow -p wa -k identity", "-w /etc/gshadow -p wa -k identity",
+        "-w /etc/security/opasswd -p wa -k identity",
+        "-w /etc/sudoers -p wa -k scope", "-w /etc/sudoers.d -p wa -k scope",
+        "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -k time-change",
+        "-w /etc/localtime -p wa -k time-change",
+        "-a always,exit -F arch=b64 -S init_module,finit_module,delete_module -k modules",
+        "-w /var/log/lastlog -p wa -k logins", "-w /var/run/faillock -p wa -k logins",
+        "-w /var/run/utmp -p wa -k session", "-w /var/log/wtmp -p wa -k session",
+        "-w /var/log/btmp -p wa -k session",
+        "-w /etc/selinux -p wa -k MAC-policy",
+        "-a always,exit -F arch=b64 -S sethostname,setdomainname -k system-locale",
+        "-w /etc/hosts -p wa -k system-locale", "-w /etc/hostname -p wa -k system-locale",
+        "",
+    ]),
+    "etc/audit/rules.d/99-finalize.rules": "-e 2\n",
+    "etc/tmpfiles.d/azl-hardening.conf": "\n".join([
+        "z /etc/shadow 0000 root root -", "z /etc/gshadow 0000 root root -",
+        "z /etc/shadow- 0000 root root -", "z /etc/gshadow- 0000 root root -",
+        "z /etc/ssh/sshd_config 0600 root root -",
+        "z /etc/ssh/sshd_config.d/*.conf 0600 root root -",
+        "z /etc/sudoers.d/azl-hardening 0440 root root -",
+        "z /etc/cron.d 0700 root root -", "z /etc/cron.daily 0700 root root -", "",
+    ]),
+    "etc/sudoers.d/azl-hardening": "Defaults use_pty\nDefaults logfile=/var/log/sudo.log\n",
+    # Azure Linux 3.0's login.defs (SPECS/shadow-utils/login-defs) with aging and umask tightened
+    "etc/login.defs": "\n".join([
+        "MAIL_DIR /var/mail", "ENV_SUPATH PATH=/sbin:/bin:/usr/sbin:/usr/bin",
+        "ENV_PATH PATH=/bin:/usr/bin", "TTYGROUP tty", "TTYPERM 0600", "UMASK 027",
+        "PASS_MAX_DAYS 365", "PASS_MIN_DAYS 1", "PASS_WARN_AGE 7", "UID_MIN 1000",
+        "UID_MAX 60000", "SYS_UID_MIN 101", "SYS_UID_MAX 999", "GID_MIN 1000", "GID_MAX 60000",
+        "SYS_GID_MIN 101", "SYS_GID_MAX 999", "LOGIN_RETRIES 5", "LOGIN_TIMEOUT 60",
+        "ENCRYPT_METHOD SHA512", "USERGROUPS_ENAB yes", "",
+    ]),
+}
 VARIANTS: dict[str, VmVariant] = {
     v.name: v
     for v in (
@@ -124,6 +218,19 @@ VARIANTS: dict[str, VmVariant] = {
             variant="OS Guard",
             selinux_config="permissive",
             expect={"selinux": "permissive", "lsm": "selinux", "fips": "1", "verity": "usr"},
+        ),
+        VmVariant(
+            name="hardened",
+            layout="base",
+            cmdline=(*_SELINUX, "enforcing=0", "audit=1", "audit_backlog_limit=8192"),
+            stands_for="selinux-permissive with the hardening baseline applied (sysctls, "
+            "modules, sshd, mounts, audit rules, file modes)",
+            variant_id="core-efi-selinux-hardened",
+            variant="core-efi-selinux, hardened",
+            profile="azl-3.0-core-efi-selinux",  # the same profile as its unhardened twin
+            selinux_config="permissive",
+            expect={"selinux": "permissive", "lsm": "selinux", "fips": "0", "verity": "no"},
+            files=HARDENING_FILES,
         ),
     )
 }

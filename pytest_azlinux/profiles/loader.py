@@ -150,6 +150,13 @@ class ProfileSet:
             PackageMinimum(name=pkg, min=rule.min, required=rule.required, source=rule.source)
             for pkg, rule in sorted(merged.get("packages", {}).items())
         )
+        not_applicable: dict[str, str] = {}
+        for link in reversed(chain):  # parents first, the profile itself last
+            for control, reason in self._entries[link].doc.hardening_not_applicable.items():
+                if reason is None:
+                    not_applicable.pop(control, None)
+                else:
+                    not_applicable[control] = reason
         return Profile(
             name=name,
             description=entry.doc.description,
@@ -159,6 +166,7 @@ class ProfileSet:
             abstract=entry.doc.abstract,
             packages=packages,
             sources=sources,
+            hardening_not_applicable=not_applicable,
             **values,
         )
 

@@ -101,6 +101,8 @@ class ProfileDoc(_Model):
     abstract: bool = False  # a base for others: never selected by itself
     aliases: list[str] = Field(default_factory=list)
     expect: ExpectDoc = Field(default_factory=ExpectDoc)
+    # hardening control id -> why it does not apply to this image (``null`` drops an inherited one)
+    hardening_not_applicable: dict[str, str | None] = Field(default_factory=dict)
 
 
 # Expectations a resolved profile must have (set in the file or along its ``extends`` chain).
@@ -144,6 +146,7 @@ class Profile(_Model):
     lsm_exclude: tuple[str, ...] = ()
     packages: tuple[PackageMinimum, ...] = ()
     sources: Mapping[str, str] = Field(default_factory=dict)
+    hardening_not_applicable: Mapping[str, str] = Field(default_factory=dict)
     # Why this profile applies to a host ("detected ID=azurelinux ..."), set by selection.
     reason: str = ""
 

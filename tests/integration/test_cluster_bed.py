@@ -251,7 +251,7 @@ def test_host_level_suite_runs_on_nodes_through_debug_pods(
     assert junit.exists(), text
     outcomes = junit_outcomes(junit)
     errors = [name for name, (outcome, _) in outcomes.items() if outcome == "error"]
-    assert not errors, "\n".join(f"{n}: {m}" for n, (o, m) in outcomes.items() if o == "error")[:3000]
+    assert not errors, "\n".join(f"{n}: {outcomes[n][1]}" for n in errors)[:3000]
     for node in cluster_bed.canary_nodes:
         assert any(f"[{node}]" in name for name in outcomes), text[-2000:]
     passed = [name for name, (outcome, _) in outcomes.items() if outcome == "passed"]

@@ -1,0 +1,165 @@
+"""pytest side of the hardening baseline: control parameters, item identity, the fixture.
+
+- ``control_params()``: one ``pytest.param`` per control, id = control id, marked
+  ``azl_control(id)``; with ``azl_host`` the test ids read ``test_control[AZL-SSH-001-host]``.
+- At collection every item marked ``azl_control`` gets the control in ``item.stash[CONTROL_KEY]``
+  and the JUnit properties ``azl.control.id``, ``.title``, ``.severity``, ``.level``,
+  ``.references`` (on every report, skipped and errored ones too). ``control_id(item)`` is
+  what waivers and reports match on.
+- ``azl_hardening``: the ``HostBaseline`` of the test's host (one per host per run).
+- ``check_control(baseline, control)``: skip (level, not applicable), ERROR (could not read)
+  or FAIL with what was found, what was expected and the remediation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import pytest
+
+from ..errors import ControlsError, ProbeUnavailable, SettingsError
+from ..host import Host
+from ..profiles.fixtures import host_profile
+from ..session import HostParam, SelectedTarget
+from .baseline import HostBaseline, LevelChoice, unknown_profile_ids
+from .loader import load_controls
+from .model import Control
+from .settings import HardeningSettings
+
+CONTROL_KEY = pytest.StashKey[Control]()
+BASELINES_KEY = pytest.StashKey[dict[str, HostBaseline]]()
+# host id -> the controls collected for it (after -k/-m), by id: what its one read must cover
+COLLECTED_KEY = pytest.StashKey[dict[str | None, dict[str, Control]]]()
+MARKER = "azl_control"
+PROP_ID = "azl.control.id"
+PROP_TITLE = "azl.control.title"
+PROP_SEVERITY = "azl.control.severity"
+PROP_LEVEL = "azl.control.level"
+PROP_REFERENCES = "azl.control.references"
+
+
+def _usage_error(exc: Exception) -> NoReturn:
+    raise pytest.UsageError(str(exc)) from None
+
+
+def control_params() -> list[Any]:
+    """One parameter per shipped control: ``pytest.mark.parametrize("control", ...)``."""
+    try:
+        controls = load_controls()
+    except ControlsError as exc:
+        _usage_error(exc)
+    return [pytest.param(c, id=c.id, marks=pytest.mark.azl_control(c.id)) for c in controls]
+
+
+def control_id(item: pytest.Item) -> str | None:
+    """The hardening control an item checks (``azl_control`` marker), or None."""
+    mark = item.get_closest_marker(MARKER)
+    return str(mark.args[0]) if mark is not None and mark.args else None
+
+
+def control_properties(control: Control) -> list[tuple[str, object]]:
+    return [
+        (PROP_ID, control.id),
+        (PROP_TITLE, control.title),
+        (PROP_SEVERITY, control.severity),
+        (PROP_LEVEL, str(control.level)),
+        (PROP_REFERENCES, control.references_text()),
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    marked = [(item, control_id(item)) for item in items]
+    marked = [(item, cid) for item, cid in marked if cid is not None]
+    if not marked:
+        return
+    try:
+        controls = load_controls()
+        for item, cid in marked:
+            assert cid is not None
+            control = controls.get(cid)
+            item.stash[CONTROL_KEY] = control
+            item.user_properties.extend(control_properties(control))
+    except ControlsError as exc:
+        _usage_error(exc)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Index the collected controls by host once (a host's read covers what it will run)."""
+    index: dict[str | None, dict[str, Control]] = {}
+    for item in session.items:
+        control = item.stash.get(CONTROL_KEY, None)
+        if control is not None:
+            param = _host_param(item)
+            index.setdefault(param.id if param else None, {})[control.id] = control
+    session.config.stash[COLLECTED_KEY] = index
+
+
+def _host_param(node: pytest.Item) -> HostParam | None:
+    callspec = getattr(node, "callspec", None)
+    param = callspec.params.get("azl_host") if callspec is not None else None
+    return param if isinstance(param, HostParam) else None
+
+
+def _baseline(request: pytest.FixtureRequest, host: Host, target: SelectedTarget) -> HostBaseline:
+    param = _host_param(request.node)
+    key = param.id if param is not None else host.name
+    cache = request.config.stash.setdefault(BASELINES_KEY, {})
+    found = cache.get(key)
+    if found is not None:
+        return found
+    profile = host_profile(request.config, host, target)
+    unknown = unknown_profile_ids(profile, (c.id for c in load_controls()))
+    if unknown:
+        pytest.fail(
+            f"{profile.path}: field 'hardening_not_applicable': unknown control id {unknown[0]!r}",
+            pytrace=False,
+        )
+    problem = None
+    try:
+        settings = target.settings_for(HardeningSettings)
+    except SettingsError as exc:
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)  # outside the except: no chained traceback
+    level = LevelChoice.choose(
+        request.config.getoption("azl_hardening_level", None), settings, target.name
+    )
+    # what this host's collected controls need, minus those that will be skipped
+    collected = request.config.stash.get(COLLECTED_KEY, {}).get(key, {})
+    baseline = HostBaseline(host, profile, settings, level, [])
+    baseline.to_run = [c for c in collected.values() if baseline.skip_reason(c) is None]
+    cache[key] = baseline
+    return baseline
+
+
+@pytest.fixture
+def azl_hardening(
+    request: pytest.FixtureRequest, azl_host: Host, azl_target: SelectedTarget
+) -> HostBaseline:
+    """The hardening baseline of the current host: profile, level, evidence (read once)."""
+    return _baseline(request, azl_host, azl_target)
+
+
+def failure_message(control: Control, found: str, expected: str) -> str:
+    head = f"{control.id}: found {found}; expected {expected}"
+    return "\n".join([
+        head,
+        f"  control:     {control.title} [{control.severity}, level {control.level}]",
+        f"  remediation: {control.remediation}",
+        f"  references:  {control.references_text()}",
+    ])  # fmt: skip
+
+
+def check_control(baseline: HostBaseline, control: Control) -> None:
+    """Run one control on the baseline's host the way a test reports it."""
+    __tracebackhide__ = True
+    reason = baseline.skip_reason(control)
+    if reason is not None:
+        pytest.skip(reason)
+    verdict = control.check.judge(baseline.evidence)
+    if verdict.outcome == "not_applicable":
+        pytest.skip(f"not applicable: {verdict.found}")
+    if verdict.outcome == "unavailable":
+        raise ProbeUnavailable(f"{baseline.host.name}: {control.id}: cannot check: {verdict.found}")
+    if verdict.outcome == "failed":
+        pytest.fail(failure_message(control, verdict.found, verdict.expected), pytrace=False)
