@@ -17,6 +17,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from ..posture.sshd import LISTENER_CONFIG
+
 # Where the world-writable scan looks ("system paths"), and what it leaves out: container
 # image layers and pod volumes are workload data, not the image's own files.
 SYSTEM_PATHS = ("/bin", "/sbin", "/lib", "/lib64", "/usr", "/etc", "/boot", "/opt", "/var")
@@ -31,18 +33,6 @@ SCAN_TIMEOUT = 30  # seconds for the find (the whole read has the host's command
 STAT_FORMAT = "'%n|%a|%U|%G|%F'"  # parsed by Evidence._stats
 
 # Fixed sections: name -> shell. Each runs in the script's root shell; none writes anything.
-_LISTENER_CONFIG = r"""conf=/etc/ssh/sshd_config
-mnt=$(readlink /proc/self/ns/mnt)
-for c in $(grep -lx sshd /proc/[0-9]*/comm 2>/dev/null | sort -t/ -k3 -n); do  # oldest first
-  d=${c%/comm}; [ "$(readlink "$d/ns/mnt")" = "$mnt" ] || continue  # a container's sshd
-  pp=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
-  [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = sshd ] && continue
-  set -- $(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)
-  while [ $# -gt 0 ]; do
-    case "$1" in -f) [ $# -gt 1 ] && conf=$2 ;; -f?*) conf=${1#-f} ;; esac; shift
-  done
-  break
-done"""
 FIXED: dict[str, str] = {
     "mounts": "cat /proc/self/mounts",
     "filesystems": "cat /proc/filesystems",
@@ -165,7 +155,7 @@ def gather_script(plan: ReadPlan) -> str:
     for name in sorted(plan.sections):
         if name == "sshd":
             # the config file of the running listener (-f), else the default; its effective values
-            parts.append(_section("sshd", _LISTENER_CONFIG + '\nsshd -T -f "$conf" 2>&1', rc=True))
+            parts.append(_section("sshd", LISTENER_CONFIG + '\nsshd -T -f "$conf" 2>&1', rc=True))
             parts.append(_section("sshd.config", f'echo "$conf"; stat -c {STAT_FORMAT} "$conf"'))
         elif name == "sshd.hostkeys":
             # the effective host keys (sshd -T) and their public halves

@@ -27,7 +27,7 @@ from .packages import (
     rpm_query_command,
 )
 from .selinux import SELinuxState, selinux_state
-from .sshd import parse_sshd_config, parse_sshd_t
+from .sshd import LISTENER_CONFIG, parse_sshd_config, parse_sshd_t
 
 LSM_FILE = "/sys/kernel/security/lsm"
 _SBIN = "PATH=$PATH:/usr/sbin:/sbin"  # non-root login shells often lack sbin
@@ -50,7 +50,8 @@ IPE_POLICIES = Read(
     'printf \'%s %s\\n\' "$(basename "$p")" "$(cat "$p/active" 2>/dev/null)"; done',
     sudo=True,
 )
-SSHD_T = Read(f"{_SBIN} sshd -T 2>/dev/null", sudo=True)
+# The config the running sshd was started with (a lab host's is not /etc/ssh/sshd_config).
+SSHD_T = Read(f'{_SBIN}; {LISTENER_CONFIG}\nsshd -T -f "$conf" 2>/dev/null', sudo=True)
 SSHD_RUNNING = Read("grep -qsx sshd /proc/[0-9]*/comm")
 VERITY_STATUS = Read(f"{_SBIN} veritysetup status usr 2>&1", sudo=True)
 OPENSSL_PROVIDERS = Read("openssl list -providers 2>&1")

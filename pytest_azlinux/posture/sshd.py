@@ -5,6 +5,21 @@ from __future__ import annotations
 from ..profiles.model import Profile
 from .findings import Finding
 
+# Sets $conf to the config file the running sshd was started with (its -f), the way
+# both the hardening controls and the image suite read effective sshd settings.
+LISTENER_CONFIG = r"""conf=/etc/ssh/sshd_config
+mnt=$(readlink /proc/self/ns/mnt)
+for c in $(grep -lx sshd /proc/[0-9]*/comm 2>/dev/null | sort -t/ -k3 -n); do  # oldest first
+  d=${c%/comm}; [ "$(readlink "$d/ns/mnt")" = "$mnt" ] || continue  # a container's sshd
+  pp=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
+  [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = sshd ] && continue
+  set -- $(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)
+  while [ $# -gt 0 ]; do
+    case "$1" in -f) [ $# -gt 1 ] && conf=$2 ;; -f?*) conf=${1#-f} ;; esac; shift
+  done
+  break
+done"""
+
 
 def parse_sshd_t(text: str) -> dict[str, str]:
     """``sshd -T`` output: one lower-case ``key value`` per line (first wins)."""
