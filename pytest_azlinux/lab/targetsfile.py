@@ -7,7 +7,8 @@ from pathlib import Path
 import yaml
 
 from .hostfs import USER
-from .state import LabState
+from .state import LabHost, LabState
+from .variants import load_variant
 
 TARGET_NAME = "lab"
 
@@ -18,6 +19,15 @@ def write_known_hosts(state: LabState, path: Path) -> None:
         key = host.host_key_pub.read_text().split()
         lines.append(f"{host.address} {key[0]} {key[1]}")
     path.write_text("\n".join(lines) + "\n")
+
+
+def _host_entry(host: LabHost) -> dict[str, object]:
+    entry: dict[str, object] = {"name": host.name, "address": host.address,
+                                "scratch_devices": [host.loop] if host.loop else []}
+    profile = load_variant(host.variant).profile
+    if profile:
+        entry["profile"] = profile
+    return entry
 
 
 def write_targets(state: LabState, state_dir: Path) -> Path:
@@ -35,10 +45,7 @@ def write_targets(state: LabState, state_dir: Path) -> Path:
             "sudo": False,
             "connect_timeout": 10,
         },
-        "hosts": [
-            {"name": h.name, "address": h.address, "scratch_devices": [h.loop] if h.loop else []}
-            for h in sorted(state.hosts, key=lambda h: h.index)
-        ],
+        "hosts": [_host_entry(h) for h in sorted(state.hosts, key=lambda h: h.index)],
     }
     path = state_dir / "targets.yaml"
     header = f"# Written by `azl lab up` for lab {state.name!r}; rewritten on every up.\n"

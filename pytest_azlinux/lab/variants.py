@@ -16,11 +16,13 @@ DEFAULT_VARIANTS = ("azl3", "azl3-hwe", "mariner2")
 
 @dataclass(frozen=True)
 class Variant:
-    """One image variant: a name and the identity files (absolute path -> text)."""
+    """One image variant: a name, the identity files (absolute path -> text) and the image
+    profile its hosts are judged against."""
 
     name: str
     description: str
     files: dict[str, str]
+    profile: str | None = None
 
 
 def variant_names() -> list[str]:
@@ -37,7 +39,9 @@ def load_variant(name: str) -> Variant:
     for target in files:
         if not target.startswith("/etc/") or "/" in target[5:]:
             raise LabError(f"{path}: identity file {target!r} must be directly under /etc")
-    return Variant(name, str(data.get("description", "")), files)
+    profile = data.get("profile")
+    return Variant(name, str(data.get("description", "")), files,
+                   str(profile) if profile else None)
 
 
 def check_variants(names: list[str] | tuple[str, ...]) -> list[str]:
