@@ -13,27 +13,22 @@ outcome, and a warning is returned; ``strict`` makes it an error instead.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from junitparser import JUnitXml, Properties, Property, TestCase, TestSuite
 
 from ..errors import ReportError
-from .compare import read_report, report_files
-from .junit import from_testcase, write_report
+from .compare import parse_report, report_files
+from .junit import assemble_suite, case_outcome, suite_properties, write_report
+from .model import RANK
 
 LIST_PROPERTIES = ("azl.hosts", "azl.kernels", "azl.target")
-# junitparser is untyped: handle its objects as Any rather than sprinkle ignores.
-_PROPERTIES: Any = Properties
-_TEST_SUITE: Any = TestSuite
-RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
 @dataclass
 class _Case:
-    case: TestCase
+    case: ET.Element
     outcome: str
     shard: str
     seen: list[tuple[str, str]] = field(default_factory=list)  # (shard, outcome)
@@ -67,16 +62,13 @@ def merge_shards(out_dir: Path, shard_dirs: Sequence[Path], *, strict: bool = Fa
             raise ReportError(f"{shard}: the output directory cannot also be a shard")
         files = report_files(shard)
         for file in files:
-            read_report(file)  # validates: one-line error for anything that is not JUnit
-            xml = JUnitXml.fromfile(str(file))
-            suites = [xml] if isinstance(xml, TestSuite) else list(xml)
-            for suite in suites:
+            for suite in parse_report(file):
                 _take_suite(images, suite, file, str(shard), warnings, strict)
     written = []
     tests = 0
     for name in sorted(images):
         suite = _build_suite(name, images[name])
-        tests += int(suite.tests or 0)
+        tests += int(suite.get("tests", 0))
         path = out_dir / images[name].file_name
         try:
             write_report(path, suite)
@@ -86,22 +78,24 @@ def merge_shards(out_dir: Path, shard_dirs: Sequence[Path], *, strict: bool = Fa
     return MergeResult(written, tests, warnings)
 
 
-def _take_suite(images: dict[str, _Image], suite: Any, file: Path, shard: str,
+def _take_suite(images: dict[str, _Image], suite: ET.Element, file: Path, shard: str,
                 warnings: list[str], strict: bool) -> None:
-    name = suite.name or file.stem
+    name = suite.get("name") or file.stem
     image = images.setdefault(name, _Image(file.name))
     image.shards.append(shard)
-    for prop in suite.properties():
-        values = image.props.setdefault(prop.name, [])
-        if prop.value not in values:
-            values.append(prop.value)
-    if suite.timestamp:
-        image.timestamps.append(suite.timestamp)
-    if suite.hostname:
-        image.hostnames.append(suite.hostname)
+    for key, value in suite_properties(suite).items():
+        values = image.props.setdefault(key, [])
+        if value not in values:
+            values.append(value)
+    if suite.get("timestamp"):
+        image.timestamps.append(suite.get("timestamp", ""))
+    if suite.get("hostname"):
+        image.hostnames.append(suite.get("hostname", ""))
     for case in suite:
-        outcome = from_testcase(case, name).outcome
-        key = f"{case.classname}::{case.name}"
+        if case.tag != "testcase":
+            continue
+        outcome = case_outcome(case)[0]
+        key = f"{case.get('classname', '')}::{case.get('name', '')}"
         known = image.cases.get(key)
         if known is None:
             image.cases[key] = _Case(case, outcome, shard, [(shard, outcome)])
@@ -118,25 +112,21 @@ def _take_suite(images: dict[str, _Image], suite: Any, file: Path, shard: str,
                         f"kept {known.outcome}")
 
 
-def _build_suite(name: str, image: _Image) -> Any:
-    suite = _TEST_SUITE(name)
-    if image.timestamps:
-        suite.timestamp = min(image.timestamps)
-    for key, values in image.props.items():
-        suite.add_property(key, _merge_values(key, values))
-    suite.add_property("azl.shards", str(len(image.shards)))
+def _build_suite(name: str, image: _Image) -> ET.Element:
+    props = {key: _merge_values(key, values) for key, values in image.props.items()}
+    props["azl.shards"] = str(len(image.shards))
     targets = image.props.get("azl.target") or image.hostnames
-    if targets:
-        suite.hostname = _merge_values("azl.target", targets)
+    cases = []
     for key in sorted(image.cases):
         entry = image.cases[key]
         if len({o for _, o in entry.seen}) > 1:
             _set_property(entry.case, "azl.merge.conflict",
                           "; ".join(f"{s}: {o}" for s, o in entry.seen))
-        _strip_layout(entry.case._elem)
-        suite.add_testcase(entry.case)
-    suite.update_statistics()
-    return suite
+        _strip_layout(entry.case)
+        cases.append(entry.case)
+    return assemble_suite(name, props, cases,
+                          timestamp=min(image.timestamps) if image.timestamps else None,
+                          hostname=_merge_values("azl.target", targets) if targets else None)
 
 
 def _merge_values(key: str, values: list[str]) -> str:
@@ -149,8 +139,8 @@ def _merge_values(key: str, values: list[str]) -> str:
     return ",".join(sorted(set(values)))
 
 
-def _strip_layout(elem: Any) -> None:
-    """Drop the source file's indentation so the pretty writer does not pile it up."""
+def _strip_layout(elem: ET.Element) -> None:
+    """Drop the source file's indentation so the writer indents the case afresh."""
     for node in elem.iter():
         if node.tail is not None and not node.tail.strip():
             node.tail = None
@@ -158,9 +148,9 @@ def _strip_layout(elem: Any) -> None:
             node.text = None
 
 
-def _set_property(case: Any, key: str, value: str) -> None:
-    props: Any = next(iter(case.iterchildren(Properties)), None)
+def _set_property(case: ET.Element, key: str, value: str) -> None:
+    props = case.find("properties")
     if props is None:
-        props = _PROPERTIES()
-        case._elem.insert(0, props._elem)
-    props.append(Property(key, value))
+        props = ET.Element("properties")
+        case.insert(0, props)
+    ET.SubElement(props, "property", {"name": key, "value": value})

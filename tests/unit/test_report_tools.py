@@ -23,7 +23,9 @@ SUITE = dedent(
 
     def test_throughput(azl_host, azl_metric):
         azl_metric("throughput_gbps", {thr}, "Gbit/s")
-        azl_metric("latency_ms", {lat}, "ms", better="lower")
+        # A latency the suite declares a gate; the probe's run time is a duration, not one.
+        azl_metric("latency_ms", {lat}, "ms", better="lower", gate=True)
+        azl_metric("probe_ms", {probe}, "ms", better="lower")
 
     def test_state(azl_host):
         assert {state_ok}, "state is broken: found 3 stray units"
@@ -33,10 +35,10 @@ SUITE = dedent(
 
 
 def run_suite(pytester: pytest.Pytester, out: Path, *, thr: float = 10.0, lat: float = 1.0,
-              state_ok: bool = True, extra: str = "", args: tuple[str, ...] = (),
-              targets: str | None = None) -> pytest.RunResult:
-    pytester.makepyfile(test_suite=SUITE.format(thr=thr, lat=lat, state_ok=state_ok,
-                                                extra=extra))
+              probe: float = 50.0, state_ok: bool = True, extra: str = "",
+              args: tuple[str, ...] = (), targets: str | None = None) -> pytest.RunResult:
+    pytester.makepyfile(test_suite=SUITE.format(thr=thr, lat=lat, probe=probe,
+                                                state_ok=state_ok, extra=extra))
     opts = ["-p", "no:cacheprovider", "--azl-junit-dir", str(out)]
     if targets is None:
         opts += ["--azl-target", "local"]
@@ -68,7 +70,7 @@ def test_compare_same_values_exits_zero(pytester: pytest.Pytester,
     code, data = compare_json(capsys, base, cur)
     assert code == 0
     (image,) = data["images"]  # type: ignore[misc]
-    assert image["metrics_compared"] == 2
+    assert image["metrics_compared"] == 3
     assert not image["metric_regressions"] and not image["new_failures"]
     assert data["regressed"] is False
 
@@ -90,7 +92,8 @@ def test_compare_flags_throughput_drop_and_exits_one(
     code, out, _ = azl(capsys, "report", "compare", str(base), str(cur))
     assert code == 1
     assert "**REGRESSED**" in out
-    assert "| throughput_gbps | higher | 10 Gbit/s | 8 Gbit/s | -20.0% | 10% |" in out
+    assert ("| throughput_gbps | higher | 10 Gbit/s | 8 Gbit/s | -20.0% | "
+            "±1 Gbit/s (10% tolerance) | regression |") in out
 
 
 def test_compare_uses_each_metrics_own_direction(
@@ -213,10 +216,10 @@ def test_summary_table_per_image(pytester: pytest.Pytester,
     code, out, _ = azl(capsys, "report", "summary", str(out_dir))
     assert code == 0
     image = load_run(out_dir).popitem()[0]
-    assert f"| {image} | ❌ failed | 1 | 1 | 0 | 0 | localhost |" in out
+    assert f"| {image} | ❌ failed | 1 | 1 | 0 | 0 | 0 | 0 | localhost |" in out
     assert "state is broken: found 3 stray units" in out
-    assert "| throughput_gbps | 9.41 Gbit/s | higher |" in out
-    assert "| latency_ms | 1 ms | lower |" in out
+    assert "| throughput_gbps | 9.41 Gbit/s |  | higher |  |" in out
+    assert "| latency_ms | 1 ms |  | lower |  |" in out
     target = pytester.path / "summary.md"
     assert azl(capsys, "report", "summary", str(out_dir), "--out", str(target))[0] == 0
     assert target.read_text() == out
