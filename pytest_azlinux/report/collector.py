@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from ..errors import ReportError
-from .junit import build_suite, write_report
+from .junit import write_report
 from .model import (
     FAILING,
     METRIC_PREFIX,
+    NO_THRESHOLD,
     OUTCOMES,
     PROP_FACTS,
     PROP_HOST,
@@ -55,6 +56,8 @@ class ImageReport:
     counts: dict[str, int]
     # "<test> (<host>): <finding>" of the first failures and errors, for the verdict lines.
     findings: list[str] = field(default_factory=list)
+    # Metrics recorded with threshold "none": measured, but deciding nothing.
+    unjudged: int = 0
 
 
 @dataclass(eq=False)  # registered as a pytest plugin: must stay hashable
@@ -193,10 +196,10 @@ class ReportCollector:
                 self._annotate(case)
             props = self._suite_properties(group, cases)
             hostname = props.get("azl.target", "")
-            suite = build_suite(group, cases, props, timestamp=timestamp, hostname=hostname)
             path = self.junit_dir / f"{_file_name(group)}.xml"
-            write_report(path, suite)
-            written.append(ImageReport(group, path, _counts(cases), _findings(cases)))
+            write_report(path, group, cases, props, timestamp=timestamp, hostname=hostname)
+            unjudged = sum(1 for c in cases for m in c.metrics if m.threshold == NO_THRESHOLD)
+            written.append(ImageReport(group, path, _counts(cases), _findings(cases), unjudged))
         self.html = self._write_html(written)
         return written
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from ..errors import ReportError
-from .junit import cases_of, parse_suites
+from .junit import records_of, stream_report
 from .model import FAILING, CaseRecord, Metric, finding_text
 
 DEFAULT_TOLERANCE = 0.10
@@ -55,23 +55,29 @@ def report_files(path: Path) -> list[Path]:
     return files
 
 
-def parse_report(path: Path) -> list[ET.Element]:
-    """The ``<testsuite>`` elements of a report file; a one-line error for anything else."""
+def _check_xml(path: Path) -> None:
     try:
         head = path.read_bytes()[:4096].lstrip()
     except OSError as exc:
         raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not head.startswith(b"<"):
         raise ReportError(f"{path}: not a JUnit report (not XML)")
+
+
+def stream_checked(path: Path) -> Iterator[tuple[str, str, ET.Element]]:
+    """:func:`stream_report` with a one-line error for anything that is not a JUnit report."""
+    _check_xml(path)
     try:
-        return parse_suites(path)
+        yield from stream_report(path)
     except ET.ParseError as exc:
         raise ReportError(f"{path}: not a JUnit report ({exc})") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def read_report(path: Path) -> tuple[dict[str, dict[str, str]], list[CaseRecord]]:
-    """Suite properties per suite name and the test cases of one report file."""
-    return cases_of(parse_report(path))
+    """Suite properties per suite name and the test cases of one report file (streamed)."""
+    return records_of(stream_checked(path))
 
 
 def load_run(path: Path) -> dict[str, ImageRun]:

@@ -5,15 +5,16 @@ Metrics are testcase properties ``metric.<name>`` = value, with ``metric.<name>.
 them; a waived test is ``<skipped type="azl.waived">``. Standard JUnit readers accept the
 file unchanged.
 
-Built and read with the standard library's ElementTree: the tree is made in one pass with
-the counts summed on the way (junitparser recomputed a suite's statistics on every added
-case, quadratic in the cases), and reading walks each element once.
+Written and read with the standard library's ElementTree, one test case at a time: the
+counts are summed first, then each case is serialized and written (junitparser recomputed
+a suite's statistics on every added case, quadratic in the cases); reading streams the
+file and drops each case from the tree once it is read.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,33 +54,80 @@ class SuiteCounts:
                 "time": f"{self.time:.3f}"}
 
 
-def build_suite(
-    name: str, cases: Iterable[CaseRecord], properties: Mapping[str, str], *,
-    timestamp: str, hostname: str,
-) -> ET.Element:
-    """A ``<testsuite>`` element with its properties and cases, counts summed on the way."""
-    return assemble_suite(name, properties, (to_testcase(r) for r in cases),
-                          timestamp=timestamp, hostname=hostname)
+def write_report(path: Path, name: str, cases: Sequence[CaseRecord],
+                 properties: Mapping[str, str], *, timestamp: str | None = None,
+                 hostname: str | None = None) -> None:
+    """Write one per-image report of ``cases``, one case at a time."""
+    counts = SuiteCounts()
+    for record in cases:
+        counts.add(_record_counts(record))
+    _write(path, name, properties, counts, (serialize_case(to_testcase(r)) for r in cases),
+           timestamp, hostname)
 
 
-def assemble_suite(name: str, properties: Mapping[str, str], cases: Iterable[ET.Element], *,
-                   timestamp: str | None, hostname: str | None) -> ET.Element:
-    """A ``<testsuite>`` from ready ``<testcase>`` elements (written or read back)."""
-    suite = ET.Element("testsuite", {"name": name})
-    if properties:
-        props = ET.SubElement(suite, "properties")
-        for key, value in properties.items():
-            ET.SubElement(props, "property", {"name": key, "value": value})
+def serialize_case(case: ET.Element) -> str:
+    """A ``<testcase>`` as indented text, ready to be written inside a suite."""
+    ET.indent(case, level=2)
+    case.tail = None
+    return ET.tostring(case, encoding="unicode")
+
+
+@dataclass(frozen=True, slots=True)
+class SerializedCase:
+    """A test case kept as its text (far smaller than its element tree) and its counts."""
+
+    text: str
+    counts: SuiteCounts
+
+
+def write_serialized(path: Path, name: str, cases: Sequence[SerializedCase],
+                     properties: Mapping[str, str], *, timestamp: str | None = None,
+                     hostname: str | None = None) -> None:
+    """Write one per-image report of test cases read from other reports (a merge)."""
     counts = SuiteCounts()
     for case in cases:
-        suite.append(case)
-        counts.add(case_counts(case))
-    suite.attrib.update(counts.attrs())
+        counts.add(case.counts)
+    _write(path, name, properties, counts, (c.text for c in cases), timestamp, hostname)
+
+
+_CASES_MARK = "azl-cases-go-here"
+
+
+def _write(path: Path, name: str, properties: Mapping[str, str], counts: SuiteCounts,
+           cases: Iterable[str], timestamp: str | None, hostname: str | None) -> None:
+    """``<testsuites>`` with one ``<testsuite>``: the head is built as a tree, the cases are
+    serialized and written one by one, so memory and time per case stay flat."""
+    root = ET.Element("testsuites", counts.attrs())
+    suite = ET.SubElement(root, "testsuite", {"name": name, **counts.attrs()})
     if timestamp:
         suite.set("timestamp", timestamp)
     if hostname:
         suite.set("hostname", hostname)
-    return suite
+    if properties:
+        props = ET.SubElement(suite, "properties")
+        for key, value in properties.items():
+            ET.SubElement(props, "property", {"name": key, "value": value})
+    suite.append(ET.Comment(_CASES_MARK))
+    ET.indent(root)
+    head, tail = ET.tostring(root, encoding="unicode").split(f"<!--{_CASES_MARK}-->")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write("<?xml version='1.0' encoding='utf-8'?>\n")
+        fh.write(head)
+        separator = ""
+        for text in cases:
+            fh.write(separator)
+            fh.write(text)
+            separator = "\n    "
+        fh.write(tail)
+    tmp.replace(path)  # readers (and a crashed run) never see half a report
+
+
+def _record_counts(record: CaseRecord) -> SuiteCounts:
+    tag = _RESULT_TAG.get(record.outcome)
+    return SuiteCounts(tests=1, failures=int(tag == "failure"), errors=int(tag == "error"),
+                       skipped=int(tag == "skipped"), time=round(record.time, 3))
 
 
 def case_counts(case: ET.Element) -> SuiteCounts:
@@ -129,38 +177,6 @@ def metric_properties(metric: Metric) -> list[tuple[str, str]]:
     return out
 
 
-def write_suites(path: Path, suites: Iterable[ET.Element]) -> None:
-    """Write ``<testsuites>`` holding ``suites``, indented, totals on the root."""
-    root = ET.Element("testsuites")
-    totals = SuiteCounts()
-    for suite in suites:
-        root.append(suite)
-        totals.add(SuiteCounts(int(suite.get("tests", 0)), int(suite.get("failures", 0)),
-                               int(suite.get("errors", 0)), int(suite.get("skipped", 0)),
-                               _seconds(suite.get("time"))))
-    root.attrib.update(totals.attrs())
-    ET.indent(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
-    tmp.replace(path)  # readers (and a crashed run) never see half a report
-
-
-def write_report(path: Path, suite: ET.Element) -> None:
-    write_suites(path, [suite])
-
-
-def parse_suites(path: Path) -> list[ET.Element]:
-    """The ``<testsuite>`` elements of a file (root ``<testsuites>`` or ``<testsuite>``)."""
-    root = ET.parse(path).getroot()
-    if root.tag == "testsuite":
-        return [root]
-    if root.tag != "testsuites":
-        raise ReportError(f"{path}: not a JUnit report (the root element is neither "
-                          "<testsuites> nor <testsuite>)")
-    return [s for s in root if s.tag == "testsuite"]
-
-
 def suite_properties(suite: ET.Element) -> dict[str, str]:
     props = suite.find("properties")
     if props is None:
@@ -168,18 +184,45 @@ def suite_properties(suite: ET.Element) -> dict[str, str]:
     return {p.get("name", ""): p.get("value", "") for p in props if p.tag == "property"}
 
 
+def stream_report(path: Path) -> Iterator[tuple[str, str, ET.Element]]:
+    """Walk a report once: ``("case", suite name, <testcase>)`` for each test case, detached
+    from the tree as soon as it is complete, then ``("suite", name, <testsuite>)`` at the end
+    of each suite (its attributes and properties; the cases are gone by then).
+
+    Memory stays flat and the time per case does not grow with the file.
+    """
+    stack: list[ET.Element] = []
+    for event, elem in ET.iterparse(path, events=("start", "end")):
+        if event == "start":
+            if not stack and elem.tag not in ("testsuites", "testsuite"):
+                raise ReportError(f"{path}: not a JUnit report (the root element is neither "
+                                  "<testsuites> nor <testsuite>)")
+            stack.append(elem)
+            continue
+        stack.pop()
+        if elem.tag == "testsuite":
+            yield "suite", elem.get("name", ""), elem
+        elif elem.tag == "testcase" and stack and stack[-1].tag == "testsuite":
+            parent = stack[-1]
+            parent.remove(elem)  # the last child: found at once
+            yield "case", parent.get("name", ""), elem
+
+
 def read_cases(path: Path) -> tuple[dict[str, dict[str, str]], list[CaseRecord]]:
     """Read a report back: suite properties per suite name, and its test cases."""
-    return cases_of(parse_suites(path))
+    return records_of(stream_report(path))
 
 
-def cases_of(suites: Iterable[ET.Element]) -> tuple[dict[str, dict[str, str]], list[CaseRecord]]:
+def records_of(stream: Iterable[tuple[str, str, ET.Element]]
+               ) -> tuple[dict[str, dict[str, str]], list[CaseRecord]]:
+    """Suite properties per suite name and the case records of a :func:`stream_report`."""
     suite_props: dict[str, dict[str, str]] = {}
     cases: list[CaseRecord] = []
-    for suite in suites:
-        name = suite.get("name", "")
-        suite_props[name] = suite_properties(suite)
-        cases.extend(from_testcase(c, name) for c in suite if c.tag == "testcase")
+    for kind, suite, elem in stream:
+        if kind == "case":
+            cases.append(from_testcase(elem, suite))
+        else:
+            suite_props[suite] = suite_properties(elem)
     return suite_props, cases
 
 

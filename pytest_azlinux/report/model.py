@@ -56,7 +56,7 @@ DURATION_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "min", "h"})
 NO_THRESHOLD = "none"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Metric:
     """A measured value with its unit, which direction is better, and its spread.
 
@@ -89,7 +89,7 @@ class Metric:
         return abs(self.high - self.low)
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseRecord:
     """One test case of a report."""
 

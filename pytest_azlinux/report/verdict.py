@@ -27,7 +27,9 @@ def verdict_lines(reports: Sequence[ImageReport], html: Path | None = None,
     """One line per image, its first findings indented under it, then where the reports are."""
     lines: list[str] = []
     for report in reports:
-        lines.append(f"{report.name}: {counts_line(report.counts)}")
+        note = (f" ({report.unjudged} measured without a threshold)"
+                if report.unjudged else "")
+        lines.append(f"{report.name}: {counts_line(report.counts)}{note}")
         lines += [f"    {finding}" for finding in report.findings[:first]]
         failing = report.counts.get("failed", 0) + report.counts.get("error", 0)
         if failing > min(first, len(report.findings)):
