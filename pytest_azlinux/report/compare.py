@@ -19,7 +19,7 @@ import yaml
 
 from ..errors import ReportError
 from .junit import records_of, stream_report
-from .model import FAILING, CaseRecord, Metric, finding_text
+from .model import FAILING, PROP_CONTROL_SEVERITY, CaseRecord, Metric, finding_text
 
 DEFAULT_TOLERANCE = 0.10
 
@@ -185,6 +185,7 @@ class ImageComparison:
     image: str
     base_image: str | None  # the base image paired with it (differs when the version rolled)
     new_failures: list[CaseChange] = field(default_factory=list)
+    # The new failures that are hardening controls which passed on that host before.
     control_regressions: list[CaseChange] = field(default_factory=list)
     fixed: list[CaseChange] = field(default_factory=list)
     still_failing: list[CaseChange] = field(default_factory=list)
@@ -200,12 +201,11 @@ class ImageComparison:
 
     @property
     def regressed(self) -> bool:
-        return bool(self.new_failures or self.metric_regressions or self.control_regressions)
+        return bool(self.new_failures or self.metric_regressions)
 
     @property
     def regressions(self) -> int:
-        return (len(self.new_failures) + len(self.metric_regressions)
-                + len(self.control_regressions))
+        return len(self.new_failures) + len(self.metric_regressions)
 
 
 @dataclass
@@ -297,15 +297,18 @@ def _count(cases: Iterable[CaseRecord], outcome: str) -> int:
 
 def _control_regressions(before: Mapping[str, CaseRecord], now: Mapping[str, CaseRecord],
                          new_failures: list[CaseChange]) -> list[CaseChange]:
-    """Hardening controls that passed on a host before and fail now, matched by control id
-    and host (a renamed test keeps its control); those already new failures are not repeated.
-    """
+    """The new failures that are hardening controls which passed on the same host before,
+    matched by control id and host (a renamed test keeps its control)."""
     passed = {(c.control, c.host) for c in before.values() if c.control and c.outcome == "passed"}
-    listed = {c.test for c in new_failures}
-    return [CaseChange(nodeid, case.host, "passed", case.outcome, case.message)
-            for nodeid, case in sorted(now.items())
-            if case.control and case.outcome in FAILING and nodeid not in listed
-            and (case.control, case.host) in passed]
+    out = []
+    for change in new_failures:
+        case = now[change.test]
+        if case.control and (case.control, case.host) in passed:
+            severity = case.properties.get(PROP_CONTROL_SEVERITY, "")
+            label = f"{case.control} ({severity})" if severity else case.control
+            out.append(CaseChange(change.test, change.host, "passed", change.current,
+                                  f"{label}: {finding_text(change.message)}"))
+    return out
 
 
 def judge_metric(test: str, host: str | None, base: Metric, current: Metric,
@@ -368,8 +371,8 @@ def render_markdown(result: Comparison, max_rows: int = 50) -> str:
     lines = ["## azl report compare", "",
              f"Base `{result.base}` → current `{result.current}`", ""]
     if result.regressed:
-        lines.append(f"**REGRESSED**: {regressions} regression(s) (new failures, controls "
-                     "that passed before, or metrics worse than their noise band).")
+        lines.append(f"**REGRESSED**: {regressions} regression(s) (new failures, or metrics "
+                     "worse than their noise band).")
     else:
         lines.append("**OK**: no new failures, no metric regressions.")
     lines += ["", "| image | compared with | new failures | metric regressions | fixed "
@@ -378,7 +381,7 @@ def render_markdown(result: Comparison, max_rows: int = 50) -> str:
     for i in result.images:
         lines.append(
             f"| {md_cell(i.image)} | {md_cell(i.base_image or '(none)')} | "
-            f"{len(i.new_failures) + len(i.control_regressions)} | "
+            f"{len(i.new_failures)} | "
             f"{len(i.metric_regressions)} | {len(i.fixed)} | {len(i.still_failing)} | "
             f"{_before_now(i.waived)} | {_before_now(i.flaky)} | "
             f"{len(i.new_tests)} | {len(i.removed_tests)} |"
@@ -394,8 +397,8 @@ def render_markdown(result: Comparison, max_rows: int = 50) -> str:
         lines.append(f"{i.metrics_compared} metric value(s) compared; waived "
                      f"{_before_now(i.waived)}, flaky {_before_now(i.flaky)} (before → now).")
         lines += _case_table("New failures", i.new_failures, max_rows, message=True)
-        lines += _case_table("Hardening controls failing again", i.control_regressions,
-                             max_rows, message=True)
+        lines += _case_table("Hardening controls that passed before (among the new "
+                             "failures)", i.control_regressions, max_rows, message=True)
         lines += _case_table("Newly waived (failing, accepted by a waiver)", i.newly_waived,
                              max_rows, message=True)
         lines += _metric_table("Metric regressions", i.metric_regressions, max_rows)

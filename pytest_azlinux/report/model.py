@@ -159,6 +159,7 @@ def finding_text(message: str, limit: int = 300) -> str:
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     if not lines:
         return ""
+    lines[0] = lines[0].removeprefix("Failed: ")  # pytest's word for pytest.fail()
     header = _COUNT_HEADER.match(lines[0])
     if header and len(lines) > 1:
         head = re.sub(r" \(.*\)$", "", header.group("head"))

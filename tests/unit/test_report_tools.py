@@ -290,9 +290,9 @@ def test_trend_png(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
         run_suite(pytester, nights / night, thr=thr)
     out = pytester.path / "charts" / "trend.png"
     code, text, _ = azl(capsys, "report", "trend", str(nights), "--out", str(out))
-    assert code == 0 and "2 series over 3 runs" in text
+    assert code == 0 and "3 series over 3 runs" in text
     width, height = png_size(out)
-    assert (width, height) == (1200, 720)  # two metric panels
+    assert (width, height) == (1200, 1080)  # three metric panels
     pixels = mpimg.imread(out)
     assert pixels.shape[:2] == (height, width)
     assert (pixels[..., :3] < 0.5).any()  # something was drawn
@@ -308,6 +308,31 @@ def test_trend_png(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
     code, _, err = azl(capsys, "report", "trend", str(nights), "--metric", "nope",
                        "--out", str(one))
     assert code == 2 and "no metrics named nope in the 3 run(s) given" in err
+
+
+def test_trend_lines_look_distinct_and_title_has_its_own_room() -> None:
+    """12 lines in one panel: 12 colours; the figure title does not overlap the first panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pytest_azlinux.report.trend import Run, Series, build_figure, line_style
+
+    styles = [line_style(i) for i in range(40)]
+    assert len({colour for colour, _, _ in styles[:20]}) == 20
+    assert len(set(styles)) == 40  # beyond 20, dash or marker tell them apart
+    runs = [Run(f"night-{i}", {}) for i in range(5)]
+    series = [Series("img", f"test_tcp[h{i}->h{i + 1}]", "throughput_gbps", "Gbit/s", "higher",
+                     [float(i + n) for n in range(5)]) for i in range(12)]
+    series += [Series("img", "test_udp[h0->h1]", "loss_pct", "%", "lower", [0.0] * 5)]
+    fig = build_figure(runs, series, title="a long title " * 6)
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    first, throughput = fig.axes[0], fig.axes[1]  # panels in metric name order
+    colours = {line.get_color() for line in throughput.get_lines()}
+    assert len(throughput.get_lines()) == 12 and len(colours) == 12
+    title = fig._suptitle.get_window_extent(renderer)  # type: ignore[union-attr]
+    panel_title = first.title.get_window_extent(renderer)
+    panel = first.get_window_extent(renderer)
+    assert title.y0 >= panel_title.y1 and title.y0 >= panel.y1, (title, panel_title, panel)
 
 
 # -- shards and merge -------------------------------------------------------------------------
