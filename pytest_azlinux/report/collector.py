@@ -11,7 +11,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ..errors import ReportError
+from .compare import ImageRun
 from .junit import write_report
 from .model import (
     FAILING,
@@ -189,6 +190,7 @@ class ReportCollector:
         for record in records:
             groups[self._group(record)].append(record)
         written = []
+        images: dict[str, ImageRun] = {}
         timestamp = self.started.strftime("%Y-%m-%dT%H:%M:%SZ")
         for group, cases in sorted(groups.items()):
             cases.sort(key=lambda r: r.nodeid)
@@ -198,20 +200,24 @@ class ReportCollector:
             hostname = props.get("azl.target", "")
             path = self.junit_dir / f"{_file_name(group)}.xml"
             write_report(path, group, cases, props, timestamp=timestamp, hostname=hostname)
+            # As the report tools read them back: test ids are classname::name.
+            read_back = (replace(c, nodeid=f"{c.classname}::{c.name}", image=group)
+                         for c in cases)
+            images[group] = ImageRun(group, props, {c.nodeid: c for c in read_back}, [path])
             unjudged = sum(1 for c in cases for m in c.metrics if m.threshold == NO_THRESHOLD)
             written.append(ImageReport(group, path, _counts(cases), _findings(cases), unjudged))
-        self.html = self._write_html(written)
+        self.html = self._write_html(images)
         return written
 
-    def _write_html(self, written: list[ImageReport]) -> Path | None:
+    def _write_html(self, images: dict[str, ImageRun]) -> Path | None:
         """``index.html`` beside the reports; never fails the run over its own rendering."""
-        if not written:
+        if not images:
             return None
-        from .html import write_html
+        from .html import write_images
 
         path = self.junit_dir / HTML_NAME
         try:
-            write_html(path, [r.path for r in written])
+            write_images(path, images, sources=[str(self.junit_dir)])
         except (OSError, ReportError) as exc:
             import warnings
 

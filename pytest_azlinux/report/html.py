@@ -95,8 +95,11 @@ _FACTS = (("azl.image", "image"), ("azl.os_id", "OS"), ("azl.version", "version"
           ("azl.plugin_version", "plugin version"), ("azl.shards", "shards merged"))
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
 def anchor(*parts: str) -> str:
-    return "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "_", p) for p in parts)
+    return "-".join(_UNSAFE.sub("_", p) for p in parts)
 
 
 def load_images(paths: Iterable[Path]) -> dict[str, ImageRun]:
@@ -114,8 +117,13 @@ def write_html(out: Path, paths: Sequence[Path], history: Sequence[Path] = ()) -
     images = load_images(paths)
     if not images:
         raise ReportError(f"{', '.join(map(str, paths))}: no images in these reports")
-    past = _history(history)
-    text = render_html(images, past, sources=[str(p) for p in paths])
+    return write_images(out, images, history, sources=[str(p) for p in paths])
+
+
+def write_images(out: Path, images: Mapping[str, ImageRun], history: Sequence[Path] = (),
+                 sources: Sequence[str] = ()) -> Path:
+    """Render images already in memory (the collector's) into ``out``."""
+    text = render_html(images, _history(history), sources=sources)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
@@ -187,20 +195,30 @@ def _test_view(image: str, case: CaseRecord) -> TestView:
 
 def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]]) -> ImageView:
     cases = sorted(run.cases.values(), key=lambda c: c.nodeid)
-    tests = {c.nodeid: _test_view(run.name, c) for c in cases}
+    views: dict[str, TestView] = {}
+
+    def view(case: CaseRecord) -> TestView:  # made only for the tests the page lists
+        known = views.get(case.nodeid)
+        if known is None:
+            known = views[case.nodeid] = _test_view(run.name, case)
+        return known
+
     counts = counts_of(cases)
     verdict = "failed" if counts.failed or counts.error else (
         "passed" if counts.passed or counts.waived else "none")
-    others = [tests[c.nodeid] for c in cases
-              if c.outcome not in FAILING and c.outcome != "waived"]
-    hosts: dict[str, HostView] = {}
+    others = [c for c in cases if c.outcome not in FAILING and c.outcome != "waived"]
+    listed = {c.nodeid for c in others[:MAX_LISTED]}
+    by_host: dict[str, list[CaseRecord]] = {}
     for case in cases:
         if case.host:
-            view = hosts.setdefault(case.host, HostView(case.host, anchor("h", run.name,
-                                                                            case.host)))
-            view.tests.append(tests[case.nodeid])
-    for view in hosts.values():
-        view.counts = counts_line(counts_of(run.cases[t.nodeid] for t in view.tests).as_dict())
+            by_host.setdefault(case.host, []).append(case)
+    hosts = []
+    for host in sorted(by_host):
+        own = by_host[host]
+        # A host lists its tests that need a look, and the others where the page has them.
+        shown = [view(c) for c in own if c.outcome != "passed" or c.nodeid in listed]
+        hosts.append(HostView(host, anchor("h", run.name, host), shown,
+                              counts_line(counts_of(own).as_dict())))
     metrics = [_metric_view(run.name, c, m, past.get((c.nodeid, m.name), []))
                for c in cases for m in c.metrics]
     return ImageView(
@@ -208,20 +226,24 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
         counts=counts_line({**counts.as_dict(), "flaky": counts.flaky}),
         facts=[(label, run.properties[key]) for key, label in _FACTS
                if run.properties.get(key)],
-        failing=[tests[c.nodeid] for c in cases if c.outcome in FAILING],
-        waived=[tests[c.nodeid] for c in cases if c.outcome == "waived"],
-        flaky=[tests[c.nodeid] for c in cases if c.flaky_attempts],
-        others=others[:MAX_LISTED], others_hidden=max(0, len(others) - MAX_LISTED),
+        failing=[view(c) for c in cases if c.outcome in FAILING],
+        waived=[view(c) for c in cases if c.outcome == "waived"],
+        flaky=[view(c) for c in cases if c.flaky_attempts],
+        others=[view(c) for c in others[:MAX_LISTED]],
+        others_hidden=max(0, len(others) - MAX_LISTED),
         scores=hardening_scores(cases),
         metrics=metrics,
         unjudged=sum(1 for m in metrics if m.threshold == "no threshold"),
-        hosts=[hosts[h] for h in sorted(hosts)],
+        hosts=hosts,
     )
+
+
+_PARAM_ID = re.compile(r"\[(.*)\]$")
 
 
 def _pair(case: CaseRecord) -> str:
     """The host (pair) a test ran on: its parametrization id, e.g. ``azl-1->azl-2``."""
-    match = re.search(r"\[(.*)\]$", case.name)
+    match = _PARAM_ID.search(case.name)
     return match.group(1) if match else (case.host or "")
 
 
@@ -248,12 +270,13 @@ def sparkline(values: Sequence[float | None], width: int = SPARK_W,
     """SVG polyline points for ``values`` (gaps skipped), scaled into width x height."""
     known = [v for v in values if v is not None]
     low, high = min(known), max(known)
-    span = (high - low) or 1.0
+    span = high - low
     step = (width - 4) / max(len(values) - 1, 1)
     points = []
     for i, v in enumerate(values):
         if v is None:
             continue
-        y = height - 3 - (v - low) / span * (height - 6)
+        # A flat series is drawn across the middle, not along the bottom edge.
+        y = height / 2 if not span else height - 3 - (v - low) / span * (height - 6)
         points.append(f"{2 + i * step:.1f},{y:.1f}")
     return " ".join(points)

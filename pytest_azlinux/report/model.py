@@ -147,6 +147,7 @@ def split_nodeid(nodeid: str) -> tuple[str, str]:
     return ".".join([module, *parts[:-1]]), parts[-1]
 
 
+_MODULE_PATH = re.compile(r"^(?:[a-z_][a-z0-9_]*\.)+(?=[A-Z]\w*: )")
 _COUNT_HEADER = re.compile(r"^(?P<head>.*?):? \d+ findings?$")
 
 
@@ -160,6 +161,7 @@ def finding_text(message: str, limit: int = 300) -> str:
     if not lines:
         return ""
     lines[0] = lines[0].removeprefix("Failed: ")  # pytest's word for pytest.fail()
+    lines[0] = _MODULE_PATH.sub("", lines[0])  # pytest_azlinux.errors.X: ... -> X: ...
     header = _COUNT_HEADER.match(lines[0])
     if header and len(lines) > 1:
         head = re.sub(r" \(.*\)$", "", header.group("head"))

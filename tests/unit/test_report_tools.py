@@ -11,6 +11,12 @@ from textwrap import dedent
 
 import pytest
 
+# Imported here, before any pytester snapshot of sys.modules: pytester drops modules imported
+# during a test, and matplotlib's extension modules cannot be loaded twice in one process.
+from matplotlib import figure as _figure  # noqa: F401 - loaded once, see above
+from matplotlib import image as mpimg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
 from pytest_azlinux.cli import main
 from pytest_azlinux.report.collector import ImageReport
 from pytest_azlinux.report.compare import load_run
@@ -280,8 +286,6 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_trend_png(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
-    from matplotlib import image as mpimg
-
     from pytest_azlinux.report.trend import collect_series, load_runs
 
     nights = pytester.path / "nights"
@@ -312,8 +316,6 @@ def test_trend_png(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 
 def test_trend_lines_look_distinct_and_title_has_its_own_room() -> None:
     """12 lines in one panel: 12 colours; the figure title does not overlap the first panel."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     from pytest_azlinux.report.trend import Run, Series, build_figure, line_style
 
     styles = [line_style(i) for i in range(40)]
