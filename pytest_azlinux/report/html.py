@@ -50,7 +50,7 @@ class TestView:
 @dataclass
 class MetricView:
     test_anchor: str
-    test: str
+    test: str  # the test function, e.g. test_tcp_single_stream
     pair: str
     name: str
     value: str
@@ -60,6 +60,7 @@ class MetricView:
     threshold: str
     spark: str = ""  # SVG polyline points, "" without history
     history: str = ""
+    gated: bool = True  # False: shown for information, compare never calls it a regression
 
 
 @dataclass
@@ -258,7 +259,8 @@ def _metric_view(image: str, case: CaseRecord, m: Metric,
     if m.threshold is not None:
         threshold = "no threshold" if m.threshold == NO_THRESHOLD else m.threshold
     return MetricView(
-        test_anchor=anchor("t", image, case.nodeid), test=case.nodeid, pair=_pair(case),
+        test_anchor=anchor("t", image, case.nodeid), test=case.name.split("[")[0],
+        pair=_pair(case), gated=m.gated,
         name=m.name, value=f"{m.value:.4g}", unit=m.unit, better=m.better,
         range="" if m.low is None or m.high is None else f"{m.low:.4g} to {m.high:.4g}",
         threshold=threshold, spark=spark, history=history,
