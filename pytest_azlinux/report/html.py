@@ -146,7 +146,10 @@ def _history(paths: Sequence[Path]) -> list[tuple[str, dict[str, ImageRun]]]:
 def render_html(images: Mapping[str, ImageRun],
                 history: Sequence[tuple[str, Mapping[str, ImageRun]]] = (),
                 sources: Sequence[str] = ()) -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    try:
+        from jinja2 import Environment, PackageLoader, select_autoescape
+    except ModuleNotFoundError:  # a dependency; say so rather than fail the run's end
+        raise ReportError("the HTML report needs Jinja2: pip install 'Jinja2>=3.1'") from None
 
     env = Environment(loader=PackageLoader("pytest_azlinux.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]),
