@@ -19,7 +19,10 @@ from .session import AzlSession, HostParam, SelectedTarget
 
 class MetricRecorder(Protocol):
     def __call__(
-        self, name: str, value: float, unit: str = "", better: Literal["higher", "lower"] = "higher"
+        self, name: str, value: float, unit: str = "",
+        better: Literal["higher", "lower"] = "higher", *,
+        spread: tuple[float, float] | None = None, gate: bool | None = None,
+        threshold: str | None = None,
     ) -> None: ...
 
 
@@ -94,10 +97,18 @@ def azl_image(azl_host: Host) -> ImageFacts:
 
 @pytest.fixture
 def azl_metric(request: pytest.FixtureRequest) -> MetricRecorder:
-    """Record a metric on the test's report: ``azl_metric("throughput_gbps", 9.4, "Gbit/s")``."""
+    """Record a metric on the test's report: ``azl_metric("throughput_gbps", 9.4, "Gbit/s")``.
+
+    ``spread=(low, high)``: the range over repeated measurements, so ``azl report compare``
+    tells a change from noise. ``gate``: whether compare may call a change a regression
+    (default: yes, except durations). ``threshold``: what the value was judged against, as
+    text (``"none"``: measured without a threshold, said so in the summary).
+    """
 
     def record(
-        name: str, value: float, unit: str = "", better: Literal["higher", "lower"] = "higher"
+        name: str, value: float, unit: str = "", better: Literal["higher", "lower"] = "higher",
+        *, spread: tuple[float, float] | None = None, gate: bool | None = None,
+        threshold: str | None = None,
     ) -> None:
         if better not in ("higher", "lower"):
             raise ValueError(f"metric {name}: better must be 'higher' or 'lower', got {better!r}")
@@ -106,6 +117,13 @@ def azl_metric(request: pytest.FixtureRequest) -> MetricRecorder:
         if unit:
             props.append((f"{METRIC_PREFIX}{name}:unit", unit))
         props.append((f"{METRIC_PREFIX}{name}:better", better))
+        if spread is not None:
+            props.append((f"{METRIC_PREFIX}{name}:low", float(min(spread))))
+            props.append((f"{METRIC_PREFIX}{name}:high", float(max(spread))))
+        if gate is not None:
+            props.append((f"{METRIC_PREFIX}{name}:gate", "true" if gate else "false"))
+        if threshold is not None:
+            props.append((f"{METRIC_PREFIX}{name}:threshold", threshold))
 
     return record
 

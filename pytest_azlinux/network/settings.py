@@ -1,40 +1,75 @@
-"""The network suite's settings (target ``suites.network``) and its threshold verdicts."""
+"""The network suite's settings (target ``suites.network``) and its threshold verdicts.
+
+The defaults decide something: UDP loss above ``max_udp_loss_pct`` (1 %) fails. Throughput
+has a floor only where one is known: ``min_gbps``, ``baseline_gbps`` with ``tolerance``, or
+``link_gbps`` (the path's nominal capacity, e.g. the VM size's expected bandwidth) times
+``min_link_fraction``. Without any of them a throughput is recorded with the threshold
+``none`` and the summary says it decided nothing.
+
+The interface speed a host reports is not used as the link: on Azure it is the host NIC's
+speed, not the VM's bandwidth cap, and on the lab's veth pairs it is a nominal figure.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from ..analyse.iperf import Spread
-from ..errors import TargetsError
+from ..settings import SuiteSettings, register
+
+DEFAULT_MAX_UDP_LOSS_PCT = 1.0
 
 
-class NetworkSettings(BaseModel):
+@register
+class NetworkSettings(SuiteSettings):
     """``suites.network`` of a target; every field optional."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    suite: ClassVar[str] = "network"
 
     duration: int = Field(default=5, ge=1, le=600)
     omit: int = Field(default=1, ge=0, le=60)
     repetitions: int = Field(default=3, ge=1, le=20)
     parallel_streams: int = Field(default=4, ge=2, le=128)
-    udp_rate: str = "1G"
+    udp_rate: str = Field(default="1G", pattern=r"^\d+(\.\d+)?[KMGkmg]?$")
     min_gbps: float | None = Field(default=None, ge=0)
     baseline_gbps: float | None = Field(default=None, gt=0)
     tolerance: float = Field(default=0.10, ge=0, lt=1)
-    max_udp_loss_pct: float | None = Field(default=None, ge=0, le=100)
+    link_gbps: float | None = Field(default=None, gt=0)
+    min_link_fraction: float = Field(default=0.5, gt=0, le=1)
+    # None turns the limit off (the UDP test then decides nothing, and says so).
+    max_udp_loss_pct: float | None = Field(default=DEFAULT_MAX_UDP_LOSS_PCT, ge=0, le=100)
 
 
-def load_settings(target_name: str, raw: dict[str, Any]) -> NetworkSettings:
-    try:
-        return NetworkSettings.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise TargetsError(
-            f"target {target_name!r}: field 'suites.network.{field}': {err['msg']}"
-        ) from None
+def throughput_floors(settings: NetworkSettings) -> list[tuple[float, str]]:
+    """Every floor that applies, as (Gbit/s, where it comes from)."""
+    floors = []
+    if settings.min_gbps is not None:
+        floors.append((settings.min_gbps, "suites.network.min_gbps"))
+    if settings.baseline_gbps is not None:
+        floors.append((settings.baseline_gbps * (1 - settings.tolerance),
+                       f"{settings.tolerance:.0%} below suites.network.baseline_gbps "
+                       f"{settings.baseline_gbps:g}"))
+    if settings.link_gbps is not None:
+        floors.append((settings.link_gbps * settings.min_link_fraction,
+                       f"{settings.min_link_fraction:.0%} of suites.network.link_gbps "
+                       f"{settings.link_gbps:g}"))
+    return floors
+
+
+def throughput_threshold(settings: NetworkSettings) -> str:
+    """The throughput threshold as text for the report; ``none`` when nothing is set."""
+    floors = throughput_floors(settings)
+    if not floors:
+        return "none"
+    return "; ".join(f">= {gbps:.3g} Gbit/s ({source})" for gbps, source in floors)
+
+
+def loss_threshold(settings: NetworkSettings) -> str:
+    if settings.max_udp_loss_pct is None:
+        return "none"
+    return f"<= {settings.max_udp_loss_pct:g} % (suites.network.max_udp_loss_pct)"
 
 
 def throughput_verdicts(pair: str, what: str, measured: Spread,
@@ -51,4 +86,21 @@ def throughput_verdicts(pair: str, what: str, measured: Spread,
             problems.append(
                 f"{pair}: {what} {seen} is more than {settings.tolerance:.0%} below the "
                 f"baseline of {settings.baseline_gbps:g} Gbit/s (minimum {lowest:.3g})")
+    if settings.link_gbps is not None:
+        lowest = settings.link_gbps * settings.min_link_fraction
+        if measured.median < lowest:
+            problems.append(
+                f"{pair}: {what} {seen} is below {settings.min_link_fraction:.0%} of the "
+                f"link's {settings.link_gbps:g} Gbit/s (minimum {lowest:.3g}; "
+                "suites.network.link_gbps, min_link_fraction)")
     return problems
+
+
+def loss_verdict(pair: str, rate: str, measured: Spread,
+                 settings: NetworkSettings) -> str | None:
+    """The UDP loss violation as a sentence, or None."""
+    limit = settings.max_udp_loss_pct
+    if limit is None or measured.median <= limit:
+        return None
+    return (f"{pair}: UDP at {rate}bit/s lost {measured.describe('%')}, above {limit:g}% "
+            "(suites.network.max_udp_loss_pct)")

@@ -1,4 +1,4 @@
-"""``azl report compare|summary|trend|merge``: tools over the per-image JUnit reports.
+"""``azl report compare|summary|trend|html|merge``: tools over the per-image JUnit reports.
 
 Exit codes: 0 fine, 1 regressions found (compare), 2 bad input (one-line message).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 def register(sub: Any) -> None:
     report: argparse.ArgumentParser = sub.add_parser(
-        "report", help="compare, summarize, chart and merge per-image JUnit reports"
+        "report", help="compare, summarize, chart, render and merge per-image JUnit reports"
     )
     tools = report.add_subparsers(dest="report_command", required=True, metavar="TOOL")
 
@@ -52,6 +52,19 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, default=Path("trend.png"), metavar="FILE.png",
                    help="output PNG (default: trend.png)")
     p.set_defaults(func=_trend)
+
+    p = tools.add_parser(
+        "html", help="one self-contained HTML page of a run",
+        description="Render the per-image reports of a run into one self-contained HTML page "
+        "(DIR/index.html unless --out). With --history, earlier runs (directories in time "
+        "order, or one parent whose subdirectories are the runs) give each metric a trend.",
+    )
+    p.add_argument("run", type=Path, metavar="DIR", help="the run's report directory (or file)")
+    p.add_argument("--history", type=Path, nargs="+", default=[], metavar="DIR",
+                   help="earlier runs, oldest first")
+    p.add_argument("--out", type=Path, metavar="FILE.html",
+                   help="output file (default: DIR/index.html)")
+    p.set_defaults(func=_html)
 
     p = tools.add_parser(
         "merge", help="merge the per-image reports of CI shards",
@@ -100,6 +113,15 @@ def _trend(args: argparse.Namespace) -> int:
     series = collect_series(runs, args.metric)
     width, height = render_png(runs, series, args.out)
     print(f"{args.out}: {len(series)} series over {len(runs)} runs ({width}x{height} px)")
+    return 0
+
+
+def _html(args: argparse.Namespace) -> int:
+    from .html import write_html
+    from .run_dir import HTML_NAME
+
+    out = args.out or ((args.run if args.run.is_dir() else args.run.parent) / HTML_NAME)
+    print(write_html(out, [args.run], args.history))
     return 0
 
 

@@ -11,26 +11,38 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .junit import build_suite, write_report
+from ..errors import ReportError
+from .compare import ImageRun
+from .junit import write_report
 from .model import (
+    FAILING,
     METRIC_PREFIX,
+    NO_THRESHOLD,
+    OUTCOMES,
     PROP_FACTS,
     PROP_HOST,
     PROP_IMAGE,
     PROP_OUTCOME,
     PROP_TARGET,
+    PROP_WAIVER_REASON,
+    RANK,
     Better,
     CaseRecord,
     Metric,
+    finding_text,
     split_nodeid,
 )
+from .run_dir import HTML_NAME, clear_run_files
+
+# A failure's message keeps every line (the findings follow their headline), bounded.
+MESSAGE_LIMIT = 2000
 
 _PROP_ORDER = ("azl.image", "azl.os_id", "azl.version", "azl.variant", "azl.kernels",
                "azl.node_image_version", "azl.target", "azl.hosts")
@@ -43,6 +55,10 @@ class ImageReport:
     name: str
     path: Path
     counts: dict[str, int]
+    # "<test> (<host>): <finding>" of the first failures and errors, for the verdict lines.
+    findings: list[str] = field(default_factory=list)
+    # Metrics recorded with threshold "none": measured, but deciding nothing.
+    unjudged: int = 0
 
 
 @dataclass(eq=False)  # registered as a pytest plugin: must stay hashable
@@ -58,6 +74,8 @@ class ReportCollector:
     _facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _collected: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     _finished: set[str] = field(default_factory=set)  # tests whose teardown reported
+    cleared: list[Path] = field(default_factory=list)
+    html: Path | None = None
 
     # -- input -----------------------------------------------------------------------------
     def collected(self, nodeid: str, host: str | None, target: str | None) -> None:
@@ -66,6 +84,11 @@ class ReportCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """pytest hook (this object is registered as a plugin on the controller)."""
         self.add(report)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """pytest hook: the run owns its report directory (see ``run_dir``)."""
+        if not session.config.option.collectonly:
+            self.cleared = clear_run_files(self.junit_dir)
 
     def add(self, report: pytest.TestReport) -> None:
         record = self._records.get(report.nodeid)
@@ -82,12 +105,18 @@ class ReportCollector:
         if outcome is None:
             return
         kind, message, details = outcome
+        if kind == "skipped" and self._waived(report, record):
+            kind = "waived"
         # The worst phase wins: an error in teardown after a failure keeps the failure text.
-        rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
-        if rank[kind] > rank[record.outcome] or (kind == record.outcome == "skipped"):
+        if RANK[kind] > RANK[record.outcome] or (kind == record.outcome == "skipped"):
             record.outcome = kind  # type: ignore[assignment]
             record.message = self._redact(message)
             record.details = self._redact(details)
+
+    @staticmethod
+    def _waived(report: pytest.TestReport, record: CaseRecord) -> bool:
+        return (PROP_OUTCOME, "waived") in report.user_properties or bool(
+            record.properties.get(PROP_WAIVER_REASON))
 
     def _take_properties(self, record: CaseRecord, props: Iterable[tuple[str, object]]) -> None:
         metrics: dict[str, dict[str, str]] = defaultdict(dict)
@@ -110,10 +139,7 @@ class ReportCollector:
                 record.properties[key] = self._redact(text)
         for name, parts in metrics.items():
             if "value" in parts and all(m.name != name for m in record.metrics):
-                better: Better = "lower" if parts.get("better") == "lower" else "higher"
-                record.metrics.append(
-                    Metric(name, float(parts["value"]), parts.get("unit", ""), better)
-                )
+                record.metrics.append(_metric(name, parts))
 
     @staticmethod
     def _outcome(
@@ -128,7 +154,7 @@ class ReportCollector:
                 return "skipped", f"xfail: {report.wasxfail}", text
             return "skipped", text, ""
         if report.failed:
-            message = _first_line(report)
+            message = _failure_message(report)
             if report.when == "call" and not infra:
                 return "failed", message, text
             if str(report.when) == "???":  # xdist: the worker died while running this test
@@ -177,6 +203,7 @@ class ReportCollector:
         for record in records:
             groups[self._group(record)].append(record)
         written = []
+        images: dict[str, ImageRun] = {}
         timestamp = self.started.strftime("%Y-%m-%dT%H:%M:%SZ")
         for group, cases in sorted(groups.items()):
             cases.sort(key=lambda r: r.nodeid)
@@ -184,13 +211,32 @@ class ReportCollector:
                 self._annotate(case)
             props = self._suite_properties(group, cases)
             hostname = props.get("azl.target", "")
-            suite = build_suite(group, cases, props, timestamp=timestamp, hostname=hostname)
             path = self.junit_dir / f"{_file_name(group)}.xml"
-            write_report(path, suite)
-            counts = {k: sum(1 for c in cases if c.outcome == k)
-                      for k in ("passed", "failed", "error", "skipped")}
-            written.append(ImageReport(group, path, counts))
+            write_report(path, group, cases, props, timestamp=timestamp, hostname=hostname)
+            # As the report tools read them back: test ids are classname::name.
+            read_back = (replace(c, nodeid=f"{c.classname}::{c.name}", image=group)
+                         for c in cases)
+            images[group] = ImageRun(group, props, {c.nodeid: c for c in read_back}, [path])
+            unjudged = sum(1 for c in cases for m in c.metrics if m.threshold == NO_THRESHOLD)
+            written.append(ImageReport(group, path, _counts(cases), _findings(cases), unjudged))
+        self.html = self._write_html(images)
         return written
+
+    def _write_html(self, images: dict[str, ImageRun]) -> Path | None:
+        """``index.html`` beside the reports; never fails the run over its own rendering."""
+        if not images:
+            return None
+        from .html import write_images
+
+        path = self.junit_dir / HTML_NAME
+        try:
+            write_images(path, images, sources=[str(self.junit_dir)])
+        except (OSError, ReportError) as exc:
+            import warnings
+
+            warnings.warn(f"azl: {path}: not written: {exc}", stacklevel=1)
+            return None
+        return path
 
     def _group(self, record: CaseRecord) -> str:
         if record.image:
@@ -240,12 +286,46 @@ def facts_property(image: str, os_id: str, version: str, variant: str, kernel: s
                        "kernels": [kernel], "node_image_version": node_image_version})
 
 
-def _first_line(report: pytest.TestReport) -> str:
+def _counts(cases: list[CaseRecord]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+    counts["flaky"] = 0
+    for case in cases:
+        counts[case.outcome] += 1
+        counts["flaky"] += bool(case.flaky_attempts)
+    return counts
+
+
+def _findings(cases: list[CaseRecord], first: int = 5) -> list[str]:
+    out = []
+    for case in cases:
+        if case.outcome in FAILING:
+            where = f" ({case.host})" if case.host and case.host not in case.name else ""
+            out.append(f"{case.nodeid}{where}: {finding_text(case.message, 200)}")
+            if len(out) == first:
+                break
+    return out
+
+
+def _metric(name: str, parts: dict[str, str]) -> Metric:
+    better: Better = "lower" if parts.get("better") == "lower" else "higher"
+    gate = parts.get("gate")
+    low, high = parts.get("low"), parts.get("high")
+    return Metric(name, float(parts["value"]), parts.get("unit", ""), better,
+                  low=None if low is None else float(low),
+                  high=None if high is None else float(high),
+                  gate=None if gate is None else gate in ("True", "true"),
+                  threshold=parts.get("threshold"))
+
+
+def _failure_message(report: pytest.TestReport) -> str:
+    """The exception's message, every line of it (a headline and its findings), bounded."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None and getattr(crash, "message", None):
-        return str(crash.message).splitlines()[0][:500]
-    text = str(report.longrepr or "").strip().splitlines()
-    return text[-1][:500] if text else report.outcome
+        text = str(crash.message).strip()
+    else:
+        lines = str(report.longrepr or "").strip().splitlines()
+        text = lines[-1] if lines else report.outcome
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def _file_name(group: str) -> str:

@@ -9,22 +9,19 @@ than a tolerance in their own direction (``metric.<name>.better``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from ..errors import (
-    ReportError,
-)
-from .junit import read_cases
-from .model import CaseRecord, Metric
+from ..errors import ReportError
+from .junit import records_of, stream_report
+from .model import FAILING, PROP_CONTROL_SEVERITY, CaseRecord, Metric, finding_text
 
-FAILING = frozenset({"failed", "error"})
 DEFAULT_TOLERANCE = 0.10
-
 
 
 @dataclass
@@ -58,21 +55,29 @@ def report_files(path: Path) -> list[Path]:
     return files
 
 
-def read_report(path: Path) -> tuple[dict[str, dict[str, str]], list[CaseRecord]]:
-    """:func:`read_cases` with a one-line error for anything that is not a JUnit report."""
+def _check_xml(path: Path) -> None:
     try:
         head = path.read_bytes()[:4096].lstrip()
     except OSError as exc:
         raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not head.startswith(b"<"):
         raise ReportError(f"{path}: not a JUnit report (not XML)")
+
+
+def stream_checked(path: Path) -> Iterator[tuple[str, str, ET.Element]]:
+    """:func:`stream_report` with a one-line error for anything that is not a JUnit report."""
+    _check_xml(path)
     try:
-        return read_cases(path)
-    except Exception as exc:  # junitparser raises parser-specific errors; all mean "bad file"
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if reason == "Invalid format.":  # junitparser's words for a foreign root element
-            reason = "the root element is neither <testsuites> nor <testsuite>"
-        raise ReportError(f"{path}: not a JUnit report ({reason})") from None
+        yield from stream_report(path)
+    except ET.ParseError as exc:
+        raise ReportError(f"{path}: not a JUnit report ({exc})") from None
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_report(path: Path) -> tuple[dict[str, dict[str, str]], list[CaseRecord]]:
+    """Suite properties per suite name and the test cases of one report file (streamed)."""
+    return records_of(stream_checked(path))
 
 
 def load_run(path: Path) -> dict[str, ImageRun]:
@@ -146,9 +151,18 @@ class CaseChange:
     message: str = ""
 
 
+MetricVerdict = Literal["regression", "improvement", "within noise", "worse, not a gate"]
+
+
 @dataclass(frozen=True)
 class MetricChange:
-    """A metric that moved beyond its tolerance (``change`` is relative, signed)."""
+    """One metric compared: ``change`` is relative (signed), ``band`` the absolute noise band.
+
+    A change is a regression only when it is in the metric's bad direction and larger than
+    ``band``: the tolerance (relative to the base) and the measured range of either run,
+    whichever is wider. Metrics that are not gates (durations, unless declared) are shown
+    but never regress.
+    """
 
     test: str
     host: str | None
@@ -159,6 +173,9 @@ class MetricChange:
     current: float
     change: float
     tolerance: float
+    band: float = 0.0
+    band_from: str = "tolerance"  # tolerance | base range | current range
+    verdict: MetricVerdict = "within noise"
 
 
 @dataclass
@@ -168,17 +185,27 @@ class ImageComparison:
     image: str
     base_image: str | None  # the base image paired with it (differs when the version rolled)
     new_failures: list[CaseChange] = field(default_factory=list)
+    # The new failures that are hardening controls which passed on that host before.
+    control_regressions: list[CaseChange] = field(default_factory=list)
     fixed: list[CaseChange] = field(default_factory=list)
     still_failing: list[CaseChange] = field(default_factory=list)
+    newly_waived: list[CaseChange] = field(default_factory=list)
     new_tests: list[CaseChange] = field(default_factory=list)
     removed_tests: list[CaseChange] = field(default_factory=list)
     metric_regressions: list[MetricChange] = field(default_factory=list)
     metric_improvements: list[MetricChange] = field(default_factory=list)
+    metrics: list[MetricChange] = field(default_factory=list)  # every metric compared
     metrics_compared: int = 0
+    waived: tuple[int, int] = (0, 0)  # (base, current)
+    flaky: tuple[int, int] = (0, 0)
 
     @property
     def regressed(self) -> bool:
         return bool(self.new_failures or self.metric_regressions)
+
+    @property
+    def regressions(self) -> int:
+        return len(self.new_failures) + len(self.metric_regressions)
 
 
 @dataclass
@@ -237,6 +264,9 @@ def compare_runs(base_path: Path, current_path: Path, tolerances: Tolerances) ->
 def compare_image(base: ImageRun | None, current: ImageRun, tol: Tolerances) -> ImageComparison:
     out = ImageComparison(current.name, base.name if base else None)
     before = base.cases if base else {}
+    out.waived = (_count(before.values(), "waived"), _count(current.cases.values(), "waived"))
+    out.flaky = (sum(1 for c in before.values() if c.flaky_attempts),
+                 sum(1 for c in current.cases.values() if c.flaky_attempts))
     for nodeid, case in sorted(current.cases.items()):
         old = before.get(nodeid)
         if old is None:
@@ -250,11 +280,59 @@ def compare_image(base: ImageRun | None, current: ImageRun, tol: Tolerances) -> 
             (out.still_failing if old.outcome in FAILING else out.new_failures).append(change)
         elif old.outcome in FAILING and case.outcome == "passed":
             out.fixed.append(change)
+        if case.outcome == "waived" and old.outcome != "waived":
+            out.newly_waived.append(CaseChange(nodeid, case.host, old.outcome, "waived",
+                                               case.waiver_text()))
         _compare_metrics(out, nodeid, case.host, old.metrics, case.metrics, tol)
     for nodeid, old in sorted(before.items()):
         if nodeid not in current.cases:
             out.removed_tests.append(CaseChange(nodeid, old.host, old.outcome, "absent"))
+    out.control_regressions = _control_regressions(before, current.cases, out.new_failures)
     return out
+
+
+def _count(cases: Iterable[CaseRecord], outcome: str) -> int:
+    return sum(1 for c in cases if c.outcome == outcome)
+
+
+def _control_regressions(before: Mapping[str, CaseRecord], now: Mapping[str, CaseRecord],
+                         new_failures: list[CaseChange]) -> list[CaseChange]:
+    """The new failures that are hardening controls which passed on the same host before,
+    matched by control id and host (a renamed test keeps its control)."""
+    passed = {(c.control, c.host) for c in before.values() if c.control and c.outcome == "passed"}
+    out = []
+    for change in new_failures:
+        case = now[change.test]
+        if case.control and (case.control, case.host) in passed:
+            severity = case.properties.get(PROP_CONTROL_SEVERITY, "")
+            label = f"{case.control} ({severity})" if severity else case.control
+            out.append(CaseChange(change.test, change.host, "passed", change.current,
+                                  f"{label}: {finding_text(change.message)}"))
+    return out
+
+
+def judge_metric(test: str, host: str | None, base: Metric, current: Metric,
+                 tolerance: float) -> MetricChange:
+    """Compare one metric of one test: the change, the noise band it must exceed, a verdict."""
+    delta = current.value - base.value
+    # Relative to the base; a base of 0 has no scale, so the tolerance is absolute there.
+    scale = abs(base.value) or 1.0
+    change = delta / abs(base.value) if base.value else delta
+    band, band_from = tolerance * scale, "tolerance"
+    for spread, source in ((base.spread, "base range"), (current.spread, "current range")):
+        if spread > band:
+            band, band_from = spread, source
+    worse = delta < 0 if current.better == "higher" else delta > 0
+    verdict: MetricVerdict = "within noise"
+    if abs(delta) > band + 1e-12 * scale:
+        if not worse:
+            verdict = "improvement"
+        elif current.gated and base.gated:
+            verdict = "regression"
+        else:
+            verdict = "worse, not a gate"
+    return MetricChange(test, host, current.name, current.unit or base.unit, current.better,
+                        base.value, current.value, change, tolerance, band, band_from, verdict)
 
 
 def _compare_metrics(
@@ -267,16 +345,12 @@ def _compare_metrics(
         if base is None or not (math.isfinite(base.value) and math.isfinite(metric.value)):
             continue
         out.metrics_compared += 1
-        limit = tol.of(metric.name)
-        delta = metric.value - base.value
-        # Relative to the base; a base of 0 has no scale, so the tolerance is absolute there.
-        change = delta / abs(base.value) if base.value else delta
-        worse = -change if metric.better == "higher" else change
-        if abs(change) <= limit + 1e-12:
-            continue
-        entry = MetricChange(test, host, metric.name, metric.unit or base.unit, metric.better,
-                             base.value, metric.value, change, limit)
-        (out.metric_regressions if worse > 0 else out.metric_improvements).append(entry)
+        entry = judge_metric(test, host, base, metric, tol.of(metric.name))
+        out.metrics.append(entry)
+        if entry.verdict == "regression":
+            out.metric_regressions.append(entry)
+        elif entry.verdict == "improvement":
+            out.metric_improvements.append(entry)
 
 
 # -- Markdown ---------------------------------------------------------------------------------
@@ -293,40 +367,58 @@ def format_value(value: float, unit: str = "") -> str:
 
 
 def render_markdown(result: Comparison, max_rows: int = 50) -> str:
-    regressions = sum(len(i.new_failures) + len(i.metric_regressions) for i in result.images)
+    regressions = sum(i.regressions for i in result.images)
     lines = ["## azl report compare", "",
              f"Base `{result.base}` → current `{result.current}`", ""]
     if result.regressed:
-        lines.append(f"**REGRESSED**: {regressions} regression(s) "
-                     "(new failures or metrics worse than their tolerance).")
+        lines.append(f"**REGRESSED**: {regressions} regression(s) (new failures, or metrics "
+                     "worse than their noise band).")
     else:
         lines.append("**OK**: no new failures, no metric regressions.")
     lines += ["", "| image | compared with | new failures | metric regressions | fixed "
-              "| still failing | new tests | removed tests |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+              "| still failing | waived | flaky | new tests | removed tests |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for i in result.images:
         lines.append(
             f"| {md_cell(i.image)} | {md_cell(i.base_image or '(none)')} | "
-            f"{len(i.new_failures)} | {len(i.metric_regressions)} | {len(i.fixed)} | "
-            f"{len(i.still_failing)} | {len(i.new_tests)} | {len(i.removed_tests)} |"
+            f"{len(i.new_failures)} | "
+            f"{len(i.metric_regressions)} | {len(i.fixed)} | {len(i.still_failing)} | "
+            f"{_before_now(i.waived)} | {_before_now(i.flaky)} | "
+            f"{len(i.new_tests)} | {len(i.removed_tests)} |"
         )
     for name in result.only_in_base:
-        lines.append(f"| {md_cell(name)} (only in base) | | | | | | | |")
+        lines.append(f"| {md_cell(name)} (only in base) | | | | | | | | | |")
     for i in result.images:
         lines += ["", f"### {md_cell(i.image)}"]
         if i.base_image and i.base_image != i.image:
             lines.append(f"Compared with `{i.base_image}` (same os, variant and target).")
         if i.base_image is None:
             lines.append("No base report for this image: every test is new.")
-        lines.append(f"{i.metrics_compared} metric value(s) compared.")
+        lines.append(f"{i.metrics_compared} metric value(s) compared; waived "
+                     f"{_before_now(i.waived)}, flaky {_before_now(i.flaky)} (before → now).")
         lines += _case_table("New failures", i.new_failures, max_rows, message=True)
+        lines += _case_table("Hardening controls that passed before (among the new "
+                             "failures)", i.control_regressions, max_rows, message=True)
+        lines += _case_table("Newly waived (failing, accepted by a waiver)", i.newly_waived,
+                             max_rows, message=True)
         lines += _metric_table("Metric regressions", i.metric_regressions, max_rows)
         lines += _case_table("Fixed", i.fixed, max_rows)
         lines += _case_table("Still failing", i.still_failing, max_rows, message=True)
         lines += _case_table("New tests", i.new_tests, max_rows)
         lines += _case_table("Removed tests", i.removed_tests, max_rows)
-        lines += _metric_table("Metric improvements", i.metric_improvements, max_rows)
+        lines += _metric_table("Metrics", _metrics_in_order(i.metrics), max_rows)
     return "\n".join(lines) + "\n"
+
+
+def _before_now(pair: tuple[int, int]) -> str:
+    return f"{pair[0]} → {pair[1]}" if pair[0] != pair[1] else str(pair[1])
+
+
+_VERDICT_ORDER = {"regression": 0, "worse, not a gate": 1, "improvement": 2, "within noise": 3}
+
+
+def _metrics_in_order(rows: list[MetricChange]) -> list[MetricChange]:
+    return sorted(rows, key=lambda r: _VERDICT_ORDER[r.verdict])
 
 
 def _case_table(title: str, rows: list[CaseChange], max_rows: int,
@@ -338,25 +430,35 @@ def _case_table(title: str, rows: list[CaseChange], max_rows: int,
     out = ["", f"**{title}** ({len(rows)})", "", head, sep]
     for r in rows[:max_rows]:
         line = f"| {md_cell(r.test)} | {md_cell(r.host or '')} | {r.base} | {r.current} |"
-        out.append(line + (f" {md_cell(r.message)} |" if message else ""))
+        out.append(line + (f" {md_cell(finding_text(r.message))} |" if message else ""))
     if len(rows) > max_rows:
         out.append(f"| … {len(rows) - max_rows} more | | | |" + (" |" if message else ""))
     return out
+
+
+def format_change(row: MetricChange) -> str:
+    return f"{row.change:+.1%}" if row.base else f"{row.change:+.4g} (abs)"
+
+
+def format_band(row: MetricChange) -> str:
+    text = f"±{format_value(row.band, row.unit)}"
+    if row.band_from == "tolerance":
+        return f"{text} ({row.tolerance * 100:g}% tolerance)"
+    return f"{text} ({row.band_from})"
 
 
 def _metric_table(title: str, rows: list[MetricChange], max_rows: int) -> list[str]:
     if not rows:
         return []
     out = ["", f"**{title}** ({len(rows)})", "",
-           "| test | metric | better | before | now | change | tolerance |",
-           "|---|---|---|---:|---:|---:|---:|"]
+           "| test | metric | better | before | now | change | noise band | verdict |",
+           "|---|---|---|---:|---:|---:|---|---|"]
     for r in rows[:max_rows]:
-        change = f"{r.change:+.1%}" if r.base else f"{r.change:+.4g} (abs)"
         out.append(
             f"| {md_cell(r.test)} | {md_cell(r.metric)} | {r.better} | "
             f"{format_value(r.base, r.unit)} | {format_value(r.current, r.unit)} | "
-            f"{change} | {r.tolerance * 100:g}% |"
+            f"{format_change(r)} | {format_band(r)} | {r.verdict} |"
         )
     if len(rows) > max_rows:
-        out.append(f"| … {len(rows) - max_rows} more | | | | | | |")
+        out.append(f"| … {len(rows) - max_rows} more | | | | | | | |")
     return out

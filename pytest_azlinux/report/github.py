@@ -14,7 +14,8 @@ from typing import TextIO
 
 from ..errors import ReportError
 from .collector import ImageReport
-from .compare import FAILING, ImageRun, load_run
+from .compare import ImageRun, load_run
+from .model import FAILING, finding_text
 from .summary import render_summary
 
 # GitHub shows only the first few annotations of a step; more is noise in the log.
@@ -40,7 +41,8 @@ def annotation_lines(images: Mapping[str, ImageRun], limit: int = MAX_ANNOTATION
     for name, case in failing[:limit]:
         kind = "error" if case.outcome == "error" else "failed"
         title = f"{name}: {case.nodeid} {kind}"
-        message = case.message or case.outcome
+        # The finding itself (what was found, what was expected), not "profile p: 1 finding".
+        message = finding_text(case.message, 1000) or case.outcome
         lines.append(f"::error title={escape_property(title)}::{escape_data(message)}")
     if len(failing) > limit:
         lines.append(f"::warning title=azl::{len(failing) - limit} more failing tests, "

@@ -13,27 +13,29 @@ outcome, and a warning is returned; ``strict`` makes it an error instead.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from junitparser import JUnitXml, Properties, Property, TestCase, TestSuite
 
 from ..errors import ReportError
-from .compare import read_report, report_files
-from .junit import from_testcase, write_report
+from .compare import report_files, stream_checked
+from .junit import (
+    SerializedCase,
+    case_counts,
+    case_outcome,
+    serialize_case,
+    suite_properties,
+    write_serialized,
+)
+from .model import RANK
 
 LIST_PROPERTIES = ("azl.hosts", "azl.kernels", "azl.target")
-# junitparser is untyped: handle its objects as Any rather than sprinkle ignores.
-_PROPERTIES: Any = Properties
-_TEST_SUITE: Any = TestSuite
-RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
 @dataclass
 class _Case:
-    case: TestCase
+    case: SerializedCase
     outcome: str
     shard: str
     seen: list[tuple[str, str]] = field(default_factory=list)  # (shard, outcome)
@@ -67,76 +69,77 @@ def merge_shards(out_dir: Path, shard_dirs: Sequence[Path], *, strict: bool = Fa
             raise ReportError(f"{shard}: the output directory cannot also be a shard")
         files = report_files(shard)
         for file in files:
-            read_report(file)  # validates: one-line error for anything that is not JUnit
-            xml = JUnitXml.fromfile(str(file))
-            suites = [xml] if isinstance(xml, TestSuite) else list(xml)
-            for suite in suites:
-                _take_suite(images, suite, file, str(shard), warnings, strict)
+            _take_file(images, file, str(shard), warnings, strict)
     written = []
     tests = 0
     for name in sorted(images):
-        suite = _build_suite(name, images[name])
-        tests += int(suite.tests or 0)
         path = out_dir / images[name].file_name
         try:
-            write_report(path, suite)
+            tests += _write_image(path, name, images[name])
         except OSError as exc:
             raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
         written.append(path)
     return MergeResult(written, tests, warnings)
 
 
-def _take_suite(images: dict[str, _Image], suite: Any, file: Path, shard: str,
-                warnings: list[str], strict: bool) -> None:
-    name = suite.name or file.stem
-    image = images.setdefault(name, _Image(file.name))
-    image.shards.append(shard)
-    for prop in suite.properties():
-        values = image.props.setdefault(prop.name, [])
-        if prop.value not in values:
-            values.append(prop.value)
-    if suite.timestamp:
-        image.timestamps.append(suite.timestamp)
-    if suite.hostname:
-        image.hostnames.append(suite.hostname)
-    for case in suite:
-        outcome = from_testcase(case, name).outcome
-        key = f"{case.classname}::{case.name}"
-        known = image.cases.get(key)
-        if known is None:
-            image.cases[key] = _Case(case, outcome, shard, [(shard, outcome)])
+def _take_file(images: dict[str, _Image], file: Path, shard: str, warnings: list[str],
+               strict: bool) -> None:
+    for kind, name, elem in stream_checked(file):
+        name = name or file.stem
+        image = images.get(name)
+        if image is None:
+            image = images[name] = _Image(file.name)
+        if kind == "case":
+            _take_case(image, name, elem, shard, warnings, strict)
             continue
-        known.seen.append((shard, outcome))
-        if all(o == outcome for _, o in known.seen):
-            continue
-        detail = "; ".join(f"{s}: {o}" for s, o in known.seen)
-        if strict:
-            raise ReportError(f"{name}: {key} has different outcomes in the shards ({detail})")
-        if RANK[outcome] > RANK[known.outcome]:
-            known.case, known.outcome, known.shard = case, outcome, shard
-        warnings.append(f"{name}: {key} differs between shards ({detail}); "
-                        f"kept {known.outcome}")
+        image.shards.append(shard)
+        for key, value in suite_properties(elem).items():
+            values = image.props.setdefault(key, [])
+            if value not in values:
+                values.append(value)
+        if elem.get("timestamp"):
+            image.timestamps.append(elem.get("timestamp", ""))
+        if elem.get("hostname"):
+            image.hostnames.append(elem.get("hostname", ""))
 
 
-def _build_suite(name: str, image: _Image) -> Any:
-    suite = _TEST_SUITE(name)
-    if image.timestamps:
-        suite.timestamp = min(image.timestamps)
-    for key, values in image.props.items():
-        suite.add_property(key, _merge_values(key, values))
-    suite.add_property("azl.shards", str(len(image.shards)))
+def _take_case(image: _Image, name: str, case: ET.Element, shard: str, warnings: list[str],
+               strict: bool) -> None:
+    outcome = case_outcome(case)[0]
+    key = f"{case.get('classname', '')}::{case.get('name', '')}"
+    known = image.cases.get(key)
+    if known is None:
+        kept = SerializedCase(serialize_case(case), case_counts(case))
+        image.cases[key] = _Case(kept, outcome, shard, [(shard, outcome)])
+        return
+    known.seen.append((shard, outcome))
+    if all(o == outcome for _, o in known.seen):
+        return
+    detail = "; ".join(f"{s}: {o}" for s, o in known.seen)
+    if strict:
+        raise ReportError(f"{name}: {key} has different outcomes in the shards ({detail})")
+    if RANK[outcome] > RANK[known.outcome]:
+        known.case = SerializedCase(serialize_case(case), case_counts(case))
+        known.outcome, known.shard = outcome, shard
+    warnings.append(f"{name}: {key} differs between shards ({detail}); kept {known.outcome}")
+
+
+def _write_image(path: Path, name: str, image: _Image) -> int:
+    props = {key: _merge_values(key, values) for key, values in image.props.items()}
+    props["azl.shards"] = str(len(image.shards))
     targets = image.props.get("azl.target") or image.hostnames
-    if targets:
-        suite.hostname = _merge_values("azl.target", targets)
+    cases = []
     for key in sorted(image.cases):
         entry = image.cases[key]
+        case = entry.case
         if len({o for _, o in entry.seen}) > 1:
-            _set_property(entry.case, "azl.merge.conflict",
-                          "; ".join(f"{s}: {o}" for s, o in entry.seen))
-        _strip_layout(entry.case._elem)
-        suite.add_testcase(entry.case)
-    suite.update_statistics()
-    return suite
+            case = _with_property(case, "azl.merge.conflict",
+                                  "; ".join(f"{s}: {o}" for s, o in entry.seen))
+        cases.append(case)
+    write_serialized(path, name, cases, props,
+                   timestamp=min(image.timestamps) if image.timestamps else None,
+                   hostname=_merge_values("azl.target", targets) if targets else None)
+    return len(cases)
 
 
 def _merge_values(key: str, values: list[str]) -> str:
@@ -149,18 +152,11 @@ def _merge_values(key: str, values: list[str]) -> str:
     return ",".join(sorted(set(values)))
 
 
-def _strip_layout(elem: Any) -> None:
-    """Drop the source file's indentation so the pretty writer does not pile it up."""
-    for node in elem.iter():
-        if node.tail is not None and not node.tail.strip():
-            node.tail = None
-        if len(node) and node.text is not None and not node.text.strip():
-            node.text = None
-
-
-def _set_property(case: Any, key: str, value: str) -> None:
-    props: Any = next(iter(case.iterchildren(Properties)), None)
+def _with_property(case: SerializedCase, key: str, value: str) -> SerializedCase:
+    elem = ET.fromstring(case.text)
+    props = elem.find("properties")
     if props is None:
-        props = _PROPERTIES()
-        case._elem.insert(0, props._elem)
-    props.append(Property(key, value))
+        props = ET.Element("properties")
+        elem.insert(0, props)
+    ET.SubElement(props, "property", {"name": key, "value": value})
+    return SerializedCase(serialize_case(elem), case.counts)

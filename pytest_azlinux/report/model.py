@@ -1,33 +1,95 @@
-"""What one test did, in the shape every report writer and reader shares."""
+"""What one test did, in the shape every report writer and reader shares.
+
+The names below are the contract between the plugin's features and the report tools:
+whoever produces a property uses the constant, the tools read it by the same name.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-Outcome = Literal["passed", "failed", "error", "skipped"]
+# "waived" is written to JUnit as <skipped type="azl.waived">: standard readers see a skip.
+Outcome = Literal["passed", "failed", "error", "skipped", "waived"]
 Better = Literal["higher", "lower"]
+OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "error", "waived", "skipped")
+FAILING = frozenset({"failed", "error"})
+# Which phase's outcome wins when a test reports several (an error in teardown keeps a FAIL's
+# text); also which shard's outcome a merge keeps.
+RANK: dict[str, int] = {"passed": 0, "skipped": 1, "waived": 2, "failed": 3, "error": 4}
 
 # Names of user properties the plugin puts on test reports.
 PROP_HOST = "azl.host"
 PROP_TARGET = "azl.target"
 PROP_IMAGE = "azl.image"
 PROP_FACTS = "azl.facts"
+# "error": an infrastructure error raised in the call phase; "waived": a failure accepted by
+# a waiver (the azl.waiver.* properties say which).
 PROP_OUTCOME = "azl.outcome"
 METRIC_PREFIX = "metric."
 
+# Waivers: a test whose failure a waiver accepts. A skipped report carrying
+# PROP_WAIVER_REASON (or PROP_OUTCOME=waived) is written as <skipped type="azl.waived">.
+WAIVED_TYPE = "azl.waived"
+PROP_WAIVER_REASON = "azl.waiver.reason"
+PROP_WAIVER_EXPIRES = "azl.waiver.expires"
+PROP_WAIVER_TRACKER = "azl.waiver.tracker"
+PROP_WAIVER_OWNER = "azl.waiver.owner"
+# The failure the waiver accepted (its message), so reports can show what was waived.
+PROP_WAIVER_FINDING = "azl.waiver.finding"
+# Reruns: a test that passed on attempt N after infrastructure errors carries azl.flaky=N.
+PROP_FLAKY = "azl.flaky"
+# Hardening controls: one test case per control and host.
+PROP_CONTROL_ID = "azl.control.id"
+PROP_CONTROL_SEVERITY = "azl.control.severity"  # low | medium | high
+PROP_CONTROL_LEVEL = "azl.control.level"
+PROP_CONTROL_REFERENCES = "azl.control.references"
+SEVERITIES = ("high", "medium", "low")
 
-@dataclass(frozen=True)
+# Metric attributes beside ``metric.<name>`` (``metric.<name>.<attr>`` in JUnit,
+# ``metric.<name>:<attr>`` in a test report's user properties).
+METRIC_ATTRS = ("unit", "better", "low", "high", "gate", "threshold")
+# Units of time: a metric in one of them is a duration, compared for information only unless
+# its suite declares it a gate (``gate=True``): run times move with the machine's load.
+DURATION_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "min", "h"})
+NO_THRESHOLD = "none"
+
+
+@dataclass(frozen=True, slots=True)
 class Metric:
-    """A measured value with its unit and which direction is better."""
+    """A measured value with its unit, which direction is better, and its spread.
+
+    ``low``/``high``: the range over the repetitions behind ``value`` (the measured noise).
+    ``gate``: whether ``azl report compare`` may call a change a regression; None = by kind
+    (durations no, everything else yes). ``threshold``: what the test judged the value
+    against, as text; ``"none"`` says it was measured without one.
+    """
 
     name: str
     value: float
     unit: str = ""
     better: Better = "higher"
+    low: float | None = None
+    high: float | None = None
+    gate: bool | None = None
+    threshold: str | None = None
+
+    @property
+    def gated(self) -> bool:
+        if self.gate is not None:
+            return self.gate
+        return self.unit not in DURATION_UNITS
+
+    @property
+    def spread(self) -> float:
+        """Width of the measured range (0 when the value was measured once)."""
+        if self.low is None or self.high is None:
+            return 0.0
+        return abs(self.high - self.low)
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseRecord:
     """One test case of a report."""
 
@@ -44,6 +106,38 @@ class CaseRecord:
     metrics: list[Metric] = field(default_factory=list)
     properties: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def flaky_attempts(self) -> int:
+        """Attempts a passed-on-rerun test needed (0: not flaky)."""
+        try:
+            return int(self.properties.get(PROP_FLAKY, "0"))
+        except ValueError:
+            return 0
+
+    @property
+    def control(self) -> str | None:
+        return self.properties.get(PROP_CONTROL_ID)
+
+    @property
+    def waived_finding(self) -> str:
+        """What failed under a waiver: the recorded finding, else the skip's text."""
+        return self.properties.get(PROP_WAIVER_FINDING) or self.details
+
+    def waiver_text(self) -> str:
+        """Why the test is waived, until when, and where it is tracked."""
+        props = self.properties
+        reason = props.get(PROP_WAIVER_REASON, "")
+        if not reason:
+            return self.message
+        parts = [reason]
+        if props.get(PROP_WAIVER_EXPIRES):
+            parts.insert(0, f"until {props[PROP_WAIVER_EXPIRES]}:")
+        if props.get(PROP_WAIVER_TRACKER):
+            parts.append(f"({props[PROP_WAIVER_TRACKER]})")
+        if props.get(PROP_WAIVER_OWNER):
+            parts.append(f"[owner {props[PROP_WAIVER_OWNER]}]")
+        return " ".join(parts)
+
 
 def split_nodeid(nodeid: str) -> tuple[str, str]:
     """``suites/n/test_x.py::TestA::test_b[h]`` -> (``suites.n.test_x.TestA``, ``test_b[h]``)."""
@@ -51,3 +145,28 @@ def split_nodeid(nodeid: str) -> tuple[str, str]:
     module = path.removesuffix(".py").replace("/", ".")
     parts = rest.split("::") if rest else [""]
     return ".".join([module, *parts[:-1]]), parts[-1]
+
+
+_MODULE_PATH = re.compile(r"^(?:[a-z_][a-z0-9_]*\.)+(?=[A-Z]\w*: )")
+_COUNT_HEADER = re.compile(r"^(?P<head>.*?):? \d+ findings?$")
+
+
+def finding_text(message: str, limit: int = 300) -> str:
+    """A failure message on one line, with the findings themselves rather than their count.
+
+    ``profile p (why): 1 finding`` followed by finding lines becomes ``profile p: <finding>;
+    <finding>``; ``source:`` lines are left to the full text.
+    """
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    lines[0] = lines[0].removeprefix("Failed: ")  # pytest's word for pytest.fail()
+    lines[0] = _MODULE_PATH.sub("", lines[0])  # pytest_azlinux.errors.X: ... -> X: ...
+    header = _COUNT_HEADER.match(lines[0])
+    if header and len(lines) > 1:
+        head = re.sub(r" \(.*\)$", "", header.group("head"))
+        body = [line for line in lines[1:] if not line.startswith("source:")]
+        text = f"{head}: " + "; ".join(body)
+    else:
+        text = " ".join(lines[:3]) if lines[0].endswith(":") else lines[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"

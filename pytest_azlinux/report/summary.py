@@ -1,4 +1,5 @@
-"""A Markdown summary of one run: a table of images, then failures and metrics per image.
+"""A Markdown summary of one run: a table of images, then per image its failures (with the
+findings themselves), waived and flaky tests, hardening score and metrics.
 
 Meant for a CI run page (``GITHUB_STEP_SUMMARY``) or a pull request comment.
 """
@@ -9,10 +10,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compare import FAILING, ImageRun, format_value, load_run, md_cell
-from .model import CaseRecord
-
-OUTCOMES = ("passed", "failed", "error", "skipped")
+from .compare import ImageRun, format_value, load_run, md_cell
+from .model import (
+    FAILING,
+    NO_THRESHOLD,
+    OUTCOMES,
+    PROP_CONTROL_SEVERITY,
+    SEVERITIES,
+    CaseRecord,
+    Metric,
+    finding_text,
+)
 
 
 @dataclass(frozen=True)
@@ -20,16 +28,58 @@ class ImageCounts:
     passed: int
     failed: int
     error: int
+    waived: int
     skipped: int
+    flaky: int = 0
 
     @property
     def total(self) -> int:
-        return self.passed + self.failed + self.error + self.skipped
+        return self.passed + self.failed + self.error + self.waived + self.skipped
+
+    def as_dict(self) -> dict[str, int]:
+        return {"passed": self.passed, "failed": self.failed, "error": self.error,
+                "waived": self.waived, "skipped": self.skipped}
 
 
 def counts_of(cases: Iterable[CaseRecord]) -> ImageCounts:
-    seen: list[str] = [c.outcome for c in cases]
-    return ImageCounts(*(seen.count(o) for o in OUTCOMES))
+    seen = dict.fromkeys(OUTCOMES, 0)
+    flaky = 0
+    for case in cases:
+        seen[case.outcome] += 1
+        flaky += bool(case.flaky_attempts)
+    return ImageCounts(seen["passed"], seen["failed"], seen["error"], seen["waived"],
+                       seen["skipped"], flaky)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Hardening controls of one severity: passed of those that apply (skips do not)."""
+
+    severity: str
+    passed: int
+    applicable: int
+
+    def describe(self) -> str:
+        return f"{self.passed}/{self.applicable}"
+
+
+def hardening_scores(cases: Iterable[CaseRecord]) -> list[Score]:
+    """Per severity (high, medium, low, then any other), and ``all`` last; [] without controls."""
+    passed: dict[str, int] = {}
+    applicable: dict[str, int] = {}
+    for case in cases:
+        if not case.control or case.outcome == "skipped":
+            continue
+        severity = case.properties.get(PROP_CONTROL_SEVERITY) or "unrated"
+        applicable[severity] = applicable.get(severity, 0) + 1
+        passed[severity] = passed.get(severity, 0) + (case.outcome == "passed")
+    if not applicable:
+        return []
+    order = [s for s in SEVERITIES if s in applicable]
+    order += sorted(set(applicable) - set(SEVERITIES))
+    scores = [Score(s, passed.get(s, 0), applicable[s]) for s in order]
+    scores.append(Score("all", sum(passed.values()), sum(applicable.values())))
+    return scores
 
 
 def summarize_paths(paths: Iterable[Path], max_rows: int = 30) -> str:
@@ -42,23 +92,36 @@ def summarize_paths(paths: Iterable[Path], max_rows: int = 30) -> str:
     return render_summary(images, max_rows=max_rows)
 
 
+def verdict_of(c: ImageCounts) -> str:
+    if c.failed or c.error:
+        return "❌ failed"
+    return "✅ passed" if c.passed or c.waived else "none run"
+
+
 def render_summary(images: Mapping[str, ImageRun], max_rows: int = 30,
                    title: str = "azl test reports") -> str:
     lines = [f"## {title}", "",
-             "| image | result | passed | failed | errors | skipped | hosts | kernels |",
-             "|---|---|---:|---:|---:|---:|---|---|"]
+             "| image | result | passed | failed | errors | waived | flaky | skipped | "
+             "hosts | kernels |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for name in sorted(images):
         run = images[name]
         c = counts_of(run.cases.values())
-        verdict = "❌ failed" if c.failed or c.error else ("✅ passed" if c.passed else "none run")
         lines.append(
-            f"| {md_cell(name)} | {verdict} | {c.passed} | {c.failed} | {c.error} | "
-            f"{c.skipped} | {md_cell(run.properties.get('azl.hosts', ''))} | "
+            f"| {md_cell(name)} | {verdict_of(c)} | {c.passed} | {c.failed} | {c.error} | "
+            f"{c.waived} | {c.flaky} | {c.skipped} | "
+            f"{md_cell(run.properties.get('azl.hosts', ''))} | "
             f"{md_cell(run.properties.get('azl.kernels', ''))} |"
         )
     for name in sorted(images):
         lines += _image_section(images[name], max_rows)
     return "\n".join(lines) + "\n"
+
+
+def _more(rows: int, shown: int, columns: int) -> list[str]:
+    if rows <= shown:
+        return []
+    return [f"| … {rows - shown} more |" + " |" * (columns - 1)]
 
 
 def _image_section(run: ImageRun, max_rows: int) -> list[str]:
@@ -70,25 +133,62 @@ def _image_section(run: ImageRun, max_rows: int) -> list[str]:
     ) if props.get(key)]
     if facts:
         out.append(", ".join(facts))
-    failing = [c for c in sorted(run.cases.values(), key=lambda c: c.nodeid)
-               if c.outcome in FAILING]
+    cases = sorted(run.cases.values(), key=lambda c: c.nodeid)
+    scores = hardening_scores(cases)
+    if scores:
+        out += ["", "**Hardening score** (controls passed / applicable): " + ", ".join(
+            f"{s.severity} {s.describe()}" for s in scores)]
+    failing = [c for c in cases if c.outcome in FAILING]
     if failing:
         out += ["", f"**Failures and errors** ({len(failing)})", "",
-                "| test | host | outcome | message |", "|---|---|---|---|"]
+                "| test | host | outcome | finding |", "|---|---|---|---|"]
         for case in failing[:max_rows]:
             out.append(f"| {md_cell(case.nodeid)} | {md_cell(case.host or '')} | "
-                       f"{case.outcome} | {md_cell(case.message or '(no message)', 300)} |")
-        if len(failing) > max_rows:
-            out.append(f"| … {len(failing) - max_rows} more | | | |")
-    metrics = [(c, m) for c in sorted(run.cases.values(), key=lambda c: c.nodeid)
-               for m in c.metrics]
+                       f"{case.outcome} | "
+                       f"{md_cell(finding_text(case.message) or '(no message)', 300)} |")
+        out += _more(len(failing), max_rows, 4)
+    waived = [c for c in cases if c.outcome == "waived"]
+    if waived:
+        out += ["", f"**Waived** ({len(waived)}: failing, accepted by a waiver)", "",
+                "| test | host | waiver | finding |", "|---|---|---|---|"]
+        for case in waived[:max_rows]:
+            out.append(f"| {md_cell(case.nodeid)} | {md_cell(case.host or '')} | "
+                       f"{md_cell(case.waiver_text(), 200)} | "
+                       f"{md_cell(finding_text(case.waived_finding), 200)} |")
+        out += _more(len(waived), max_rows, 4)
+    flaky = [c for c in cases if c.flaky_attempts]
+    if flaky:
+        out += ["", f"**Flaky** ({len(flaky)}: passed after infrastructure errors)", "",
+                "| test | host | attempts |", "|---|---|---:|"]
+        for case in flaky[:max_rows]:
+            out.append(f"| {md_cell(case.nodeid)} | {md_cell(case.host or '')} | "
+                       f"{case.flaky_attempts} |")
+        out += _more(len(flaky), max_rows, 3)
+    metrics = [(c, m) for c in cases for m in c.metrics]
     if metrics:
-        out += ["", f"**Metrics** ({len(metrics)})", "",
-                "| test | host | metric | value | better |", "|---|---|---|---:|---|"]
+        unjudged = sum(1 for _, m in metrics if m.threshold == NO_THRESHOLD)
+        out += ["", f"**Metrics** ({len(metrics)})", ""]
+        if unjudged:
+            out += [f"{unjudged} measured without a threshold: they decide nothing until "
+                    "the target's settings give one.", ""]
+        out += ["| test | host | metric | value | range | better | threshold |",
+                "|---|---|---|---:|---|---|---|"]
         for case, metric in metrics[:max_rows]:
             out.append(f"| {md_cell(case.nodeid)} | {md_cell(case.host or '')} | "
                        f"{md_cell(metric.name)} | {format_value(metric.value, metric.unit)} | "
-                       f"{metric.better} |")
-        if len(metrics) > max_rows:
-            out.append(f"| … {len(metrics) - max_rows} more | | | | |")
+                       f"{format_range(metric)} | {metric.better} | "
+                       f"{md_cell(format_threshold(metric))} |")
+        out += _more(len(metrics), max_rows, 7)
     return out
+
+
+def format_range(metric: Metric) -> str:
+    if metric.low is None or metric.high is None:
+        return ""
+    return f"{metric.low:.4g} to {metric.high:.4g}"
+
+
+def format_threshold(metric: Metric) -> str:
+    if metric.threshold is None:
+        return ""
+    return "no threshold" if metric.threshold == NO_THRESHOLD else metric.threshold

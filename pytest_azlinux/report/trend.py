@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import ReportError
 from .compare import ImageRun, load_run
@@ -79,50 +80,74 @@ def collect_series(runs: Sequence[Run], metrics: Iterable[str] = ()) -> list[Ser
     return [series[k] for k in sorted(series, key=lambda k: (k[2], k[0], k[1]))]
 
 
-def render_png(runs: Sequence[Run], series: Sequence[Series], out: Path,
-               title: str = "azl metrics across runs") -> tuple[int, int]:
-    """Draw the chart; returns its (width, height) in pixels."""
+# Ten well-separated hues, then the same hues lighter: distinct colours for 20 lines; beyond
+# that, the dash pattern and the marker change too, so no two lines of a panel look alike.
+_DARK = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+         "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
+_LIGHT = ("#aec7e8", "#ff9896", "#98df8a", "#ffbb78", "#c5b0d5",
+          "#c49c94", "#f7b6d2", "#9edae5", "#c7c7c7", "#dbdb8d")
+_PALETTE = _DARK + _LIGHT
+_DASHES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def line_style(index: int) -> tuple[str, str, str]:
+    """(colour, line style, marker) of the ``index``-th line of a panel; all distinct."""
+    colour = _PALETTE[index % len(_PALETTE)]
+    round_ = index // len(_PALETTE)
+    # Lighter hues are harder to see: give them a dashed line as a second cue.
+    dash = _DASHES[(round_ + (index % len(_PALETTE) >= len(_DARK))) % len(_DASHES)]
+    marker = _MARKERS[round_ % len(_MARKERS)]
+    return colour, dash, marker
+
+
+def build_figure(runs: Sequence[Run], series: Sequence[Series],
+                 title: str = "azl metrics across runs") -> Any:
+    """The chart as a matplotlib figure (constrained layout: the title gets its own room)."""
     try:
         import matplotlib
     except ModuleNotFoundError:
         raise ReportError("azl report trend needs matplotlib: pip install "
                           "'pytest-azlinux[trend]'") from None
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure
 
     names = sorted({s.metric for s in series})
     labels = [r.label for r in runs]
-    dpi = 100
-    fig, axes = plt.subplots(len(names), 1, figsize=(12, 3.6 * len(names)), dpi=dpi,
-                             squeeze=False)
+    fig = Figure(figsize=(12, 3.6 * len(names)), dpi=100, layout="constrained")
+    axes = fig.subplots(len(names), 1, squeeze=False)
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        lines = [s for s in series if s.metric == name]
+        for index, s in enumerate(lines):
+            xs = [i for i, v in enumerate(s.values) if v is not None]
+            ys = [v for v in s.values if v is not None]
+            colour, dash, marker = line_style(index)
+            ax.plot(xs, ys, color=colour, linestyle=dash, marker=marker, markersize=4,
+                    label=s.label)
+        unit = lines[0].unit
+        ax.set_title(f"{name} ({lines[0].better} is better)", fontsize=10, loc="left")
+        ax.set_ylabel(f"{name} [{unit}]" if unit else name)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.grid(True, alpha=0.3)
+        if len(lines) <= MAX_LEGEND:
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:
+            ax.text(1.01, 0.5, f"{len(lines)} series", transform=ax.transAxes)
+    fig.suptitle(title, fontsize=13)
+    return fig
+
+
+def render_png(runs: Sequence[Run], series: Sequence[Series], out: Path,
+               title: str = "azl metrics across runs") -> tuple[int, int]:
+    """Draw the chart; returns its (width, height) in pixels."""
+    fig = build_figure(runs, series, title)
     try:
-        for ax, name in zip(axes[:, 0], names, strict=True):
-            lines = [s for s in series if s.metric == name]
-            for s in lines:
-                xs = [i for i, v in enumerate(s.values) if v is not None]
-                ys = [v for v in s.values if v is not None]
-                ax.plot(xs, ys, marker="o", label=s.label)
-            unit = lines[0].unit
-            better = lines[0].better
-            ax.set_title(f"{name} ({better} is better)")
-            ax.set_ylabel(f"{name} [{unit}]" if unit else name)
-            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-            ax.grid(True, alpha=0.3)
-            if len(lines) <= MAX_LEGEND:
-                ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-            else:
-                ax.text(1.01, 0.5, f"{len(lines)} series", transform=ax.transAxes)
-        fig.suptitle(title)
-        fig.tight_layout()
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(out, format="png", dpi=dpi)
-        except OSError as exc:
-            raise ReportError(f"{out}: cannot write: {exc.strerror or exc}") from None
-        width, height = fig.canvas.get_width_height()
-        return int(width), int(height)
-    finally:
-        plt.close(fig)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, format="png")
+    except OSError as exc:
+        raise ReportError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    width, height = fig.canvas.get_width_height()
+    return int(width), int(height)
 
 
 def trend(paths: Sequence[Path], out: Path, metrics: Iterable[str] = ()) -> list[Series]:

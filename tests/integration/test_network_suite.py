@@ -43,10 +43,14 @@ def pair(lab: Lab, lab_hosts: dict[str, Host]) -> Iterator[tuple[Host, Host]]:
     assert iperf3_processes() == []
 
 
+# What the lab target should carry so the default lab run is quick (see docs/network.md).
+LAB_SETTINGS = {"duration": 2, "omit": 0, "repetitions": 2, "udp_rate": "10M",
+                "max_udp_loss_pct": 5}
+
+
 def test_suite_run_records_plausible_metrics(lab: Lab, tmp_path: Path,
                                              pytester: pytest.Pytester) -> None:
-    targets = lab_targets_with(lab, tmp_path, suites={"network": {
-        "duration": 2, "omit": 0, "repetitions": 2, "udp_rate": "100M"}})
+    targets = lab_targets_with(lab, tmp_path, suites={"network": LAB_SETTINGS})
     result = pytester.runpytest_subprocess(
         str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}", "-p", "no:cacheprovider",
         f"--azl-junit-dir={tmp_path / 'reports'}", "-k", "single_stream or udp",
@@ -61,13 +65,19 @@ def test_suite_run_records_plausible_metrics(lab: Lab, tmp_path: Path,
     udp = [m for name, m in metrics.items() if name.startswith("test_udp")]
     assert len(tcp) == 3 and len(udp) == 3
     for m in tcp:
-        assert 0.5 < m["throughput_gbps"].value < 400, m  # veth on one machine
-        assert m["throughput_gbps"].unit == "Gbit/s" and m["throughput_gbps"].better == "higher"
-        assert m["retransmits"].better == "lower"
+        thr = m["throughput_gbps"]
+        assert 0.5 < thr.value < 400, m  # veth on one machine
+        assert thr.unit == "Gbit/s" and thr.better == "higher"
+        # The range of the repetitions travels with the median, for compare's noise band.
+        assert thr.low is not None and thr.high is not None and thr.low <= thr.value <= thr.high
+        assert thr.gated and thr.threshold == "none"  # no floor set: said, not hidden
+        assert m["retransmits"].better == "lower" and not m["retransmits"].gated
         assert 0 <= m["cpu_client_pct"].value <= 100.5
     for m in udp:
-        assert m["throughput_gbps"].value == pytest.approx(0.1, rel=0.2)
+        assert m["throughput_gbps"].value == pytest.approx(0.01, rel=0.2)
+        assert not m["throughput_gbps"].gated  # the rate it was sent at
         assert m["jitter_ms"].value >= 0 and m["loss_pct"].value < 5
+        assert m["loss_pct"].threshold == "<= 5 % (suites.network.max_udp_loss_pct)"
     assert iperf3_processes() == []
 
 
@@ -139,6 +149,45 @@ def test_floor_above_line_rate_fails_readably(lab: Lab, tmp_path: Path,
         r".*->.*: TCP 1 stream median [\d.]+ Gbit/s \(range [\d.]+-[\d.]+ over 1 runs\) is below "
         r"the floor of 100000 Gbit/s \(suites.network.min_gbps\)"
     ])
+    assert iperf3_processes() == []
+
+
+def test_defaults_decide_loss_and_a_known_link_sets_a_floor(lab: Lab, tmp_path: Path,
+                                                             pytester: pytest.Pytester) -> None:
+    """No loss limit set: the default 1 % fails a lossy link; a link_gbps gives a floor."""
+    names = [h.name for h in lab.hosts]
+    victim = names[1]
+    targets = lab_targets_with(lab, tmp_path, suites={"network": {
+        "duration": 1, "omit": 0, "repetitions": 1, "udp_rate": "10M", "link_gbps": 100000}})
+    lab.fault(victim, loss=10)  # per direction
+    try:
+        result = pytester.runpytest_subprocess(
+            str(SUITE), "--azl-target=lab", f"--azl-targets-file={targets}",
+            "-p", "no:cacheprovider", f"--azl-junit-dir={tmp_path / 'reports'}",
+            "-k", "single_stream or udp", timeout=600,
+        )
+    finally:
+        lab.fault(victim, clear=True)
+    outcomes, loss = {}, {}
+    for report in (tmp_path / "reports").glob("*.xml"):
+        for case in read_cases(report)[1]:
+            outcomes[case.name] = (case.outcome, case.message)
+            loss.update((case.name, m.value) for m in case.metrics if m.name == "loss_pct")
+    udp = {name: o for name, o in outcomes.items() if name.startswith("test_udp")}
+    tcp = {name: o for name, o in outcomes.items() if name.startswith("test_tcp")}
+    through_victim = {n for n in udp if victim in n.split("[")[1]}
+    assert len(through_victim) == 2 and len(udp) == 3
+    for name in through_victim:
+        outcome, message = udp[name]
+        assert outcome == "failed", (name, message)
+        assert "above 1% (suites.network.max_udp_loss_pct)" in message
+    # The third pair has no fault: whatever this busy machine costs it, far less.
+    (clean,) = set(udp) - through_victim
+    assert loss[clean] < min(loss[n] for n in through_victim) / 2, loss
+    # No veth carries 50 Tbit/s: half the stated link is a floor every pair misses.
+    assert [o for o, _ in tcp.values()] == ["failed"] * 3, tcp
+    assert all("of the link's 100000 Gbit/s" in m for _, m in tcp.values())
+    assert result.ret == 1
     assert iperf3_processes() == []
 
 

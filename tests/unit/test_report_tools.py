@@ -11,6 +11,12 @@ from textwrap import dedent
 
 import pytest
 
+# Imported here, before any pytester snapshot of sys.modules: pytester drops modules imported
+# during a test, and matplotlib's extension modules cannot be loaded twice in one process.
+from matplotlib import figure as _figure  # noqa: F401 - loaded once, see above
+from matplotlib import image as mpimg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
 from pytest_azlinux.cli import main
 from pytest_azlinux.report.collector import ImageReport
 from pytest_azlinux.report.compare import load_run
@@ -23,7 +29,9 @@ SUITE = dedent(
 
     def test_throughput(azl_host, azl_metric):
         azl_metric("throughput_gbps", {thr}, "Gbit/s")
-        azl_metric("latency_ms", {lat}, "ms", better="lower")
+        # A latency the suite declares a gate; the probe's run time is a duration, not one.
+        azl_metric("latency_ms", {lat}, "ms", better="lower", gate=True)
+        azl_metric("probe_ms", {probe}, "ms", better="lower")
 
     def test_state(azl_host):
         assert {state_ok}, "state is broken: found 3 stray units"
@@ -33,10 +41,10 @@ SUITE = dedent(
 
 
 def run_suite(pytester: pytest.Pytester, out: Path, *, thr: float = 10.0, lat: float = 1.0,
-              state_ok: bool = True, extra: str = "", args: tuple[str, ...] = (),
-              targets: str | None = None) -> pytest.RunResult:
-    pytester.makepyfile(test_suite=SUITE.format(thr=thr, lat=lat, state_ok=state_ok,
-                                                extra=extra))
+              probe: float = 50.0, state_ok: bool = True, extra: str = "",
+              args: tuple[str, ...] = (), targets: str | None = None) -> pytest.RunResult:
+    pytester.makepyfile(test_suite=SUITE.format(thr=thr, lat=lat, probe=probe,
+                                                state_ok=state_ok, extra=extra))
     opts = ["-p", "no:cacheprovider", "--azl-junit-dir", str(out)]
     if targets is None:
         opts += ["--azl-target", "local"]
@@ -68,7 +76,7 @@ def test_compare_same_values_exits_zero(pytester: pytest.Pytester,
     code, data = compare_json(capsys, base, cur)
     assert code == 0
     (image,) = data["images"]  # type: ignore[misc]
-    assert image["metrics_compared"] == 2
+    assert image["metrics_compared"] == 3
     assert not image["metric_regressions"] and not image["new_failures"]
     assert data["regressed"] is False
 
@@ -90,7 +98,8 @@ def test_compare_flags_throughput_drop_and_exits_one(
     code, out, _ = azl(capsys, "report", "compare", str(base), str(cur))
     assert code == 1
     assert "**REGRESSED**" in out
-    assert "| throughput_gbps | higher | 10 Gbit/s | 8 Gbit/s | -20.0% | 10% |" in out
+    assert ("| throughput_gbps | higher | 10 Gbit/s | 8 Gbit/s | -20.0% | "
+            "±1 Gbit/s (10% tolerance) | regression |") in out
 
 
 def test_compare_uses_each_metrics_own_direction(
@@ -213,10 +222,10 @@ def test_summary_table_per_image(pytester: pytest.Pytester,
     code, out, _ = azl(capsys, "report", "summary", str(out_dir))
     assert code == 0
     image = load_run(out_dir).popitem()[0]
-    assert f"| {image} | ❌ failed | 1 | 1 | 0 | 0 | localhost |" in out
+    assert f"| {image} | ❌ failed | 1 | 1 | 0 | 0 | 0 | 0 | localhost |" in out
     assert "state is broken: found 3 stray units" in out
-    assert "| throughput_gbps | 9.41 Gbit/s | higher |" in out
-    assert "| latency_ms | 1 ms | lower |" in out
+    assert "| throughput_gbps | 9.41 Gbit/s |  | higher |  |" in out
+    assert "| latency_ms | 1 ms |  | lower |  |" in out
     target = pytester.path / "summary.md"
     assert azl(capsys, "report", "summary", str(out_dir), "--out", str(target))[0] == 0
     assert target.read_text() == out
@@ -277,8 +286,6 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_trend_png(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
-    from matplotlib import image as mpimg
-
     from pytest_azlinux.report.trend import collect_series, load_runs
 
     nights = pytester.path / "nights"
@@ -287,9 +294,9 @@ def test_trend_png(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
         run_suite(pytester, nights / night, thr=thr)
     out = pytester.path / "charts" / "trend.png"
     code, text, _ = azl(capsys, "report", "trend", str(nights), "--out", str(out))
-    assert code == 0 and "2 series over 3 runs" in text
+    assert code == 0 and "3 series over 3 runs" in text
     width, height = png_size(out)
-    assert (width, height) == (1200, 720)  # two metric panels
+    assert (width, height) == (1200, 1080)  # three metric panels
     pixels = mpimg.imread(out)
     assert pixels.shape[:2] == (height, width)
     assert (pixels[..., :3] < 0.5).any()  # something was drawn
@@ -305,6 +312,29 @@ def test_trend_png(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
     code, _, err = azl(capsys, "report", "trend", str(nights), "--metric", "nope",
                        "--out", str(one))
     assert code == 2 and "no metrics named nope in the 3 run(s) given" in err
+
+
+def test_trend_lines_look_distinct_and_title_has_its_own_room() -> None:
+    """12 lines in one panel: 12 colours; the figure title does not overlap the first panel."""
+    from pytest_azlinux.report.trend import Run, Series, build_figure, line_style
+
+    styles = [line_style(i) for i in range(40)]
+    assert len({colour for colour, _, _ in styles[:20]}) == 20
+    assert len(set(styles)) == 40  # beyond 20, dash or marker tell them apart
+    runs = [Run(f"night-{i}", {}) for i in range(5)]
+    series = [Series("img", f"test_tcp[h{i}->h{i + 1}]", "throughput_gbps", "Gbit/s", "higher",
+                     [float(i + n) for n in range(5)]) for i in range(12)]
+    series += [Series("img", "test_udp[h0->h1]", "loss_pct", "%", "lower", [0.0] * 5)]
+    fig = build_figure(runs, series, title="a long title " * 6)
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    first, throughput = fig.axes[0], fig.axes[1]  # panels in metric name order
+    colours = {line.get_color() for line in throughput.get_lines()}
+    assert len(throughput.get_lines()) == 12 and len(colours) == 12
+    title = fig._suptitle.get_window_extent(renderer)  # type: ignore[union-attr]
+    panel_title = first.title.get_window_extent(renderer)
+    panel = first.get_window_extent(renderer)
+    assert title.y0 >= panel_title.y1 and title.y0 >= panel.y1, (title, panel_title, panel)
 
 
 # -- shards and merge -------------------------------------------------------------------------

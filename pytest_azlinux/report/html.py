@@ -1,0 +1,287 @@
+"""One self-contained HTML page per run (``<junit-dir>/index.html``), rendered with Jinja2.
+
+Per image: its verdict and counts, failures and errors first (with the finding and the
+host), waived and flaky tests with their reasons, the hardening score, metrics per host pair
+with their direction and, given earlier runs, a small inline-SVG trend per metric; then the
+image's facts and its hosts, each host listing its tests (links both ways).
+
+Everything is inline (CSS, a few lines of JS, SVG); a Content-Security-Policy forbids the
+page any fetch, so opening it never reaches the network.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import ReportError
+from .compare import ImageRun, load_run, pair_images
+from .model import FAILING, NO_THRESHOLD, CaseRecord, Metric, finding_text
+from .run_dir import HTML_GENERATOR
+from .summary import Score, counts_of, hardening_scores
+from .verdict import counts_line
+
+TEMPLATE = "report.html.j2"
+# Rows of passed/skipped tests listed per image; the JUnit file has them all.
+MAX_LISTED = 2000
+SPARK_W, SPARK_H = 120, 28
+
+
+@dataclass
+class TestView:
+    anchor: str
+    nodeid: str
+    name: str
+    host: str
+    host_anchor: str
+    outcome: str
+    finding: str
+    message: str
+    details: str
+    waiver: str = ""
+    flaky: int = 0
+    control: str = ""
+    severity: str = ""
+
+
+@dataclass
+class MetricView:
+    test_anchor: str
+    test: str  # the test function, e.g. test_tcp_single_stream
+    pair: str
+    name: str
+    value: str
+    unit: str
+    better: str
+    range: str
+    threshold: str
+    spark: str = ""  # SVG polyline points, "" without history
+    history: str = ""
+    gated: bool = True  # False: shown for information, compare never calls it a regression
+
+
+@dataclass
+class HostView:
+    name: str
+    anchor: str
+    tests: list[TestView] = field(default_factory=list)
+    counts: str = ""
+
+
+@dataclass
+class ImageView:
+    name: str
+    anchor: str
+    verdict: str  # failed | passed | none
+    counts: str
+    facts: list[tuple[str, str]]
+    failing: list[TestView]
+    waived: list[TestView]
+    flaky: list[TestView]
+    others: list[TestView]
+    others_hidden: int
+    scores: list[Score]
+    metrics: list[MetricView]
+    unjudged: int
+    hosts: list[HostView]
+
+
+_FACTS = (("azl.image", "image"), ("azl.os_id", "OS"), ("azl.version", "version"),
+          ("azl.variant", "variant"), ("azl.kernels", "kernels"),
+          ("azl.node_image_version", "node image"), ("azl.target", "target"),
+          ("azl.hosts", "hosts"), ("azl.started", "started"),
+          ("azl.plugin_version", "plugin version"), ("azl.shards", "shards merged"))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def anchor(*parts: str) -> str:
+    return "-".join(_UNSAFE.sub("_", p) for p in parts)
+
+
+def load_images(paths: Iterable[Path]) -> dict[str, ImageRun]:
+    images: dict[str, ImageRun] = {}
+    for path in paths:
+        for name, run in load_run(path).items():
+            known = images.setdefault(name, ImageRun(name, run.properties, {}))
+            known.cases.update(run.cases)
+            known.sources.extend(run.sources)
+    return images
+
+
+def write_html(out: Path, paths: Sequence[Path], history: Sequence[Path] = ()) -> Path:
+    """Render the reports at ``paths`` (files or run directories) into ``out``."""
+    images = load_images(paths)
+    if not images:
+        raise ReportError(f"{', '.join(map(str, paths))}: no images in these reports")
+    return write_images(out, images, history, sources=[str(p) for p in paths])
+
+
+def write_images(out: Path, images: Mapping[str, ImageRun], history: Sequence[Path] = (),
+                 sources: Sequence[str] = ()) -> Path:
+    """Render images already in memory (the collector's) into ``out``."""
+    text = render_html(images, _history(history), sources=sources)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    except OSError as exc:
+        raise ReportError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    return out
+
+
+def _history(paths: Sequence[Path]) -> list[tuple[str, dict[str, ImageRun]]]:
+    if not paths:
+        return []
+    from .trend import load_runs
+
+    return [(run.label, run.images) for run in load_runs(paths)]
+
+
+def render_html(images: Mapping[str, ImageRun],
+                history: Sequence[tuple[str, Mapping[str, ImageRun]]] = (),
+                sources: Sequence[str] = ()) -> str:
+    try:
+        from jinja2 import Environment, PackageLoader, select_autoescape
+    except ModuleNotFoundError:  # a dependency; say so rather than fail the run's end
+        raise ReportError("the HTML report needs Jinja2: pip install 'Jinja2>=3.1'") from None
+
+    env = Environment(loader=PackageLoader("pytest_azlinux.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    views = [_image_view(images[name], _past_values(images[name], images, history))
+             for name in sorted(images)]
+    failed = [v for v in views if v.verdict == "failed"]
+    return env.get_template(TEMPLATE).render(
+        images=views, generator=HTML_GENERATOR, sources=sources,
+        history=[label for label, _ in history],
+        overall="failed" if failed else "passed",
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+    )
+
+
+def _past_values(run: ImageRun, images: Mapping[str, ImageRun],
+                 history: Sequence[tuple[str, Mapping[str, ImageRun]]]
+                 ) -> dict[tuple[str, str], list[float | None]]:
+    """(test, metric) -> value in each earlier run (None where absent), oldest first."""
+    series: dict[tuple[str, str], list[float | None]] = {}
+    for index, (_, past) in enumerate(history):
+        pairs, _ = pair_images(past, images)
+        base = next((b for b, c in pairs if c.name == run.name and b is not None), None)
+        if base is None:
+            continue
+        for case in base.cases.values():
+            for m in case.metrics:
+                line = series.setdefault((case.nodeid, m.name), [None] * len(history))
+                line[index] = m.value
+    return series
+
+
+def _test_view(image: str, case: CaseRecord) -> TestView:
+    host = case.host or ""
+    message = case.message
+    return TestView(
+        anchor=anchor("t", image, case.nodeid), nodeid=case.nodeid, name=case.name,
+        host=host, host_anchor=anchor("h", image, host) if host else "",
+        outcome=case.outcome,
+        finding=finding_text(case.waived_finding if case.outcome == "waived" else message),
+        message=message, details=case.details,
+        waiver=case.waiver_text() if case.outcome == "waived" else "",
+        flaky=case.flaky_attempts, control=case.control or "",
+        severity=case.properties.get("azl.control.severity", ""),
+    )
+
+
+def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]]) -> ImageView:
+    cases = sorted(run.cases.values(), key=lambda c: c.nodeid)
+    views: dict[str, TestView] = {}
+
+    def view(case: CaseRecord) -> TestView:  # made only for the tests the page lists
+        known = views.get(case.nodeid)
+        if known is None:
+            known = views[case.nodeid] = _test_view(run.name, case)
+        return known
+
+    counts = counts_of(cases)
+    verdict = "failed" if counts.failed or counts.error else (
+        "passed" if counts.passed or counts.waived else "none")
+    others = [c for c in cases if c.outcome not in FAILING and c.outcome != "waived"]
+    listed = {c.nodeid for c in others[:MAX_LISTED]}
+    by_host: dict[str, list[CaseRecord]] = {}
+    for case in cases:
+        if case.host:
+            by_host.setdefault(case.host, []).append(case)
+    hosts = []
+    for host in sorted(by_host):
+        own = by_host[host]
+        # A host lists its tests that need a look, and the others where the page has them.
+        shown = [view(c) for c in own if c.outcome != "passed" or c.nodeid in listed]
+        hosts.append(HostView(host, anchor("h", run.name, host), shown,
+                              counts_line(counts_of(own).as_dict())))
+    metrics = [_metric_view(run.name, c, m, past.get((c.nodeid, m.name), []))
+               for c in cases for m in c.metrics]
+    return ImageView(
+        name=run.name, anchor=anchor("i", run.name), verdict=verdict,
+        counts=counts_line({**counts.as_dict(), "flaky": counts.flaky}),
+        facts=[(label, run.properties[key]) for key, label in _FACTS
+               if run.properties.get(key)],
+        failing=[view(c) for c in cases if c.outcome in FAILING],
+        waived=[view(c) for c in cases if c.outcome == "waived"],
+        flaky=[view(c) for c in cases if c.flaky_attempts],
+        others=[view(c) for c in others[:MAX_LISTED]],
+        others_hidden=max(0, len(others) - MAX_LISTED),
+        scores=hardening_scores(cases),
+        metrics=metrics,
+        unjudged=sum(1 for m in metrics if m.threshold == "no threshold"),
+        hosts=hosts,
+    )
+
+
+_PARAM_ID = re.compile(r"\[(.*)\]$")
+
+
+def _pair(case: CaseRecord) -> str:
+    """The host (pair) a test ran on: its parametrization id, e.g. ``azl-1->azl-2``."""
+    match = _PARAM_ID.search(case.name)
+    return match.group(1) if match else (case.host or "")
+
+
+def _metric_view(image: str, case: CaseRecord, m: Metric,
+                 past: list[float | None]) -> MetricView:
+    spark = history = ""
+    values = [*past, m.value] if past else []
+    if sum(v is not None for v in values) >= 2:
+        spark = sparkline(values)
+        history = " → ".join("n/a" if v is None else f"{v:.3g}" for v in values)
+    threshold = ""
+    if m.threshold is not None:
+        threshold = "no threshold" if m.threshold == NO_THRESHOLD else m.threshold
+    return MetricView(
+        test_anchor=anchor("t", image, case.nodeid), test=case.name.split("[")[0],
+        pair=_pair(case), gated=m.gated,
+        name=m.name, value=f"{m.value:.4g}", unit=m.unit, better=m.better,
+        range="" if m.low is None or m.high is None else f"{m.low:.4g} to {m.high:.4g}",
+        threshold=threshold, spark=spark, history=history,
+    )
+
+
+def sparkline(values: Sequence[float | None], width: int = SPARK_W,
+              height: int = SPARK_H) -> str:
+    """SVG polyline points for ``values`` (gaps skipped), scaled into width x height."""
+    known = [v for v in values if v is not None]
+    low, high = min(known), max(known)
+    span = high - low
+    step = (width - 4) / max(len(values) - 1, 1)
+    points = []
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        # A flat series is drawn across the middle, not along the bottom edge.
+        y = height / 2 if not span else height - 3 - (v - low) / span * (height - 6)
+        points.append(f"{2 + i * step:.1f},{y:.1f}")
+    return " ".join(points)
