@@ -40,6 +40,7 @@ FIXTURE_MODULES = (
     "pytest_azlinux.selinux.fixtures",
     "pytest_azlinux.storage.fixtures",
     "pytest_azlinux.hardening.fixtures",
+    "pytest_azlinux.network.fixtures",
 )
 MARKERS = {
     "azl_image": "image posture suite",
@@ -527,12 +528,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             for param, error in dead:
                 terminalreporter.line(f"{param.id}: {error}", red=True)
     reports = config.stash.get(WRITTEN_KEY, None)
-    if not reports:
+    collector = config.stash.get(COLLECTOR_KEY, None)
+    if not reports or collector is None:
         return
-    terminalreporter.section("azl reports")
-    for r in reports:
-        c = r.counts
-        terminalreporter.line(
-            f"{r.name}: {c['passed']} passed, {c['failed']} failed, {c['error']} errors, "
-            f"{c['skipped']} skipped -> {r.path}"
-        )
+    from .report.verdict import verdict_lines
+
+    terminalreporter.section("azl verdict")
+    for line in verdict_lines(reports, collector.html):
+        terminalreporter.line(line)

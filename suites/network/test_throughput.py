@@ -76,37 +76,37 @@ def _params(settings: NetworkSettings, **kw: object) -> IperfParams:
                        udp_rate=settings.udp_rate, **kw)  # type: ignore[arg-type]
 
 
-def test_tcp_single_stream(azl_host_pair: tuple[Host, Host], network_settings: NetworkSettings,
+def test_tcp_single_stream(azl_host_pair: tuple[Host, Host], azl_network_settings: NetworkSettings,
                            azl_metric: MetricRecorder) -> None:
-    _check(azl_host_pair, "TCP 1 stream", _params(network_settings), network_settings,
+    _check(azl_host_pair, "TCP 1 stream", _params(azl_network_settings), azl_network_settings,
            azl_metric)
 
 
 def test_tcp_parallel_streams(azl_host_pair: tuple[Host, Host],
-                              network_settings: NetworkSettings,
+                              azl_network_settings: NetworkSettings,
                               azl_metric: MetricRecorder) -> None:
-    n = network_settings.parallel_streams
-    _check(azl_host_pair, f"TCP {n} streams", _params(network_settings, streams=n),
-           network_settings, azl_metric)
+    n = azl_network_settings.parallel_streams
+    _check(azl_host_pair, f"TCP {n} streams", _params(azl_network_settings, streams=n),
+           azl_network_settings, azl_metric)
 
 
-def test_tcp_reverse(azl_host_pair: tuple[Host, Host], network_settings: NetworkSettings,
+def test_tcp_reverse(azl_host_pair: tuple[Host, Host], azl_network_settings: NetworkSettings,
                      azl_metric: MetricRecorder) -> None:
-    _check(azl_host_pair, "TCP reverse", _params(network_settings, reverse=True),
-           network_settings, azl_metric)
+    _check(azl_host_pair, "TCP reverse", _params(azl_network_settings, reverse=True),
+           azl_network_settings, azl_metric)
 
 
-def test_udp(azl_host_pair: tuple[Host, Host], network_settings: NetworkSettings,
+def test_udp(azl_host_pair: tuple[Host, Host], azl_network_settings: NetworkSettings,
              azl_metric: MetricRecorder) -> None:
     """UDP at ``udp_rate``: its loss against ``max_udp_loss_pct`` (1 % unless set)."""
     client, server = azl_host_pair
-    results = measure(client, server, _params(network_settings, udp=True),
-                      repetitions=network_settings.repetitions)
-    _record(results, azl_metric, network_settings, udp=True)
+    results = measure(client, server, _params(azl_network_settings, udp=True),
+                      repetitions=azl_network_settings.repetitions)
+    _record(results, azl_metric, azl_network_settings, udp=True)
     losses = [r.lost_percent for r in results if r.lost_percent is not None]
     if not losses:
         raise MeasurementError(f"{client.name}->{server.name}: iperf3 reported no UDP loss")
-    problem = loss_verdict(f"{client.name}->{server.name}", network_settings.udp_rate,
-                           spread(losses), network_settings)
+    problem = loss_verdict(f"{client.name}->{server.name}", azl_network_settings.udp_rate,
+                           spread(losses), azl_network_settings)
     if problem:
         pytest.fail(problem, pytrace=False)

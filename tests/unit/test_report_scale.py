@@ -86,18 +86,26 @@ def test_build_and_write_is_linear(tmp_path: Path) -> None:
 def test_collector_is_linear(tmp_path: Path) -> None:
     """Test reports in, per-image files out, through the collector the plugin registers."""
     def step(n: int) -> Callable[[], object]:
-        reports = [_test_report(i) for i in range(n)]
+        # each test reports its call, then its teardown (a test without one was cut off)
+        reports = [r for i in range(n) for r in (_test_report(i), _teardown(i))]
 
         def run() -> None:
             collector = ReportCollector(tmp_path / f"c{n}", "0", default_target="pool")
             for report in reports:
-                collector.collected(report.nodeid, report.nodeid[-11:-1], "pool")
+                if report.when == "call":
+                    collector.collected(report.nodeid, report.nodeid[-11:-1], "pool")
                 collector.add(report)
             written = collector.write()
             assert sum(r.counts["passed"] for r in written) == n
         return run
 
     assert ratio(step) < MAX_RATIO
+
+
+def _teardown(i: int) -> pytest.TestReport:
+    nodeid = _test_report(i).nodeid
+    return pytest.TestReport(nodeid, ("suites/image/test_posture.py", 1, "t"), {}, "passed",
+                             None, "teardown", [], 0.0)
 
 
 def _test_report(i: int) -> pytest.TestReport:
