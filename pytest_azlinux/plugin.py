@@ -107,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {help_text}")
     from . import fixtures
     from .cluster import fixtures as cluster_fixtures
+    from .containers import fixtures as container_fixtures
     from .profiles import fixtures as profile_fixtures
     from .selinux.fixtures import register_plugin as register_selinux
 
@@ -114,6 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(fixtures, "azl-fixtures")
         config.pluginmanager.register(profile_fixtures, "azl-profile-fixtures")
         config.pluginmanager.register(cluster_fixtures, "azl-cluster-fixtures")
+        config.pluginmanager.register(container_fixtures, "azl-container-fixtures")
     register_selinux(config)  # azl_selinux fixture and the per-test denial watcher
     _check_mark_expression(config)
     names = split_names(config.getoption("azl_target"))

@@ -42,7 +42,8 @@ def resolve_lab_target(
     if not isinstance(ssh, SshTarget):
         raise TargetsError(f"{lab.targets_file}: target {TARGET_NAME!r} is not an ssh target")
     specs = [
-        dataclasses.replace(spec, profile=config.profile or spec.profile)
+        dataclasses.replace(spec, profile=config.profile or spec.profile,
+                            sudo=config.sudo or spec.sudo)
         for spec in ssh_host_specs(ssh, name)
     ]
     return specs, undo

@@ -26,8 +26,9 @@ from pytest_azlinux.analyse.escape import (
 )
 from pytest_azlinux.containers.oci import HostLayout, Variation, all_caps, build_config
 from pytest_azlinux.containers.runtime import parse_detection, skip_reason, usable_runc
-from pytest_azlinux.containers.settings import load_settings
-from pytest_azlinux.errors import InfraError, TargetsError
+from pytest_azlinux.containers.settings import EscapeSettings
+from pytest_azlinux.errors import InfraError, SettingsError
+from pytest_azlinux.settings import parse, registered
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "escape"
 
@@ -157,18 +158,30 @@ def test_probe_script_is_a_package_resource() -> None:
 
 
 def test_settings_validation_and_probe_args() -> None:
-    assert load_settings(None, "t").probe_args() == {
+    assert parse(EscapeSettings, None, "t").probe_arguments() == {
         "wireserver_ports": "80 32526", "kubelet_ports": "10250 10255", "net_timeout": "1"}
-    args = load_settings({"imds_address": "127.0.0.1:8080", "kubelet_address": "198.18.0.2"},
-                         "t").probe_args()
+    args = parse(EscapeSettings, {"imds_address": "127.0.0.1:8080",
+                                  "kubelet_address": "198.18.0.2"}, "t").probe_arguments()
     assert args["imds"] == "127.0.0.1:8080" and args["kubelet"] == "198.18.0.2"
     assert "wireserver" not in args
-    with pytest.raises(TargetsError) as exc:
-        load_settings({"imds_address": "x; rm -rf /"}, "lab")
+    with pytest.raises(SettingsError) as exc:
+        parse(EscapeSettings, {"imds_address": "x; rm -rf /"}, "lab")
     assert str(exc.value).startswith("target 'lab': field 'suites.escape.imds_address': ")
     assert "\n" not in str(exc.value)
-    with pytest.raises(TargetsError, match=r"suites\.escape\.profiles\.0"):
-        load_settings({"profiles": ["debug"]}, "lab")
+    with pytest.raises(SettingsError, match=r"suites\.escape\.profiles\[0\]"):
+        parse(EscapeSettings, {"profiles": ["debug"]}, "lab")
+
+
+def test_one_settings_model_for_the_host_and_pod_variants() -> None:
+    """The pod variant's ``probe_args`` is part of the one model both variants read."""
+    settings = parse(EscapeSettings, {"node_ip": "10.224.0.4", "profiles": ["restricted"],
+                                      "probe_args": {"host_ns": "net:[4026531840]"}}, "pool")
+    assert settings.probe_arguments()["host_ns"] == "net:[4026531840]"
+    assert settings.probe_arguments()["node_ip"] == "10.224.0.4"
+    with pytest.raises(SettingsError, match=r"'suites.escape.probe_args': unknown probe "
+                       r"argument\(s\) rm \(escape.sh takes imds, "):
+        parse(EscapeSettings, {"probe_args": {"rm": "-rf"}}, "pool")
+    assert registered()["escape"] is EscapeSettings
 
 
 LAYOUT = HostLayout("x86_64", 40, ("/usr",), {"/bin": "usr/bin"}, 0x1FFFEFFFFFF)
