@@ -39,18 +39,30 @@ SOURCES: tuple[Source, ...] = ("ausearch", "audit-log", "journal", "kmsg")
 DEFAULT_AUDIT_LOG = "/var/log/audit/audit.log"
 MESSAGE_TYPES = "AVC,USER_AVC,SELINUX_ERR,USER_SELINUX_ERR"
 _GREP = "type=(AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR|SYSCALL|1400|1107|1401|1122|1300) "
-# This boot's kernel log and journald's audit copies, as JSON, only the SELinux shapes (the
-# audit transport's MESSAGE holds "AVC avc: ..." or "SYSCALL arch=...", the kernel's
-# "audit: type=1400 audit(...): ..."); dmesg where there is no journal.
+# This boot's kernel log and journald's audit copies, as JSON, only the SELinux records and
+# the SYSCALL records of their events (a host with audit rules logs many more SYSCALLs; a
+# SYSCALL follows its event's other records); dmesg where there is no journal.
+_SELINUX_ENTRY = (
+    r'"_AUDIT_TYPE_NAME" *: *"(AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR)"|'
+    r"type=(1400|1107|1401|1122) |avc: "
+)
+_SYSCALL_ENTRY = r'"_AUDIT_TYPE_NAME" *: *"SYSCALL"|type=1300 '
+_EVENT_FILTER = (
+    "awk '"
+    r'{ id = ""; if (match($0, /"_AUDIT_ID" *: *"[0-9]+"/)) { id = substr($0, RSTART, RLENGTH); '
+    r'gsub(/[^0-9]/, "", id) } else if (match($0, /audit\([0-9.]+:[0-9]+\)/)) { '
+    r'id = substr($0, RSTART, RLENGTH); sub(/.*:/, "", id); sub(/\)/, "", id) } } '
+    f"/{_SELINUX_ENTRY}/ {{ if (id != \"\") want[id] = 1; print; next }} "
+    f"/{_SYSCALL_ENTRY}/ && (id in want) {{ print }}'"
+)
 _KERNEL_LOG = (
     "if command -v journalctl >/dev/null 2>&1 && "
     "[ -n \"$(journalctl -q -b -k -n 1 -o cat 2>/dev/null)\" ]; then "
     "echo '##journal'; journalctl --no-pager -q -b -o json _TRANSPORT=kernel + _TRANSPORT=audit"
-    " | grep -E '\"_AUDIT_TYPE_NAME\" *: *\"(AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR|SYSCALL)\"|"
-    "type=(1400|1107|1401|1122|1300) '; "
+    f" | {_EVENT_FILTER}; "
     "elif dmesg >/dev/null 2>&1; then "
-    "echo '##dmesg'; dmesg | grep -E 'type=(1400|1107|1401|1122|1300) |avc: '; "
-    "else echo '##none'; fi; true"
+    f"echo '##dmesg'; dmesg | {_EVENT_FILTER}; "
+"else echo '##none'; fi; true"
 )
 
 

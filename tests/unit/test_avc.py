@@ -554,3 +554,18 @@ def test_no_config_with_enforcing_on_the_command_line_is_consistent() -> None:
     # libselinux: the command line's enforcing= wins; an absent config does not disable
     readings = parse_mode_readings(_mode_output("1", "", "security=selinux selinux=1 enforcing=1"))
     assert readings.configured == "enforcing" and mode_problems(readings, None, "") == []
+
+
+def test_kernel_log_filter_keeps_selinux_records_and_their_syscalls() -> None:
+    """The collector's awk filter (run by the host's shell) on the VM's recorded journal:
+    the same records with exe and comm, the SYSCALL entries of other events dropped."""
+    from pytest_azlinux.selinux.collect import _EVENT_FILTER
+
+    text = _vm("journal.json")
+    kept = subprocess.run(["sh", "-c", _EVENT_FILTER], input=text, capture_output=True,
+                          text=True, check=True).stdout
+    assert len(kept.splitlines()) < len(text.splitlines())
+    assert _shape(group_denials(parse_journal_json(kept))) == _shape(
+        group_denials(parse_journal_json(text)))
+    kernel_lines = [line for line in text.splitlines() if "type=1400 audit(" in line]
+    assert kernel_lines and all(line in kept for line in kernel_lines)
