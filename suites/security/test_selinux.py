@@ -26,7 +26,7 @@ def test_selinux_mode(azl_selinux: SelinuxHost) -> None:
     if problems:
         pytest.fail(
             f"{azl_selinux.host.name}: SELinux mode mismatch: {'; '.join(problems)}\n"
-            f"  {readings.describe()}\n  expected: {expected or 'no expectation'} "
+            f"  {readings.describe()}\n  expected: {expected} "
             f"({expected_from})",
             pytrace=False,
         )
@@ -49,7 +49,7 @@ def _require_denial_check(selinux: SelinuxHost) -> None:
         )
     pytest.skip(
         f"SELinux disabled on {selinux.host.name} ({selinux.readings.runtime_source}), "
-        f"expected {expected or 'nothing'} ({expected_from}): no denials to check"
+        f"expected {expected} ({expected_from}): no denials to check"
     )
 
 
