@@ -307,6 +307,46 @@ def test_journal_and_audit_log_sources_judge_alike_on_the_vm(
     assert groups["ausearch"] and groups["ausearch"] == groups["journal"], groups
 
 
+def test_watcher_attributes_a_real_denial_to_the_test(
+    pytester: pytest.Pytester, vm_lab: VmLab, vm_hosts: dict[str, Host]
+) -> None:
+    """The workload's denial lands on the test that ran it: permissive=0 where enforcing,
+    permissive=1 where permissive; the test after it sees none."""
+    # A permissive kernel logs a denial once, then caches it as allowed until the AVC is
+    # flushed; the same workload ran earlier in this boot (test_vm_hosts.py). Reloading the
+    # (same) policy flushes the AVC, as a boot would.
+    vm_hosts["selinux-permissive"].run("load_policy", sudo=True, check=True)
+    (pytester.path / "test_watch.py").write_text(WATCH_TESTS)
+    targets = _write_targets(pytester, vm_lab, ["selinux-enforcing", "selinux-permissive"])
+    result, cases = _run(pytester, targets, "test_watch.py")
+    enf, perm = _vm_name(vm_lab, "selinux-enforcing"), _vm_name(vm_lab, "selinux-permissive")
+
+    case = cases[f"test_workload[{enf}]"]
+    text = _text(case)
+    assert case.outcome == "failed", text
+    assert "SelinuxDenialsFound" in text and "since start of test_workload" in text
+    assert case.properties["selinux.permissive"] == "0"
+    groups = case.properties["selinux.denial_groups"]
+    assert "comm=runcon" in groups and "unconfined_t -> httpd_t:process { transition } [blocked]" \
+        in groups, groups
+    assert "allow unconfined_t httpd_t:process { transition };" in text
+    assert int(case.properties["selinux.denials"]) >= 1
+
+    case = cases[f"test_workload[{perm}]"]
+    text = _text(case)
+    assert case.outcome == "failed" and "since start of test_workload" in text, text
+    assert case.properties["selinux.permissive"] == "1"
+    groups = case.properties["selinux.denial_groups"]
+    assert "comm=cat" in groups and "httpd_t -> shadow_t:file" in groups, groups
+    assert "[blocked]" not in groups and "[permissive]" in groups
+
+    for host in (enf, perm):  # the next test's window starts after the workload
+        quiet = cases[f"test_quiet[{host}]"]
+        assert quiet.outcome == "passed", _text(quiet)
+        assert quiet.properties["selinux.denials"] == "0"
+    result.stdout.fnmatch_lines(["*Captured selinux call*", "*(ausearch), permissive=*"])
+
+
 # --- escape probe -------------------------------------------------------------------------
 
 
