@@ -471,7 +471,8 @@ def _replace_all(text: str, secrets: list[str]) -> str:
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
-    infra = (PROP_OUTCOME, "error") in report.user_properties
+    infra = (PROP_OUTCOME, "error") in getattr(report, "user_properties", ())  # not on
+    # a CollectReport (a module that fails to import)
     if report.when == "call" and report.failed and infra:
         return "error", "E", "ERROR"
     return None

@@ -248,6 +248,7 @@ class LabTarget(_TargetBase):
     variants: list[str] = Field(default_factory=lambda: ["azl3", "azl3-hwe", "mariner2"])
     disk_size: str = "1G"
     keep: bool = False  # leave a lab this run started running at the end
+    sudo: bool = False  # run commands as root (the lab's azureuser has passwordless sudo)
 
 
 class ClusterTarget(_TargetBase):

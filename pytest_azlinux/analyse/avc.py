@@ -9,17 +9,24 @@ Pure functions over text. Shapes understood (one or more records per line):
 - kernel log: ``audit: type=1400 audit(1690227161.760:5): avc: ...`` (dmesg, ``journalctl -k``);
 - journal audit transport: ``host audit[293]: AVC avc:  denied ...`` or, with ``-o cat``,
   ``AVC avc:  denied ...`` (no stamp: ``parse_journal_json`` takes it from the entry);
+- journalctl's text formats: a line that starts with the journal's own time
+  (``-o short-unix``: ``1700000000.123456 host ...``; ``-o short-iso``/``short-iso-precise``:
+  ``2025-01-31T12:00:00.123456+0000 host ...``) gives that time to records without an
+  ``audit(...)`` stamp; ``-o short`` (``Jan 31 12:00:00 host ...``) has no year or zone, so
+  such records stay without a time (windows cannot place them: use json or short-unix);
 - a bare ``avc:  denied { ... } for ...`` message.
 
-``SYSCALL`` records of the same event (same node and stamp) supply ``exe`` when the AVC
-record has none.
+``SYSCALL`` records of the same event (same node and stamp) supply ``exe`` and ``comm`` when
+the record has none (an AVC carries no ``exe``; a SELINUX_ERR neither ``exe`` nor ``comm``),
+for every source alike: the journal's entries are given their event's stamp first.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -41,7 +48,12 @@ _RECORD_START = re.compile(
 # journald's audit transport: "audit[PID]: AVC avc: ...", "audit: SELINUX_ERR op=..." or
 # (with -o cat) "AVC avc: ..." at the start of the line.
 _JOURNAL = re.compile(
-    r"(?:^|\baudit(?:\[\d+\])?:\s+)(?P<type>AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR)\s+"
+    r"(?:^|\baudit(?:\[\d+\])?:\s+)(?P<type>AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR|SYSCALL)\s+"
+)
+# The journal's own time at the start of a text line: -o short-unix, or -o short-iso(-precise)
+_SHORT_UNIX = re.compile(r"^\s*(?P<epoch>\d{9,}\.\d+)\s")
+_SHORT_ISO = re.compile(
+    r"^\s*(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d))\s"
 )
 _AVC = re.compile(r"avc:\s+(?P<verdict>denied|granted)\s+\{(?P<perms>[^}]*)\}\s*(?:for\b)?")
 _FIELD = re.compile(r"(?<![\w.-])(?P<key>[a-z_][a-z0-9_]*)=(?P<value>\"[^\"]*\"|'[^']*'|\S*)")
@@ -124,10 +136,11 @@ class AvcRecord:
         """For SELINUX_ERR: what went wrong (``invalid context X``, ``reason=bounds``...)."""
         if not self.is_error:
             return None
-        m = re.search(r"invalid context (\S+)", self.text)
-        if m:
-            return f"invalid context {m.group(1)}"
+        m = re.search(r"invalid context (\S+)", self.text)  # security_compute_sid: ... for
+        invalid = m.group(1) if m else _untrusted(self.fields.get("invalid_context"))
         parts = [f"{k}={self.fields[k]}" for k in ("op", "reason", "seresult") if k in self.fields]
+        if invalid:
+            parts.append(f"invalid context {invalid}")
         return " ".join(parts) or self.text.split(" for ")[0].strip()
 
 
@@ -252,40 +265,87 @@ def _split_line(line: str) -> list[_Raw]:
     return []
 
 
+def line_time(line: str) -> float | None:
+    """The journal's time at the start of a ``-o short-unix`` / ``short-iso`` line."""
+    m = _SHORT_UNIX.match(line)
+    if m:
+        return float(m["epoch"])
+    m = _SHORT_ISO.match(line)
+    if m:
+        text = m["iso"].replace(",", ".")
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            return dt.datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+_PROCESS_FIELDS = ("exe", "comm")
+
+
 def parse_records(text: str | Iterable[str]) -> list[AvcRecord]:
     """Every AVC, USER_AVC, SELINUX_ERR and USER_SELINUX_ERR record in ``text``, in order.
 
-    ``exe`` is filled from the event's SYSCALL record when the record itself has none.
+    ``exe`` and ``comm`` come from the event's SYSCALL record when the record itself has
+    none; a record without an ``audit(...)`` stamp takes the time a journalctl text line
+    starts with, if any.
     """
-    lines = text.splitlines() if isinstance(text, str) else text
+    lines = text.splitlines() if isinstance(text, str) else list(text)
+    return _parse_lines(lines, lambda i: line_time(lines[i]))
+
+
+def _parse_lines(
+    lines: Sequence[str], time_of: Callable[[int], float | None]
+) -> list[AvcRecord]:
+    """Records of ``lines``; ``time_of(i)`` is the time of line i for records without one."""
     found: list[tuple[AvcRecord, str | None]] = []
-    exes: dict[tuple[str | None, str], str] = {}
-    for line in lines:
+    process: dict[tuple[str | None, str], dict[str, str]] = {}
+    for index, line in enumerate(lines):
         for raw in _split_line(line):
-            if raw.rtype == "SYSCALL" and raw.stamp:
-                exe = parse_fields(raw.body).get("exe")
-                if exe:
-                    exes[(raw.node, raw.stamp)] = _untrusted(exe) or exe
+            if raw.rtype == "SYSCALL":
+                fields = parse_fields(raw.body)
+                known = {k: _untrusted(fields[k]) or fields[k]
+                         for k in _PROCESS_FIELDS if fields.get(k) not in (None, "", "?")}
+                if raw.stamp and known:
+                    process.setdefault((raw.node, raw.stamp), {}).update(known)
                 continue
             record = _build(raw.rtype, raw.body, raw.stamp, raw.node)
-            if record is not None:
-                found.append((record, raw.stamp))
+            if record is None:
+                continue
+            if record.timestamp is None and (when := time_of(index)) is not None:
+                record = replace(record, timestamp=when)
+            found.append((record, raw.stamp))
     out = []
     for record, stamp in found:
-        if record.exe is None and stamp is not None and (record.node, stamp) in exes:
-            record = replace(record, exe=exes[(record.node, stamp)])
-        out.append(record)
+        known = process.get((record.node, stamp), {}) if stamp is not None else {}
+        exe = record.exe or known.get("exe")
+        comm = record.comm if record.comm not in (None, "", "?") else known.get("comm", record.comm)
+        changed = exe != record.exe or comm != record.comm
+        out.append(replace(record, exe=exe, comm=comm) if changed else record)
     return out
+
+
+def _entry_stamp(usec: int | None, audit_id: object) -> str | None:
+    """``SECONDS.MILLIS:SERIAL`` of a journal audit entry (journald keeps both)."""
+    if usec is None or not str(audit_id or "").isdigit():
+        return None
+    return f"{usec // 1_000_000}.{usec // 1000 % 1000:03d}:{audit_id}"
 
 
 def parse_journal_json(text: str) -> list[AvcRecord]:
     """Records from ``journalctl -o json`` output (one JSON object per line).
 
-    Journal audit entries carry the record in MESSAGE without its ``audit(...)`` stamp:
-    the serial comes from ``_AUDIT_ID`` and the time from ``_SOURCE_REALTIME_TIMESTAMP``
-    (or ``__REALTIME_TIMESTAMP``), both set by journald.
+    Journal audit entries carry the record in MESSAGE without its ``audit(...)`` stamp;
+    journald keeps the event's serial in ``_AUDIT_ID`` and its time in
+    ``_SOURCE_REALTIME_TIMESTAMP``. The stamp is put back in front of the message, so the
+    entries go through the same parser as audit.log lines: same fields, same time, and the
+    event's SYSCALL entry supplies ``exe`` and ``comm``. A record with no stamp at all takes
+    its entry's time.
     """
-    out: list[AvcRecord] = []
+    lines: list[str] = []
+    times: list[float | None] = []
     for line in text.splitlines():
         line = line.strip()
         if not line.startswith("{"):
@@ -299,41 +359,62 @@ def parse_journal_json(text: str) -> list[AvcRecord]:
             message = bytes(int(b) for b in message).decode("utf-8", "replace")
         if not isinstance(message, str):
             continue
-        type_name = entry.get("_AUDIT_TYPE_NAME")
-        if type_name and not _JOURNAL.match(message) and not _RECORD_START.search(message):
-            message = f"{type_name} {message}"
-        usec = entry.get("_SOURCE_REALTIME_TIMESTAMP") or entry.get("__REALTIME_TIMESTAMP")
-        audit_id = entry.get("_AUDIT_ID")
-        for record in parse_records([message]):
-            if record.timestamp is None and usec is not None:
-                record = replace(record, timestamp=int(usec) / 1e6)
-            if record.serial is None and audit_id is not None and str(audit_id).isdigit():
-                record = replace(record, serial=int(audit_id))
-            out.append(record)
-    return out
+        raw_usec = entry.get("_SOURCE_REALTIME_TIMESTAMP") or entry.get("__REALTIME_TIMESTAMP")
+        usec = int(raw_usec) if raw_usec is not None and str(raw_usec).isdigit() else None
+        if _RECORD_START.search(message) is None:  # the audit transport: no stamp
+            type_name = entry.get("_AUDIT_TYPE_NAME")
+            j = _JOURNAL.match(message)
+            if j:
+                type_name, message = j["type"], message[j.end():]
+            stamp = _entry_stamp(usec, entry.get("_AUDIT_ID"))
+            if type_name and stamp:
+                message = f"type={type_name} msg=audit({stamp}): {message}"
+            elif type_name:
+                message = f"{type_name} {message}"
+        lines.append(message)
+        times.append(usec / 1e6 if usec is not None else None)
+    return _parse_lines(lines, lambda i: times[i])
+
+
+def _identity(r: AvcRecord) -> tuple[object, ...]:
+    """One record of one event: its serial, its time to the millisecond, its text (the
+    kernel prints the same text to its log as it sends auditd, and journald keeps it)."""
+    ts = round(r.timestamp, 3) if r.timestamp is not None else None
+    return (r.rtype, r.serial, ts, " ".join(r.text.split()))
 
 
 def dedupe(records: Iterable[AvcRecord]) -> list[AvcRecord]:
-    """Drop repeats of one record seen through two sources (journal audit + kernel log)."""
+    """One record per event and text, seen through two sources (audit log and kernel log,
+    journal audit transport and ``journalctl -k``): same serial, same time to the
+    millisecond, same text."""
     seen: set[tuple[object, ...]] = set()
     out = []
     for r in records:
-        ts = round(r.timestamp, 3) if r.timestamp is not None else None
-        key = (r.rtype, ts, r.serial, r.verdict, r.perms, r.scontext, r.tcontext, r.tclass)
+        key = _identity(r)
         if key not in seen:
             seen.add(key)
             out.append(r)
     return out
 
 
+def merge_sources(primary: Sequence[AvcRecord], extra: Iterable[AvcRecord]) -> list[AvcRecord]:
+    """Every record of ``primary``, then those of ``extra`` that ``primary`` does not hold
+    (deduplicated by serial, time and text): e.g. the audit log, then what the kernel
+    logged before auditd started."""
+    held = {_identity(r) for r in primary}
+    return [*primary, *(r for r in dedupe(extra) if _identity(r) not in held)]
+
+
 # --- grouping --------------------------------------------------------------------------
 
-GroupKey = tuple[str, str, str, str, tuple[str, ...], str]
+GroupKey = tuple[str, str, str, str, tuple[str, ...], str, str]
+_MODE_WORD = {False: "blocked", True: "permissive", None: "mode unknown"}
 
 
 @dataclass
 class DenialGroup:
-    """Records that share (kind, source type, target type, class, perms, comm)."""
+    """Records that share (kind, source type, target type, class, perms, comm), and for
+    SELinux errors what went wrong (each invalid context is a group of its own)."""
 
     kind: Literal["denial", "error"]
     stype: str
@@ -341,19 +422,22 @@ class DenialGroup:
     tclass: str
     perms: tuple[str, ...]
     comm: str
+    error: str | None = None
     count: int = 0
     first: float | None = None
     last: float | None = None
     permissive: set[bool | None] = field(default_factory=set)
+    # records per permissive= value (False: enforced, True: only logged, None: not said)
+    modes: dict[bool | None, int] = field(default_factory=dict)
     exes: set[str] = field(default_factory=set)
     paths: list[str] = field(default_factory=list)
     rtypes: set[str] = field(default_factory=set)
-    error: str | None = None
 
     def add(self, r: AvcRecord) -> None:
         self.count += 1
         self.rtypes.add(r.rtype)
         self.permissive.add(r.permissive)
+        self.modes[r.permissive] = self.modes.get(r.permissive, 0) + 1
         if r.exe:
             self.exes.add(r.exe)
         where = r.path or r.name
@@ -362,8 +446,16 @@ class DenialGroup:
         if r.timestamp is not None:
             self.first = r.timestamp if self.first is None else min(self.first, r.timestamp)
             self.last = r.timestamp if self.last is None else max(self.last, r.timestamp)
-        if self.error is None:
-            self.error = r.error
+
+    @property
+    def missing(self) -> frozenset[str]:
+        """Process fields none of the records supplied (their source had no SYSCALL record)."""
+        out = set()
+        if not self.exes:
+            out.add("exe")
+        if not self.comm or self.comm == "?":
+            out.add("comm")
+        return frozenset(out)
 
     @property
     def hint(self) -> str:
@@ -382,15 +474,25 @@ class DenialGroup:
             return False
         return None
 
+    @property
+    def mode(self) -> str:
+        """``blocked``, ``permissive``, ``mode unknown``, or for a group whose records
+        disagree ``mixed: 2 blocked, 1 permissive`` (e.g. a domain made permissive, or the
+        host switched modes inside the window)."""
+        if len(self.modes) == 1:
+            return _MODE_WORD[next(iter(self.modes))]
+        parts = [f"{self.modes[k]} {_MODE_WORD[k]}" for k in (False, True, None) if k in self.modes]
+        return "mixed: " + ", ".join(parts)
+
     def summary(self) -> str:
-        mode = {True: "blocked", False: "permissive", None: "mode unknown"}[self.blocked]
         extra = f" exe={','.join(sorted(self.exes))}" if self.exes else ""
         where = f" e.g. {', '.join(self.paths)}" if self.paths else ""
         perms = " ".join(self.perms) or "-"
+        error = f" {self.error}" if self.kind == "error" and self.error else ""
         return (
             f"{self.count:>5} x {self.kind} comm={self.comm or '?'}{extra} "
-            f"{self.stype} -> {self.ttype}:{self.tclass} {{ {perms} }} [{mode}]{where}\n"
-            f"        {self.hint}"
+            f"{self.stype} -> {self.ttype}:{self.tclass} {{ {perms} }}{error} [{self.mode}]"
+            f"{where}\n        {self.hint}"
         )
 
 
@@ -398,7 +500,9 @@ def group_key(r: AvcRecord) -> GroupKey:
     kind = "error" if r.is_error else "denial"
     # user-space managers (dbus, systemd) log no comm: their exe names the command
     comm = r.comm or (r.exe.rsplit("/", 1)[-1] if r.exe else "")
-    return (kind, r.stype or "?", r.ttype or "?", r.tclass or "?", tuple(sorted(r.perms)), comm)
+    error = (r.error or "") if r.is_error else ""
+    return (kind, r.stype or "?", r.ttype or "?", r.tclass or "?", tuple(sorted(r.perms)), comm,
+            error)
 
 
 def group_denials(records: Iterable[AvcRecord]) -> list[DenialGroup]:
@@ -410,7 +514,9 @@ def group_denials(records: Iterable[AvcRecord]) -> list[DenialGroup]:
         key = group_key(r)
         g = groups.get(key)
         if g is None:
-            g = groups[key] = DenialGroup(key[0], *key[1:])  # type: ignore[arg-type]
+            kind, stype, ttype, tclass, perms, comm, error = key
+            g = groups[key] = DenialGroup(kind, stype, ttype, tclass, perms, comm,  # type: ignore[arg-type]
+                                          error or None)
         g.add(r)
     return sorted(groups.values(), key=lambda g: (-g.count, g.stype, g.ttype, g.tclass, g.perms))
 

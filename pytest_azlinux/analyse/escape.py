@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -146,9 +146,6 @@ RULES: dict[str, tuple[Severity, Severity, Severity]] = {
     "kernel.cves": (N, N, N),
 }
 REQUIRED_CHECKS = frozenset(RULES)
-# containerd/Docker default capability set members that the catalog calls dangerous: a
-# baseline container has them by design.
-BASELINE_DEFAULT_CAPS = frozenset({"dac_override", "mknod", "net_raw"})
 _CAP_TEXT = (
     "chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap linux_immutable "
     "net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner sys_module sys_rawio "
@@ -157,6 +154,34 @@ _CAP_TEXT = (
     "wake_alarm block_suspend audit_read perfmon bpf checkpoint_restore"
 )
 CAP_NAMES: tuple[str, ...] = tuple(_CAP_TEXT.split())
+# containerd pkg/oci/spec.go (defaultUnixCaps; Docker's and CRI-O's defaults are the same
+# set): what a baseline container gets
+RUNTIME_DEFAULT_CAPS = (
+    "chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid", "setuid",
+    "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write",
+)
+# What each profile may hold: restricted none (Pod Security Standards: drop ALL), baseline
+# the runtime's default set, privileged everything.
+ALLOWED_CAPS: Mapping[Profile, frozenset[str]] = {
+    "restricted": frozenset(),
+    "baseline": frozenset(RUNTIME_DEFAULT_CAPS),
+    "privileged": frozenset(CAP_NAMES),
+}
+# The catalog's dangerous capabilities (reference container-escape.md): an extra one FAILs
+DANGEROUS_CAPS = frozenset({
+    "sys_admin", "sys_ptrace", "sys_module", "dac_read_search", "dac_override", "sys_rawio",
+    "mknod", "net_admin", "net_raw", "bpf", "perfmon", "sys_boot", "sys_time",
+})
+# Capabilities that matter together with a namespace shared with the host: (capability,
+# the namespace check, the checks the note goes on, what the two allow together)
+COMBINATIONS = (
+    ("net_admin", "ns.host_net", ("caps.dangerous", "ns.host_net"),
+     "CAP_NET_ADMIN with the host network namespace: can reconfigure the node's interfaces, "
+     "routes and firewall"),
+    ("sys_ptrace", "ns.host_pid", ("caps.dangerous", "ns.host_pid", "ptrace.host"),
+     "CAP_SYS_PTRACE with the host PID namespace: can attach to every host process, read its "
+     "memory and reach its files"),
+)
 
 
 def probe_script() -> str:
@@ -275,7 +300,10 @@ def runtime_cves(runtime_version: str | None) -> list[str]:
 # --- judging -------------------------------------------------------------------------------
 
 
-def _judge(obs: Observation, profile: Profile, runtime_version: str | None) -> Finding:
+def _judge(
+    obs: Observation, profile: Profile, runtime_version: str | None,
+    seen: Mapping[str, Observation],
+) -> Finding:
     column = PROFILES.index(profile)
     if obs.check == "kernel.cves":
         hits = kernel_cves(obs.data.get("release", "")) + runtime_cves(runtime_version)
@@ -284,22 +312,101 @@ def _judge(obs: Observation, profile: Profile, runtime_version: str | None) -> F
             if hits else "; no CVE of the table by version"
         )
         return Finding(obs.check, Severity.INFO, bool(hits), detail)
+    detail = "; ".join([obs.detail, *combination_notes(obs.check, seen)])
+    if obs.check == "caps.dangerous":
+        return _judge_caps(obs, detail, profile, seen)
     if obs.found is None:
-        return Finding(obs.check, Severity.SKIPPED, None, obs.detail)
+        return Finding(obs.check, Severity.SKIPPED, None, detail)
     if not obs.found:
-        return Finding(obs.check, Severity.OK, False, obs.detail)
+        return Finding(obs.check, Severity.OK, False, detail)
     rule = RULES.get(obs.check)
     if rule is None:  # a check this analyser does not know (a newer probe)
-        return Finding(obs.check, Severity.INFO, True, obs.detail, "unknown check")
+        return Finding(obs.check, Severity.INFO, True, detail, "unknown check")
     severity = rule[column]
     why = ""
-    if profile == "baseline" and obs.check == "caps.dangerous":
-        extra = set(obs.data.get("dangerous", "").split()) - BASELINE_DEFAULT_CAPS
-        if not extra:
-            severity, why = Severity.INFO, "only the runtime's default capabilities"
     if profile != "privileged" and obs.check == "mount.hostpath" and not obs.data.get("sensitive"):
         severity, why = Severity.WARN, "no sensitive host path"
-    return Finding(obs.check, severity, True, obs.detail, why)
+    return Finding(obs.check, severity, True, detail, why)
+
+
+def effective_caps(seen: Mapping[str, Observation]) -> set[str]:
+    caps = seen.get("caps.dangerous")
+    return set(caps.data.get("effective", "").split()) if caps else set()
+
+
+def combination_notes(check: str, seen: Mapping[str, Observation]) -> list[str]:
+    """``combination: ...`` for each capability held together with the host namespace that
+    makes it matter, on the checks concerned."""
+    effective = effective_caps(seen)
+    notes = []
+    for cap, namespace, on, text in COMBINATIONS:
+        shared = seen.get(namespace)
+        if check in on and cap in effective and shared is not None and shared.found is True:
+            notes.append(f"combination: {text}")
+    return notes
+
+
+def capability_findings(
+    effective: Iterable[str], profile: Profile, *, uid: str, no_new_privs: str,
+    setuid_files: Sequence[str],
+) -> tuple[Severity, list[str], list[str]]:
+    """Judge effective capabilities against what ``profile`` allows.
+
+    Returns the severity, the capabilities beyond the allowance, and the reasons. Every
+    extra capability is flagged (WARN); a catalog-dangerous one FAILs; for a non-root
+    process the ones that give root FAIL: CAP_SETUID always (``setresuid(0)`` needs nothing
+    else), CAP_SETGID and CAP_SETFCAP when a setuid/setgid-root file is honoured there or
+    no_new_privs is off (set-id bits and file capabilities then apply on exec).
+    """
+    extra = sorted(set(effective) - ALLOWED_CAPS[profile], key=_cap_order)
+    if not extra:
+        return Severity.OK, [], []
+    severity = Severity.WARN
+    reasons: list[str] = []
+    dangerous = [c for c in extra if c in DANGEROUS_CAPS]
+    if dangerous:
+        severity = Severity.FAIL
+        reasons.append("dangerous: " + " ".join(dangerous))
+    if uid != "0":
+        how = (f"setuid/setgid-root files honoured ({' '.join(setuid_files[:3])})"
+               if setuid_files else "no_new_privs off" if no_new_privs != "1" else "")
+        if "setuid" in extra:
+            severity = Severity.FAIL
+            reasons.append(f"gives root: CAP_SETUID lets uid {uid} call setresuid(0)")
+        for cap in ("setgid", "setfcap"):
+            if cap in extra and how:
+                severity = Severity.FAIL
+                reasons.append(f"gives root: CAP_{cap.upper()} with {how}")
+    return severity, extra, reasons
+
+
+def _cap_order(name: str) -> int:
+    return CAP_NAMES.index(name) if name in CAP_NAMES else len(CAP_NAMES)
+
+
+def _judge_caps(
+    obs: Observation, detail: str, profile: Profile, seen: Mapping[str, Observation]
+) -> Finding:
+    effective = obs.data.get("effective", "").split()
+    # probe version 1 put uid and no_new_privs only on their own checks
+    uid_line = seen["uid.root"].data.get("uid", "") if "uid.root" in seen else ""
+    uid = obs.data.get("uid") or (uid_line.split()[1:2] or ["?"])[0]
+    nnp = obs.data.get("no_new_privs") or (
+        seen["nnp"].data.get("no_new_privs", "") if "nnp" in seen else "")
+    severity, extra, reasons = capability_findings(
+        effective, profile, uid=uid, no_new_privs=nnp,
+        setuid_files=obs.data.get("setuid_files", "").split())
+    if profile == "privileged":
+        return Finding(obs.check, Severity.EXPECTED if effective else Severity.OK,
+                       bool(effective), detail)
+    allowed = "none" if profile == "restricted" else "the runtime's default set"
+    if not extra:
+        if not effective:
+            return Finding(obs.check, Severity.OK, False, detail)
+        return Finding(obs.check, Severity.INFO, True, detail,
+                       f"only capabilities {profile} allows ({allowed})")
+    why = f"beyond what {profile} allows ({allowed}): {' '.join(extra)}"
+    return Finding(obs.check, severity, True, detail, "; ".join([why, *reasons]))
 
 
 def analyse(
@@ -310,12 +417,14 @@ def analyse(
         raise ValueError(f"unknown container profile {profile!r} (expected {', '.join(PROFILES)})")
     findings: list[Finding] = []
     elapsed: int | None = None
+    observations = list(observations)
+    seen = {o.check: o for o in observations}
     for obs in observations:
         if obs.check == "probe.done":
             ms = obs.data.get("elapsed_ms", "")
             elapsed = int(ms) if ms.isdigit() else None
             continue
-        findings.append(_judge(obs, profile, runtime_version))
+        findings.append(_judge(obs, profile, runtime_version, seen))
     severities = {f.severity for f in findings}
     outcome: Literal["pass", "warn", "fail"] = (
         "fail" if Severity.FAIL in severities else "warn" if Severity.WARN in severities else "pass"

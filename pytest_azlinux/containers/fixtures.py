@@ -1,21 +1,27 @@
-"""Fixtures of the escape suite (imported by suites/security/test_escape.py)."""
+"""Fixtures of the escape suite (registered by the plugin, so users' suites get them too)."""
 
 from __future__ import annotations
 
 import pytest
 
 from ..cleanup import CleanupLedger
+from ..errors import SettingsError
 from ..host import Host
 from ..session import SelectedTarget
+from ..settings import parse
 from .runc import RuncProbe
 from .runtime import detect_runtimes, skip_reason, usable_runc
-from .settings import EscapeSettings, load_settings
+from .settings import EscapeSettings
 
 
 @pytest.fixture
 def azl_escape_settings(azl_target: SelectedTarget) -> EscapeSettings:
-    """The target's ``suites.escape`` settings, validated."""
-    return load_settings(azl_target.settings("escape"), azl_target.name)
+    """The target's ``suites.escape`` settings, validated (host and pod variants alike)."""
+    try:
+        return parse(EscapeSettings, azl_target.settings("escape"), azl_target.name)
+    except SettingsError as exc:
+        message = str(exc)
+    pytest.fail(message, pytrace=False)  # outside the except: no chained traceback
 
 
 @pytest.fixture

@@ -23,18 +23,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..analyse.escape import CAP_NAMES, Profile
+from ..analyse.escape import CAP_NAMES, RUNTIME_DEFAULT_CAPS, Profile
 from .seccomp import default_profile
 
 PROBE_DIR = "/azl"  # the probe and its runner, read-only
 SCRATCH_DIR = "/tmp"  # the one writable directory backed by the host (the bundle's tmp/)
 HOST_ROOT_DIR = "/host"  # privileged only
 NOBODY = 65534
-# containerd pkg/oci/spec.go (defaultUnixCaps) and its masked / read-only paths
-DEFAULT_CAPS = (
-    "chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid", "setuid",
-    "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write",
-)
+DISK_GID = 6  # group "disk" on Debian, Fedora and Azure Linux
+# containerd pkg/oci/spec.go: its default capabilities (one list, in analyse.escape: what the
+# analyser allows a baseline container), masked and read-only paths
+DEFAULT_CAPS = RUNTIME_DEFAULT_CAPS
 MASKED_PATHS = (
     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
@@ -68,13 +67,19 @@ class Variation:
     socket: tuple[str, str] | None = None  # (host path, container path) bind-mounted
     writable_proc_sys: bool = False
     no_seccomp: bool = False
+    host_net: bool = False  # no network namespace of its own (runc's, the host's)
+    # a block device node (container path, major, minor) created root:disk 0660, with a
+    # device cgroup rule allowing rwm on it
+    block_device: tuple[str, int, int] | None = None
 
     def describe(self) -> str:
         parts = [f"+cap_{c}" for c in self.add_caps]
         parts += ["host-pid"] * self.host_pid + ["writable-/proc/sys"] * self.writable_proc_sys
-        parts += ["no-seccomp"] * self.no_seccomp
+        parts += ["no-seccomp"] * self.no_seccomp + ["host-net"] * self.host_net
         if self.socket:
             parts.append(f"socket:{self.socket[1]}")
+        if self.block_device:
+            parts.append("block:{}({}:{})".format(*self.block_device))
         return ",".join(parts) or "none"
 
 
@@ -167,14 +172,20 @@ def build_config(
     namespaces = [{"type": "mount"}]
     if not privileged:
         namespaces += [{"type": t} for t in ("ipc", "uts", "cgroup")]
-        namespaces.append({"type": "network", "path": netns_path} if netns_path
-                          else {"type": "network"})
+        if netns_path:
+            namespaces.append({"type": "network", "path": netns_path})
+        elif not variation.host_net:
+            namespaces.append({"type": "network"})
     if not host_pid:
         namespaces.append({"type": "pid"})
-    linux: dict[str, Any] = {
-        "namespaces": namespaces,
-        "resources": {"devices": [{"allow": privileged, "access": "rwm"}]},
-    }
+    device_rules: list[dict[str, Any]] = [{"allow": privileged, "access": "rwm"}]
+    linux: dict[str, Any] = {"namespaces": namespaces, "resources": {"devices": device_rules}}
+    if variation.block_device:
+        path, major, minor = variation.block_device
+        linux["devices"] = [{"path": path, "type": "b", "major": major, "minor": minor,
+                             "fileMode": 0o660, "uid": 0, "gid": DISK_GID}]
+        device_rules.append({"allow": True, "type": "b", "major": major, "minor": minor,
+                             "access": "rwm"})
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
     if not privileged:

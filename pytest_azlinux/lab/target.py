@@ -41,7 +41,8 @@ def resolve_lab_target(name: str, config: LabTarget, *, start: bool) -> Resolved
     if not isinstance(ssh, SshTarget):
         raise TargetsError(f"{lab.targets_file}: target {TARGET_NAME!r} is not an ssh target")
     specs = [
-        dataclasses.replace(spec, profile=config.profile or spec.profile)
+        dataclasses.replace(spec, profile=config.profile or spec.profile,
+                            sudo=config.sudo or spec.sudo)
         for spec in ssh_host_specs(ssh, name)
     ]
     return Resolved(specs, context=lab, undo=undo,

@@ -1,59 +1,47 @@
-"""SELinux mode: runtime vs the profile, and runtime vs config file and kernel command line."""
+"""SELinux mode: runtime vs the profile, and runtime vs config file and kernel command line.
+
+The readings are judged by the SELinux suite's rules (``pytest_azlinux.selinux.mode``): one
+runtime reading, one config parser, one rule for the mode the boot configuration implies.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..facts import parse_key_values
 from ..profiles.model import Profile
-from ..selinux.mode import parse_cmdline
+from ..selinux.mode import Mode, implied_mode, parse_cmdline, parse_config, runtime_mode
 from .findings import Finding
 
-MODES = ("disabled", "permissive", "enforcing")
+SELINUX_OPTIONS = ("selinux", "enforcing", "security", "lsm")
 
 
 @dataclass(frozen=True)
 class SELinuxState:
-    runtime: str  # disabled / permissive / enforcing
+    runtime: Mode
     runtime_from: str  # where the runtime mode was read
-    config: str | None  # SELINUX= of /etc/selinux/config, None without the file
+    config: Mode | None  # SELINUX= of /etc/selinux/config, None without the file or setting
     cmdline: tuple[str, ...]  # selinux= / enforcing= / security= / lsm= of the command line
 
     @property
-    def implied(self) -> str:
+    def implied(self) -> Mode:
         """The mode the boot configuration (command line over config file) asks for."""
-        forced, _ = parse_cmdline(list(self.cmdline))  # selinux=, enforcing=, security=, lsm=
-        if forced == "disabled" or self.config == "disabled":
-            return "disabled"
-        return forced or self.config or "disabled"  # no config: no policy is loaded at boot
+        forced, _ = parse_cmdline(list(self.cmdline))
+        return implied_mode(self.config, forced)
 
     def describe(self) -> str:
         cmd = " ".join(self.cmdline) or "no selinux=/enforcing="
-        config = f"SELINUX={self.config}" if self.config else "no /etc/selinux/config"
+        config = f"SELINUX={self.config}" if self.config else "no /etc/selinux/config setting"
         return f"runtime {self.runtime} ({self.runtime_from}), {config}, cmdline: {cmd}"
-
-
-def runtime_mode(enforce: str | None, getenforce: str | None) -> tuple[str, str]:
-    """From ``/sys/fs/selinux/enforce`` (1/0), else ``getenforce``, else disabled."""
-    if enforce is not None and enforce.strip() in ("0", "1"):
-        mode = "enforcing" if enforce.strip() == "1" else "permissive"
-        return mode, "/sys/fs/selinux/enforce"
-    if getenforce is not None and getenforce.strip().lower() in MODES:
-        return getenforce.strip().lower(), "getenforce"
-    return "disabled", "no selinuxfs"
 
 
 def selinux_state(
     enforce: str | None, getenforce: str | None, config_text: str | None, cmdline: Sequence[str]
 ) -> SELinuxState:
     mode, origin = runtime_mode(enforce, getenforce)
-    config = None
-    if config_text is not None:
-        config = parse_key_values(config_text).get("SELINUX", "").lower() or None
-    items = tuple(w for w in cmdline
-                  if w.split("=", 1)[0] in ("selinux", "enforcing", "security", "lsm"))
-    return SELinuxState(mode, origin, config, items)
+    config = parse_config(config_text)[0] if config_text is not None else None
+    items = tuple(w for w in cmdline if w.split("=", 1)[0] in SELINUX_OPTIONS)
+    return SELinuxState(mode, origin.split("=")[0], config, items)
 
 
 def check_selinux_mode(state: SELinuxState, profile: Profile) -> list[Finding]:

@@ -41,7 +41,7 @@ MOUNT_ALLOW=${AZL_MOUNT_ALLOW:-}
 NODE_IP=${AZL_NODE_IP:-}
 HOST_NS=${AZL_HOST_NS:-}
 NET_TIMEOUT=${AZL_NET_TIMEOUT:-1}
-PROBE_VERSION=1
+PROBE_VERSION=2
 
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}
 export PATH LC_ALL=C
@@ -248,14 +248,32 @@ if [ $(( EFF & full )) -eq "$full" ]; then f=true; else f=false; fi
 emit caps.full $f "CapEff=$CAPEFF; full set for cap_last_cap=$LAST_CAP is $(printf '%016x' "$full")" \
     capeff "$CAPEFF" cap_last_cap "$LAST_CAP" full_mask "$(printf '%016x' "$full")"
 
+# every effective capability is reported; what the profile allows is the analyser's call.
+# found: any effective capability outside the runtime's default set, or any for non-root
 dangerous=
 for c in sys_admin sys_ptrace sys_module dac_read_search dac_override sys_rawio mknod net_admin \
     net_raw bpf perfmon sys_boot sys_time; do
     has_cap $c && dangerous="$dangerous $c"
 done
-[ -n "$dangerous" ] && f=true || f=false
-emit caps.dangerous $f "dangerous effective capabilities:${dangerous:- none}" \
-    capeff "$CAPEFF" dangerous "${dangerous# }" effective "$(cap_list "$CAPEFF")"
+effective=$(cap_list "$CAPEFF")
+# setuid/setgid-root files where exec honours the bit (mount without nosuid): with
+# no_new_privs off they make any user root; with CAP_SETFCAP file capabilities do the same
+suid=; inert=0
+for d in /bin /sbin /usr/bin /usr/sbin /usr/local/bin /usr/local/sbin /usr/libexec; do
+    [ -d "$d" ] && [ ! -L "$d" ] || continue  # /bin -> usr/bin: counted once
+    found=$(find "$d" -maxdepth 1 -type f -user 0 \( -perm -4000 -o -perm -2000 \) 2>/dev/null \
+        | head -n 20 | tr '\n' ' ')
+    [ -n "$found" ] || continue
+    set -- $(mount_of "$d")  # the directory's mount decides for its files
+    case ",$3," in
+        *,nosuid,*) set -- $found; inert=$((inert+$#)) ;;
+        *) suid="$suid ${found% }" ;;
+    esac
+done
+[ -n "$effective" ] && f=true || f=false
+emit caps.dangerous $f "effective capabilities: ${effective:-none}; catalog-dangerous:${dangerous:- none}; uid $EUID_, NoNewPrivs=${NNP:-?}; setuid/setgid-root files honoured:${suid:- none} (on nosuid mounts: $inert)" \
+    capeff "$CAPEFF" dangerous "${dangerous# }" effective "$effective" uid "$EUID_" \
+    no_new_privs "${NNP:-}" setuid_files "${suid# }" setuid_inert "$inert"
 
 f=false
 if [ "${NNP:-0}" = 0 ] && { [ $((0x${CAPBND:-0})) -ne 0 ] || [ $((0x${CAPAMB:-0})) -ne 0 ]; }; then f=true; fi
@@ -327,7 +345,12 @@ for i in $ifaces; do
 done
 if grep -q -e ' /run/systemd/' -e ' /var/run/dbus/' -e ' /run/dbus/' -e '@/containerd-shim' \
     -e ' /run/containerd/' /proc/net/unix 2>/dev/null; then reasons="$reasons host-unix-sockets"; fi
-if [ -n "$NODE_IP" ] && grep -q "$NODE_IP" /proc/net/fib_trie 2>/dev/null; then
+# the node's IP is a local address here: fib_trie lists it as "|-- ADDR" followed by
+# "/32 host LOCAL" (exact comparison: 10.0.0.4 is not 10.0.0.45)
+if [ -n "$NODE_IP" ] && awk -v ip="$NODE_IP" '
+        $1 == "|--" { addr = $2; next }
+        /\/32 host LOCAL/ && addr == ip { found = 1 }
+        END { exit !found }' /proc/net/fib_trie 2>/dev/null; then
     reasons="$reasons node-ip-local"
 fi
 [ -n "$reasons" ] && f=true || f=false
@@ -404,12 +427,49 @@ emit cgroup.escape $f "cgroup v$cgv (v1 hierarchies enabled: ${v1_hier:-0}); wri
     version "$cgv" v1_hierarchies "${v1_hier:-0}" release_agent "${ra# }" devices_allow "${da# }" can_mount_v1 "$canmount"
 
 # --- devices -------------------------------------------------------------------------------
-blk=$(find /dev -maxdepth 2 -type b 2>/dev/null | head -n 20 | tr '\n' ' ')
+blk=$(find /dev -maxdepth 2 -type b 2>/dev/null | head -n 20 | tr '\n' ' '); blk=${blk% }
 opened=
 for d in $blk; do ( : <"$d" ) 2>/dev/null && opened="$opened $d"; done   # open O_RDONLY, no read
-[ -n "$opened" ] && f=true || f=false
-emit dev.block $f "block devices visible: ${blk:-none}; openable read-only:${opened:- none}" \
-    visible "${blk% }" openable "${opened# }"
+# the device cgroup (v1 devices.list of this process's cgroup; v2 keeps it in a BPF program
+# that cannot be read from inside): which block devices a process here may open or create,
+# whatever this uid's file permissions say (root, or a chmod-capable process, gets that far)
+devlist=; devcg="unknown (cgroup v2: the device policy is a BPF program, not readable here)"
+cgpath=$(sed -n 's/^[0-9]*:[^:]*devices[^:]*:\(.*\)$/\1/p' /proc/self/cgroup 2>/dev/null | head -n 1)
+if [ -n "$cgpath" ]; then
+    devcg="unknown (no devices.list found for $cgpath)"
+    cgmount=$(printf '%s\n' "$MOUNTINFO" | awk '{ split($0, h, " - "); split(h[2], s, " ")
+        if (s[1] == "cgroup" && ("," s[3] ",") ~ /,devices,/) { print $4 " " $5; exit } }')
+    set -- $cgmount
+    if [ $# -eq 2 ]; then
+        case $cgpath in
+            "$1"*) rel=${cgpath#"$1"}; [ "$1" = / ] && rel=$cgpath ;;
+            *) rel=/ ;;  # the mount is this cgroup itself (a cgroup namespace root)
+        esac
+        for f in "$2${rel%/}/devices.list" "$2/devices.list"; do
+            if [ -r "$f" ]; then devlist=$(tr '\n' ',' <"$f"); devcg="v1 $f: ${devlist%,}"; break; fi
+        done
+    fi
+fi
+cg_allows() {  # MAJOR MINOR -> the access (r, w, m) devices.list grants to block device M:m
+    printf '%s\n' "$devlist" | tr ',' '\n' | awk -v M="$1" -v m="$2" '
+        { split($2, n, ":")
+          if (($1 == "a" || $1 == "b") && (n[1] == "*" || n[1] == M) && (n[2] == "*" || n[2] == m)) acc = acc $3 }
+        END { out = ""; if (acc ~ /r/) out = out "r"; if (acc ~ /w/) out = out "w"; if (acc ~ /m/) out = out "m"; print out }'
+}
+allowed=; any_blk=
+if [ -n "$devlist" ]; then
+    for d in $blk; do
+        set -- $(stat -c '%t %T' "$d" 2>/dev/null)
+        [ $# -eq 2 ] || continue
+        a=$(cg_allows $((0x$1)) $((0x$2)))
+        case $a in *r* | *w*) allowed="$allowed $d($((0x$1)):$((0x$2)))=$a" ;; esac
+    done
+    any_blk=$(cg_allows '*' '*')
+fi
+[ -n "$opened$allowed" ] || case $any_blk in *r* | *w*) true ;; *) false ;; esac && f=true || f=false
+emit dev.block $f "block devices visible: ${blk:-none}; openable read-only by uid $EUID_:${opened:- none}; device cgroup allows:${allowed:- none} (every block device: ${any_blk:-none}); device cgroup: $devcg" \
+    visible "$blk" openable "${opened# }" cgroup_allows "${allowed# }" cgroup_any_block "$any_blk" \
+    device_cgroup "$devcg"
 
 if [ -n "$TMP" ]; then
     r=$(try_child bb mknod "$TMP/null" c 1 3); rm -f "$TMP/null"
@@ -434,15 +494,32 @@ emit kmod $f "init_module with an invalid image: $kr; CAP_SYS_MODULE: $(has_cap 
     result "$kr" modules_disabled "$mdis"
 
 # --- host processes --------------------------------------------------------------------------
+# Any process of another mount namespace (a host process, with the host PID namespace)
+# whose /proc/PID/root or memory this process may reach: the ns link is readable exactly
+# when /proc/PID/root is (ptrace read access), /proc/PID/mem needs attach access.
 yama=$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null)
 root1=; env1=no
 if $HOST_PID; then
     root1=$(readlink /proc/1/root 2>/dev/null)
     head -c 1 /proc/1/environ >/dev/null 2>&1 && env1=yes
 fi
-[ -n "$root1" ] || [ $env1 = yes ] && f=true || f=false
-emit ptrace.host $f "host PID namespace: $HOST_PID; /proc/1/root: ${root1:-unreadable}; /proc/1/environ readable: $env1; CAP_SYS_PTRACE: $(has_cap sys_ptrace && echo yes || echo no); yama ptrace_scope=${yama:-absent}" \
-    proc1_root "$root1" proc1_environ "$env1" ptrace_scope "$yama"
+self_mnt=$(stat -L -c %i /proc/self/ns/mnt 2>/dev/null)
+others=$(stat -L -c '%n %i' /proc/[0-9]*/ns/mnt 2>/dev/null | awk -v s="$self_mnt" '
+    $2 != s { split($1, p, "/"); print p[3] }')
+nproc=$(ls -d /proc/[0-9]* 2>/dev/null | wc -l)
+nroot=0; nmem=0; shown=; listing=no
+for p in $others; do
+    nroot=$((nroot+1))
+    if [ $nroot -le 50 ] && ( : </proc/$p/mem ) 2>/dev/null; then nmem=$((nmem+1)); fi
+    if [ $nroot -le 5 ]; then
+        shown="$shown $p:$(head -n 1 /proc/$p/comm 2>/dev/null)"
+        [ $listing = no ] && ls /proc/$p/root/ >/dev/null 2>&1 && listing="yes (/proc/$p/root/)"
+    fi
+done
+[ "$nroot" -gt 0 ] || [ -n "$root1" ] || [ $env1 = yes ] && f=true || f=false
+emit ptrace.host $f "host PID namespace: $HOST_PID; processes of other mount namespaces whose /proc/PID/root is reachable: $nroot of $nproc visible${shown:+ (e.g.$shown)}; memory (/proc/PID/mem) openable: $nmem (of the first 50); their files listable: $listing; /proc/1/root: ${root1:-unreadable}; CAP_SYS_PTRACE: $(has_cap sys_ptrace && echo yes || echo no); yama ptrace_scope=${yama:-absent}" \
+    reachable_root "$nroot" reachable_mem "$nmem" visible_processes "$nproc" examples "${shown# }" \
+    files_listable "$listing" proc1_root "$root1" proc1_environ "$env1" ptrace_scope "$yama"
 
 # --- sensitive syscalls, each in a child with invalid or no-op arguments --------------------
 sc="unshare(CLONE_NEWNS)=$(try_child bb unshare -m true)"

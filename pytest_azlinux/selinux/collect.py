@@ -13,27 +13,57 @@ Windows: everything the source holds, since boot, or since a checkpoint. A check
 point on the host's own clock (audit timestamps come from that clock); records carry
 ``audit(SECONDS.MS:SERIAL)``, so a record belongs to a window when its timestamp is at or
 after the checkpoint.
+
+Before auditd starts (early boot: systemd-tmpfiles, udev, getty) the kernel writes its
+records to the kernel log, not to the audit log: ``collect(..., kernel_log=True)`` (the
+``boot`` and ``all`` windows) merges this boot's kernel-log records (``journalctl -b``, the
+kernel and audit transports, else ``dmesg``) with the audit records, one per event
+(deduplicated by serial, time and content).
 """
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from ..analyse.avc import AvcRecord, dedupe, parse_journal_json, parse_records
-from ..errors import (
-    CollectorError,
-    )
+from ..analyse.avc import AvcRecord, merge_sources, parse_journal_json, parse_records
+from ..errors import CollectorError
 from ..host import Host
 
 Source = Literal["ausearch", "audit-log", "journal", "kmsg"]
 SOURCES: tuple[Source, ...] = ("ausearch", "audit-log", "journal", "kmsg")
 DEFAULT_AUDIT_LOG = "/var/log/audit/audit.log"
 MESSAGE_TYPES = "AVC,USER_AVC,SELINUX_ERR,USER_SELINUX_ERR"
-_GREP = "type=(AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR|SYSCALL|1400|1107|1401|1122) "
+_GREP = "type=(AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR|SYSCALL|1400|1107|1401|1122|1300) "
+# This boot's kernel log and journald's audit copies, as JSON, only the SELinux records and
+# the SYSCALL records of their events (a host with audit rules logs many more SYSCALLs; a
+# SYSCALL follows its event's other records); dmesg where there is no journal.
+_SELINUX_ENTRY = (
+    r'"_AUDIT_TYPE_NAME" *: *"(AVC|USER_AVC|SELINUX_ERR|USER_SELINUX_ERR)"|'
+    r"type=(1400|1107|1401|1122) |avc: "
+)
+_SYSCALL_ENTRY = r'"_AUDIT_TYPE_NAME" *: *"SYSCALL"|type=1300 '
+_EVENT_FILTER = (
+    "awk '"
+    r'{ id = ""; if (match($0, /"_AUDIT_ID" *: *"[0-9]+"/)) { id = substr($0, RSTART, RLENGTH); '
+    r'gsub(/[^0-9]/, "", id) } else if (match($0, /audit\([0-9.]+:[0-9]+\)/)) { '
+    r'id = substr($0, RSTART, RLENGTH); sub(/.*:/, "", id); sub(/\)/, "", id) } } '
+    f"/{_SELINUX_ENTRY}/ {{ if (id != \"\") want[id] = 1; print; next }} "
+    f"/{_SYSCALL_ENTRY}/ && (id in want) {{ print }}'"
+)
+_KERNEL_LOG = (
+    "if command -v journalctl >/dev/null 2>&1 && "
+    "[ -n \"$(journalctl -q -b -k -n 1 -o cat 2>/dev/null)\" ]; then "
+    "echo '##journal'; journalctl --no-pager -q -b -o json _TRANSPORT=kernel + _TRANSPORT=audit"
+    f" | {_EVENT_FILTER}; "
+    "elif dmesg >/dev/null 2>&1; then "
+    f"echo '##dmesg'; dmesg | {_EVENT_FILTER}; "
+"else echo '##none'; fi; true"
+)
 
 
 
@@ -58,10 +88,20 @@ class Collection:
     command: str
     since: Checkpoint | None
     records: list[AvcRecord]
+    # the kernel log merged in (boot window): where from, and how many records it added
+    kernel_log: str | None = None
+    kernel_log_added: int = 0
 
     @property
     def window(self) -> str:
         return "everything recorded" if self.since is None else f"since {self.since.label}"
+
+    def describe_source(self) -> str:
+        text = f"{self.source}: {self.command}"
+        if self.kernel_log is not None:
+            text += (f"; with this boot's kernel log ({self.kernel_log}): "
+                     f"{self.kernel_log_added} record(s) not in the audit log")
+        return text
 
 
 class DenialCollector:
@@ -113,34 +153,58 @@ class DenialCollector:
         if self.requested != "auto":
             return self.requested
         log = shlex.quote(self.audit_log)
+        folder = shlex.quote(posixpath.dirname(self.audit_log) or "/")
         script = (
-            f"if [ -s {log} ] && [ -r {log} ]; then "
+            f"if [ -r {log} ] && [ -s {log} ]; then "
             "  if command -v ausearch >/dev/null 2>&1; then echo ausearch; "
             "  else echo audit-log; fi; "
+            # there but hidden: the file, or a directory this user may not search (auditd's
+            # /var/log/audit is root-only, so the file itself cannot even be seen)
+            f"elif [ ! -r {log} ] && {{ [ -e {log} ] || "
+            f"{{ [ -d {folder} ] && ! {{ [ -r {folder} ] && [ -x {folder} ]; }}; }}; }}; then "
+            "  echo unreadable; "
             "elif command -v journalctl >/dev/null 2>&1 && "
             "  [ -n \"$(journalctl -q -n 1 -o cat 2>/dev/null)\" ]; then echo journal; "
             "elif command -v dmesg >/dev/null 2>&1 && dmesg >/dev/null 2>&1; then echo kmsg; "
-            f"elif [ -e {log} ]; then echo unreadable; "
+            f"elif [ -r {log} ]; then "  # an empty audit log, and nothing else to read
+            "  if command -v ausearch >/dev/null 2>&1; then echo ausearch; "
+            "  else echo audit-log; fi; "
             "else echo none; fi"
         )
         found = self.host.run(script, timeout=self.timeout).stdout.strip()
         if found == "unreadable":
             raise CollectorError(
-                f"{self.host.name}: {self.audit_log} exists but is not readable as "
-                f"{self.host.spec.user or 'this user'} (audit logs are root-only: set sudo: true "
-                "for the host in the targets file)"
+                f"{self.host.name}: {self.audit_log} is not readable as "
+                f"{self._who()}{self._sudo_hint('audit logs are root-only')}"
             )
         if found not in SOURCES:
             raise CollectorError(
-                f"{self.host.name}: no SELinux record source: no readable {self.audit_log}, "
-                "no journal entries, dmesg not readable"
+                f"{self.host.name}: no SELinux record source readable as {self._who()}: no "
+                f"readable {self.audit_log}, no journal entries, dmesg not readable"
+                f"{self._sudo_hint('these are root-only on most hosts')}"
             )
         return found
 
+    def _who(self) -> str:
+        user = self.host.spec.user or "this user"
+        return f"root (sudo, as {user})" if self.host.spec.sudo else user
+
+    def _sudo_hint(self, why: str) -> str:
+        if self.host.spec.sudo:
+            return f" ({why}; sudo is on, so the file's permissions or the LSM deny it)"
+        return (f" ({why}): set `sudo: true` for target {self.host.spec.target!r} in the "
+                "targets file (the host's defaults or the host entry; a `kind: lab` target "
+                "takes it too)")
+
     # --- collection --------------------------------------------------------------------
 
-    def collect(self, since: Checkpoint | None = None) -> Collection:
-        """Records of the window that starts at ``since`` (None: everything)."""
+    def collect(self, since: Checkpoint | None = None, *, kernel_log: bool = False) -> Collection:
+        """Records of the window that starts at ``since`` (None: everything).
+
+        ``kernel_log``: also this boot's kernel-log records (what the kernel logged before
+        auditd started), for the audit-log sources; every one of them is from this boot, so
+        a window that starts at boot (or ``since=None``) takes them all.
+        """
         source = self.source
         if source == "ausearch":
             command, records = self._ausearch(since)
@@ -154,15 +218,36 @@ class DenialCollector:
             records = parse_records(self._read(command))
         if since is not None:
             records = [r for r in records if since.admits(r)]
-        return Collection(self.host.name, source, command, since, records)
+        if not kernel_log or source not in ("ausearch", "audit-log"):
+            return Collection(self.host.name, source, command, since, records)
+        where, early = self._kernel_log()
+        if since is not None and since.label != "boot":
+            early = [r for r in early if since.admits(r)]
+        merged = merge_sources(records, early)
+        return Collection(self.host.name, source, command, since, merged, where,
+                          len(merged) - len(records))
+
+    def _kernel_log(self) -> tuple[str, list[AvcRecord]]:
+        """This boot's records in the kernel log (and journald's audit copies)."""
+        out = self._read(_KERNEL_LOG)
+        head, _, body = out.partition("\n")
+        if head == "##journal":
+            return "journalctl -b, kernel and audit transports", parse_journal_json(body)
+        if head == "##dmesg":
+            return "dmesg", parse_records(body)
+        return "none readable", []
 
     def _read(self, command: str, ok: Sequence[int] = (0,)) -> str:
         result = self.host.run(command, timeout=self.timeout)
         if result.rc not in ok:
-            raise CollectorError(
-                f"{self.host.name}: {command} exited {result.rc}: {result.stderr.strip()[:300]}"
-            )
+            raise self._failed(command, result.rc, result.stderr)
         return result.stdout
+
+    def _failed(self, command: str, rc: int, stderr: str) -> CollectorError:
+        text = stderr.strip()
+        denied = any(w in text for w in ("cannot read", "Permission denied", "not permitted"))
+        hint = self._sudo_hint("the record sources are root-only") if denied else ""
+        return CollectorError(f"{self.host.name}: {command} exited {rc}: {text[:300]}{hint}")
 
     def _ausearch(self, since: Checkpoint | None) -> tuple[str, list[AvcRecord]]:
         inputs = (
@@ -183,9 +268,7 @@ class DenialCollector:
         if result.rc == 1 and result.stderr.strip() in ("", "<no matches>"):
             return command, []
         if result.rc != 0:
-            raise CollectorError(
-                f"{self.host.name}: {command} exited {result.rc}: {result.stderr.strip()[:300]}"
-            )
+            raise self._failed(command, result.rc, result.stderr)
         return command, parse_records(result.stdout)
 
     def _journal(self, since: Checkpoint | None) -> tuple[str, list[AvcRecord]]:
@@ -194,7 +277,5 @@ class DenialCollector:
             f"journalctl --no-pager -q -o json _TRANSPORT=audit{window}",
             f"journalctl --no-pager -q -o json -k{window}",
         ]
-        records: list[AvcRecord] = []
-        for command in commands:
-            records.extend(parse_journal_json(self._read(command, ok=(0, 1))))
-        return " ; ".join(commands), dedupe(records)
+        audit, kernel = (parse_journal_json(self._read(c, ok=(0, 1))) for c in commands)
+        return " ; ".join(commands), merge_sources(audit, kernel)

@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import pytest
 
+from ..acceptance import today
 from ..analyse.avc import DenialGroup, format_groups, group_denials
-from ..errors import TargetsError
+from ..errors import SettingsError
 from ..host import Host
+from ..profiles.model import Profile
 from ..session import SelectedTarget
+from ..settings import parse
 from .allowlist import Verdict, apply_allowlist
 from .collect import Checkpoint, Collection, DenialCollector
 from .mode import Mode, ModeReadings, read_mode
-from .settings import WATCH_MODES, SelinuxSettings, WatchMode, expected_mode, parse_settings
+from .settings import WATCH_MODES, SelinuxSettings, WatchMode, expected_mode
 
 PLUGIN_NAME = "azl-selinux"
 MARKER = "azl_selinux_watch"
@@ -40,10 +43,14 @@ MARKER_HELP = (
 )
 PROP_DENIALS = "selinux.denials"
 PROP_GROUPS = "selinux.denial_groups"
-PROP_PERMISSIVE = "selinux.permissive"  # the records' permissive= values: "0", "1", "0,1"
+# the records' permissive= values: "0" (enforced), "1" (only logged), "unknown" (no field)
+PROP_PERMISSIVE = "selinux.permissive"
+PROP_ALLOWLIST = "azl.allowlist.used"  # JSON: the entries that absorbed records, with reasons
 
 _STATE = pytest.StashKey["_RunState"]()
 _WATCH = pytest.StashKey["_Watch"]()
+
+HostKey = tuple[str, str]  # (target, host name): a host's identity in the run
 
 
 class SelinuxDenialWarning(UserWarning):
@@ -57,8 +64,9 @@ class SelinuxDenialsFound(AssertionError):
 @dataclass
 class _RunState:
     started: float = field(default_factory=time.time)
-    collectors: dict[str, DenialCollector] = field(default_factory=dict)
-    run_start: dict[str, Checkpoint] = field(default_factory=dict)
+    # one collector per host of the run (its source is detected once), by host identity:
+    # two targets may hold hosts of the same name
+    collectors: dict[HostKey, DenialCollector] = field(default_factory=dict)
 
 
 def register_plugin(config: pytest.Config) -> None:
@@ -84,19 +92,23 @@ def _state(config: pytest.Config) -> _RunState:
 def settings_of(target: SelectedTarget) -> SelinuxSettings:
     """The target's ``suites.selinux``; a bad value fails the test with a one-line message."""
     try:
-        return parse_settings(target.settings("selinux"), target.name)
-    except TargetsError as exc:
+        return parse(SelinuxSettings, target.settings("selinux"), target.name)
+    except SettingsError as exc:
         message = str(exc)
     pytest.fail(message, pytrace=False)  # outside the except: no chained traceback
 
 
+def host_key(host: Host) -> HostKey:
+    return (host.spec.target, host.spec.name)
+
+
 def collector_for(config: pytest.Config, host: Host, settings: SelinuxSettings) -> DenialCollector:
-    """One collector per host for the run (the source is detected once)."""
-    state = _state(config)
-    collector = state.collectors.get(host.name)
-    if collector is None:
+    """One collector per host of the run, keyed by the host's identity (target, name)."""
+    collectors = _state(config).collectors
+    collector = collectors.get(host_key(host))
+    if collector is None or collector.host is not host:  # a reconnected host: a new one
         collector = DenialCollector(host, settings.source, settings.audit_log, settings.timeout)
-        state.collectors[host.name] = collector
+        collectors[host_key(host)] = collector
     return collector
 
 
@@ -109,18 +121,15 @@ class SelinuxHost:
     settings: SelinuxSettings
     collector: DenialCollector
     run_started: float  # controller clock
+    profile: Callable[[], Profile]  # the host's image profile (the azl_profile fixture)
 
     @cached_property
     def readings(self) -> ModeReadings:
         return read_mode(self.host)
 
     @cached_property
-    def expected(self) -> tuple[Mode | None, str]:
-        try:
-            return expected_mode(self.host, self.settings, self.target)
-        except TargetsError as exc:
-            message = str(exc)
-        pytest.fail(message, pytrace=False)
+    def expected(self) -> tuple[Mode, str]:
+        return expected_mode(self.settings, self.target, self.profile)
 
     def run_start(self) -> Checkpoint:
         """The start of this run on the host's clock (controller elapsed time subtracted)."""
@@ -136,27 +145,38 @@ class SelinuxHost:
     def collect(self, since: Checkpoint | None = None) -> Collection:
         return self.collector.collect(since)
 
+    def collect_window(self) -> Collection:
+        """The records of the configured window; ``boot`` and ``all`` also take what the
+        kernel logged before auditd started (kernel log of this boot)."""
+        return self.collector.collect(self.window(), kernel_log=self.settings.window != "run")
+
     def judge(self, collection: Collection) -> tuple[list[DenialGroup], Verdict]:
         groups = group_denials(collection.records)
-        return groups, apply_allowlist(groups, self.settings.allowlist)
+        return groups, apply_allowlist(groups, self.settings.allowlist, today())
 
     def explain(self, collection: Collection, verdict: Verdict) -> str:
-        """The failure message: what was found, where, and the rules that would allow it."""
+        """The failure message: what was found, where, the allowlist entries that absorbed
+        records (with their reasons), and the rules that would allow the rest."""
         n = sum(g.count for g in verdict.unexplained)
         head = (
             f"{self.host.name}: {n} unexplained SELinux denial/error record(s) in "
             f"{len(verdict.unexplained)} group(s), {collection.window} "
-            f"(source {collection.source}: {collection.command})"
+            f"(source {collection.describe_source()})"
         )
-        parts = [head, format_groups(verdict.unexplained, self.settings.top)]
-        if verdict.explained:
-            allowed = sum(g.count for g, _ in verdict.explained)
-            parts.append(f"allowlisted: {allowed} record(s) in {len(verdict.explained)} group(s)")
+        parts = [head, format_groups(verdict.unexplained, self.settings.top), *verdict.lines()]
         parts.append(
             "add the rules to the policy, or an entry with a reason to "
             f"targets.{self.target}.suites.selinux.allowlist"
         )
         return "\n".join(parts)
+
+
+def record_allowlist(item: pytest.Item, verdict: Verdict) -> None:
+    """The allowlist entries used by this test: a JSON test property, and printed (the
+    test's captured output: ``-rP``, the JUnit system-out) so a pass says what it accepted."""
+    item.user_properties.append((PROP_ALLOWLIST, verdict.used_json()))
+    for line in verdict.lines():
+        print(line)
 
 
 @pytest.fixture
@@ -165,9 +185,14 @@ def azl_selinux(
 ) -> SelinuxHost:
     """The SELinux view of the current host (settings from ``suites.selinux``)."""
     settings = settings_of(azl_target)
+
+    def profile() -> Profile:
+        selected: Profile = request.getfixturevalue("azl_profile")
+        return selected
+
     return SelinuxHost(
         azl_host, azl_target.name, settings, collector_for(request.config, azl_host, settings),
-        _state(request.config).started,
+        _state(request.config).started, profile,
     )
 
 
@@ -265,13 +290,14 @@ def _report(item: pytest.Item, watch: _Watch, test_failed: bool) -> str | None:
     item.user_properties.append((PROP_DENIALS, total))
     if not groups:
         return None
+    record_allowlist(item, verdict)
     text = format_groups(groups, watch.selinux.settings.top)
     item.user_properties.append((PROP_GROUPS, text))
     # enforced (0) or only logged (1): what a move to enforcing would change for this test
     flags = sorted({_FLAG[p] for g in groups for p in g.permissive})
     item.user_properties.append((PROP_PERMISSIVE, ",".join(flags)))
     where = f"{collection.window} ({collection.source}), permissive={','.join(flags)}"
-    item.add_report_section("call", "selinux", f"{where}:\n{text}")
+    item.add_report_section("call", "selinux", "\n".join([f"{where}:", text, *verdict.lines()]))
     if not verdict.unexplained:
         return None
     return watch.selinux.explain(collection, verdict)

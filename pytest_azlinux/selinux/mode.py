@@ -44,14 +44,7 @@ class ModeReadings:
     @property
     def configured(self) -> Mode:
         """The mode config file + command line imply for this boot."""
-        if self.cmdline == "disabled":
-            return "disabled"
-        if self.config in (None, "disabled"):
-            # no config: no policy is loaded at boot; disabled in the config wins over enforcing=
-            return "disabled"
-        if self.cmdline is not None:
-            return self.cmdline
-        return self.config
+        return implied_mode(self.config, self.cmdline)
 
     def describe(self) -> str:
         config: str = self.config or "absent"
@@ -99,15 +92,41 @@ def parse_cmdline(tokens: list[str]) -> tuple[Mode | None, str]:
     return None, detail
 
 
+def implied_mode(config: Mode | None, cmdline: Mode | None) -> Mode:
+    """The one rule for what the boot configuration asks for (image and SELinux suites).
+
+    As libselinux's ``selinux_init_load_policy`` decides at boot: a command line that
+    disables SELinux (``selinux=0``, another ``security=``, an ``lsm=`` without selinux) or
+    ``SELINUX=disabled`` in the config file disables it; otherwise ``enforcing=`` on the
+    command line wins over the config file; with neither, nothing asks for SELinux.
+    A config file that is absent does not disable SELinux by itself: with ``enforcing=`` on
+    the command line libselinux still loads the default policy in that mode.
+    """
+    if cmdline == "disabled" or config == "disabled":
+        return "disabled"
+    if cmdline is not None:
+        return cmdline
+    return config or "disabled"
+
+
+def runtime_mode(enforce: str | None, getenforce: str | None) -> tuple[Mode, str]:
+    """(mode, where it was read): ``/sys/fs/selinux/enforce`` (1/0), else ``getenforce``,
+    else disabled (no selinuxfs)."""
+    value = (enforce or "").strip()
+    if value in ("0", "1"):
+        return ("enforcing" if value == "1" else "permissive"), f"/sys/fs/selinux/enforce={value}"
+    word = (getenforce or "").strip().lower()
+    if word == "enforcing":  # getenforce reads selinuxfs too: a fallback for the same thing
+        return "enforcing", "getenforce"
+    if word == "permissive":
+        return "permissive", "getenforce"
+    return "disabled", "no selinuxfs"
+
+
 def parse_mode_readings(text: str) -> ModeReadings:
     s = split_sections(text, SECTIONS)
-    enforce = s.get("enforce", "")
-    if enforce in ("0", "1"):
-        runtime: Mode = "enforcing" if enforce == "1" else "permissive"
-        source = f"/sys/fs/selinux/enforce={enforce}"
-    else:
-        runtime, source = "disabled", "no selinuxfs"
     get = s.get("getenforce", "").strip().lower()
+    runtime, source = runtime_mode(s.get("enforce", ""), get)
     config, policy = parse_config(s.get("config", ""))
     cmdline, detail = parse_cmdline(s.get("cmdline", "").split())
     return ModeReadings(

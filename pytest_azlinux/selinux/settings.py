@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field
 
-from ..errors import TargetsError
-from ..host import Host
-from .allowlist import AllowEntry, parse_allowlist
+from ..profiles.model import Profile
+from ..settings import SuiteSettings, register
+from .allowlist import AllowEntry
 from .collect import DEFAULT_AUDIT_LOG, Source
 from .containers import DEFAULT_ALLOWED
 from .mode import Mode
@@ -17,10 +18,11 @@ WatchMode = Literal["fail", "warn", "ignore"]
 WATCH_MODES: tuple[WatchMode, ...] = ("fail", "warn", "ignore")
 
 
-class SelinuxSettings(BaseModel):
+@register
+class SelinuxSettings(SuiteSettings):
     """``suites.selinux`` of a target (every key optional)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    suite: ClassVar[str] = "selinux"
 
     expect_mode: Mode | None = None
     allowlist: list[AllowEntry] = Field(default_factory=list)
@@ -34,48 +36,14 @@ class SelinuxSettings(BaseModel):
     top: int = Field(default=10, ge=1)
     timeout: float = Field(default=120.0, gt=0)
 
-    @field_validator("allowlist", mode="before")
-    @classmethod
-    def _allowlist(cls, value: Any) -> Any:
-        # validated separately so an error names the entry index
-        return parse_allowlist(value, "allowlist")
 
-
-def parse_settings(raw: dict[str, Any], target: str) -> SelinuxSettings:
-    where = f"target {target!r}: suites.selinux"
-    try:
-        return SelinuxSettings.model_validate(raw)
-    except TargetsError as exc:
-        raise TargetsError(f"{where}.{exc}") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(settings)"
-        msg = err["msg"]
-        ctx_error = err.get("ctx", {}).get("error")
-        if isinstance(ctx_error, TargetsError):
-            msg = str(ctx_error)
-        raise TargetsError(f"{where}: field '{field}': {msg}") from None
-
-
-def expected_mode(host: Host, settings: SelinuxSettings, target: str) -> tuple[Mode | None, str]:
-    """(mode, where the expectation comes from): the target setting, else the image profile."""
+def expected_mode(
+    settings: SelinuxSettings, target: str, profile: Callable[[], Profile]
+) -> tuple[Mode, str]:
+    """(mode, where the expectation comes from): the target setting, else the host's image
+    profile, as the ``azl_profile`` fixture selects it (``profile`` is only called then)."""
     if settings.expect_mode is not None:
         return settings.expect_mode, f"target {target} suites.selinux.expect_mode"
-    try:
-        from ..profiles import ProfileError, dirs_from_env, load_profiles, select_profile
-    except ImportError:  # profiles not installed with this build
-        return None, "no image profiles available"
-    try:
-        selected: Any = select_profile(
-            load_profiles(dirs_from_env()), host.facts, named=host.spec.profile,
-            labels=host.spec.labels, where=f"target {target} host {host.name}",
-        )
-    except ProfileError as exc:
-        if host.spec.profile:  # a named profile that does not resolve is a config error
-            raise
-        return None, f"no image profile: {exc}"
-    # the profiles API returns the Profile (with .reason) or a Selection(.profile, .reason)
-    profile = getattr(selected, "profile", selected)
-    reason = getattr(selected, "reason", "") or "detected"
-    mode: Mode = profile.selinux
-    return mode, f"profile {profile.name}, {reason}: {profile.source('selinux')}"
+    selected = profile()
+    return selected.selinux, f"profile {selected.name}, {selected.reason}: " + (
+        selected.source("selinux"))

@@ -1,5 +1,8 @@
 """The escape probe in pods of each Pod Security profile, pinned to each node.
 
+Settings: ``suites.escape`` (the same model as the host variant, suites/security/
+test_escape.py): ``profiles``, ``timeout`` and the probe's arguments.
+
 Where a node declares that its pods run no container (``cluster/limits.py``; the test bed's
 kwok nodes do), the pod is admitted and the probe runs through the exec API, but no verdict
 about container isolation is given (the test skips after the API-level part, saying why).
@@ -13,20 +16,22 @@ from pytest_azlinux.analyse.escape import PROFILES, probe_script, verdict_for
 from pytest_azlinux.cluster.limits import RUN_CONTAINERS
 from pytest_azlinux.cluster.nodes import NodeFacts
 from pytest_azlinux.cluster.workloads import ClusterPods
-from pytest_azlinux.session import SelectedTarget
+from pytest_azlinux.containers.settings import EscapeSettings
 
 pytestmark = [pytest.mark.azl_cluster, pytest.mark.azl_escape]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_escape_probe_in_pod(
-    azl_node: NodeFacts, azl_cluster: ClusterPods, azl_target: SelectedTarget, profile: str
+    azl_node: NodeFacts, azl_cluster: ClusterPods, azl_escape_settings: EscapeSettings,
+    profile: str,
 ) -> None:
-    settings = azl_target.settings("escape")
-    args = [f"{k}={v}" for k, v in settings.get("probe_args", {}).items()]
+    if profile not in azl_escape_settings.profiles:
+        pytest.skip(f"profile {profile} not in suites.escape.profiles")
+    args = [f"{k}={v}" for k, v in azl_escape_settings.probe_arguments().items()]
     pod = azl_cluster.run_pod(azl_node.name, profile, role="escape")  # type: ignore[arg-type]
     result = azl_cluster.exec(pod.metadata.name, ["sh", "-c", probe_script(), "escape", *args],
-                              timeout=120)
+                              timeout=max(120.0, azl_escape_settings.timeout))
     verdict = verdict_for(result.stdout, profile, runtime_version=azl_node.runtime[1] or None)
     no_container = azl_node.cannot(RUN_CONTAINERS)
     if no_container:

@@ -4,6 +4,7 @@ A container is started on each host with runc for each profile (restricted, base
 privileged), the escape probe runs inside it (read-only), and its findings are judged for
 that profile: a restricted or baseline container with a FAIL finding fails the test, listing
 the findings; a privileged container's access is reported as expected.
+Settings: ``suites.escape`` (pytest_azlinux.containers.settings), shared with the pod variant.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_azlinux.analyse.escape import PROFILES, Severity
-from pytest_azlinux.containers.fixtures import azl_escape_runner, azl_escape_settings
 from pytest_azlinux.containers.runc import RuncProbe
 from pytest_azlinux.containers.settings import EscapeSettings
 from pytest_azlinux.fixtures import MetricRecorder
-
-__all__ = ["azl_escape_runner", "azl_escape_settings"]  # fixtures, imported to register them
 
 
 @pytest.mark.azl_escape
@@ -30,7 +28,7 @@ def test_container_escape(
 ) -> None:
     if profile not in azl_escape_settings.profiles:
         pytest.skip(f"profile {profile} not in suites.escape.profiles")
-    run = azl_escape_runner.run(profile, probe_args=azl_escape_settings.probe_args())  # type: ignore[arg-type]
+    run = azl_escape_runner.run(profile, probe_args=azl_escape_settings.probe_arguments())  # type: ignore[arg-type]
     verdict = run.verdict
     if verdict.elapsed_ms is not None:
         azl_metric("escape_probe_ms", verdict.elapsed_ms, "ms", better="lower")

@@ -188,5 +188,5 @@ def test_suite_bad_setting_is_a_one_line_error(lab: Lab, tmp_path: Path,
         "-k", "restricted", timeout=120,
     )
     result.assert_outcomes(errors=3)
-    result.stdout.fnmatch_lines(["*target 'lab': field 'suites.escape.profiles.1': *"])
+    result.stdout.fnmatch_lines(["*target 'lab': field 'suites.escape.profiles[[]1[]]': *"])
     result.stdout.no_fnmatch_line("*Traceback*")

@@ -221,3 +221,132 @@ def test_host_without_cgroup_mounts_is_an_infra_error(lab: Lab, lab_hosts: dict[
     finally:
         host.run("mount -t tmpfs -o mode=755 azl-cgroup /sys/fs/cgroup && "
                  + " && ".join(restore), sudo=True, check=True)
+
+
+# --- the weaknesses the probe missed before (issue 22), each in a real container ----------
+
+
+@pytest.fixture
+def host_process_as_nobody(where: tuple[RuncProbe, Host]) -> Iterator[tuple[int, Host]]:
+    """A process on the host running as uid 65534 (the restricted container's uid): its
+    /proc/PID/root is open to that uid, while PID 1 (root) is not."""
+    _, host = where
+    pid = int(host.check_output(
+        "setpriv --reuid 65534 --regid 65534 --clear-groups sleep 300 </dev/null >/dev/null "
+        "2>&1 & echo $!", sudo=True))
+    try:
+        yield pid, host
+    finally:
+        host.run("kill %s 2>/dev/null; true", pid, sudo=True)
+
+
+def _readable_pid1(host: Host) -> bool:
+    """Whether uid 65534 reads /proc/1/root on this host (the old check's only look)."""
+    return host.run("setpriv --reuid 65534 --regid 65534 --clear-groups readlink /proc/1/root",
+                    sudo=True).rc == 0
+
+
+def test_caps_beyond_the_profile_and_those_that_give_root(where: tuple[RuncProbe, Host]) -> None:
+    probe, _ = where
+    # uid 65534 with CAP_SETUID/CAP_SETGID (no catalog-dangerous one): setresuid(0) -> root
+    verdict = probe.run("restricted", Variation(add_caps=("setuid", "setgid"))).verdict
+    caps = verdict.finding("caps.dangerous")
+    assert caps.severity is Severity.FAIL, verdict.summary()
+    assert "beyond what restricted allows (none): setgid setuid" in caps.why
+    assert "gives root: CAP_SETUID lets uid 65534 call setresuid(0)" in caps.why
+    # the binaries come from nosuid mounts and no_new_privs is on: setgid alone is flagged only
+    verdict = probe.run("restricted", Variation(add_caps=("setgid",))).verdict
+    caps = verdict.finding("caps.dangerous")
+    assert caps.severity is Severity.WARN and "gives root" not in caps.why, caps
+    assert "setuid/setgid-root files honoured: none (on nosuid mounts: " in caps.detail
+    # baseline: the runtime's default set is allowed, anything beyond it is flagged
+    assert probe.run("baseline").verdict.finding("caps.dangerous").severity is Severity.INFO
+    nice = probe.run("baseline", Variation(add_caps=("sys_nice",))).verdict.finding(
+        "caps.dangerous")
+    assert nice.severity is Severity.WARN and "the runtime's default set): sys_nice" in nice.why
+
+
+def test_ptrace_host_finds_any_reachable_host_process(
+    where: tuple[RuncProbe, Host], host_process_as_nobody: tuple[int, Host]
+) -> None:
+    probe, _ = where
+    pid, host = host_process_as_nobody
+    assert not _readable_pid1(host)  # what the old check looked at: not reachable
+    verdict = probe.run("restricted", Variation(host_pid=True)).verdict
+    finding = verdict.finding("ptrace.host")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert f"{pid}:sleep" in finding.detail and "/proc/1/root: unreadable" in finding.detail
+    assert f"their files listable: yes (/proc/{pid}/root/)" in finding.detail
+    assert "memory (/proc/PID/mem) openable: 1" in finding.detail  # same uid: no capability
+    assert "combination" not in finding.detail  # no CAP_SYS_PTRACE: no combination to name
+    # and in its own PID namespace the process is out of sight
+    assert probe.run("restricted").verdict.finding("ptrace.host").severity is Severity.OK
+
+
+def test_combined_capabilities_say_so(where: tuple[RuncProbe, Host]) -> None:
+    probe, _ = where
+    verdict = probe.run("restricted", Variation(host_pid=True, add_caps=("sys_ptrace",))).verdict
+    text = "combination: CAP_SYS_PTRACE with the host PID namespace"
+    for check in ("ptrace.host", "ns.host_pid", "caps.dangerous"):
+        assert text in verdict.finding(check).detail, verdict.summary()
+    assert verdict.finding("ptrace.host").severity is Severity.FAIL
+    verdict = probe.run("restricted", Variation(host_net=True, add_caps=("net_admin",))).verdict
+    text = "combination: CAP_NET_ADMIN with the host network namespace"
+    for check in ("ns.host_net", "caps.dangerous"):
+        assert text in verdict.finding(check).detail, verdict.summary()
+    # the capability alone, in the container's own network namespace: no combination
+    alone = probe.run("restricted", Variation(add_caps=("net_admin",))).verdict
+    assert "combination" not in alone.finding("caps.dangerous").detail
+
+
+def test_block_device_allowed_by_the_device_cgroup(lab_probe: RuncProbe, lab_host: Host) -> None:
+    """A host block device in the container, mode 0660 root:disk (uid 65534 cannot open it),
+    with a device cgroup rule allowing rwm: the rule is the weakness."""
+    (device,) = lab_host.spec.scratch_devices
+    major, minor = (int(x, 16) for x in lab_host.check_output(
+        "stat -c '%t %T'", device, sudo=True).split())
+    run = lab_probe.run("restricted", Variation(block_device=("/dev/azl-disk", major, minor)))
+    finding = run.verdict.finding("dev.block")
+    assert finding.severity is Severity.FAIL, run.verdict.summary()
+    assert "openable read-only by uid 65534: none" in finding.detail
+    assert f"device cgroup allows: /dev/azl-disk({major}:{minor})=rwm" in finding.detail
+    assert run.changes() == []
+    # without the device: nothing visible, and the cgroup allows no block device
+    clean = lab_probe.run("restricted").verdict.finding("dev.block")
+    assert clean.severity is Severity.OK and "device cgroup allows: none" in clean.detail
+
+
+@pytest.fixture
+def own_netns(where: tuple[RuncProbe, Host]) -> Iterator[tuple[str, Host]]:
+    """A network namespace of its own with a veth pair inside it, one end at 198.19.254.45/24
+    (nothing leaves the namespace), held by a sleeping process: its /proc/PID/ns/net path."""
+    _, host = where
+    pid = host.check_output("unshare -n sleep 300 </dev/null >/dev/null 2>&1 & echo $!",
+                            sudo=True)
+    try:
+        host.run("for i in $(seq 100); do [ \"$(readlink /proc/%s/ns/net)\" != "
+                 "\"$(readlink /proc/self/ns/net)\" ] && exit 0; sleep 0.05; done; exit 1",
+                 pid, sudo=True, check=True)
+        host.run("nsenter -t %s -n sh -c 'ip link add azl0 type veth peer name azl1 && "
+                 "ip addr add 198.19.254.45/24 dev azl0 && ip link set azl1 up && "
+                 "ip link set azl0 up'", pid,
+                 sudo=True, check=True)
+        yield f"/proc/{pid}/ns/net", host
+    finally:
+        host.run("kill %s 2>/dev/null; true", pid, sudo=True)
+
+
+def test_node_ip_is_compared_exactly(
+    where: tuple[RuncProbe, Host], own_netns: tuple[str, Host]
+) -> None:
+    """A container at .45 in its own network namespace, the node at .4: not the host network
+    (a substring match said it was); the node at .45 is."""
+    probe, _ = where
+    netns, _ = own_netns
+    near = probe.run("restricted", probe_args={"node_ip": "198.19.254.4"},
+                     netns_path=netns).verdict.finding("ns.host_net")
+    assert near.severity is Severity.OK, near
+    assert "node-ip-local" not in near.detail
+    same = probe.run("restricted", probe_args={"node_ip": "198.19.254.45"},
+                     netns_path=netns).verdict.finding("ns.host_net")
+    assert same.severity is Severity.FAIL and "node-ip-local" in same.detail, same

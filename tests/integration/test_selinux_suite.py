@@ -10,6 +10,7 @@ a denial the kernel would log.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_azlinux.lab import Lab
+from pytest_azlinux.lab.target import LAB_NAME_ENV
 from pytest_azlinux.report.junit import read_cases
+from pytest_azlinux.report.model import CaseRecord
+from tests.fixtures.lab import lab_targets_with
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "selinux"
@@ -77,24 +82,53 @@ def test_seeded_log_reports_expected_groups(pytester: pytest.Pytester) -> None:
     assert {m.name: m.value for m in case.metrics}["selinux_denials"] == 6
 
 
-def test_allowlist_removes_allowed_groups(pytester: pytest.Pytester) -> None:
+def _case(pytester: pytest.Pytester, part: str) -> CaseRecord:
+    (report,) = (pytester.path / "reports").glob("*.xml")
+    (case,) = [c for c in read_cases(report)[1] if part in c.name]
+    return case
+
+
+def test_allowlist_removes_allowed_groups_and_says_which_entries_did(
+    pytester: pytest.Pytester,
+) -> None:
     log = pytester.path / "audit.log"
     shutil.copy(DATA / "sepolgen_short.log", log)
     _copy_suite(pytester)
-    allow = [{"stype": "staff_t", "ttype": "user_tmp_t", "perms": ["read", "write", "lock"],
-              "reason": "bonobo lock file, known"},
-             {"stype": "staff_*", "comm": "beagled", "reason": "desktop indexer"}]
+    allow: list[dict[str, Any]] = [
+        {"stype": "staff_t", "ttype": "user_tmp_t", "perms": ["read", "write", "lock"],
+         "reason": "bonobo lock file, known", "expires": "2999-01-31",
+         "tracker": "https://tracker.example/OPS-1", "owner": "desktop"},
+        {"stype": "staff_*", "comm": "beagled", "reason": "desktop indexer"},
+        {"stype": "pam_t", "reason": "accepted once", "expires": "2001-01-01"},  # expired
+    ]
     result = _run(pytester, _local_targets(pytester, log, allowlist=allow), "here", "-k", "denials")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "2 unexplained SELinux denial/error record(s) in 2 group(s)" in out
-    assert "allowlisted: 4 record(s) in 4 group(s)" in out
-    assert "allow pam_t xdm_t:fifo_file { ioctl };" in out
-    assert "user_tmp_t" not in out and "beagled" not in out
-    # everything allowlisted: the check passes
+    result.stdout.fnmatch_lines([
+        "*allowlisted: allowlist[[]0[]] stype=staff_t ttype=user_tmp_t perms=[[]read, write, "
+        "lock[]]: 2 record(s) in 2 group(s), until 2999-01-31: bonobo lock file, known "
+        "(https://tracker.example/OPS-1), owner desktop",
+        "*allowlisted: allowlist[[]1[]] stype=staff_* comm=beagled: 2 record(s) in 2 group(s), "
+        "desktop indexer",
+        "*EXPIRED, not applied: allowlist[[]2[]] stype=pam_t: 1 record(s) in 1 group(s), until "
+        "2001-01-01: accepted once",
+    ])
+    assert "allow pam_t xdm_t:fifo_file { ioctl };" in out  # the expired entry did not apply
+    assert "user_tmp_t:file" not in out and "comm=beagled staff" not in out  # no such group
+    used = json.loads(_case(pytester, "denials").properties["azl.allowlist.used"])
+    assert [(u["entry"], u["records"], u["reason"]) for u in used] == [
+        (0, 2, "bonobo lock file, known"), (1, 2, "desktop indexer")]
+    assert used[0]["tracker"] == "https://tracker.example/OPS-1"
+    # everything allowlisted: the check passes, and the pass still says what it accepted
     allow.append({"ttype": "*", "reason": "accept the rest"})
-    result = _run(pytester, _local_targets(pytester, log, allowlist=allow), "here", "-k", "denials")
+    result = _run(pytester, _local_targets(pytester, log, allowlist=allow), "here", "-k", "denials",
+                  "-rP")
     result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*allowlisted: allowlist[[]3[]] ttype=[*]: 2 record(s) in 2 "
+                                 "group(s), accept the rest"])
+    used = json.loads(_case(pytester, "denials").properties["azl.allowlist.used"])
+    assert [(u["entry"], u["records"]) for u in used] == [(0, 2), (1, 2), (3, 2)]
 
 
 def test_bad_allowlist_is_a_one_line_error(pytester: pytest.Pytester) -> None:
@@ -104,7 +138,13 @@ def test_bad_allowlist_is_a_one_line_error(pytester: pytest.Pytester) -> None:
     result = _run(pytester, _local_targets(pytester, log, allowlist=[{"comm": "x"}]), "here",
                   "-k", "denials")
     result.assert_outcomes(errors=1)  # a configuration error, not a finding
-    result.stdout.fnmatch_lines(["target 'here': suites.selinux.allowlist[[]0[]]: field 'reason'*"])
+    result.stdout.fnmatch_lines(
+        ["*target 'here': field 'suites.selinux.allowlist[[]0[]].reason': Field required*"])
+    result = _run(pytester, _local_targets(
+        pytester, log, allowlist=[{"comm": "x", "reason": "r", "expires": "soon"}]), "here",
+        "-k", "denials")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*'suites.selinux.allowlist[[]0[]].expires': not an ISO date*"])
     out = result.stdout.str()
     assert "Traceback" not in out and "During handling" not in out
 
@@ -213,38 +253,102 @@ def test_watcher_attaches_denials_to_the_test(pytester: pytest.Pytester) -> None
 # --- through SSH into a lab host ----------------------------------------------------------
 
 
-@pytest.fixture
-def lab_or_skip(request: pytest.FixtureRequest) -> Any:
-    try:
-        return request.getfixturevalue("lab")
-    except pytest.FixtureLookupError:
-        pytest.skip("the lab fixture is not available in this tree")
-
-
-def test_lab_host_with_seeded_log(pytester: pytest.Pytester, lab_or_skip: Any) -> None:
-    lab = lab_or_skip
+def test_lab_host_with_seeded_log(pytester: pytest.Pytester, lab: Lab) -> None:
     host = lab.hosts[0].name
     lab.seed_audit_log(host, DATA / "sepolgen_short.log")
-    data = yaml.safe_load(Path(lab.targets_file).read_text())
-    target = data["targets"]["lab"]
-    target["suites"] = {"selinux": {
+    suites = {"selinux": {
         "window": "all", "check_denials": "always",
         "allowlist": [{"comm": "beagled", "reason": "desktop indexer"}],
     }}
-    if target.get("kind") == "ssh":
-        target["hosts"] = [h for h in target["hosts"] if h["name"] == host]
-        target.setdefault("defaults", {})["sudo"] = True  # audit logs are root-only
-    targets = pytester.path / "targets.yaml"
-    targets.write_text(yaml.safe_dump(data))
+    # the lab's targets file: an ssh target whose azureuser has passwordless sudo
+    targets = lab_targets_with(lab, pytester.path, suites=suites,
+                               defaults={**_lab_defaults(lab), "sudo": True})
     _copy_suite(pytester)
     result = _run(pytester, targets, "lab", "-k", f"denials and {host}")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert f"{host}: 4 unexplained SELinux denial/error record(s) in 4 group(s)" in out
     assert "source ausearch: ausearch --input-logs" in out
-    assert "allowlisted: 2 record(s) in 2 group(s)" in out
+    assert "allowlisted: allowlist[0] comm=beagled: 2 record(s) in 2 group(s)" in out
     for hint in SHORT_LOG_GROUPS:
         assert (hint in out) == ("staff_t xdm_tmp_t" not in hint and "sysctl_fs_t" not in hint)
+
+
+def _lab_defaults(lab: Lab) -> dict[str, Any]:
+    data = yaml.safe_load(lab.targets_file.read_text())
+    defaults: dict[str, Any] = data["targets"]["lab"]["defaults"]
+    return defaults
+
+
+def test_kind_lab_target_takes_sudo_for_the_denial_check(
+    pytester: pytest.Pytester, lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``kind: lab`` target: without sudo the audit log is root-only and the ERROR says
+    to set ``sudo: true``; with it, the seeded log is read and judged."""
+    host = lab.hosts[0].name
+    lab.seed_audit_log(host, DATA / "sepolgen_short.log")
+    monkeypatch.setenv(LAB_NAME_ENV, lab.name)  # the running test lab, left up by the run
+    _copy_suite(pytester)
+    selinux = {"window": "all", "check_denials": "always"}
+    targets = pytester.path / "targets.yaml"
+    for sudo in (False, True):
+        target = {"kind": "lab", "suites": {"selinux": selinux}, **({"sudo": True} if sudo else {})}
+        targets.write_text(yaml.safe_dump({"targets": {"mylab": target}}))
+        result = _run(pytester, targets, "mylab", "-k", f"denials and {host}")
+        out = result.stdout.str()
+        if not sudo:
+            result.assert_outcomes(errors=1)
+            assert (f"{host}: /var/log/audit/audit.log is not readable as azureuser (audit logs "
+                    "are root-only): set `sudo: true` for target 'mylab'") in out, out
+        else:
+            result.assert_outcomes(failed=1)
+            assert f"{host}: 6 unexplained SELinux denial/error record(s) in 6 group(s)" in out
+    assert lab.is_up()
+
+
+def test_two_targets_with_the_same_host_name_read_their_own_hosts(
+    pytester: pytest.Pytester,
+) -> None:
+    """Collectors belong to a host's identity (target, name), not to its name: target b's
+    host reads b's audit log, not a's."""
+    logs = {}
+    for name, source in (("a", "sepolgen_short.log"), ("b", "sepolgen_modern_permissive0.log")):
+        logs[name] = pytester.path / f"audit-{name}.log"
+        shutil.copy(DATA / source, logs[name])
+    _copy_suite(pytester)
+    targets = {name: {"kind": "local", "name": "box", "suites": {"selinux": {
+        "audit_log": str(log), "window": "all", "check_denials": "always"}}}
+        for name, log in logs.items()}
+    path = pytester.path / "targets.yaml"
+    path.write_text(yaml.safe_dump({"targets": targets}))
+    result = _run(pytester, path, "a,b", "-k", "denials")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "box: 6 unexplained SELinux denial/error record(s) in 6 group(s)" in out
+    assert "box: 4 unexplained SELinux denial/error record(s) in 2 group(s)" in out
+    assert f"-if {logs['a']} " in out and f"-if {logs['b']} " in out
+
+
+def test_expected_mode_comes_from_a_profile_in_azl_profiles_dir(
+    pytester: pytest.Pytester,
+) -> None:
+    """The SELinux suite's expectation uses the profile the ``azl_profile`` fixture selects,
+    including users' own from ``--azl-profiles-dir``."""
+    profiles = pytester.path / "profiles"
+    profiles.mkdir()
+    (profiles / "my-image.yaml").write_text(yaml.safe_dump({
+        "name": "my-image", "extends": "azl-3.0", "description": "a custom profile",
+        "expect": {"selinux": {"value": "permissive", "source": "our own image notes"}},
+    }))
+    _copy_suite(pytester)
+    path = pytester.path / "targets.yaml"
+    path.write_text(yaml.safe_dump({"targets": {"here": {"kind": "local",
+                                                         "profile": "my-image"}}}))
+    result = _run(pytester, path, "here", "--azl-profiles-dir", str(profiles), "-k", "mode")
+    result.assert_outcomes(failed=1)  # this kernel runs without SELinux
+    result.stdout.fnmatch_lines(["*expected permissive (profile my-image, named in the targets "
+                                 "file: our own image notes), running disabled*"])
+    assert "unknown profile" not in result.stdout.str()
 
 
 def test_autodetect_falls_back_to_the_kernel_log(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ every check here reads them, and the only thing the tests do to a VM is the deni
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ DENIAL = "runcon -t httpd_t -r system_r -u system_u -- cat /etc/shadow"
 WORKLOAD_ALLOW = [
     {"comm": "runcon", "reason": "the lab tests' own denial workload (runcon to httpd_t)"},
     {"comm": "cat", "stype": "httpd_t", "reason": "the lab tests' own denial workload"},
+    {"kind": "error", "exe": "/usr/bin/dash", "reason": "the lab tests' own invalid context"},
 ]
 # A namespaced lab host under each VM's profile: the check that passes on the VM must fail here.
 NS_PROFILES = {
@@ -213,19 +215,26 @@ def test_mode_reader_on_real_selinuxfs_output(vm_hosts: dict[str, Host]) -> None
 
 SELINUX_VMS = ["selinux-enforcing", "selinux-permissive", "fips", "verity"]
 AGETTY_HINT = "allow getty_t self:capability2 { checkpoint_restore };"
+# What Debian's userland is denied while it boots, before auditd starts: only in the kernel
+# log and the journal (tests/data/selinux/README.md has a recording of one such boot).
+BOOT_HINTS = [
+    "allow systemd_tmpfiles_t etc_t:lnk_file { relabelfrom };",
+    "allow udev_t self:process { setrlimit };",
+]
 
 
 def test_selinux_suite_on_the_vms_boot_window(pytester: pytest.Pytester, vm_lab: VmLab) -> None:
-    """Mode passes on every VM; since boot, the Debian userland's agetty denial is there and
-    the VM targets file's allowlist explains it (with the workload of these tests)."""
+    """Mode passes on every VM; since boot, the Debian userland's denials are there: agetty's
+    from the audit log, and those from before auditd started from the kernel log (merged in,
+    one record per event); with them allowlisted the check passes."""
     _copy(pytester, "security/test_selinux.py")
     written = _vm_target(vm_lab)["suites"]["selinux"]
-    assert [e["comm"] for e in written["allowlist"]] == ["agetty"]
+    assert written["allowlist"][0]["comm"] == "agetty"
     assert all(e["reason"] for e in written["allowlist"])
     variants = [*SELINUX_VMS, "apparmor"]
 
-    # without the allowlist: the boot-time denial is reported, blocked where enforcing
-    bare = {"selinux": {"allowlist": WORKLOAD_ALLOW}}
+    # without the allowlist: the boot-time denials are reported, blocked where enforcing
+    bare = {"selinux": {"allowlist": WORKLOAD_ALLOW, "top": 50}}  # every group in the message
     targets = _write_targets(pytester, vm_lab, variants, suites=bare)
     _, cases = _run(pytester, targets, "-k", "denials")
     for variant in SELINUX_VMS:
@@ -233,10 +242,13 @@ def test_selinux_suite_on_the_vms_boot_window(pytester: pytest.Pytester, vm_lab:
         text = _text(case)
         assert case.outcome == "failed" and AGETTY_HINT in text, text
         assert "since boot (source ausearch" in text
+        assert "with this boot's kernel log (journalctl -b, kernel and audit transports)" in text
+        assert all(hint in text for hint in BOOT_HINTS), text
         flag = "[blocked]" if variant == "selinux-enforcing" else "[permissive]"
         assert f"getty_t -> getty_t:capability2 {{ checkpoint_restore }} {flag}" in text
+        assert f"udev_t -> udev_t:process {{ setrlimit }} {flag}" in text
 
-    # with it: mode passes everywhere, no unexplained denial, the agetty records counted
+    # with them: mode passes everywhere, no unexplained denial, the boot records counted
     allow = {"selinux": {**written, "allowlist": [*written["allowlist"], *WORKLOAD_ALLOW]}}
     targets = _write_targets(pytester, vm_lab, variants, suites=allow)
     _, cases = _run(pytester, targets, "-k", "mode or denials")
@@ -247,9 +259,46 @@ def test_selinux_suite_on_the_vms_boot_window(pytester: pytest.Pytester, vm_lab:
         case = cases[f"test_no_unexplained_denials[{_vm_name(vm_lab, variant)}]"]
         assert case.outcome == "passed", _text(case)
         metrics = {m.name: m.value for m in case.metrics}
-        assert metrics["selinux_denials"] >= 1 and metrics["selinux_denials_unexplained"] == 0
+        assert metrics["selinux_denials"] >= 5 and metrics["selinux_denials_unexplained"] == 0
+        used = {u["reason"]: u["records"]
+                for u in json.loads(case.properties["azl.allowlist.used"])}
+        udev = next(e for e in written["allowlist"] if e["stype"] == "udev_t")
+        assert used[udev["reason"]] >= 1 and used[written["allowlist"][0]["reason"]] >= 1
     skipped = cases[f"test_no_unexplained_denials[{_vm_name(vm_lab, 'apparmor')}]"]
     assert skipped.outcome == "skipped" and "SELinux disabled" in _text(skipped)
+
+
+def test_journal_and_audit_log_sources_judge_alike_on_the_vm(
+    pytester: pytest.Pytester, vm_lab: VmLab, vm_hosts: dict[str, Host]
+) -> None:
+    """A real SELINUX_ERR (an invalid context written to /proc/self/attr/fscreate by a
+    non-root shell) and the workload's denials, read through ausearch and through the journal:
+    the same groups, the invalid context kept, and allowlist entries on exe and comm match
+    under both sources (the journal's entries get exe and comm from the SYSCALL entry)."""
+    host = vm_hosts["selinux-enforcing"]
+    host.run("sh -c 'printf system_u:object_r:azl_no_such_t:s0 > /proc/self/attr/fscreate'",
+             sudo=False)
+    host.run(DENIAL, sudo=True)
+    _copy(pytester, "security/test_selinux.py")
+    by_exe = [{"exe": "/usr/bin/dash", "comm": "sh", "kind": "error", "reason": "this test"},
+              {"exe": "/usr/bin/runcon", "comm": "runcon", "reason": "this test's workload"}]
+    texts = {}
+    for source in ("ausearch", "journal"):
+        suites = {"selinux": {"source": source, "allowlist": by_exe}}  # the boot window
+        targets = _write_targets(pytester, vm_lab, ["selinux-enforcing"], suites=suites)
+        _, cases = _run(pytester, targets, "-k", "denials")
+        (case,) = cases.values()
+        texts[source] = _text(case)
+        used = {u["entry"]: u["records"]
+                for u in json.loads(case.properties["azl.allowlist.used"])}
+        assert used.get(0, 0) >= 1 and used.get(1, 0) >= 1, (source, texts[source])
+        assert "azl_no_such_t" not in texts[source]  # allowlisted by exe and comm
+        assert "could not be checked" not in texts[source]
+    # what stays unexplained (Debian's boot denials, agetty) is the same through both
+    groups = {source: sorted(line.strip() for line in text.splitlines()
+                             if line.strip().startswith("allow "))
+              for source, text in texts.items()}
+    assert groups["ausearch"] and groups["ausearch"] == groups["journal"], groups
 
 
 def test_watcher_attributes_a_real_denial_to_the_test(

@@ -7,6 +7,7 @@ written in the formats listed in the SELinux reference note.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -17,22 +18,26 @@ import pytest
 from pytest_azlinux.analyse.avc import (
     AvcRecord,
     Context,
+    DenialGroup,
     count_types,
     dedupe,
     format_groups,
     group_denials,
+    line_time,
+    merge_sources,
     parse_journal_json,
     parse_records,
 )
-from pytest_azlinux.errors import TargetsError
-from pytest_azlinux.selinux.allowlist import apply_allowlist, parse_allowlist
+from pytest_azlinux.errors import SettingsError
+from pytest_azlinux.selinux.allowlist import AllowEntry, apply_allowlist
 from pytest_azlinux.selinux.containers import (
     container_processes,
     parse_ps,
     wrong_domains,
 )
 from pytest_azlinux.selinux.mode import mode_problems, parse_mode_readings
-from pytest_azlinux.selinux.settings import parse_settings
+from pytest_azlinux.selinux.settings import SelinuxSettings
+from pytest_azlinux.settings import parse
 
 Parsed = dict[str, list[AvcRecord]]
 DATA = Path(__file__).parent.parent / "data" / "selinux"
@@ -250,10 +255,10 @@ def test_hex_encoded_comm_and_bounds_error() -> None:
 
 def test_journal_json_fills_stamp_and_dedupes() -> None:
     # entries in the shape journald writes for the audit transport and for kernel messages
+    # (the same record text in both, as journald keeps it: see the VM recordings below)
     audit_entry = {
-        "MESSAGE": "AVC avc:  denied  { read } for  pid=812 comm=\"httpd\" "
-        "scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 "
-        "tclass=file permissive=1",
+        "MESSAGE": "AVC " + SHAPES["journal-kernel"].split("): ", 1)[1]
+        .replace("permissive=0", "permissive=1"),
         "_TRANSPORT": "audit", "_AUDIT_ID": "77", "_AUDIT_TYPE_NAME": "AVC",
         "_SOURCE_REALTIME_TIMESTAMP": "1694507203123000",
     }
@@ -319,29 +324,77 @@ def test_mode_enforcing_cmdline_overrides_config_and_disagreement() -> None:
     assert r.cmdline == "disabled"
 
 
+TODAY = dt.date(2026, 6, 1)
+
+
+def _entries(*raw: dict[str, object]) -> list[AllowEntry]:
+    return list(parse(SelinuxSettings, {"allowlist": list(raw)}, "t").allowlist)
+
+
 def test_allowlist_matching_and_errors() -> None:
     groups = group_denials(parse_records((DATA / "sepolgen_modern_permissive0.log").read_text()))
-    entries = parse_allowlist(
-        [{"stype": "unconfined_*", "tclass": "file", "perms": ["ioctl", "read"],
-          "reason": "test program"}], "allowlist")
-    verdict = apply_allowlist(groups, entries)
+    entries = _entries({"stype": "unconfined_*", "tclass": "file", "perms": ["ioctl", "read"],
+                        "reason": "test program"})
+    verdict = apply_allowlist(groups, entries, TODAY)
     assert [g.tclass for g, _ in verdict.explained] == ["file"]
     assert [g.tclass for g in verdict.unexplained] == ["dir"]
     # perms must cover every perm of the group
-    narrow = parse_allowlist([{"perms": ["read"], "reason": "x"}], "allowlist")
-    assert len(apply_allowlist(groups, narrow).unexplained) == 2
-    with pytest.raises(TargetsError, match=r"allowlist\[0\]: field 'reason'"):
-        parse_allowlist([{"stype": "a_t"}], "allowlist")
-    with pytest.raises(TargetsError, match=r"allowlist\[1\]: field 'scontext'"):
-        parse_allowlist([{"reason": "ok"}, {"scontext": "a_t", "reason": "x"}], "allowlist")
+    narrow = _entries({"perms": ["read"], "reason": "x"})
+    assert len(apply_allowlist(groups, narrow, TODAY).unexplained) == 2
+    with pytest.raises(SettingsError, match=r"field 'suites.selinux.allowlist\[0\].reason'"):
+        _entries({"stype": "a_t"})
+    with pytest.raises(SettingsError, match=r"allowlist\[1\].scontext': Extra inputs"):
+        _entries({"reason": "ok"}, {"scontext": "a_t", "reason": "x"})
+    with pytest.raises(SettingsError, match=r"allowlist\[0\].expires': not an ISO date"):
+        _entries({"reason": "ok", "expires": "next year"})
+    with pytest.raises(SettingsError, match=r"allowlist\[0\].tracker': must be a URL"):
+        _entries({"reason": "ok", "tracker": "OPS-1"})
+
+
+def test_allowlist_reports_entries_used_with_reasons_and_expired_ones() -> None:
+    groups = group_denials(parse_records((DATA / "sepolgen_short.log").read_text()))
+    entries = _entries(
+        {"stype": "staff_t", "ttype": "user_tmp_t", "reason": "bonobo lock file",
+         "expires": "2027-01-31", "tracker": "https://tracker.example/OPS-7", "owner": "desk"},
+        {"stype": "pam_t", "reason": "old pam", "expires": "2026-06-01"},  # expired today
+        {"comm": "nothing-matches", "reason": "stale"},
+    )
+    verdict = apply_allowlist(groups, entries, TODAY)
+    assert [(u.index, u.groups, u.records) for u in verdict.used] == [(0, 2, 2)]
+    assert [(u.index, u.groups, u.records) for u in verdict.expired] == [(1, 1, 1)]
+    assert any(g.stype == "pam_t" for g in verdict.unexplained)  # expired: not applied
+    lines = verdict.lines()
+    assert lines[0] == ("allowlisted: allowlist[0] stype=staff_t ttype=user_tmp_t: 2 record(s) "
+                        "in 2 group(s), until 2027-01-31: bonobo lock file "
+                        "(https://tracker.example/OPS-7), owner desk")
+    assert lines[1].startswith("EXPIRED, not applied: allowlist[1] stype=pam_t: 1 record(s)")
+    assert json.loads(verdict.used_json()) == [{
+        "entry": 0, "match": "stype=staff_t ttype=user_tmp_t", "groups": 2, "records": 2,
+        "reason": "bonobo lock file", "expires": "2027-01-31",
+        "tracker": "https://tracker.example/OPS-7", "owner": "desk"}]
+    # the day before it expires, the second entry still applies
+    assert [u.index for u in apply_allowlist(groups, entries, dt.date(2026, 5, 31)).used] == [0, 1]
+
+
+def test_allowlist_says_which_fields_a_source_cannot_supply() -> None:
+    # the su denial of short.log has no SYSCALL record: no exe to match an exe: entry against
+    groups = group_denials(parse_records((DATA / "sepolgen_short.log").read_text()))
+    su = next(g for g in groups if g.stype == "staff_su_t")
+    assert su.missing == {"exe"}
+    entries = _entries({"stype": "staff_su_t", "exe": "/bin/su", "reason": "su"})
+    verdict = apply_allowlist(groups, entries, TODAY)
+    assert su in verdict.unexplained
+    assert verdict.unknowable == [(0, ["exe"], 1)]
+    assert "allowlist[0] could not be checked against 1 group(s): the records carry no exe" in (
+        "\n".join(verdict.lines()))
 
 
 def test_settings_errors_name_target_and_field() -> None:
-    with pytest.raises(TargetsError, match=r"target 'x': suites.selinux: field 'window'"):
-        parse_settings({"window": "yesterday"}, "x")
-    with pytest.raises(TargetsError, match=r"suites.selinux.*allowlist\[0\]: field 'reason'"):
-        parse_settings({"allowlist": [{"comm": "httpd"}]}, "x")
-    s = parse_settings({"expect_mode": "enforcing", "watch": "warn"}, "x")
+    with pytest.raises(SettingsError, match=r"target 'x': field 'suites.selinux.window'"):
+        parse(SelinuxSettings, {"window": "yesterday"}, "x")
+    with pytest.raises(SettingsError, match=r"'suites.selinux.allowlist\[0\].reason'"):
+        parse(SelinuxSettings, {"allowlist": [{"comm": "httpd"}]}, "x")
+    s = parse(SelinuxSettings, {"expect_mode": "enforcing", "watch": "warn"}, "x")
     assert (s.expect_mode, s.watch, s.window, s.source) == ("enforcing", "warn", "boot", "auto")
 
 
@@ -366,3 +419,153 @@ def test_container_domains() -> None:
     assert [(p.pid, p.type) for p in wrong_domains(procs)] == [
         (940, "spc_t"), (1002, "unconfined_t")]
     assert wrong_domains(procs, ["container_t", "spc_t", "unconfined_t"]) == []
+
+
+# --- recorded on the lab's enforcing VM (tests/data/selinux/README.md) --------------------
+
+VM_BOOTED = 1796080351.67  # host clock minus uptime when recorded
+BOOT_DENIALS = {  # logged before auditd started: kernel log and journal only
+    ("systemd_tmpfiles_t", "etc_t", "lnk_file", ("relabelfrom",)),
+    ("systemd_tmpfiles_t", "user_home_dir_t", "dir", ("relabelfrom",)),
+    ("udev_t", "sysctl_fs_t", "dir", ("search",)),
+    ("udev_t", "udev_t", "process", ("setrlimit",)),
+}
+
+
+def _vm(name: str) -> str:
+    return (DATA / f"vm_enforcing_{name}").read_text()
+
+
+def _shape(groups: list[DenialGroup]) -> set[tuple[object, ...]]:
+    return {(g.kind, g.stype, g.ttype, g.tclass, g.perms, g.comm, g.error, tuple(sorted(g.exes)),
+             g.count, g.mode) for g in groups}
+
+
+def test_boot_denials_before_auditd_merge_with_the_audit_log_once_each() -> None:
+    audit = parse_records(_vm("ausearch.log"))
+    kernel = parse_journal_json(_vm("journal.json"))
+    found = {(r.stype, r.ttype, r.tclass, r.perms) for r in audit}
+    assert not BOOT_DENIALS & found  # ausearch never sees them
+    merged = merge_sources(audit, kernel)
+    # every event once: the audit log's, plus the four from before auditd
+    assert len(merged) == len(audit) + 4
+    # records of one event that differ only in a detail are all kept (4 ioctl denials)
+    modern = parse_records((DATA / "sepolgen_modern_permissive0.log").read_text())
+    assert merge_sources(modern, modern) == modern and len(dedupe(modern)) == 4
+    assert len({(r.serial, r.rtype, r.perms, r.tclass) for r in merged}) == len(merged)
+    boot = [r for r in merged if (r.stype, r.ttype, r.tclass, r.perms) in BOOT_DENIALS]
+    assert sorted(r.serial for r in boot) == [3, 4, 5, 6]
+    assert all(r.timestamp is not None and r.timestamp >= VM_BOOTED for r in merged)
+    assert all(r.permissive is False and r.exe is None for r in boot)  # no SYSCALL before auditd
+
+
+def test_journal_and_ausearch_give_the_same_groups_with_exe_and_comm() -> None:
+    audit = group_denials(parse_records(_vm("ausearch.log")))
+    journal = group_denials(parse_journal_json(_vm("journal.json")))
+    boot_free = [g for g in journal if (g.stype, g.ttype, g.tclass, g.perms) not in BOOT_DENIALS]
+    assert _shape(boot_free) == _shape(audit)
+    err = next(g for g in journal if g.kind == "error")
+    # SELINUX_ERR has neither comm nor exe: both come from the event's SYSCALL entry
+    assert (err.comm, err.exes, err.missing) == ("sh", {"/usr/bin/dash"}, frozenset())
+    assert err.error == "op=fscreate invalid context system_u:object_r:no_such_t:s0"
+    assert "invalid context system_u:object_r:no_such_t:s0" in err.summary()
+    agetty = next(g for g in journal if g.comm == "agetty")
+    assert agetty.exes == {"/usr/sbin/agetty"}
+    entry = AllowEntry(exe="/usr/sbin/agetty", comm="agetty", reason="console")
+    assert entry.matches(agetty) and entry.matches(next(g for g in audit if g.comm == "agetty"))
+
+
+def test_journal_short_unix_lines_get_the_journal_time() -> None:
+    short_unix = parse_records(_vm("journal_short_unix.log"))
+    journal = parse_journal_json(_vm("journal.json"))
+
+    def key(r: AvcRecord) -> tuple[object, ...]:
+        return (r.rtype, round(r.timestamp or 0, 3), r.perms, r.stype, r.ttype, r.tclass)
+
+    assert all(r.timestamp is not None for r in short_unix)
+    assert {key(r) for r in short_unix} == {key(r) for r in journal}
+    # both shapes: "audit[PID]: AVC avc: ..." takes the line's time, "kernel: audit:
+    # type=1400 audit(...)" its own stamp
+    assert any("audit[" in line and "AVC avc:" in line for line in _vm("journal_short_unix.log")
+               .splitlines())
+    assert {r.serial for r in short_unix if r.serial is not None} >= {3, 4, 5, 6}
+
+
+def test_journal_short_lines_without_a_year_have_no_time() -> None:
+    # -o short prints "Nov 30 23:13:20": no year, no zone. The kernel shape keeps its audit
+    # stamp; the audit-transport shape cannot be placed in a window (the collector reads json)
+    records = parse_records(_vm("journal_short.log"))
+    kernel = [r for r in records if r.serial is not None]
+    transport = [r for r in records if r.serial is None]
+    assert kernel and all(r.timestamp is not None for r in kernel)
+    assert transport and all(r.timestamp is None for r in transport)
+    assert line_time("2026-11-30T23:13:20.691000+0000 vm audit[229]: AVC avc: ...") == (
+        pytest.approx(1796080400.691))
+
+
+def test_a_group_of_enforced_and_permissive_records_says_mixed() -> None:
+    groups = group_denials(parse_records(_vm("ausearch.log")))
+    transition = next(g for g in groups if g.tclass == "process" and g.perms == ("transition",))
+    assert transition.modes == {False: 2, True: 1}
+    assert transition.blocked is True
+    assert "[mixed: 2 blocked, 1 permissive]" in transition.summary()
+    assert next(g for g in groups if g.comm == "agetty").mode == "blocked"
+
+
+def test_selinux_err_groups_keep_each_invalid_context() -> None:
+    lines = [
+        f"type=SELINUX_ERR msg=audit(1.{i}:{i}): op=security_compute_sid "
+        f'invalid_context="system_u:system_r:{t}:s0" scontext=u:r:a_t:s0 tcontext=u:r:b_t:s0 '
+        "tclass=process"
+        for i, t in ((1, "x_t"), (2, "y_t"), (3, "x_t"))
+    ]
+    groups = group_denials(parse_records(lines))
+    assert [(g.count, g.error) for g in groups] == [
+        (2, "op=security_compute_sid invalid context system_u:system_r:x_t:s0"),
+        (1, "op=security_compute_sid invalid context system_u:system_r:y_t:s0")]
+
+
+@pytest.mark.parametrize(("enforce", "config", "cmdline"), [
+    ("1", None, "security=selinux selinux=1 enforcing=1"),  # no config file, enforcing=1
+    ("1", "SELINUX=enforcing\n", "security=selinux selinux=1"),
+    ("0", "SELINUX=enforcing\n", "enforcing=0"),
+    (None, "SELINUX=permissive\n", "selinux=0"),
+    (None, "SELINUX=permissive\n", "lsm=landlock,yama"),
+    ("1", "SELINUX=disabled\n", "enforcing=1"),
+    (None, None, "ro"),
+    ("0", "SELINUX=Permissive # set by %post\n", ""),
+])
+def test_image_and_selinux_suites_judge_consistency_alike(
+    enforce: str | None, config: str | None, cmdline: str
+) -> None:
+    """One rule: the image suite's consistency check and the SELinux suite's mode check
+    say the same on the same readings."""
+    from pytest_azlinux.posture.selinux import selinux_state
+
+    readings = parse_mode_readings(_mode_output(enforce, config or "", cmdline))
+    state = selinux_state(enforce, None, config, cmdline.split())
+    assert state.implied == readings.configured
+    assert state.runtime == readings.runtime
+    consistent = not any("imply" in p for p in mode_problems(readings, None, ""))
+    assert consistent == (state.implied == state.runtime)
+
+
+def test_no_config_with_enforcing_on_the_command_line_is_consistent() -> None:
+    # libselinux: the command line's enforcing= wins; an absent config does not disable
+    readings = parse_mode_readings(_mode_output("1", "", "security=selinux selinux=1 enforcing=1"))
+    assert readings.configured == "enforcing" and mode_problems(readings, None, "") == []
+
+
+def test_kernel_log_filter_keeps_selinux_records_and_their_syscalls() -> None:
+    """The collector's awk filter (run by the host's shell) on the VM's recorded journal:
+    the same records with exe and comm, the SYSCALL entries of other events dropped."""
+    from pytest_azlinux.selinux.collect import _EVENT_FILTER
+
+    text = _vm("journal.json")
+    kept = subprocess.run(["sh", "-c", _EVENT_FILTER], input=text, capture_output=True,
+                          text=True, check=True).stdout
+    assert len(kept.splitlines()) < len(text.splitlines())
+    assert _shape(group_denials(parse_journal_json(kept))) == _shape(
+        group_denials(parse_journal_json(text)))
+    kernel_lines = [line for line in text.splitlines() if "type=1400 audit(" in line]
+    assert kernel_lines and all(line in kept for line in kernel_lines)

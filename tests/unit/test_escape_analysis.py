@@ -1,8 +1,8 @@
 """Escape analysis on probe output recorded in real runc containers (tests/data/escape).
 
 The recordings come from ``RuncProbe.run`` on a Debian 12 host (kernel 6.18, runc 1.1.5,
-cgroup v1 hierarchies): the three profiles, and the restricted profile with one dangerous
-setting added at a time.
+cgroup v1 hierarchies; tests/data/escape/record.py re-records them): the three profiles, and
+the restricted profile with one weakness added at a time.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import pytest
 
 from pytest_azlinux.analyse.escape import (
     RULES,
+    RUNTIME_DEFAULT_CAPS,
     ProbeOutputError,
     Severity,
+    capability_findings,
     decode_caps,
     full_cap_mask,
     kernel_cves,
@@ -26,8 +28,9 @@ from pytest_azlinux.analyse.escape import (
 )
 from pytest_azlinux.containers.oci import HostLayout, Variation, all_caps, build_config
 from pytest_azlinux.containers.runtime import parse_detection, skip_reason, usable_runc
-from pytest_azlinux.containers.settings import load_settings
-from pytest_azlinux.errors import InfraError, TargetsError
+from pytest_azlinux.containers.settings import EscapeSettings
+from pytest_azlinux.errors import InfraError, SettingsError
+from pytest_azlinux.settings import parse, registered
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "escape"
 
@@ -157,18 +160,30 @@ def test_probe_script_is_a_package_resource() -> None:
 
 
 def test_settings_validation_and_probe_args() -> None:
-    assert load_settings(None, "t").probe_args() == {
+    assert parse(EscapeSettings, None, "t").probe_arguments() == {
         "wireserver_ports": "80 32526", "kubelet_ports": "10250 10255", "net_timeout": "1"}
-    args = load_settings({"imds_address": "127.0.0.1:8080", "kubelet_address": "198.18.0.2"},
-                         "t").probe_args()
+    args = parse(EscapeSettings, {"imds_address": "127.0.0.1:8080",
+                                  "kubelet_address": "198.18.0.2"}, "t").probe_arguments()
     assert args["imds"] == "127.0.0.1:8080" and args["kubelet"] == "198.18.0.2"
     assert "wireserver" not in args
-    with pytest.raises(TargetsError) as exc:
-        load_settings({"imds_address": "x; rm -rf /"}, "lab")
+    with pytest.raises(SettingsError) as exc:
+        parse(EscapeSettings, {"imds_address": "x; rm -rf /"}, "lab")
     assert str(exc.value).startswith("target 'lab': field 'suites.escape.imds_address': ")
     assert "\n" not in str(exc.value)
-    with pytest.raises(TargetsError, match=r"suites\.escape\.profiles\.0"):
-        load_settings({"profiles": ["debug"]}, "lab")
+    with pytest.raises(SettingsError, match=r"suites\.escape\.profiles\[0\]"):
+        parse(EscapeSettings, {"profiles": ["debug"]}, "lab")
+
+
+def test_one_settings_model_for_the_host_and_pod_variants() -> None:
+    """The pod variant's ``probe_args`` is part of the one model both variants read."""
+    settings = parse(EscapeSettings, {"node_ip": "10.224.0.4", "profiles": ["restricted"],
+                                      "probe_args": {"host_ns": "net:[4026531840]"}}, "pool")
+    assert settings.probe_arguments()["host_ns"] == "net:[4026531840]"
+    assert settings.probe_arguments()["node_ip"] == "10.224.0.4"
+    with pytest.raises(SettingsError, match=r"'suites.escape.probe_args': unknown probe "
+                       r"argument\(s\) rm \(escape.sh takes imds, "):
+        parse(EscapeSettings, {"probe_args": {"rm": "-rf"}}, "pool")
+    assert registered()["escape"] is EscapeSettings
 
 
 LAYOUT = HostLayout("x86_64", 40, ("/usr",), {"/bin": "usr/bin"}, 0x1FFFEFFFFFF)
@@ -234,3 +249,82 @@ def test_runtime_detection_parsing() -> None:
     assert usable_runc(found[1:]) is None
     assert "no usable runc; found docker" in skip_reason("h1", found[1:])
     assert "no container runtime found" in skip_reason("h1", [])
+
+
+# --- what the probe used to miss (issue 22), on recordings of exactly that weakness --------
+
+
+def test_setuid_and_setgid_in_restricted_give_root() -> None:
+    verdict = verdict_for(recorded("restricted-cap-setuid-setgid"), "restricted")
+    caps = verdict.finding("caps.dangerous")
+    assert caps.severity is Severity.FAIL and verdict.outcome == "fail"
+    assert "beyond what restricted allows (none): setgid setuid" in caps.why
+    assert "gives root: CAP_SETUID lets uid 65534 call setresuid(0)" in caps.why
+
+
+@pytest.mark.parametrize(("extra", "uid", "nnp", "files", "severity", "says"), [
+    (["setuid"], "65534", "1", [], Severity.FAIL, "CAP_SETUID lets uid 65534"),
+    (["setgid"], "65534", "1", [], Severity.WARN, None),
+    (["setgid"], "65534", "0", [], Severity.FAIL, "CAP_SETGID with no_new_privs off"),
+    (["setfcap"], "65534", "1", ["/usr/bin/su"], Severity.FAIL,
+     "CAP_SETFCAP with setuid/setgid-root files honoured (/usr/bin/su)"),
+    (["chown"], "65534", "1", [], Severity.WARN, None),
+    (["sys_admin"], "65534", "1", [], Severity.FAIL, "dangerous: sys_admin"),
+])
+def test_capability_rules_for_restricted(
+    extra: list[str], uid: str, nnp: str, files: list[str], severity: Severity, says: str | None
+) -> None:
+    got, flagged, reasons = capability_findings(extra, "restricted", uid=uid, no_new_privs=nnp,
+                                                setuid_files=files)
+    assert (got, flagged) == (severity, extra)
+    if says is None:
+        assert not any("gives root" in r for r in reasons), reasons
+    else:
+        assert any(says in r for r in reasons), reasons
+
+
+def test_baseline_is_judged_against_the_runtime_default_set() -> None:
+    assert capability_findings(RUNTIME_DEFAULT_CAPS, "baseline", uid="0", no_new_privs="0",
+                               setuid_files=[])[0] is Severity.OK
+    severity, extra, _ = capability_findings([*RUNTIME_DEFAULT_CAPS, "sys_nice", "bpf"],
+                                             "baseline", uid="0", no_new_privs="0",
+                                             setuid_files=[])
+    assert (severity, extra) == (Severity.FAIL, ["sys_nice", "bpf"])
+
+
+def test_ptrace_host_counts_every_reachable_host_process() -> None:
+    finding = verdict_for(recorded("restricted-host-pid-nobody-process"), "restricted").finding(
+        "ptrace.host")
+    assert finding.severity is Severity.FAIL
+    assert "/proc/1/root: unreadable" in finding.detail  # PID 1 alone said nothing was open
+    assert "whose /proc/PID/root is reachable: 1 of" in finding.detail
+    assert ":sleep" in finding.detail and "their files listable: yes" in finding.detail
+    assert verdict_for(recorded("restricted-host-pid"), "restricted").finding(
+        "ptrace.host").severity is Severity.OK  # no host process of uid 65534 then
+
+
+def test_combinations_are_named() -> None:
+    ptrace = verdict_for(recorded("restricted-host-pid-sys-ptrace"), "restricted")
+    note = "combination: CAP_SYS_PTRACE with the host PID namespace"
+    assert all(note in ptrace.finding(c).detail
+               for c in ("ptrace.host", "ns.host_pid", "caps.dangerous"))
+    net = verdict_for(recorded("restricted-host-net-net-admin"), "restricted")
+    note = "combination: CAP_NET_ADMIN with the host network namespace"
+    assert all(note in net.finding(c).detail for c in ("ns.host_net", "caps.dangerous"))
+    assert "combination" not in verdict_for(recorded("restricted-cap-sys-admin"),
+                                            "restricted").finding("caps.dangerous").detail
+
+
+def test_block_device_reported_by_what_the_device_cgroup_allows() -> None:
+    finding = verdict_for(recorded("restricted-block-device"), "restricted").finding("dev.block")
+    assert finding.severity is Severity.FAIL
+    assert "openable read-only by uid 65534: none" in finding.detail
+    assert "device cgroup allows: /dev/azl-disk(7:0)=rwm" in finding.detail
+    clean = verdict_for(recorded("restricted"), "restricted").finding("dev.block")
+    assert clean.severity is Severity.OK and "(every block device: m)" in clean.detail
+
+
+def test_node_ip_near_the_container_address_is_not_the_host_network() -> None:
+    verdict = verdict_for(recorded("restricted-own-netns-node-ip-near"), "restricted")
+    assert verdict.finding("ns.host_net").severity is Severity.OK
+    assert verdict.failures == []

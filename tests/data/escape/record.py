@@ -1,0 +1,86 @@
+"""Re-record the escape probe's output in real runc containers on this machine (as root).
+
+    PYTHONPATH=. python3 tests/data/escape/record.py
+
+One file per profile / weakness, the probe's JSON lines as ``RuncProbe.run`` returns them.
+The weaknesses that need something on the host (a listening socket, a process as uid 65534,
+a network namespace with an address) are set up here and removed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from pytest_azlinux.containers import RuncProbe, Variation
+from pytest_azlinux.host import Host
+from pytest_azlinux.targets import HostSpec
+from pytest_azlinux.transport.local import LocalTransport
+
+HERE = Path(__file__).resolve().parent
+SOCKET = "/run/containerd/containerd.sock"
+
+
+@contextlib.contextmanager
+def background(*argv: str) -> Iterator[int]:
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def record(probe: RuncProbe, name: str, profile: str, variation: Variation | None = None,
+           **kwargs: object) -> None:
+    run = probe.run(profile, variation, **kwargs)  # type: ignore[arg-type]
+    (HERE / f"{name}.jsonl").write_text("\n".join(run.probe_lines) + "\n")
+    print(f"{name}: {run.verdict.outcome}", file=sys.stderr)
+
+
+def main() -> None:
+    host = Host(HostSpec(name="local", target="local", access="local", sudo=True),
+                LocalTransport())
+    probe = RuncProbe(host)
+    for profile in ("restricted", "baseline", "privileged"):
+        record(probe, profile, profile)
+    simple = {
+        "restricted-cap-sys-admin": Variation(add_caps=("sys_admin",)),
+        "restricted-cap-setuid-setgid": Variation(add_caps=("setuid", "setgid")),
+        "restricted-host-pid": Variation(host_pid=True),
+        "restricted-host-pid-sys-ptrace": Variation(host_pid=True, add_caps=("sys_ptrace",)),
+        "restricted-host-net-net-admin": Variation(host_net=True, add_caps=("net_admin",)),
+        "restricted-block-device": Variation(block_device=("/dev/azl-disk", 7, 0)),
+        "restricted-writable-proc-sys": Variation(writable_proc_sys=True),
+        "restricted-no-seccomp": Variation(no_seccomp=True),
+    }
+    for name, variation in simple.items():
+        record(probe, name, "restricted", variation)
+    with background("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                    "sleep", "120"):
+        record(probe, "restricted-host-pid-nobody-process", "restricted",
+               Variation(host_pid=True))
+    with tempfile.TemporaryDirectory(prefix="azl-escape-sock.") as tmp:
+        path = f"{tmp}/containerd.sock"
+        listener = ("import socket, sys, time; s = socket.socket(socket.AF_UNIX); "
+                    "s.bind(sys.argv[1]); s.listen(1); time.sleep(120)")
+        with background(sys.executable, "-c", listener, path):
+            record(probe, "restricted-runtime-socket", "restricted",
+                   Variation(socket=(path, SOCKET)))
+    with background("unshare", "-n", "sleep", "120") as pid:
+        subprocess.run(["nsenter", "-t", str(pid), "-n", "sh", "-c",
+                        "ip link add azl0 type veth peer name azl1 && "
+                        "ip addr add 198.19.254.45/24 dev azl0 && ip link set azl1 up && "
+                        "ip link set azl0 up"], check=True)
+        record(probe, "restricted-own-netns-node-ip-near", "restricted",
+               probe_args={"node_ip": "198.19.254.4"}, netns_path=f"/proc/{pid}/ns/net")
+
+
+if __name__ == "__main__":
+    main()
