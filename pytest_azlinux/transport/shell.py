@@ -298,7 +298,7 @@ class ShellSession:
                 return False
             self._killer(self._running)
         ack = _token()
-        sweeper = f"printf '%s K\\n' {ack}; exec </dev/null >/dev/null 2>&1; " + sweep_script(
+        sweeper = f'printf "%s K\\n" {ack}; exec </dev/null >/dev/null 2>&1; ' + sweep_script(
             self.tag, self.workdir)
         try:
             self._stream.send(
@@ -371,7 +371,9 @@ def sweep_script(tag: str, workdir: str | None) -> str:
 
     Runs in a process without the tag (a new exec, a side channel). No single quotes.
     """
-    remove = f"rm -rf {_double_quoted(workdir)}; " if workdir else ""
+    # A directory under a $TMPDIR with a single quote in its name is left to the shell's
+    # own EXIT trap: no way to name it here without a quote.
+    remove = f"rm -rf {_double_quoted(workdir)}; " if workdir and "'" not in workdir else ""
     return (
         f"e={TAG_VARIABLE}={tag}; "
         "for s in TERM KILL KILL KILL; do "
