@@ -91,17 +91,21 @@ def _stalled_handshake(
     connection) or as a bare SSHException: under heavy packet loss that read "authentication
     failed", which sends people after their keys instead of their network.
     """
-    text = str(exc)
     elapsed = time.monotonic() - started
     transport = client.get_transport()
+    # What the transport's own thread ran into (a banner timeout) is the first cause.
+    inner = transport.get_exception() if transport is not None else None
+    text = f"{exc} {inner or ''}"
     kex_timer = getattr(transport, "handshake_timeout", 15)
     packetizer = getattr(transport, "packetizer", None)
     slow = "the network is slow or losing packets, or sshd is stalled"
-    if "Error reading SSH protocol banner" in text:
+    if "Error reading SSH protocol banner" in text or not getattr(
+        transport, "remote_version", "SSH-"
+    ):
         return f"no SSH banner within {timeout:g} s ({slow})"
     if packetizer is not None and packetizer.handshake_timed_out():
         return f"the SSH key exchange did not finish within {kex_timer:g} s ({slow})"
-    if text == "No existing session":  # paramiko gave up waiting for the key exchange
+    if "No existing session" in text:  # paramiko gave up waiting for the key exchange
         return f"the SSH key exchange did not finish within {timeout:g} s ({slow})"
     if "Authentication timeout" in text:
         return f"no answer to the authentication request within {timeout:g} s ({slow})"
@@ -411,7 +415,7 @@ class SshTransport:
                        if password is not None else f"sudo -n {command}")
         deadline = time.monotonic() + timeout
         try:
-            channel = transport.open_session(timeout=timeout)
+            channel = transport.open_session(timeout=min(timeout, self.spec.connect_timeout))
             try:
                 channel.exec_command(command)
                 err = b""
