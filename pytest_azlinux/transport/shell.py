@@ -133,11 +133,15 @@ class ShellSession:
         )
         # A line of its own: sh may read ahead of what it runs, and exec drops what it read.
         self._send(f"{TAG_VARIABLE}={tag} exec sh -c {shlex.quote(inner)}\n".encode())
-        line = self._read_line(f"{tag} R ".encode(), time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        line = self._read_line(f"{tag} R ".encode(), deadline)
         if line is None:
+            ended = self.broken or time.monotonic() < deadline
             self._drop()
             raise ConnectionLost(
-                f"{self._host}: the shell did not start within {timeout:g} s{self._said()}")
+                f"{self._host}: the remote shell "
+                f"{'ended at its start' if ended else f'did not start within {timeout:g} s'}"
+                f"{self._said()}")
         fields = line.split(b" ")
         if len(fields) < 2 or not fields[0].isdigit():
             self._drop()
@@ -181,11 +185,11 @@ class ShellSession:
     def run(self, script: str, *, timeout: float, stdin: bytes | None = None) -> CommandResult:
         if "\0" in script:
             raise CommandRefused(f"{self._host}: a command cannot contain a NUL byte")
-        start = time.monotonic()
         self.run_started = False
         if self.broken or self._busy:
             raise ConnectionLost(f"{self._host}: the shell is no longer usable")
-        self.start(min(timeout, START_TIMEOUT) if timeout > 0 else START_TIMEOUT)
+        self.start()
+        start = time.monotonic()
         token = _token()
         frame = self._setup + _frame(script, token, stdin)
         self._setup = ""

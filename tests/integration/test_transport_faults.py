@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -263,6 +264,24 @@ def test_errors_carry_no_secret(sshd_factory: SshdFactory, sshd: SshServer) -> N
         assert h.run("true", env={"TOKEN": "env-value-xyz"}).command == "true"
     finally:
         h.close()
+
+
+# -- the frame under bash as sh (Azure Linux's /bin/sh) --------------------------------------------
+def test_framing_with_bash_as_sh() -> None:
+    """The real-sh framing tests again, in a mount namespace where sh is bash."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root (a mount namespace with bash bound over sh)", pytrace=False)
+    bash, sh = shutil.which("bash"), os.path.realpath("/bin/sh")
+    assert bash is not None
+    inside = (f"mount --make-rprivate / && mount --bind {bash} {sh} && "
+              "sh -c 'echo \"sh is bash $BASH_VERSION\"' && "
+              f"exec {sys.executable} -m pytest -q -p no:cacheprovider -k real "
+              "tests/unit/test_shell_framing.py")
+    done = subprocess.run(["unshare", "-m", "sh", "-c", inside], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "sh is bash 5" in done.stdout or "sh is bash 4" in done.stdout
+    assert " passed" in done.stdout and "failed" not in done.stdout
 
 
 # -- handshake stalls (18.8) ----------------------------------------------------------------------
