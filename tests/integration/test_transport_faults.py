@@ -249,7 +249,8 @@ def test_timeout_on_a_frozen_host_is_unreachable(host: Host, sshd: SshServer) ->
 # -- secrets (18.6) -------------------------------------------------------------------------------
 def test_errors_carry_no_secret(sshd_factory: SshdFactory, sshd: SshServer) -> None:
     password = sshd_factory.users.sudo_password
-    spec = sshd_factory.spec(sshd, user="azltestpw", sudo_password=SecretStr(password))
+    spec = sshd_factory.spec(sshd, user=sshd_factory.users.pw_user,
+                             sudo_password=SecretStr(password))
     h = connect(spec)
     try:
         with pytest.raises(CommandTimeout) as timed_out:
