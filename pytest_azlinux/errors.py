@@ -28,6 +28,7 @@
     │       ├── BedError         the cluster test bed
     │       └── VmError          a lab VM (image build, boot, reach)
     ├── CommandFailed            a command run with ``check=True`` exited non-zero
+    ├── CommandRefused           a command that cannot be sent as given (a NUL byte...)
     └── FormatError              recorded output is not in the expected format (parsers)
         ├── IperfFormatError
         └── FioFormatError
@@ -170,6 +171,10 @@ class CommandFailed(AzlError):
         self.command = command
         self.rc = rc
         self.stderr = stderr
+
+
+class CommandRefused(AzlError):
+    """A command cannot be sent as given (a NUL byte, an invalid variable name)."""
 
 
 class FormatError(AzlError, ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import threading
@@ -9,24 +10,53 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
-from .errors import CommandFailed, InfraError
+from .errors import (
+    CommandFailed,
+    CommandRefused,
+    CommandTimeout,
+    ConnectionLost,
+    HostUnreachable,
+    InfraError,
+)
 from .facts import FACTS_SCRIPT, ImageFacts, parse_facts
 from .targets import HostSpec
-from .transport.protocol import CommandResult, Transport
+from .transport.protocol import CommandResult, Transport, redact
 
 __all__ = ["CommandResult", "Host"]
 
 _PLACEHOLDER = re.compile(r"(?<!%)(?:%%)*%s")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def build_command(cmd: str, args: tuple[object, ...]) -> str:
-    """``cmd`` with ``args`` shell-quoted: ``%s`` placeholders if present, else appended."""
+    """``cmd`` with ``args`` shell-quoted: ``%s`` placeholders if present, else appended.
+
+    A NUL byte cannot travel in a shell word (the shell would drop it, or cut the word
+    there): ``CommandRefused`` instead of running something else than was asked.
+    """
+    if "\0" in cmd:
+        raise CommandRefused(f"command {cmd[:80]!r} contains a NUL byte")
+    texts = [str(a) for a in args]
+    for index, text in enumerate(texts, 1):
+        if "\0" in text:
+            raise CommandRefused(
+                f"command {cmd[:80]!r}: argument {index} contains a NUL byte "
+                "(a shell argument cannot hold one; send binary data as stdin)")
     if not args:
         return cmd
-    quoted = tuple(shlex.quote(str(a)) for a in args)
+    quoted = tuple(shlex.quote(t) for t in texts)
     if _PLACEHOLDER.search(cmd):  # "%%s" is a literal "%s" (printf formats), not a slot
         return cmd % quoted
     return " ".join((cmd, *quoted))
+
+
+def _exports(env: Mapping[str, str]) -> str:
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise CommandRefused(f"env: {name!r} is not a variable name")
+        if "\0" in value:
+            raise CommandRefused(f"env: the value of {name} contains a NUL byte")
+    return " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
 
 
 class Host:
@@ -68,24 +98,38 @@ class Host:
         env: Mapping[str, str] | None = None,
         stdin: bytes | str | None = None,
     ) -> CommandResult:
-        """Run ``cmd`` (args shell-quoted) with ``sh`` on the host."""
-        command = build_command(cmd, args)
-        script = command
-        if env:
-            exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-            script = f"export {exports}; {command}"
+        """Run ``cmd`` (args shell-quoted) with ``sh`` on the host.
+
+        Errors show the command without ``env`` values and with the host's secrets
+        (passwords of its target) replaced by ``***``.
+        """
+        try:
+            command = build_command(cmd, args)
+            script = f"export {_exports(env)}; {command}" if env else command
+        except CommandRefused as exc:
+            raise CommandRefused(f"{self.name}: {exc}") from None
         data = stdin.encode() if isinstance(stdin, str) else stdin
         as_root = self.spec.sudo if sudo is None else sudo
-        with self._lock:  # one shell per host: commands of one host are serialised
-            result = self.transport.run(
-                script,
-                timeout=self.default_timeout if timeout is None else timeout,
-                stdin=data,
-                sudo=as_root,
-            )
+        limit = self.default_timeout if timeout is None else timeout
+        try:
+            with self._lock:  # one shell per host: commands of one host are serialised
+                result = self.transport.run(script, timeout=limit, stdin=data, sudo=as_root)
+        except CommandTimeout:
+            raise CommandTimeout(self.name, self._shown(command), limit) from None
+        except ConnectionLost as exc:
+            raise ConnectionLost(self._shown(str(exc).replace(script, command))) from None
+        except HostUnreachable as exc:
+            cause = self._shown(exc.cause.replace(script, command))
+            raise type(exc)(exc.host, exc.address, cause) from None
+        if env:  # the values stay out of what is shown of the command
+            result = dataclasses.replace(result, command=command)
         if check and result.rc != 0:
-            raise CommandFailed(self.name, command, result.rc, result.stderr)
+            raise CommandFailed(self.name, self._shown(command), result.rc,
+                                self._shown(result.stderr))
         return result
+
+    def _shown(self, text: str) -> str:
+        return redact(text, self.spec.secrets())
 
     def check_output(self, cmd: str, *args: object, **kwargs: object) -> str:
         """stdout of a command that must succeed, without the trailing newline."""

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import signal
 import subprocess
+import tempfile
 import time
+from pathlib import Path
+from typing import IO
 
-from ..errors import CommandTimeout
+from ..errors import CommandRefused, CommandTimeout
 from .protocol import CommandResult
+from .shell import TAG_VARIABLE
+
+# A longer script would not fit in one argument (Linux: MAX_ARG_STRLEN, 128 KiB): sh reads it
+# from a file instead.
+_ARGUMENT_LIMIT = 100_000
 
 
 class LocalTransport:
-    """Runs each script in its own process group so a timeout kills all of it."""
+    """Runs each script in its own process group so a timeout kills all of it.
+
+    Output goes to unnamed files, not pipes: a process a command leaves behind cannot hold
+    the command open or mix into a later one. Every process started carries
+    ``AZL_SHELL=<tag>`` in its environment; ``close`` ends those still running.
+    """
 
     def __init__(self, name: str = "localhost", sudo_password: str | None = None) -> None:
         self.name = name
         self.description = "local"
         self._sudo_password = sudo_password
+        self.tag = "azl" + secrets.token_hex(8)
 
     def connect(self) -> None:
         return None
@@ -25,27 +41,47 @@ class LocalTransport:
     def run(
         self, script: str, *, timeout: float, stdin: bytes | None = None, sudo: bool = False
     ) -> CommandResult:
-        argv = ["sh", "-c", script]
-        if sudo and os.geteuid() != 0:
-            argv = ["sudo", "-n", "--", *argv]
+        if "\0" in script:
+            raise CommandRefused(f"{self.name}: a command cannot contain a NUL byte")
         start = time.monotonic()
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            out, err = proc.communicate(stdin, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.communicate()
-            raise CommandTimeout(self.name, script, timeout) from None
-        return CommandResult(script, proc.returncode, out, err, time.monotonic() - start)
+        with contextlib.ExitStack() as stack:
+            argv = ["sh", "-c", script]
+            if len(script) > _ARGUMENT_LIMIT // 4 and len(script.encode()) > _ARGUMENT_LIMIT:
+                script_file = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".sh"))
+                script_file.write(script)
+                script_file.flush()
+                argv = ["sh", script_file.name]
+            if sudo and os.geteuid() != 0:  # sudo resets the environment: tag inside it
+                argv = ["sudo", "-n", "--", "env", f"{TAG_VARIABLE}={self.tag}", *argv]
+            out = stack.enter_context(tempfile.TemporaryFile())
+            err = stack.enter_context(tempfile.TemporaryFile())
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                env={**os.environ, TAG_VARIABLE: self.tag},
+            )
+            try:
+                proc.communicate(stdin, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise CommandTimeout(self.name, script, timeout) from None
+            except BaseException:  # Ctrl-C, SIGTERM turned into an exception: end it too
+                _kill_group(proc)
+                raise
+            return CommandResult(script, proc.returncode, _read(out), _read(err),
+                                 time.monotonic() - start)
 
     def close(self) -> None:
-        return None
+        """End what the commands left running (background processes, daemons)."""
+        end_tagged(self.tag)
+
+
+def _read(handle: IO[bytes]) -> bytes:
+    handle.seek(0)
+    return handle.read()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -59,3 +95,26 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def tagged_pids(tag: str) -> list[int]:
+    """Processes of this machine whose environment holds ``AZL_SHELL=<tag>``."""
+    entry = f"{TAG_VARIABLE}={tag}".encode()
+    found = []
+    for path in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if entry in path.read_bytes().split(b"\0"):
+                found.append(int(path.parent.name))
+    return found
+
+
+def end_tagged(tag: str) -> None:
+    """TERM, then KILL, every process carrying ``tag`` (those this user may signal)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
+        pids = [p for p in tagged_pids(tag) if p != os.getpid()]
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        time.sleep(0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,7 +38,10 @@ class Transport(Protocol):
     """Runs POSIX shell scripts on one machine.
 
     ``run`` returns the script's result or raises an ``InfraError``: ``CommandTimeout``
-    (the command was killed and the transport stays usable) or ``ConnectionLost``.
+    (the command was killed and the transport stays usable), ``ConnectionLost`` (the
+    connection dropped while the command ran; a new one is open) or ``HostUnreachable``
+    (the machine cannot be reached again). A script's output is its own: what a process
+    it left behind writes later is not part of any result.
     """
 
     description: str
@@ -51,4 +55,13 @@ class Transport(Protocol):
         """Run ``script`` with ``sh``; as root when ``sudo``."""
 
     def close(self) -> None:
-        """Release every resource; safe to call twice."""
+        """End what the transport started on the machine (a running command, processes
+        commands left behind, its shells) and release every resource; safe to call twice."""
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

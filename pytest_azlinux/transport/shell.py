@@ -1,32 +1,56 @@
 """A persistent remote ``sh`` that runs one command after another.
 
 Opening an SSH channel (or an exec stream) per command costs tens of milliseconds; a shell
-kept open answers in about a millisecond. Each command is framed by a random token:
+kept open answers in well under one. The shell first re-executes itself with a tag in its
+environment (``AZL_SHELL=<tag>``, inherited by everything it starts, so whatever it started
+can be found and ended later) and makes a private directory; it reports ``<tag> R <pid>
+<dir>``. Each command is then framed by a random token ``T``:
 
-    $azl_setsid sh -c '<script>' </dev/null & azl_p=$!     # own session: killable as a group
-    printf '<T> S %d\\n' "$azl_p"                           # its pid, for a timeout kill
-    wait "$azl_p"; printf '<T> E %d\\n' $?; printf '<T> E\\n' >&2
+    azl_n=$((azl_n+1)); ( eval '<script>' ) </dev/null >"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e" &
+    azl_fin T      # prints "T S <pid>", waits, prints the .o file, "T O", the .e file, "T E <rc>"
 
-Standard input travels base64-encoded in a here-document piped into the command. Output is
-read from both streams at once, so neither can fill up and block the other.
+The command writes into files of its own, not into the channel: a process it leaves behind
+cannot mix into later output, and the markers follow the output on the one stream. ``eval``
+in a subshell costs a fork, no exec, and has no argument-length limit. Standard input
+travels base64-encoded in a here-document piped into the command.
+
+``close()`` ends what the shell started: it kills a running command, then the shell becomes
+a sweeper (its own tag removed) that kills every process carrying the tag and removes the
+directory. When that cannot be done in-band (the connection is gone), the transport runs
+``sweep_script`` through a new connection.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 import secrets
 import selectors
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ..errors import CommandTimeout, ConnectionLost
-from .protocol import CommandResult
+from ..errors import CommandRefused, CommandTimeout, ConnectionLost, InfraError
+from .protocol import CommandResult, redact
 
-KILL_GRACE = 5.0
-_SETUP = "if command -v setsid >/dev/null 2>&1; then azl_setsid=setsid; else azl_setsid=; fi\n"
+KILL_GRACE = 5.0  # after the kill, how long the markers may take to come back
+PROBE_AFTER = 5.0  # silence (s) while a command runs before the connection is probed
+START_TIMEOUT = 30.0  # the shell's start: re-exec, private directory
+TAG_VARIABLE = "AZL_SHELL"
+_MIN_FREE_KIB = 512 * 1024  # room for command output in the private directory
+
+# Sent once, after the start: where the files go, and the end of every frame.
+_SETUP = """azl_d={dir}; azl_n=0
+trap 'rm -rf "$azl_d"' EXIT
+azl_fin() {{
+  azl_p=$!; printf '%s S %s\\n' "$1" "$azl_p"; wait "$azl_p"; azl_r=$?
+  if [ -s "$azl_d/$azl_n.o" ]; then cat "$azl_d/$azl_n.o"; : >"$azl_d/$azl_n.o"; fi
+  printf '%s O\\n' "$1"
+  if [ -s "$azl_d/$azl_n.e" ]; then cat "$azl_d/$azl_n.e"; : >"$azl_d/$azl_n.e"; fi
+  printf '%s E %s\\n' "$1" "$azl_r"
+  case $azl_n in *00) rm -f "$azl_d"/*.[oe];; esac
+}}
+"""
 
 
 class Stream(Protocol):
@@ -44,114 +68,328 @@ class Stream(Protocol):
 
 
 Killer = Callable[[int], None]
+Liveness = Callable[[], bool]
 
 
 class ShellSession:
-    """Runs framed commands through one long-lived shell on ``stream``."""
+    """Runs framed commands through one long-lived shell on ``stream``.
 
-    def __init__(self, stream: Stream, host: str, killer: Killer) -> None:
+    ``killer(pid)`` kills a command's process tree out of band (``kill_script``);
+    ``alive()``, if given, answers whether the connection still carries traffic (called
+    after ``PROBE_AFTER`` s of silence while a command runs); ``secrets`` are replaced by
+    ``***`` in the errors this session raises.
+    """
+
+    def __init__(
+        self, stream: Stream, host: str, killer: Killer, *,
+        alive: Liveness | None = None, secrets: Sequence[str] = (),
+    ) -> None:
         self._stream = stream
         self._host = host
         self._killer = killer
+        self._alive = alive
+        self._secrets = tuple(secrets)
+        self.tag = "azl" + _token()
+        self.pid: int | None = None  # the shell's, once started
+        self.workdir: str | None = None  # its private directory, once started
         self.broken = False
         # False until the remote shell reported the command's pid. A connection that drops
         # before that (typically one the server closed while idle) is taken as not having
         # started the command, which is then sent once more on a new connection.
         self.run_started = False
-        self._setup = _SETUP  # sent with the first command
+        self._running: int | None = None  # pid of the command in flight
+        self._busy = False  # a command was sent and its end marker not yet read
+        self._pending = bytearray()  # stdout read past the last end marker
+        self._stray_err = bytearray()  # the shell's own stderr, between commands
+        self._setup = ""
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(stream.fileno(), selectors.EVENT_READ)
 
-    def close(self) -> None:
-        self.broken = True
-        self._stream.close()
+    @property
+    def started(self) -> bool:
+        return self.pid is not None
 
+    @property
+    def usable(self) -> bool:
+        """Neither broken nor left in the middle of a command (an interrupted ``run``)."""
+        return not self.broken and not self._busy
+
+    # -- start ------------------------------------------------------------------------
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Tag the shell and make its private directory (done by the first ``run``)."""
+        if self.started:
+            return
+        tag = self.tag
+        # The files go to tmpfs if it has room: a file created per command costs ~1 ms on
+        # a journalling disk under load, ~10 us on tmpfs.
+        inner = (
+            'for azl_t in /dev/shm "$TMPDIR" /tmp /var/tmp "$HOME"; do '
+            '[ -n "$azl_t" ] && [ -d "$azl_t" ] || continue; '
+            'set -- $(df -Pk "$azl_t" 2>/dev/null); '
+            f'[ "${{11:-{_MIN_FREE_KIB}}}" -ge {_MIN_FREE_KIB} ] 2>/dev/null || continue; '
+            'azl_d=$(mktemp -d "$azl_t/azl.XXXXXXXX" 2>/dev/null) && break; '
+            "azl_d=; done; "
+            f'printf "%s R %s %s\\n" {tag} "$$" "$azl_d"; exec sh'
+        )
+        # A line of its own: sh may read ahead of what it runs, and exec drops what it read.
+        self._send(f"{TAG_VARIABLE}={tag} exec sh -c {shlex.quote(inner)}\n".encode())
+        deadline = time.monotonic() + timeout
+        line = self._read_line(f"{tag} R ".encode(), deadline)
+        if line is None:
+            ended = self.broken or time.monotonic() < deadline
+            self._drop()
+            raise ConnectionLost(
+                f"{self._host}: the remote shell "
+                f"{'ended at its start' if ended else f'did not start within {timeout:g} s'}"
+                f"{self._said()}")
+        fields = line.split(b" ")
+        if len(fields) < 2 or not fields[0].isdigit():
+            self._drop()
+            raise ConnectionLost(f"{self._host}: unexpected shell start {line[:200]!r}")
+        self.pid = int(fields[0])
+        workdir = b" ".join(fields[1:]).decode("utf-8", "replace")
+        if not workdir:
+            self.close()
+            raise InfraError(
+                f"{self._host}: no writable directory for command output "
+                f"(tried /dev/shm, $TMPDIR, /tmp, /var/tmp, $HOME with "
+                f"{_MIN_FREE_KIB // 1024} MiB free)")
+        self.workdir = workdir
+        self._setup = _SETUP.format(dir=shlex.quote(workdir))
+
+    def _read_line(self, prefix: bytes, deadline: float) -> bytes | None:
+        """The rest of the first stdout line starting with ``prefix``; None on EOF/timeout."""
+        buf = bytearray()
+        while True:
+            at = buf.find(prefix)
+            if at >= 0:
+                end = buf.find(b"\n", at)
+                if end >= 0:
+                    self._pending += buf[end + 1 :]
+                    return bytes(buf[at + len(prefix) : end])
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._sel.select(min(remaining, 1.0))
+            out, err, eof = self._stream.read_available()
+            buf += out
+            self._stray_err += err
+            if eof and not out and not err:
+                return None
+
+    def _said(self) -> str:
+        text = self._stray_err.decode("utf-8", "replace").strip()
+        return f": {text.splitlines()[-1][:300]}" if text else ""
+
+    # -- commands ---------------------------------------------------------------------
     def run(self, script: str, *, timeout: float, stdin: bytes | None = None) -> CommandResult:
-        token = "AZL" + secrets.token_hex(12)
-        start = time.monotonic()
+        if "\0" in script:
+            raise CommandRefused(f"{self._host}: a command cannot contain a NUL byte")
         self.run_started = False
-        try:
-            self._stream.send((self._setup + _frame(script, token, stdin)).encode())
-            self._setup = ""
-        except (OSError, EOFError) as exc:
-            self.broken = True
-            raise ConnectionLost(f"{self._host}: connection lost sending a command: {exc}") from exc
+        if self.broken or self._busy:
+            raise ConnectionLost(f"{self._host}: the shell is no longer usable")
+        self.start()
+        start = time.monotonic()
+        token = _token()
+        frame = self._setup + _frame(script, token, stdin)
+        self._setup = ""
+        self._busy = True
+        self._send(frame.encode())
         out, err, rc = self._collect(token, script, start + timeout, timeout)
         return CommandResult(script, rc, out, err, time.monotonic() - start)
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._stream.send(data)
+        except (OSError, EOFError) as exc:
+            self._drop()
+            raise ConnectionLost(f"{self._host}: connection lost sending a command: {exc}") from exc
 
     def _collect(
         self, token: str, script: str, deadline: float, timeout: float
     ) -> tuple[bytes, bytes, int]:
         tok = token.encode()
-        start_re = re.compile(re.escape(tok) + rb" S (\d+)\n")
-        end_out = re.compile(re.escape(tok) + rb" E (\d+)\n\Z")
-        end_err = tok + b" E\n"
-        out, err = bytearray(), bytearray()
-        pid: int | None = None
+        mark_s, mark_o, mark_e = tok + b" S ", tok + b" O\n", tok + b" E "
+        buf = self._pending
+        self._pending = bytearray()
+        stage, scan, body = 0, 0, 0  # 0: want S, 1: want O, 2: want E
+        stdout = b""
         rc: int | None = None
-        err_done = False
+        err = self._stray_err
+        self._stray_err = bytearray()
         timed_out = False
-        sel = selectors.DefaultSelector()
-        sel.register(self._stream.fileno(), selectors.EVENT_READ)
-        try:
-            while rc is None or not err_done:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    if timed_out:  # the kill did not bring the markers back: give up on it
-                        self.close()
-                        raise CommandTimeout(self._host, script, timeout)
-                    timed_out = True
-                    if pid is not None:
-                        self._killer(pid)
-                    deadline = time.monotonic() + KILL_GRACE
-                    continue
-                sel.select(min(remaining, 1.0))
-                chunk_out, chunk_err, eof = self._stream.read_available()
-                if chunk_out:
-                    scan_from = max(0, len(out) - len(tok) - 32)
-                    out += chunk_out
-                    if pid is None:
-                        m = start_re.search(out, scan_from)
-                        if m:
-                            pid = int(m.group(1))
-                            self.run_started = True
-                            del out[m.start() : m.end()]
-                    m = end_out.search(out, max(0, len(out) - len(tok) - 16))
-                    if m:
-                        rc = int(m.group(1))
-                        del out[m.start() :]
-                if chunk_err:
-                    err += chunk_err
-                    if err.endswith(end_err):
-                        del err[-len(end_err) :]
-                        err_done = True
-                if eof and (rc is None or not err_done):
-                    self.broken = True
-                    raise ConnectionLost(f"{self._host}: connection closed while running: {script}")
-        finally:
-            sel.close()
+        last_data = time.monotonic()
+        while rc is None:
+            # Parse what is there; each search starts where the last one could not have
+            # missed a marker.
+            if stage == 0:
+                at = buf.find(mark_s)
+                nl = buf.find(b"\n", at) if at >= 0 else -1
+                if nl >= 0:
+                    self._running = int(buf[at + len(mark_s) : nl])
+                    self.run_started = True
+                    err += buf[:at]  # the shell's own output, nothing of the command
+                    body = scan = nl + 1
+                    stage = 1
+            if stage == 1:
+                at = buf.find(mark_o, scan)
+                if at >= 0:
+                    stdout = bytes(buf[body:at])
+                    body = scan = at + len(mark_o)
+                    stage = 2
+                else:  # a marker split across reads starts in the last len(marker) bytes
+                    scan = max(body, len(buf) - len(mark_o) + 1)
+            if stage == 2:
+                at = buf.find(mark_e, scan)
+                nl = buf.find(b"\n", at) if at >= 0 else -1
+                if nl >= 0:
+                    err += buf[body:at]
+                    rc = int(buf[at + len(mark_e) : nl])
+                    self._pending = buf[nl + 1 :]
+                    break
+                scan = at if at >= 0 else max(body, len(buf) - len(mark_e) + 1)
+            now = time.monotonic()
+            if now >= deadline:
+                if timed_out:  # the kill did not bring the markers back: give up on the shell
+                    self._drop()
+                    raise self._timeout(script, timeout)
+                timed_out = True
+                if self._running is not None:
+                    self._killer(self._running)
+                deadline = time.monotonic() + KILL_GRACE
+                continue
+            if self._alive is not None and now - last_data >= PROBE_AFTER:
+                if not self._alive():
+                    self._drop()
+                    raise ConnectionLost(redact(
+                        f"{self._host}: no answer from the host for {now - last_data:.0f} s "
+                        f"(connection dead) while running: {script}", self._secrets))
+                last_data = time.monotonic()
+            self._sel.select(min(deadline - now, 1.0, PROBE_AFTER))
+            chunk_out, chunk_err, eof = self._stream.read_available()
+            if chunk_out or chunk_err:
+                last_data = time.monotonic()
+                buf += chunk_out
+                err += chunk_err
+            elif eof:
+                self._drop()
+                raise ConnectionLost(redact(
+                    f"{self._host}: connection closed while running: {script}", self._secrets))
+        self._busy = False
+        self._running = None
         if timed_out:
-            raise CommandTimeout(self._host, script, timeout)
-        return bytes(out), bytes(err), rc
+            raise self._timeout(script, timeout)
+        return stdout, bytes(err), rc
+
+    def _timeout(self, script: str, timeout: float) -> CommandTimeout:
+        return CommandTimeout(self._host, redact(script, self._secrets), timeout)
+
+    # -- end ---------------------------------------------------------------------------
+    def close(self, wait: float = 5.0) -> bool:
+        """End the shell and everything it started; True if that was done in-band.
+
+        False means the shell could not be reached (or did not confirm within ``wait``):
+        whoever owns the connection then runs ``sweep_script(tag, workdir)`` another way.
+        """
+        if self.broken:
+            return False
+        if not self.started:
+            self._drop()
+            return True  # nothing was started through this shell
+        if self._busy:
+            if self._running is None:  # interrupted before the pid was read
+                self._drop()
+                return False
+            self._killer(self._running)
+        ack = _token()
+        sweeper = f'printf "%s K\\n" {ack}; exec </dev/null >/dev/null 2>&1; ' + sweep_script(
+            self.tag, self.workdir)
+        try:
+            self._stream.send(
+                f"unset {TAG_VARIABLE}; exec sh -c {shlex.quote(sweeper)}\n".encode())
+            done = self._read_line(f"{ack} K".encode(), time.monotonic() + wait) is not None
+        except (OSError, EOFError):
+            done = False
+        self._drop()
+        return done
+
+    def _drop(self) -> None:
+        """Stop using the shell without ending it (the transport sweeps what it left)."""
+        if self.broken:
+            return
+        self.broken = True
+        self._sel.close()
+        self._stream.close()
+
+
+def _token() -> str:
+    return secrets.token_hex(8)
 
 
 def _frame(script: str, token: str, stdin: bytes | None) -> str:
-    command = f"$azl_setsid sh -c {shlex.quote(script)}"
+    command = f"( eval {shlex.quote(script)} )"
+    files = '>"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e"'
     if stdin is None:
-        launch = f"{command} </dev/null & azl_p=$!\n"
+        launch = f"{command} </dev/null {files} &"
     else:
         encoded = base64.encodebytes(stdin).decode()
-        launch = f"base64 -d <<'{token}IN' | {command} & azl_p=$!\n{encoded}{token}IN\n"
-    return (
-        launch
-        + f"printf '{token} S %d\\n' \"$azl_p\"\n"
-        + f"wait \"$azl_p\"; printf '{token} E %d\\n' $?; printf '{token} E\\n' >&2\n"
-    )
+        launch = f"base64 -d <<'{token}IN' 2>/dev/null | {command} {files} &\n{encoded}{token}IN\n"
+    return f"azl_n=$((azl_n+1)); {launch} azl_fin {token}\n"
 
 
 def kill_script(pid: int) -> str:
-    """Kill a framed command's process group, falling back to the single process."""
+    """Kill a command and every process below it (no single quotes: callers wrap it in them).
+
+    Each process found is stopped first, so none can fork out of the walk; then TERM, and
+    KILL for what is left a second later.
+    """
     return (
-        # No "--": dash (Debian's sh) rejects it and then only the group leader was killed.
-        f"kill -TERM -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; "
-        f"sleep 0.2; kill -0 -{pid} 2>/dev/null || kill -0 {pid} 2>/dev/null || exit 0; sleep 1; "
-        f"kill -KILL -{pid} 2>/dev/null || kill -KILL {pid} 2>/dev/null; true"
+        f'a=" {pid} "; kill -STOP {pid} 2>/dev/null || exit 0; '
+        + _TREE_WALK
+        + 'kill -TERM $a 2>/dev/null; kill -CONT $a 2>/dev/null; '
+        'i=0; while [ $i -lt 10 ]; do i=$((i+1)); s=; '
+        'for p in $a; do l=; read -r l 2>/dev/null </proc/$p/stat; set -- ${l##*) }; '
+        '[ -n "$l" ] && [ "$1" != Z ] && s="$s $p"; done; '
+        '[ -z "$s" ] && exit 0; sleep 0.1; done; '
+        'a=" $s "; kill -STOP $a 2>/dev/null; '
+        + _TREE_WALK
+        + "kill -KILL $a 2>/dev/null; true"
     )
+
+
+# Adds to $a (" pid pid ... ") every process whose parent is in it, stopping each, until no
+# new one turns up. /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold ") ".
+_TREE_WALK = (
+    "n=1; while [ $n = 1 ]; do n=0; "
+    "for f in /proc/[0-9]*/stat; do "
+    'l=; read -r l <"$f" || continue; set -- ${l##*) }; '
+    'p=${f#/proc/}; p=${p%/stat}; '
+    'case "$a" in *" $2 "*) case "$a" in *" $p "*) ;; '
+    '*) a="$a$p "; kill -STOP $p; n=1;; esac;; esac; '
+    "done 2>/dev/null; done; "
+)
+
+
+def sweep_script(tag: str, workdir: str | None) -> str:
+    """Kill every process whose environment carries ``AZL_SHELL=<tag>``; remove ``workdir``.
+
+    Runs in a process without the tag (a new exec, a side channel). No single quotes.
+    """
+    # A directory under a $TMPDIR with a single quote in its name is left to the shell's
+    # own EXIT trap: no way to name it here without a quote.
+    remove = f"rm -rf {_double_quoted(workdir)}; " if workdir and "'" not in workdir else ""
+    return (
+        f"e={TAG_VARIABLE}={tag}; "
+        "for s in TERM KILL KILL KILL; do "
+        'l=$(grep -lzx "$e" /proc/[0-9]*/environ 2>/dev/null); [ -n "$l" ] || break; '
+        'for f in $l; do f=${f#/proc/}; kill -$s "${f%/environ}" 2>/dev/null; done; '
+        "sleep 0.2; done; "
+        + remove
+        + "true"
+    )
+
+
+def _double_quoted(text: str) -> str:
+    """``text`` as one shell word in double quotes (the callers' single quotes stay intact)."""
+    escaped = "".join("\\" + c if c in '\\"$`' else c for c in text)
+    return f'"{escaped}"'

@@ -6,10 +6,13 @@ channel (and a second one under ``sudo`` when asked), not a channel per command.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import shlex
+import socket
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,8 @@ import paramiko
 
 from ..errors import CommandTimeout, ConnectionLost, HostKeyError, HostUnreachable, InfraError
 from ..targets import HostSpec, JumpHost
-from .protocol import CommandResult
-from .shell import ShellSession, kill_script
+from .protocol import CommandResult, redact
+from .shell import ShellSession, kill_script, sweep_script
 
 
 class _ChannelStream:
@@ -78,6 +81,48 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _stalled_handshake(
+    client: paramiko.SSHClient, exc: Exception, timeout: float, started: float
+) -> str | None:
+    """The timeout behind a failed handshake, or None when the server did answer.
+
+    paramiko reports a stalled exchange as an authentication failure ("Authentication
+    timeout.", or "transport shut down or saw EOF" after its key-exchange timer closed the
+    connection) or as a bare SSHException: under heavy packet loss that read "authentication
+    failed", which sends people after their keys instead of their network.
+    """
+    elapsed = time.monotonic() - started
+    transport = client.get_transport()
+    # What the transport's own thread ran into (a banner timeout) is the first cause.
+    inner = transport.get_exception() if transport is not None else None
+    text = f"{exc} {inner or ''}"
+    kex_timer = getattr(transport, "handshake_timeout", 15)
+    packetizer = getattr(transport, "packetizer", None)
+    slow = "the network is slow or losing packets, or sshd is stalled"
+    if "Error reading SSH protocol banner" in text or not getattr(
+        transport, "remote_version", "SSH-"
+    ):
+        return f"no SSH banner within {timeout:g} s ({slow})"
+    if packetizer is not None and packetizer.handshake_timed_out():
+        return f"the SSH key exchange did not finish within {kex_timer:g} s ({slow})"
+    if "No existing session" in text:  # paramiko gave up waiting for the key exchange
+        return f"the SSH key exchange did not finish within {timeout:g} s ({slow})"
+    if "Authentication timeout" in text:
+        return f"no answer to the authentication request within {timeout:g} s ({slow})"
+    if "transport shut down or saw EOF" in text:
+        return f"the server closed the connection during the SSH handshake after {elapsed:.1f} s"
+    return None
+
+
+def no_delay(sock: object) -> None:
+    """Send small packets at once (a command is one): Nagle's algorithm would hold one
+    back until the previous packet is acknowledged, and the server delays that ACK up to
+    40 ms when it has nothing to say."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _known_hosts_name(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
@@ -91,7 +136,12 @@ class SshTransport:
         self.description = f"ssh {who}{spec.address}:{spec.port}"
         self._clients: list[paramiko.SSHClient] = []
         self._shells: dict[bool, ShellSession] = {}
-        self._lock = threading.Lock()
+        self._orphans: list[_Orphan] = []
+        self._unreachable: HostUnreachable | None = None
+        # How long a keepalive may go unanswered before the connection counts as dead: long
+        # enough for TCP to retransmit through heavy loss (RTO 0.2 s doubling: 6 tries).
+        self._probe_wait = max(15.0, 2 * spec.connect_timeout)
+        self._lock = threading.RLock()
 
     # -- connection -------------------------------------------------------------------
     def connect(self) -> None:
@@ -100,6 +150,7 @@ class SshTransport:
                 return
             self._close_clients()
             self._open()
+            self._sweep_orphans()
 
     def _connected(self) -> bool:
         if not self._clients:
@@ -144,6 +195,7 @@ class SshTransport:
         user = hop.user or spec.user
         identity = hop.identity_file or spec.identity_file
         password = hop.password or (spec.password if isinstance(hop, HostSpec) else None)
+        started = time.monotonic()
         try:
             client.connect(
                 hop.address,
@@ -167,11 +219,17 @@ class SshTransport:
                 "refusing to connect",
             ) from None
         except paramiko.AuthenticationException as exc:
+            stalled = _stalled_handshake(client, exc, spec.connect_timeout, started)
+            client.close()
             self._close_clients()
+            if stalled:
+                raise HostUnreachable(spec.name, spec.address, f"{label}: {stalled}") from None
             raise HostUnreachable(
                 spec.name, spec.address, f"{label}: authentication failed for user {user}: {exc}"
             ) from None
         except paramiko.SSHException as exc:
+            stalled = _stalled_handshake(client, exc, spec.connect_timeout, started)
+            client.close()
             self._close_clients()
             text = str(exc)
             if "not found in known_hosts" in text:
@@ -180,8 +238,10 @@ class SshTransport:
                     f"{label}: unknown host key for {_known_hosts_name(hop.address, hop.port)} "
                     f"(not in {known}); pin it there or set host_key_policy: accept-new",
                 ) from None
-            raise HostUnreachable(spec.name, spec.address, f"{label}: SSH error: {text}") from None
+            cause = stalled or f"SSH error: {text}"
+            raise HostUnreachable(spec.name, spec.address, f"{label}: {cause}") from None
         except TimeoutError:
+            client.close()
             self._close_clients()
             raise HostUnreachable(
                 spec.name, spec.address,
@@ -189,6 +249,7 @@ class SshTransport:
                 f"{spec.connect_timeout:g} s",
             ) from None
         except OSError as exc:
+            client.close()
             self._close_clients()
             reason = _os_reason(exc)
             raise HostUnreachable(
@@ -197,6 +258,7 @@ class SshTransport:
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(15)
+            no_delay(transport.sock)
         return client
 
     # -- commands ---------------------------------------------------------------------
@@ -207,37 +269,75 @@ class SshTransport:
             shell = self._shell(sudo)
             try:
                 return shell.run(script, timeout=timeout, stdin=stdin)
-            except ConnectionLost:
-                self._shells.pop(sudo, None)
-                # Reconnect once, but only if the connection itself dropped; a command that
-                # was running when it dropped is not run again (it may not be idempotent).
+            except ConnectionLost as lost:
+                self._retire(sudo)
+                # Reconnect now: that ends what the lost shell left, and a host that cannot
+                # be reached again is unreachable (HostUnreachable), not one more lost
+                # connection per remaining test. A command that was running is not sent
+                # again (it may not be idempotent); one that never started is.
+                self._reconnect(str(lost))
                 if attempt == 2 or shell.run_started:
                     raise
-            except CommandTimeout:
-                if shell.broken:
-                    self._shells.pop(sudo, None)
+            except CommandTimeout as timed_out:
+                if shell.broken:  # the kill did not bring the shell back: is the host there?
+                    self._retire(sudo)
+                    self._reconnect(str(timed_out))
                 raise
         raise AssertionError("unreachable")
 
     def _shell(self, sudo: bool) -> ShellSession:
         shell = self._shells.get(sudo)
-        if shell is not None and not shell.broken and self._connected():
-            return shell
+        if shell is not None:
+            if shell.usable and self._connected():
+                return shell
+            self._retire(sudo)
         self.connect()
-        client = self._clients[-1]
-        transport = client.get_transport()
-        assert transport is not None
         try:
-            channel = transport.open_session(timeout=self.spec.connect_timeout)
-            channel.exec_command(self._shell_command(sudo))
+            channel = self._open_shell_channel(sudo)
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise ConnectionLost(f"{self.spec.name}: cannot open a shell: {exc}") from exc
+            # The transport looked active but cannot open a channel: it is dead.
+            self._reconnect(f"{self.spec.name}: cannot open a shell: {exc}")
+            try:
+                channel = self._open_shell_channel(sudo)
+            except (paramiko.SSHException, OSError, EOFError) as again:
+                raise ConnectionLost(f"{self.spec.name}: cannot open a shell: {again}") from again
         stream = _ChannelStream(channel)
         if sudo and self.spec.user != "root":
             self._sudo_handshake(stream)
-        shell = ShellSession(stream, self.spec.name, lambda pid: self._kill(pid, sudo))
+        shell = ShellSession(
+            stream, self.spec.name, lambda pid: self._kill(pid, sudo),
+            alive=self._alive, secrets=self.spec.secrets(),
+        )
         self._shells[sudo] = shell
         return shell
+
+    def _open_shell_channel(self, sudo: bool) -> paramiko.Channel:
+        transport = self._clients[-1].get_transport() if self._clients else None
+        if transport is None:
+            raise EOFError("not connected")
+        channel = transport.open_session(timeout=self.spec.connect_timeout)
+        channel.exec_command(self._shell_command(sudo))
+        return channel
+
+    def _retire(self, sudo: bool) -> None:
+        """Stop using a shell; what it left is swept now, or after the next connect."""
+        shell = self._shells.pop(sudo, None)
+        if shell is not None and not shell.close() and shell.started:
+            self._orphans.append(_Orphan(shell.tag, shell.workdir, sudo))
+
+    def _reconnect(self, cause: str) -> None:
+        """A new connection (HostUnreachable naming ``cause`` if there is none)."""
+        with self._lock:
+            self._close_clients()
+            try:
+                self._open()
+            except HostUnreachable as exc:
+                self._unreachable = type(exc)(
+                    self.spec.name, self.spec.address,
+                    f"{redact(cause, self.spec.secrets())}; reconnecting failed: {exc.cause}",
+                )
+                raise self._unreachable from None
+            self._sweep_orphans()
 
     def _shell_command(self, sudo: bool) -> str:
         if not sudo or self.spec.user == "root":
@@ -285,36 +385,103 @@ class SshTransport:
     def _sudo_error(self, detail: str) -> InfraError:
         return InfraError(
             f"{self.spec.name}: cannot run commands as root with sudo as user "
-            f"{self.spec.user or '(default)'}: {detail}"
+            f"{self.spec.user or '(default)'}: {redact(detail, self.spec.secrets())}"
         )
 
+    # -- side channel: kill, sweep, probe ---------------------------------------------------
     def _kill(self, pid: int, sudo: bool) -> None:
-        """Kill a timed-out command through a side channel of the same connection."""
-        client = self._clients[-1] if self._clients else None
-        if client is None:
-            return
-        password = self.spec.sudo_password if sudo and self.spec.user != "root" else None
-        prefix = ""
-        if sudo and self.spec.user != "root":
-            prefix = "sudo -S -k -p '' " if password is not None else "sudo -n "
-        try:
-            command = f"{prefix}sh -c '{kill_script(pid)}'"
-            stdin, stdout, _ = client.exec_command(command, timeout=10)
-            if password is not None:  # read by sudo only; the kill script reads no input
-                stdin.write(password.get_secret_value() + "\n")
-            stdin.channel.shutdown_write()
-            stdout.channel.recv_exit_status()
-        except (paramiko.SSHException, OSError):
-            pass
+        """Kill a timed-out command's process tree through a second channel."""
+        self._side_exec(kill_script(pid), sudo, timeout=15)
 
+    def _sweep_orphans(self) -> None:
+        """End what lost shells left (the shell itself, its commands, their children)."""
+        for orphan in list(self._orphans):
+            if self._side_exec(sweep_script(orphan.tag, orphan.workdir), orphan.sudo, timeout=15):
+                self._orphans.remove(orphan)
+
+    def _side_exec(self, script: str, sudo: bool, timeout: float) -> bool:
+        """Run ``script`` on a channel of its own (as root if ``sudo``); True once it ended.
+
+        The sudo password is sent only in answer to sudo's prompt, as in the shell's start.
+        """
+        transport = self._clients[-1].get_transport() if self._clients else None
+        if transport is None or not transport.is_active():
+            return False
+        as_root = sudo and self.spec.user != "root"
+        password = self.spec.sudo_password if as_root else None
+        command = f"sh -c {shlex.quote(script)}"
+        if as_root:
+            command = (f"sudo -S -k -p {shlex.quote(_SUDO_PROMPT)} {command}"
+                       if password is not None else f"sudo -n {command}")
+        deadline = time.monotonic() + timeout
+        try:
+            channel = transport.open_session(timeout=min(timeout, self.spec.connect_timeout))
+            try:
+                channel.exec_command(command)
+                err = b""
+                while not channel.status_event.wait(0.05):
+                    if time.monotonic() > deadline:
+                        return False
+                    while channel.recv_stderr_ready():
+                        err += channel.recv_stderr(4096)
+                    if password is not None and _SUDO_PROMPT.encode() in err:
+                        err = err.replace(_SUDO_PROMPT.encode(), b"", 1)
+                        channel.sendall(password.get_secret_value().encode() + b"\n")
+                        password = None  # once: a second prompt means a wrong password
+                return True
+            finally:
+                channel.close()
+        except (paramiko.SSHException, OSError, EOFError):
+            return False
+
+    def _alive(self) -> bool:
+        """Whether the server still answers: a keepalive request that wants a reply.
+
+        paramiko's own keepalives want none, so a host that vanished (no RST: a link down,
+        a frozen VM) would otherwise look connected until TCP gives up, many minutes later.
+        """
+        transport = self._clients[-1].get_transport() if self._clients else None
+        if transport is None or not transport.is_active():
+            return False
+        answered = threading.Event()
+
+        def probe() -> None:
+            with contextlib.suppress(Exception):  # any reply, even a refusal, is an answer
+                transport.global_request("keepalive@openssh.com", wait=True)
+            answered.set()
+
+        threading.Thread(target=probe, daemon=True, name="azl-ssh-probe").start()
+        return answered.wait(self._probe_wait) and transport.is_active()
+
+    # -- end ----------------------------------------------------------------------------
     def close(self) -> None:
+        """End every shell and what it started, then the connection.
+
+        A shell that cannot end itself in-band (a command running that cannot be killed, a
+        lost connection) is swept through the connection, reopened once if it is gone
+        (not for a host already found unreachable).
+        """
         with self._lock:
-            for shell in self._shells.values():
-                shell.close()
-            self._shells.clear()
+            for sudo in list(self._shells):
+                self._retire(sudo)
+            if self._orphans and not self._connected() and self._unreachable is None:
+                self._close_clients()
+                with contextlib.suppress(HostUnreachable):
+                    self._open()
+            if self._orphans and self._connected():
+                self._sweep_orphans()
             self._close_clients()
 
     def _close_clients(self) -> None:
         for client in reversed(self._clients):
             client.close()
         self._clients.clear()
+
+
+@dataclass(frozen=True)
+class _Orphan:
+    """A shell whose connection was lost before it could end what it started."""
+
+    tag: str
+    workdir: str | None
+    sudo: bool

@@ -49,7 +49,7 @@ def user_processes(user: str, pattern: str) -> list[str]:
 
 # -- commands ------------------------------------------------------------------------------
 def test_runs_as_the_login_user_not_root(host: Host) -> None:
-    assert host.check_output("id -un") == "azltest"
+    assert host.check_output("id -un") == host.spec.user
     assert host.check_output("id -u") != "0"
 
 
@@ -98,13 +98,14 @@ def test_sudo_runs_as_root_without_password(host: Host) -> None:
 
 def test_sudo_with_password_and_no_leak(sshd_factory: SshdFactory, sshd: SshServer) -> None:
     password = sshd_factory.users.sudo_password
-    spec = sshd_factory.spec(sshd, user="azltestpw", sudo_password=SecretStr(password))
+    pw_user = sshd_factory.users.pw_user
+    spec = sshd_factory.spec(sshd, user=pw_user, sudo_password=SecretStr(password))
     h = connect(spec)
     try:
         first = h.run("id -u", sudo=True)
         assert (first.rc, first.stdout) == (0, "0\n")
         assert password not in first.stderr
-        assert h.check_output("id -un") == "azltestpw"
+        assert h.check_output("id -un") == pw_user
     finally:
         h.close()
     assert password not in repr(spec)
@@ -125,17 +126,18 @@ def test_sudo_password_never_reaches_the_shell(sshd_factory: SshdFactory, sshd: 
 def test_wrong_sudo_password_is_a_clear_infra_error(
     sshd_factory: SshdFactory, sshd: SshServer
 ) -> None:
-    spec = sshd_factory.spec(sshd, user="azltestpw", sudo_password=SecretStr("wrong-pw-123"))
+    pw_user = sshd_factory.users.pw_user
+    spec = sshd_factory.spec(sshd, user=pw_user, sudo_password=SecretStr("wrong-pw-123"))
     h = connect(spec)
     try:
         start = time.monotonic()
         with pytest.raises(InfraError) as info:
             h.run("id -u", sudo=True)
-        assert time.monotonic() - start < 10
+        assert time.monotonic() - start < 60  # sudo's own prompt timeout is 5 minutes
         message = str(info.value)
-        assert "sudo" in message and "azltestpw" in message
+        assert "sudo" in message and pw_user in message
         assert "wrong-pw-123" not in message
-        assert h.check_output("id -un") == "azltestpw"  # the plain shell is unaffected
+        assert h.check_output("id -un") == pw_user  # the plain shell is unaffected
     finally:
         h.close()
 
@@ -143,7 +145,7 @@ def test_wrong_sudo_password_is_a_clear_infra_error(
 def test_sudo_without_rights_is_a_clear_infra_error(
     sshd_factory: SshdFactory, sshd: SshServer
 ) -> None:
-    h = connect(sshd_factory.spec(sshd, user="azltestpw"))  # needs a password, none given
+    h = connect(sshd_factory.spec(sshd, user=sshd_factory.users.pw_user))  # needs a password
     try:
         with pytest.raises(InfraError, match="password is required"):
             h.run("true", sudo=True)
@@ -159,7 +161,7 @@ def test_timeout_kills_the_command_and_host_stays_usable(host: Host, sudo: bool)
     with pytest.raises(CommandTimeout) as info:
         host.run(marker, timeout=1, sudo=sudo)
     elapsed = time.monotonic() - start
-    assert elapsed < 8, f"timeout took {elapsed:.1f} s"
+    assert elapsed < 60, f"timeout took {elapsed:.1f} s"  # not the command's 137 s
     assert "timed out after 1 s" in str(info.value)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and subprocess.run(
@@ -177,7 +179,8 @@ def test_timeout_of_a_sudo_password_user_kills_the_root_command(
     sshd_factory: SshdFactory, sshd: SshServer
 ) -> None:
     spec = sshd_factory.spec(
-        sshd, user="azltestpw", sudo_password=SecretStr(sshd_factory.users.sudo_password)
+        sshd, user=sshd_factory.users.pw_user,
+        sudo_password=SecretStr(sshd_factory.users.sudo_password)
     )
     h = connect(spec)
     try:
@@ -285,7 +288,7 @@ def test_unreachable_port_fails_fast_naming_host_address_cause(
     start = time.monotonic()
     with pytest.raises(HostUnreachable) as info:
         connect(spec)
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < spec.connect_timeout  # refused, not timed out
     message = str(info.value)
     assert "ghost" in message and "127.0.0.1" in message and str(port) in message
     assert "refused" in message.lower()
@@ -297,7 +300,8 @@ def test_bad_key_is_an_authentication_error(
 ) -> None:
     stranger = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
-    with pytest.raises(HostUnreachable, match="authentication failed for user azltest"):
+    with pytest.raises(HostUnreachable,
+                       match=f"authentication failed for user {sshd_factory.users.user}"):
         connect(sshd_factory.spec(sshd, identity_file=str(stranger)))
 
 

@@ -1,0 +1,418 @@
+"""The SSH transport under faults (issue 18), against real OpenSSH sshd and lab hosts.
+
+What the run started on a host must end on every exit path (close, Ctrl-C, SIGTERM, a
+dropped session); a command's output is its own; a host that vanishes is unreachable fast;
+messages say what happened and carry no secret. Processes are found by the tag every shell
+puts in the environment of what it starts (``AZL_SHELL=<tag>``): sshd runs on this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from pytest_azlinux.errors import (
+    CommandFailed,
+    CommandRefused,
+    CommandTimeout,
+    ConnectionLost,
+    HostUnreachable,
+    InfraError,
+)
+from pytest_azlinux.host import Host
+from pytest_azlinux.targets import HostSpec
+from pytest_azlinux.transport.local import tagged_pids
+from pytest_azlinux.transport.shell import ShellSession
+from pytest_azlinux.transport.ssh import SshTransport
+from tests.fixtures.lab import lab_host_specs, make_lab, unique_lab_name
+from tests.fixtures.sshd import SshdFactory, SshServer
+
+pytestmark = pytest.mark.timeout(600)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def connect(spec: HostSpec, timeout: float = 60.0) -> Host:
+    host = Host(spec, SshTransport(spec), default_timeout=timeout)
+    host.transport.connect()
+    return host
+
+
+@pytest.fixture
+def host(sshd_factory: SshdFactory, sshd: SshServer) -> Iterator[Host]:
+    h = connect(sshd_factory.spec(sshd))
+    yield h
+    h.close()
+
+
+def shell_of(host: Host, sudo: bool = False) -> ShellSession:
+    shells: dict[bool, ShellSession] = host.transport._shells  # type: ignore[attr-defined]
+    return shells[sudo]
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def nothing_left(tag: str, workdir: str | None) -> Callable[[], bool]:
+    return lambda: not tagged_pids(tag) and not (workdir and Path(workdir).exists())
+
+
+def running(pattern: str) -> bool:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
+
+
+# -- output belongs to its command (18.4) ------------------------------------------------------
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_background_output_stays_out_of_later_commands(host: Host, sudo: bool) -> None:
+    first = host.run("(sleep 1; echo late; echo late >&2) & echo first", sudo=sudo)
+    assert (first.rc, first.stdout, first.stderr) == (0, "first\n", "")
+    outputs = set()
+    end = time.monotonic() + 2.5  # across the moment "late" is written
+    while time.monotonic() < end:
+        result = host.run("echo alive", timeout=10, sudo=sudo)
+        outputs.add((result.rc, result.stdout, result.stderr))
+    assert outputs == {(0, "alive\n", "")}
+
+
+def test_long_commands_run_whole(host: Host) -> None:
+    for size in (200_000, 2_000_000):  # over the 128 KiB a single argument may have
+        word = "y" * size
+        result = host.run(f"printf %s {word} | wc -c", timeout=120)
+        assert (result.rc, result.stdout.strip()) == (0, str(size))
+    assert host.run(f": {'z' * 300_000}; id -u", sudo=True).stdout == "0\n"
+
+
+def test_nul_byte_is_refused_naming_the_argument(host: Host, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with pytest.raises(CommandRefused, match=r"sshd1: .*argument 2 contains a NUL byte"):
+        host.run("touch %s %s", str(marker), "a\0b")
+    with pytest.raises(CommandRefused, match="NUL"):
+        host.run("touch", str(marker), env={"X": "a\0b"})
+    with pytest.raises(CommandRefused, match="not a variable name"):
+        host.run("touch", str(marker), env={"X; touch /tmp/azl-pwned #": "1"})
+    assert not marker.exists() and not Path("/tmp/azl-pwned").exists()
+    assert host.run("echo", "still fine").stdout == "still fine\n"
+
+
+# -- nothing left on the host (18.2) --------------------------------------------------------------
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_close_ends_leftovers_and_the_shell(host: Host, sudo: bool) -> None:
+    host.run("sleep 611.5 & (sleep 612.5; echo x) &", sudo=sudo)
+    shell = shell_of(host, sudo)
+    assert len(tagged_pids(shell.tag)) >= 3  # the shell and the two it left
+    host.close()
+    wait_until(nothing_left(shell.tag, shell.workdir), "the shell or its leftovers survived")
+    assert not running("sleep 61[12].5")
+
+
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_close_while_a_command_runs(host: Host, sudo: bool) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            host.run("sleep 613.5", timeout=300, sudo=sudo)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    wait_until(lambda: running("sleep 613.5"), "the command did not start")
+    shell = shell_of(host, sudo)
+    host.close()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    wait_until(nothing_left(shell.tag, shell.workdir), "the command or the shell survived")
+
+
+CHILD = """
+import json, signal, sys
+from pytest_azlinux.host import Host
+from pytest_azlinux.targets import HostSpec
+from pytest_azlinux.transport.ssh import SshTransport
+
+spec = HostSpec(**json.loads(sys.argv[1]))
+sudo = sys.argv[2] == "sudo"
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # as the plugin handles SIGTERM
+host = Host(spec, SshTransport(spec))
+try:
+    host.run("sleep 614.5 &", sudo=sudo)
+    shell = host.transport._shells[sudo]
+    print("SHELL", shell.tag, shell.workdir, flush=True)
+    host.run("sleep 615.5", timeout=300, sudo=sudo)
+finally:
+    host.close()
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_interrupted_run_leaves_nothing(
+    sshd_factory: SshdFactory, sshd: SshServer, sig: signal.Signals, sudo: bool
+) -> None:
+    spec = sshd_factory.spec(sshd)
+    fields = {k: getattr(spec, k) for k in
+              ("name", "target", "access", "address", "port", "user", "identity_file",
+               "known_hosts", "connect_timeout")}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(fields), "sudo" if sudo else "user"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline().split()
+        assert line[:1] == ["SHELL"], child.stderr.read() if child.stderr else ""
+        tag, workdir = line[1], line[2]
+        wait_until(lambda: running("sleep 615.5"), "the command did not start")
+        child.send_signal(sig)
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    wait_until(nothing_left(tag, workdir), "the run left processes or files on the host")
+    assert not running("sleep 61[45].5")
+
+
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_dropped_session_is_ended_on_reconnect(host: Host, sshd: SshServer, sudo: bool) -> None:
+    host.run("sleep 616.5 &", sudo=sudo)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            host.run("sleep 617.5", timeout=300, sudo=sudo)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    wait_until(lambda: running("sleep 617.5"), "the command did not start")
+    lost = shell_of(host, sudo)
+    assert sshd.drop_connections() >= 1
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], ConnectionLost), errors
+    # The reconnect after the loss ended what the lost shell left, and the host works.
+    wait_until(nothing_left(lost.tag, lost.workdir), "the lost session's processes survived")
+    assert not running("sleep 61[67].5")
+    assert host.check_output("echo back", sudo=sudo) == "back"
+
+
+# -- a host that vanishes (18.5) ----------------------------------------------------------------
+def test_frozen_host_is_unreachable_long_before_the_command_timeout(
+    host: Host, sshd: SshServer
+) -> None:
+    host.run("true")
+    start = time.monotonic()
+    sshd.freeze()
+    try:
+        with pytest.raises(HostUnreachable) as info:
+            host.run("sleep 600", timeout=600)
+        elapsed = time.monotonic() - start
+        message = str(info.value)
+        assert "no answer from the host" in message and "reconnecting failed" in message
+        assert "no SSH banner" in message
+        assert elapsed < 300, f"took {elapsed:.0f} s for a dead host"
+        with pytest.raises(HostUnreachable):  # and the next command: no command timeout
+            host.run("true", timeout=600)
+    finally:
+        sshd.thaw()
+
+
+def test_timeout_on_a_frozen_host_is_unreachable(host: Host, sshd: SshServer) -> None:
+    host.run("true")
+    sshd.freeze()
+    try:
+        with pytest.raises(HostUnreachable, match=r"sleep 30.*reconnecting failed"):
+            host.run("sleep 30", timeout=2)
+    finally:
+        sshd.thaw()
+
+
+# -- secrets (18.6) -------------------------------------------------------------------------------
+def test_errors_carry_no_secret(sshd_factory: SshdFactory, sshd: SshServer) -> None:
+    password = sshd_factory.users.sudo_password
+    spec = sshd_factory.spec(sshd, user=sshd_factory.users.pw_user,
+                             sudo_password=SecretStr(password))
+    h = connect(spec)
+    try:
+        with pytest.raises(CommandTimeout) as timed_out:
+            h.run(f"sleep 5 # {password}", timeout=1, sudo=True)
+        with pytest.raises(CommandFailed) as failed:
+            h.run(f"echo {password} >&2; exit 3", check=True)
+        with pytest.raises(CommandFailed) as with_env:
+            h.run("exit 4", env={"TOKEN": "env-value-xyz"}, check=True)
+        for exc in (timed_out.value, failed.value, with_env.value):
+            shown = f"{exc} {vars(exc)}"
+            assert password not in shown and "env-value-xyz" not in shown
+        assert "***" in str(timed_out.value) and "***" in str(failed.value)
+        assert h.run("true", env={"TOKEN": "env-value-xyz"}).command == "true"
+    finally:
+        h.close()
+
+
+# -- the frame under bash as sh (Azure Linux's /bin/sh) --------------------------------------------
+def test_framing_with_bash_as_sh() -> None:
+    """The real-sh framing tests again, in a mount namespace where sh is bash."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root (a mount namespace with bash bound over sh)", pytrace=False)
+    bash, sh = shutil.which("bash"), os.path.realpath("/bin/sh")
+    assert bash is not None
+    inside = (f"mount --make-rprivate / && mount --bind {bash} {sh} && "
+              "sh -c 'echo \"sh is bash $BASH_VERSION\"' && "
+              f"exec {sys.executable} -m pytest -q -p no:cacheprovider -k real "
+              "tests/unit/test_shell_framing.py")
+    done = subprocess.run(["unshare", "-m", "sh", "-c", inside], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "sh is bash 5" in done.stdout or "sh is bash 4" in done.stdout
+    assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+# -- handshake stalls (18.8) ----------------------------------------------------------------------
+class StallAfterKeyExchange:
+    """A TCP relay to a real sshd that stops passing the server's packets once the key
+    exchange is done (after the server's NEWKEYS, RFC 4253 s7.3): the client's
+    authentication is never answered, as when heavy loss eats the replies. The relay reads
+    the binary packet layer only up to there, where it is still unencrypted."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream = upstream_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._listener.accept()
+                server = socket.create_connection(("127.0.0.1", self._upstream))
+                self._sockets += [client, server]
+                threading.Thread(target=self._pump, args=(client, server, False), daemon=True
+                                 ).start()
+                threading.Thread(target=self._pump, args=(server, client, True), daemon=True
+                                 ).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, from_server: bool) -> None:
+        buf, banner_done, stalled = b"", False, False
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if not from_server:
+                    dst.sendall(data)
+                    continue
+                if stalled:
+                    continue  # swallowed: the replies that never arrive
+                buf += data
+                if not banner_done:
+                    end = buf.find(b"\n")
+                    if end < 0:
+                        continue
+                    dst.sendall(buf[: end + 1])
+                    buf, banner_done = buf[end + 1 :], True
+                while len(buf) >= 6 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                    size = 4 + int.from_bytes(buf[:4], "big")
+                    packet, buf = buf[:size], buf[size:]
+                    dst.sendall(packet)
+                    if packet[5] == 21:  # SSH_MSG_NEWKEYS: from here on, nothing more
+                        stalled = True
+                        break
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def test_stalled_authentication_is_a_timeout_not_a_bad_key(
+    sshd_factory: SshdFactory, sshd: SshServer, tmp_path: Path
+) -> None:
+    relay = StallAfterKeyExchange(sshd.port)
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{relay.port} {sshd.host_key_line}\n")
+    try:
+        spec = sshd_factory.spec(sshd, port=relay.port, known_hosts=str(known),
+                                 connect_timeout=2.0)
+        with pytest.raises(HostUnreachable) as info:
+            connect(spec)
+    finally:
+        relay.close()
+    message = str(info.value)
+    assert "authentication failed" not in message
+    assert "no answer to the authentication request within 2 s" in message
+
+
+# -- the lab: a link that goes down, heavy loss ---------------------------------------------------
+@pytest.fixture(scope="module")
+def fault_lab() -> Iterator[object]:
+    with make_lab(unique_lab_name("tf"), 1, ("azl3",)) as lab:
+        yield lab
+
+
+def test_lab_host_whose_link_goes_down_is_unreachable_fast(fault_lab: object) -> None:
+    from pytest_azlinux.lab import Lab
+
+    assert isinstance(fault_lab, Lab)
+    spec = lab_host_specs(fault_lab)[0]
+    h = connect(spec, timeout=600)
+    try:
+        h.run("sleep 618.5 &")
+        lost = shell_of(h)
+        start = time.monotonic()
+        fault_lab.fault(spec.name, down=True)
+        try:
+            with pytest.raises(HostUnreachable) as info:
+                h.run("sleep 600")
+            assert time.monotonic() - start < 300
+            assert spec.name in str(info.value) and spec.address in str(info.value)
+        finally:
+            fault_lab.fault(spec.name, clear=True)
+        # Back up: the next command reconnects and ends what the lost session left.
+        assert h.check_output("echo back") == "back"
+        assert h.run(f"grep -lzx AZL_SHELL={lost.tag} /proc/[0-9]*/environ").stdout == ""
+    finally:
+        h.close()
+
+
+def test_lab_host_under_heavy_loss_is_never_an_authentication_failure(fault_lab: object) -> None:
+    from pytest_azlinux.lab import Lab
+
+    assert isinstance(fault_lab, Lab)
+    spec = lab_host_specs(fault_lab, connect_timeout=2.0)[0]
+    fault_lab.fault(spec.name, loss=30)
+    messages = []
+    try:
+        for _ in range(8):
+            try:
+                h = connect(spec)
+            except HostUnreachable as exc:
+                messages.append(str(exc))
+                continue
+            try:
+                assert h.run("echo through-loss", timeout=120).stdout == "through-loss\n"
+            except InfraError as exc:  # a probe may give up under this loss: say so, then
+                messages.append(str(exc))
+            finally:
+                h.close()
+    finally:
+        fault_lab.fault(spec.name, clear=True)
+    for message in messages:
+        assert "authentication failed" not in message, message

@@ -1,0 +1,57 @@
+"""The local transport (subprocess on this machine): real processes, no root needed."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_azlinux.errors import CommandRefused, CommandTimeout
+from pytest_azlinux.transport.local import LocalTransport, tagged_pids
+
+
+@pytest.fixture
+def local() -> Iterator[LocalTransport]:
+    transport = LocalTransport("here")
+    yield transport
+    transport.close()
+
+
+def running(pattern: str) -> bool:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
+
+
+def test_output_of_a_process_left_behind_is_not_the_commands(local: LocalTransport) -> None:
+    start = time.monotonic()
+    first = local.run("(sleep 1; echo late) & sleep 620.5 & echo now", timeout=30)
+    assert (first.rc, first.stdout) == (0, "now\n")
+    assert time.monotonic() - start < 30  # the pipes are not held open by what it left
+    outputs = set()
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        outputs.add(local.run("echo alive", timeout=30).stdout)
+    assert outputs == {"alive\n"}
+
+
+def test_close_ends_what_commands_left(local: LocalTransport) -> None:
+    local.run("sleep 621.5 &", timeout=30)
+    assert tagged_pids(local.tag)
+    local.close()
+    assert not tagged_pids(local.tag) and not running("sleep 621.5")
+
+
+def test_long_script_and_stdin(local: LocalTransport) -> None:
+    word = "w" * 500_000
+    assert local.run(f"printf %s {word} | wc -c", timeout=60).stdout.strip() == str(len(word))
+    data = bytes(range(256)) * 64
+    assert local.run("cat", timeout=30, stdin=data).stdout_bytes == data
+
+
+def test_timeout_kills_the_group_and_nul_is_refused(local: LocalTransport) -> None:
+    with pytest.raises(CommandTimeout):
+        local.run("sleep 622.5 & sleep 623.5", timeout=0.5)
+    assert not running("sleep 62[23].5")
+    with pytest.raises(CommandRefused, match="NUL"):
+        local.run("echo a\0b", timeout=5)
