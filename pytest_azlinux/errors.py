@@ -7,6 +7,7 @@
     │   ├── TargetsError         targets file, a target, a field (names file/target/field)
     │   │   ├── SettingsError    a target's ``suites.<name>`` settings
     │   │   └── ProfileError     an image profile file, or a profile that cannot be found
+    │   ├── WaiversError         the waivers file (names file, waiver and field)
     │   └── ReportError          bad input to a report tool (a missing dir, not JUnit)
     ├── InfraError               the test could not look: reported as ERROR, never a finding
     │   ├── HostUnreachable      connect failed (network, auth): host, address, cause
@@ -30,7 +31,8 @@
         ├── IperfFormatError
         └── FioFormatError
 
-Findings are plain ``AssertionError`` (pytest's FAIL); ``SelinuxDenialsFound`` is one.
+Findings are plain ``AssertionError`` (pytest's FAIL); ``SelinuxDenialsFound`` and
+``SentinelFindings`` are two.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ class SettingsError(TargetsError):
 
 class ProfileError(TargetsError):
     """A profile file is invalid or a profile cannot be found; names file and field."""
+
+
+class WaiversError(ConfigError):
+    """The waivers file is invalid; the message names the file, the waiver and the field."""
 
 
 class ReportError(ConfigError):
@@ -140,6 +146,11 @@ class BedError(LabError):
 
 class VmError(LabError):
     """A VM image could not be built, or a VM could not be started or reached."""
+
+
+# -- findings ---------------------------------------------------------------------------------
+class SentinelFindings(AssertionError):
+    """A sentinel saw new trouble on a host during a test (kernel log, failed units, denials)."""
 
 
 # -- commands and recorded output --------------------------------------------------------------

@@ -96,6 +96,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--azl-profiles-dir", action="append", default=[], metavar="DIR",
         help="extra image profile directories (add to or override the shipped profiles)",
     )
+    from .gate.options import add_options as add_gate_options
+
+    add_gate_options(group, parser)  # waivers, reruns
     parser.addini("azl_targets_file", "targets file, relative to the rootdir")
     parser.addini("azl_profiles_dir", "image profile directories, relative to the rootdir",
                   type="paths")
@@ -167,6 +170,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
+    from .gate.plugin import register as register_gate
+
+    register_gate(config, session, targets)  # waivers, sentinels, reruns
     _handle_sigterm()
     if not is_controller:
         _die_with_controller()

@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "pytest_azlinux.storage.settings",
     "pytest_azlinux.cluster.settings",
     "pytest_azlinux.profiles.settings",
+    "pytest_azlinux.gate.settings",
 )
 
 

@@ -21,11 +21,16 @@ import pytest
 from .junit import build_suite, write_report
 from .model import (
     METRIC_PREFIX,
+    OUTCOME_FINDING,
+    OUTCOME_RERUN,
     PROP_FACTS,
     PROP_HOST,
     PROP_IMAGE,
     PROP_OUTCOME,
     PROP_TARGET,
+    PROP_WAIVER_STATE,
+    SKIP_TYPE_WAIVED,
+    WAIVED_FAILURE_SECTION,
     Better,
     CaseRecord,
     Metric,
@@ -58,6 +63,7 @@ class ReportCollector:
     _facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _collected: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     _finished: set[str] = field(default_factory=set)  # tests whose teardown reported
+    run_properties: dict[str, str] = field(default_factory=dict)  # added to every suite
 
     # -- input -----------------------------------------------------------------------------
     def collected(self, nodeid: str, host: str | None, target: str | None) -> None:
@@ -68,6 +74,8 @@ class ReportCollector:
         self.add(report)
 
     def add(self, report: pytest.TestReport) -> None:
+        if report.outcome == OUTCOME_RERUN:  # gate: an attempt run again; the last one reports
+            return
         record = self._records.get(report.nodeid)
         if record is None:
             classname, name = split_nodeid(report.nodeid)
@@ -87,6 +95,7 @@ class ReportCollector:
             record.outcome = kind  # type: ignore[assignment]
             record.message = self._redact(message)
             record.details = self._redact(details)
+            record.skip_type = SKIP_TYPE_WAIVED if _waived(report) else ""
 
     def _take_properties(self, record: CaseRecord, props: Iterable[tuple[str, object]]) -> None:
         metrics: dict[str, dict[str, str]] = defaultdict(dict)
@@ -119,7 +128,12 @@ class ReportCollector:
         report: pytest.TestReport, record: CaseRecord
     ) -> tuple[str, str, str] | None:
         infra = any(k == PROP_OUTCOME and v == "error" for k, v in report.user_properties)
+        finding = any(k == PROP_OUTCOME and v == OUTCOME_FINDING for k, v in report.user_properties)
         text = str(report.longrepr) if report.longrepr else ""
+        if _waived(report):  # gate: a failure a waiver covers; the failure is the details
+            assert isinstance(report.longrepr, tuple)
+            return "skipped", str(report.longrepr[2]), dict(report.sections).get(
+                WAIVED_FAILURE_SECTION, "")
         if report.skipped:
             if isinstance(report.longrepr, tuple):
                 return "skipped", str(report.longrepr[2]), ""
@@ -128,7 +142,7 @@ class ReportCollector:
             return "skipped", text, ""
         if report.failed:
             message = _first_line(report)
-            if report.when == "call" and not infra:
+            if (report.when == "call" and not infra) or finding:
                 return "failed", message, text
             phase = "" if report.when == "call" else f"error in {report.when}: "
             return "error", phase + message, text
@@ -216,6 +230,7 @@ class ReportCollector:
         if hosts:
             props["azl.hosts"] = ",".join(hosts)
         ordered = {k: props[k] for k in _PROP_ORDER if k in props}
+        ordered.update(self.run_properties)
         ordered["azl.plugin_version"] = self.plugin_version
         ordered["azl.started"] = self.started.strftime("%Y-%m-%dT%H:%M:%SZ")
         return ordered
@@ -234,6 +249,10 @@ def facts_property(image: str, os_id: str, version: str, variant: str, kernel: s
                    node_image_version: str | None) -> str:
     return json.dumps({"image": image, "os_id": os_id, "version": version, "variant": variant,
                        "kernels": [kernel], "node_image_version": node_image_version})
+
+
+def _waived(report: pytest.TestReport) -> bool:
+    return report.skipped and (PROP_WAIVER_STATE, "waived") in report.user_properties
 
 
 def _first_line(report: pytest.TestReport) -> str:

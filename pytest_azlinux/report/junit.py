@@ -58,7 +58,7 @@ def to_testcase(record: CaseRecord) -> TestCase:
     elif record.outcome == "error":
         result = Error(record.message)
     elif record.outcome == "skipped":
-        result = Skipped(record.message)
+        result = Skipped(record.message, record.skip_type or None)  # type="azl.waived"
     else:
         return case
     if record.details:

@@ -15,6 +15,25 @@ PROP_IMAGE = "azl.image"
 PROP_FACTS = "azl.facts"
 PROP_OUTCOME = "azl.outcome"
 METRIC_PREFIX = "metric."
+# PROP_OUTCOME values: "error" marks a call-phase infrastructure error (ERROR, not FAIL);
+# OUTCOME_FINDING marks a failure outside the call phase that is a finding (FAIL, not ERROR):
+# a sentinel's teardown failure.
+OUTCOME_FINDING = "failed"
+
+# The gate (pytest_azlinux/gate/): waivers, reruns, sentinels. Report readers count by these.
+OUTCOME_RERUN = "rerun"  # TestReport.outcome of an attempt that is run again (not reported)
+SKIP_TYPE_WAIVED = "azl.waived"  # <skipped type="azl.waived" message="waived until ...">
+PROP_WAIVER_REASON = "azl.waiver.reason"
+PROP_WAIVER_EXPIRES = "azl.waiver.expires"  # ISO date; absent for a permanent waiver
+PROP_WAIVER_TRACKER = "azl.waiver.tracker"
+PROP_WAIVER_OWNER = "azl.waiver.owner"
+PROP_WAIVER_ID = "azl.waiver.id"  # where the waiver is written: "azl-waivers.yaml[3]"
+# what the waiver did: "waived" (a failure reported as waived), "unneeded" (the test passed),
+# "expired" (it no longer applies: the failure counts), "error" (ERRORs are never waived)
+PROP_WAIVER_STATE = "azl.waiver.state"
+PROP_FLAKY = "azl.flaky"  # attempts a test needed that passed on a rerun (2 = one rerun)
+PROP_SENTINELS_OFF = "azl.sentinels.off"  # on a host's first test: sentinels off there, and why
+WAIVED_FAILURE_SECTION = "azl waived failure"  # report section: the failure a waiver covered
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,7 @@ class CaseRecord:
     image: str | None = None
     metrics: list[Metric] = field(default_factory=list)
     properties: dict[str, str] = field(default_factory=dict)
+    skip_type: str = ""  # the type of <skipped>: SKIP_TYPE_WAIVED for a waived failure
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str]:
