@@ -182,7 +182,7 @@ class Gate:
             watch = self._watch(param)
             if watch is None or not watch.probed:
                 continue
-            observed = self._check(param, watch)
+            observed = self._check(param, watch) if watch.active else None
             if watch.off and not watch.announced:  # once per host: why a sentinel is off
                 item.user_properties.append((PROP_SENTINELS_OFF, json.dumps({param.id: watch.off})))
                 watch.announced = True

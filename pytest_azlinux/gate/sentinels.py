@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..host import Host
 from ..selinux.collect import DEFAULT_AUDIT_LOG
-from .settings import SentinelName, SentinelSettings
+from .settings import SENTINEL_NAMES, SentinelName, SentinelSettings
 
 # Categories of kernel log records, first match wins (lockups before the BUG line they
 # print, a BUG before a WARNING...). Searched in the record's message.
@@ -168,6 +168,11 @@ class HostWatch:
     last_window: str = "the start of the run"  # what the next window starts after
     announced: bool = False  # the sentinels that are off here were put on a report
 
+    @property
+    def active(self) -> bool:
+        """Some sentinel is on here (a check is worth its round trip)."""
+        return not self.probed or len(self.off) < len(SENTINEL_NAMES)
+
     def script(self, settings: SentinelSettings) -> str:
         """One round trip: what is new since the previous check (the first one probes)."""
         parts = ['read up _ </proc/uptime; echo "==> up $up"']
@@ -223,8 +228,8 @@ class HostWatch:
         if "end" not in sections:
             # the script did not run through (no sh, a broken shell): nothing to judge
             detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            self.off.update({s: f"the check did not run: {detail}" for s in
-                             ("kernel", "units", "denials") if s not in self.off})
+            self.off.update({s: f"the check did not run: {detail}" for s in SENTINEL_NAMES
+                             if s not in self.off})
             self.probed = True
             return Observation()
         if not self.probed:
@@ -235,7 +240,7 @@ class HostWatch:
 
     def _probe(self, sections: Mapping[str, tuple[str, list[str]]],
                settings: SentinelSettings) -> None:
-        for name in ("kernel", "units", "denials"):
+        for name in SENTINEL_NAMES:
             if not settings.wants(name):
                 self.off[name] = "off in the target's suites.sentinels"
         self.kmsg_readable = "kmsg" in sections

@@ -139,19 +139,21 @@ class GateLedger:
         if expired:
             terminal.line("EXPIRED, not applied (their failures count):", red=True)
             for w in expired:
-                failing = self._uses(w, "expired")
-                terminal.line(f"  {_label(w)}: expired {_expires(w)}: {w.waiver.reason}"
-                              f"{_tracker(w)}{_tests(failing, 'matching test')}", red=True)
+                terminal.line(f"  {_label(w)}", red=True)
+                terminal.line(f"      expired {_expires(w)}: {w.waiver.reason}{_tracker(w)}")
+                _tests(terminal, self._uses(w, "expired"), "matching")
         if waived:
             count = sum(len(tests) for _, tests in waived)
             terminal.line(f"waived ({count} failing test(s)):", yellow=True)
             for w, tests in waived:
-                terminal.line(f"  {_label(w)}: {w.waiver.message()}{_tests(tests, 'test')}",
-                              yellow=True)
+                terminal.line(f"  {_label(w)}", yellow=True)
+                terminal.line(f"      {w.waiver.message()}")
+                _tests(terminal, tests, "waived")
         if unneeded:
             terminal.line("waivers no longer needed (every test they match passed):")
             for w, tests in unneeded:
-                terminal.line(f"  {_label(w)}: {w.waiver.reason}{_tests(tests, 'passed test')}")
+                terminal.line(f"  {_label(w)}: {w.waiver.reason}")
+                _tests(terminal, tests, "passed")
         if stale:
             terminal.line("stale waivers (matched no test of this run):")
             for w in stale:
@@ -174,12 +176,11 @@ def _tracker(w: Loaded) -> str:
     return f" ({w.waiver.tracker})" if w.waiver.tracker else ""
 
 
-def _tests(nodeids: Sequence[str], noun: str) -> str:
-    if not nodeids:
-        return ""
-    shown = ", ".join(nodeids[:SHOWN_TESTS])
-    more = f" and {len(nodeids) - SHOWN_TESTS} more" if len(nodeids) > SHOWN_TESTS else ""
-    return f"; {len(nodeids)} {noun}(s): {shown}{more}"
+def _tests(terminal: Any, nodeids: Sequence[str], what: str) -> None:
+    for nodeid in nodeids[:SHOWN_TESTS]:
+        terminal.line(f"      {what}: {nodeid}")
+    if len(nodeids) > SHOWN_TESTS:
+        terminal.line(f"      ... and {len(nodeids) - SHOWN_TESTS} more")
 
 
 def _as_json(w: Loaded) -> dict[str, str]:
