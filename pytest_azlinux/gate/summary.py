@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -189,6 +190,8 @@ def _as_json(w: Loaded) -> dict[str, str]:
 
 
 def _first_line(report: pytest.TestReport) -> str:
+    """The error of an attempt, as ``ConnectionLost: ...`` (without the module path)."""
     crash = getattr(report.longrepr, "reprcrash", None)
     text = str(getattr(crash, "message", None) or report.longrepr or "").strip()
-    return (text.splitlines() or [report.outcome])[-1 if crash is None else 0][:300]
+    line = (text.splitlines() or [report.outcome])[-1 if crash is None else 0]
+    return re.sub(r"^(?:\w+\.)+(?=\w+: )", "", line)[:300]
