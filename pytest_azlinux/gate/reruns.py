@@ -4,7 +4,8 @@ A test whose setup or call ends in an infrastructure error that may pass (host u
 connection lost; a command timeout where the target's ``suites.reruns.timeouts`` allows it)
 is run again, up to N times, after a short backoff and a fresh connection to its hosts. A
 finding (FAIL) is never rerun, nor is an unknown or changed host key, nor a host the run
-already gave up on (the error a test reuses from an earlier test's failed connect).
+already gave up on (still unreachable after an earlier test's last rerun: later tests reuse
+that error at once, so a dead host costs N reruns once, not N per test).
 
 It is pytest's own protocol, run again (as pytest-rerunfailures does): each attempt's setup,
 call and teardown go through the usual hooks; an attempt that will be rerun is logged with
@@ -95,6 +96,9 @@ class Rerunner:
         self.azl = azl
         self.reruns = reruns
         self.backoff = backoff
+        # hosts still unreachable after a test's last rerun: later tests that reuse the
+        # remembered error are not rerun (a dead host costs N reruns once, not per test)
+        self.given_up: set[str] = set()
 
     def protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
         initial = list(item.user_properties)
@@ -117,6 +121,9 @@ class Rerunner:
                 item.user_properties = list(initial)
                 state.attempt = self._attempt(item, attempt.number + 1)
                 continue
+            if attempt.number > 1 and any(r.failed for r in reports):
+                self.given_up.update(p.id for p in item_params(item, self.azl)
+                                     if self.azl.dead(p.id) is not None)
             if attempt.number > 1 and all(r.passed for r in reports):
                 for report in reports:
                     if report.when == "call":
@@ -139,8 +146,9 @@ class Rerunner:
         error = call.excinfo.value
         if attempt.number > self.reruns or not rerunnable(error, item):
             return
-        if any(error is before for before in attempt.dead_before.values() if before):
-            return  # an earlier test's failed connect, reused: the run gave up on the host
+        if any(error is before and host in self.given_up
+               for host, before in attempt.dead_before.items()):
+            return  # reused from a test whose reruns did not bring the host back
         attempt.rerun = True
         attempt.error = f"{call.excinfo.typename}: {str(error).splitlines()[0]}"[:300]
 

@@ -234,12 +234,12 @@ class HostWatch:
             return Observation()
         if not self.probed:
             self._probe(sections, settings)
-            self.probed = True
             return Observation(uptime=_uptime(sections))
         return self._observe(sections)
 
     def _probe(self, sections: Mapping[str, tuple[str, list[str]]],
                settings: SentinelSettings) -> None:
+        self.probed = True
         for name in SENTINEL_NAMES:
             if not settings.wants(name):
                 self.off[name] = "off in the target's suites.sentinels"
