@@ -144,6 +144,7 @@ class Gate:
     def pytest_runtest_teardown(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, None, None]:
+        __tracebackhide__ = True  # a finding is its message, not the plugin's frames
         if pending_rerun(item):  # the next attempt's window continues this one
             yield from keep_higher_scopes(item)
             return None
@@ -174,10 +175,11 @@ class Gate:
             return None  # the test reports the host's trouble; the next check catches up
 
     def _end_window(self, item: pytest.Item, *, raise_findings: bool) -> None:
+        __tracebackhide__ = True
         window = item.stash.get(_WINDOW, None)
         if window is None or not window.ran:
             return
-        blocks = []
+        blocks: list[tuple[str, list[Finding]]] = []
         for param in item_params(item, self.azl):
             watch = self._watch(param)
             if watch is None or not watch.probed:
@@ -191,11 +193,14 @@ class Gate:
             findings = self._judge(item, param, watch, observed, window)
             if findings:
                 settings = param.target.settings_for(SentinelSettings)
-                blocks.append(_describe(param, watch, findings, settings.max_lines))
-            watch.last_window = item.nodeid
+                blocks.append((_describe(param, watch, findings, settings.max_lines), findings))
+            watch.last_window = f"the end of {item.nodeid}"
         if not blocks:
             return
-        message = "\n".join([*blocks, _HOW_TO_ACCEPT.format(target=item_target_name(item))])
+        names = sorted({f.sentinel for block in blocks for f in block[1]})
+        hint = _HOW_TO_ACCEPT.format(target=item_target_name(item),
+                                     names=", ".join(f'"{n}"' for n in names))
+        message = "\n".join([*(text for text, _ in blocks), hint])
         if raise_findings:
             item.user_properties.append((PROP_OUTCOME, OUTCOME_FINDING))
             raise SentinelFindings(message)
@@ -342,12 +347,11 @@ def item_target_name(item: pytest.Item) -> str:
 
 
 def _describe(param: HostParam, watch: HostWatch, findings: list[Finding], max_lines: int) -> str:
-    head = (f"sentinels: new on {param.id} during this test "
-            f"(checked since {watch.last_window}):")
+    head = f"sentinels: new on {param.id} during this test (since {watch.last_window}):"
     return "\n".join([head, *(f.describe(max_lines) for f in findings)])
 
 
 _HOW_TO_ACCEPT = (
     "to accept a known line: targets.{target}.suites.sentinels.allowlist (pattern, reason, "
-    "expires); a test that causes it on purpose: @pytest.mark.azl_no_sentinels(\"kernel\", ...)"
+    "expires); a test that causes it on purpose: @pytest.mark.azl_no_sentinels({names})"
 )

@@ -165,7 +165,7 @@ class HostWatch:
     kmsg_readable: bool = False
     audit_size: int | None = None  # None: no readable audit log
     units_seen: set[str] = field(default_factory=set)  # failed at the start, or reported
-    last_window: str = "the start of the run"  # what the next window starts after
+    last_window: str = "the start of the run"  # where the next window starts
     announced: bool = False  # the sentinels that are off here were put on a report
 
     @property
