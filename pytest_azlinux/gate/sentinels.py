@@ -60,9 +60,8 @@ KERNEL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 DENIAL = re.compile(r'avc: +denied|apparmor="DENIED"|type=(?:USER_)?SELINUX_ERR|SELINUX_ERR')
 _DENIAL_GREP = r'avc: +denied|apparmor="DENIED"|type=(USER_)?SELINUX_ERR'
-_KMSG_AWK = (
-    '/^[0-9]/ { split($0, f, ","); last = f[2]; p = (s >= 0 && f[2] + 0 > s) } '
-    'p { print } END { print "==> kmsg-last " last }'
+_KMSG_AWK = (  # -F,: $2 is a record's sequence number
+    '/^[0-9]/ { last = $2 } s >= 0 && $2 + 0 > s { print } END { print "==> kmsg-last " last }'
 )
 MACHINE_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -183,9 +182,10 @@ class HostWatch:
             # opened by a regular builtin: a failed redirection on ":" (a special builtin)
             # would end a POSIX shell
             parts.append(
+                # one record per read; written out in large blocks (fewer pipe wake-ups)
                 "if { true </dev/kmsg; } 2>/dev/null; then echo '==> kmsg'; "
-                "dd if=/dev/kmsg iflag=nonblock bs=16384 2>/dev/null | "
-                f"awk -v s={self.kmsg_seq if self.probed else -1} {shlex.quote(_KMSG_AWK)}; "
+                "dd if=/dev/kmsg iflag=nonblock ibs=16384 obs=1M 2>/dev/null | "
+                f"awk -F, -v s={self.kmsg_seq if self.probed else -1} {shlex.quote(_KMSG_AWK)}; "
                 "fi"
             )
         if self._reads_units(settings):

@@ -118,7 +118,7 @@ def test_probe_then_observe() -> None:
     ), settings)
     assert watch.off == {} and watch.kmsg_seq == 527 and watch.audit_size == 11443
     script = watch.script(settings)
-    assert "awk -v s=527" in script and "tail -c +11444" in script
+    assert "awk -F, -v s=527" in script and "tail -c +11444" in script
     seen = watch._observe(sections(
         "==> up 297.1", "==> kmsg", *PROVOKED, "==> kmsg-last 591",
         "==> units", *(DATA / "vm_units_failed.txt").read_text().splitlines(),
