@@ -50,6 +50,10 @@ MARKERS = {
     "--azl-allow-destructive",
     "azl_requires(hosts=N, kinds=[...])": "skip with a reason unless the target has at least "
     "N hosts / is of one of the kinds",
+    # the gate (gate/): sentinels and waivers
+    "azl_no_sentinels(*names, reason=...)": "no sentinel checks for this test (all, or the "
+    "named ones: kernel, units, denials)",
+    "azl_control(id)": "the hardening control a test checks (waivers: match: {control: ID})",
 }
 
 

@@ -46,14 +46,8 @@ from .waivers import Loaded, Subject, WaiverSet, find_waivers_file, load_waivers
 PLUGIN_NAME = "azl-gate"
 LEDGER_NAME = "azl-gate-ledger"
 PROP_CONTROL = "azl.control.id"  # a hardening control's id, on its tests' reports
-CONTROL_MARKER = "azl_control"
+CONTROL_MARKER = "azl_control"  # both markers are declared with the plugin's (plugin.MARKERS)
 NO_SENTINELS_MARKER = "azl_no_sentinels"
-MARKERS = {
-    "azl_no_sentinels(*names, reason=...)": "no sentinel checks for this test (all, or the "
-    "named ones: kernel, units, denials); the reason is shown with the test",
-    "azl_control(id)": "the hardening control a test checks (waivers match it with "
-    "match: {control: ID})",
-}
 # Built-in waivers of a target kind: the lab's hosts are Debian under Azure Linux identity
 # files, so some checks fail there by design.
 KIND_WAIVERS = {"lab": ("pytest_azlinux.lab", "waivers.yaml")}
@@ -74,8 +68,6 @@ def register(config: pytest.Config, azl: AzlSession, targets: TargetsFile) -> No
     """Load the waivers (a usage error when invalid) and register the gate's hooks."""
     if config.pluginmanager.has_plugin(PLUGIN_NAME):
         return
-    for name, help_text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {help_text}")
     try:
         waivers = run_waivers(config, azl, targets)
     except WaiversError as exc:
@@ -130,7 +122,8 @@ class Gate:
         return self.rerunner.protocol(item, nextitem)
 
     # -- sentinels: the window ---------------------------------------------------------------
-    @pytest.hookimpl(tryfirst=True)
+    # Not tryfirst: after pytest's skip markers (a skipped test touches no host), before the
+    # runner sets up the test's fixtures (registered earlier, so called later).
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         # A test that opts out is still read at its end (not judged): the next test is not
         # blamed for what this one caused.
