@@ -28,12 +28,12 @@ from .model import (
     PROP_IMAGE,
     PROP_OUTCOME,
     PROP_TARGET,
-    PROP_WAIVER_STATE,
     SKIP_TYPE_WAIVED,
     WAIVED_FAILURE_SECTION,
     Better,
     CaseRecord,
     Metric,
+    is_waived,
     split_nodeid,
 )
 
@@ -252,7 +252,7 @@ def facts_property(image: str, os_id: str, version: str, variant: str, kernel: s
 
 
 def _waived(report: pytest.TestReport) -> bool:
-    return report.skipped and (PROP_WAIVER_STATE, "waived") in report.user_properties
+    return is_waived(report.skipped, report.user_properties)
 
 
 def _first_line(report: pytest.TestReport) -> str:

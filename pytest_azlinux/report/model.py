@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,6 +35,11 @@ PROP_WAIVER_STATE = "azl.waiver.state"
 PROP_FLAKY = "azl.flaky"  # attempts a test needed that passed on a rerun (2 = one rerun)
 PROP_SENTINELS_OFF = "azl.sentinels.off"  # on a host's first test: sentinels off there, and why
 WAIVED_FAILURE_SECTION = "azl waived failure"  # report section: the failure a waiver covered
+
+
+def is_waived(skipped: bool, user_properties: Iterable[tuple[str, object]]) -> bool:
+    """A test report of a failure a waiver covers: skipped, with azl.waiver.state=waived."""
+    return skipped and (PROP_WAIVER_STATE, "waived") in list(user_properties)
 
 
 @dataclass(frozen=True)
