@@ -8,6 +8,7 @@
     │   │   ├── SettingsError    a target's ``suites.<name>`` settings
     │   │   └── ProfileError     an image profile file, or a profile that cannot be found
     │   ├── ControlsError        a hardening controls file (names file, control, field)
+    │   ├── WaiversError         the waivers file (names file, waiver and field)
     │   └── ReportError          bad input to a report tool (a missing dir, not JUnit)
     ├── InfraError               the test could not look: reported as ERROR, never a finding
     │   ├── HostUnreachable      connect failed (network, auth): host, address, cause
@@ -33,7 +34,8 @@
         ├── IperfFormatError
         └── FioFormatError
 
-Findings are plain ``AssertionError`` (pytest's FAIL); ``SelinuxDenialsFound`` is one.
+Findings are plain ``AssertionError`` (pytest's FAIL); ``SelinuxDenialsFound`` and
+``SentinelFindings`` are two.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class ProfileError(TargetsError):
 
 class ControlsError(ConfigError):
     """A hardening controls file is invalid; the message names the file, control and field."""
+class WaiversError(ConfigError):
+    """The waivers file is invalid; the message names the file, the waiver and the field."""
 
 
 class ReportError(ConfigError):
@@ -157,6 +161,11 @@ class BedError(LabError):
 
 class VmError(LabError):
     """A VM image could not be built, or a VM could not be started or reached."""
+
+
+# -- findings ---------------------------------------------------------------------------------
+class SentinelFindings(AssertionError):
+    """A sentinel saw new trouble on a host during a test (kernel log, failed units, denials)."""
 
 
 # -- commands and recorded output --------------------------------------------------------------

@@ -50,11 +50,14 @@ MARKERS = {
     "azl_escape": "container-escape probe suite",
     "azl_cluster": "needs a cluster target (Kubernetes API)",
     "azl_hardening": "hardening baseline suite (one test per control)",
-    "azl_control(id)": "the hardening control a test checks (waivers and reports match the id)",
+    "azl_control(id)": "the hardening control a test checks (waivers: match: {control: ID})",
     "azl_destructive": "changes the target (formats disks, loads policy): runs only with "
     "--azl-allow-destructive",
     "azl_requires(hosts=N, kinds=[...])": "skip with a reason unless the target has at least "
     "N hosts / is of one of the kinds",
+    # the gate (gate/): sentinels and waivers
+    "azl_no_sentinels(*names, reason=...)": "no sentinel checks for this test (all, or the "
+    "named ones: kernel, units, denials)",
 }
 
 
@@ -106,6 +109,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="hardening controls to run: 1 (level 1) or 2 (levels 1 and 2); default: the "
         "target's suites.hardening.level, else 1",
     )
+    from .gate.options import add_options as add_gate_options
+
+    add_gate_options(group, parser)  # waivers, reruns
     parser.addini("azl_targets_file", "targets file, relative to the rootdir")
     parser.addini("azl_profiles_dir", "image profile directories, relative to the rootdir",
                   type="paths")
@@ -177,6 +183,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
+    from .gate.plugin import register as register_gate
+
+    register_gate(config, session, targets)  # waivers, sentinels, reruns
     _handle_sigterm()
     if not is_controller:
         _die_with_controller()

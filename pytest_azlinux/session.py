@@ -239,6 +239,16 @@ class AzlSession:
         with self._lock:
             self._dead.setdefault(host_id, error)
 
+    def revive(self, host_id: str) -> None:
+        """Forget that ``host_id`` failed and drop its connection: the next ``host()``
+        connects afresh (a test run again after an infrastructure error)."""
+        with self._lock:
+            self._dead.pop(host_id, None)
+            host = self._hosts.pop(host_id, None)
+        if host is not None:
+            with contextlib.suppress(Exception):  # it is likely broken already
+                host.close()
+
     def close(self) -> list[str]:
         """Close every connection (ending what runs on the hosts), then run the undo steps."""
         with self._lock:

@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "pytest_azlinux.cluster.settings",
     "pytest_azlinux.profiles.settings",
     "pytest_azlinux.hardening.settings",
+    "pytest_azlinux.gate.settings",
 )
 
 

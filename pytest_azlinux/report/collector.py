@@ -25,6 +25,8 @@ from .model import (
     FAILING,
     METRIC_PREFIX,
     NO_THRESHOLD,
+    OUTCOME_FINDING,
+    OUTCOME_RERUN,
     OUTCOMES,
     PROP_FACTS,
     PROP_HOST,
@@ -33,10 +35,12 @@ from .model import (
     PROP_TARGET,
     PROP_WAIVER_REASON,
     RANK,
+    WAIVED_FAILURE_SECTION,
     Better,
     CaseRecord,
     Metric,
     finding_text,
+    is_waived,
     split_nodeid,
 )
 from .run_dir import HTML_NAME, clear_run_files
@@ -76,6 +80,7 @@ class ReportCollector:
     _finished: set[str] = field(default_factory=set)  # tests whose teardown reported
     cleared: list[Path] = field(default_factory=list)
     html: Path | None = None
+    run_properties: dict[str, str] = field(default_factory=dict)  # added to every suite
 
     # -- input -----------------------------------------------------------------------------
     def collected(self, nodeid: str, host: str | None, target: str | None) -> None:
@@ -91,6 +96,8 @@ class ReportCollector:
             self.cleared = clear_run_files(self.junit_dir)
 
     def add(self, report: pytest.TestReport) -> None:
+        if report.outcome == OUTCOME_RERUN:  # gate: an attempt run again; the last one reports
+            return
         record = self._records.get(report.nodeid)
         if record is None:
             classname, name = split_nodeid(report.nodeid)
@@ -105,18 +112,13 @@ class ReportCollector:
         if outcome is None:
             return
         kind, message, details = outcome
-        if kind == "skipped" and self._waived(report, record):
+        if kind == "skipped" and _waived(report, record):
             kind = "waived"
         # The worst phase wins: an error in teardown after a failure keeps the failure text.
         if RANK[kind] > RANK[record.outcome] or (kind == record.outcome == "skipped"):
             record.outcome = kind  # type: ignore[assignment]
             record.message = self._redact(message)
             record.details = self._redact(details)
-
-    @staticmethod
-    def _waived(report: pytest.TestReport, record: CaseRecord) -> bool:
-        return (PROP_OUTCOME, "waived") in report.user_properties or bool(
-            record.properties.get(PROP_WAIVER_REASON))
 
     def _take_properties(self, record: CaseRecord, props: Iterable[tuple[str, object]]) -> None:
         metrics: dict[str, dict[str, str]] = defaultdict(dict)
@@ -146,7 +148,12 @@ class ReportCollector:
         report: pytest.TestReport, record: CaseRecord
     ) -> tuple[str, str, str] | None:
         infra = any(k == PROP_OUTCOME and v == "error" for k, v in report.user_properties)
+        finding = any(k == PROP_OUTCOME and v == OUTCOME_FINDING for k, v in report.user_properties)
         text = str(report.longrepr) if report.longrepr else ""
+        if _waived(report, record):  # a failure a waiver covers; the failure is the details
+            assert isinstance(report.longrepr, tuple)
+            return "skipped", str(report.longrepr[2]), dict(report.sections).get(
+                WAIVED_FAILURE_SECTION, "")
         if report.skipped:
             if isinstance(report.longrepr, tuple):
                 return "skipped", str(report.longrepr[2]), ""
@@ -155,7 +162,7 @@ class ReportCollector:
             return "skipped", text, ""
         if report.failed:
             message = _failure_message(report)
-            if report.when == "call" and not infra:
+            if (report.when == "call" and not infra) or finding:
                 return "failed", message, text
             if str(report.when) == "???":  # xdist: the worker died while running this test
                 host = f" (host {record.host})" if record.host else ""
@@ -266,6 +273,7 @@ class ReportCollector:
         if hosts:
             props["azl.hosts"] = ",".join(hosts)
         ordered = {k: props[k] for k in _PROP_ORDER if k in props}
+        ordered.update(self.run_properties)
         ordered["azl.plugin_version"] = self.plugin_version
         ordered["azl.started"] = self.started.strftime("%Y-%m-%dT%H:%M:%SZ")
         return ordered
@@ -304,6 +312,15 @@ def _findings(cases: list[CaseRecord], first: int = 5) -> list[str]:
             if len(out) == first:
                 break
     return out
+
+
+def _waived(report: pytest.TestReport, record: CaseRecord) -> bool:
+    """A skipped report of a failure a waiver covers (gate/waivers.py marks it)."""
+    return report.skipped and (
+        is_waived(report.skipped, report.user_properties)
+        or (PROP_OUTCOME, "waived") in report.user_properties
+        or bool(record.properties.get(PROP_WAIVER_REASON))
+    )
 
 
 def _metric(name: str, parts: dict[str, str]) -> Metric:

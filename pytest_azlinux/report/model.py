@@ -7,6 +7,7 @@ whoever produces a property uses the constant, the tools read it by the same nam
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +29,29 @@ PROP_FACTS = "azl.facts"
 # a waiver (the azl.waiver.* properties say which).
 PROP_OUTCOME = "azl.outcome"
 METRIC_PREFIX = "metric."
+# PROP_OUTCOME values: "error" marks a call-phase infrastructure error (ERROR, not FAIL);
+# OUTCOME_FINDING marks a failure outside the call phase that is a finding (FAIL, not ERROR):
+# a sentinel's teardown failure.
+OUTCOME_FINDING = "failed"
+
+# The gate (pytest_azlinux/gate/): waivers, reruns, sentinels. Report readers count by these.
+OUTCOME_RERUN = "rerun"  # TestReport.outcome of an attempt that is run again (not reported)
+PROP_WAIVER_REASON = "azl.waiver.reason"
+PROP_WAIVER_EXPIRES = "azl.waiver.expires"  # ISO date; absent for a permanent waiver
+PROP_WAIVER_TRACKER = "azl.waiver.tracker"
+PROP_WAIVER_OWNER = "azl.waiver.owner"
+PROP_WAIVER_ID = "azl.waiver.id"  # where the waiver is written: "azl-waivers.yaml[3]"
+# what the waiver did: "waived" (a failure reported as waived), "unneeded" (the test passed),
+# "expired" (it no longer applies: the failure counts), "error" (ERRORs are never waived)
+PROP_WAIVER_STATE = "azl.waiver.state"
+PROP_FLAKY = "azl.flaky"  # attempts a test needed that passed on a rerun (2 = one rerun)
+PROP_SENTINELS_OFF = "azl.sentinels.off"  # on a host's first test: sentinels off there, and why
+WAIVED_FAILURE_SECTION = "azl waived failure"  # report section: the failure a waiver covered
+
+
+def is_waived(skipped: bool, user_properties: Iterable[tuple[str, object]]) -> bool:
+    """A test report of a failure a waiver covers: skipped, with azl.waiver.state=waived."""
+    return skipped and (PROP_WAIVER_STATE, "waived") in list(user_properties)
 
 # Waivers: a test whose failure a waiver accepts. A skipped report carrying
 # PROP_WAIVER_REASON (or PROP_OUTCOME=waived) is written as <skipped type="azl.waived">.
