@@ -74,13 +74,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     try:
         controls = load_controls()
-        for item, cid in marked:
-            assert cid is not None
+    except ControlsError as exc:
+        _usage_error(exc)
+    for item, cid in marked:
+        # a user's own test may name a control of their own: it is matched by its id
+        # (waivers, reports) but carries no catalogue data
+        if cid is not None and cid in controls:
             control = controls.get(cid)
             item.stash[CONTROL_KEY] = control
             item.user_properties.extend(control_properties(control))
-    except ControlsError as exc:
-        _usage_error(exc)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

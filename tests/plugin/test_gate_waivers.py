@@ -102,7 +102,7 @@ def test_active_expired_stale_unneeded_and_errors(pytester: pytest.Pytester) -> 
     assert re.search(r"test_infra\[localhost\] ERROR", out)
     assert re.search(r"1 failed, 1 passed, 1 error, 2 waived in", out)
     # the summary: expired first, then waived, no longer needed, stale
-    section = out[out.index("azl waivers"):out.index("azl reports")]
+    section = out[out.index("azl waivers"):out.index("azl verdict")]
     order = [section.index(h) for h in ("EXPIRED, not applied", "waived (2 failing test(s))",
                                          "waivers no longer needed", "stale waivers")]
     assert order == sorted(order), section
