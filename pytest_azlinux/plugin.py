@@ -21,6 +21,7 @@ import pytest
 
 from . import __version__
 from .errors import ConfigError, HostUnreachable, InfraError, TargetsError
+from .image.options import apply_image_options
 from .report.collector import ImageReport, ReportCollector
 from .report.model import PROP_OUTCOME
 from .runstate import HOST_KEY, SESSION_KEY, TARGET_KEY, item_host, item_target
@@ -97,6 +98,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--azl-profiles-dir", action="append", default=[], metavar="DIR",
         help="extra image profile directories (add to or override the shipped profiles)",
     )
+    group.addoption(
+        "--azl-image", metavar="PATH",
+        help="boot this image file (qcow2, raw, VHD/VHDX) as target 'image' and test it",
+    )
+    group.addoption("--azl-image-profile", metavar="NAME", help="image profile of --azl-image")
+    group.addoption(
+        "--azl-keep", action="store_true",
+        help="leave image targets' VMs running at the end and print how to ssh in",
+    )
+    group.addoption(
+        "--azl-capabilities", metavar="LIST",
+        help="the image's capabilities (azldev's {capabilities}: machine-bootable, container, "
+        "systemd, runtime-package-management); suites that need others are skipped",
+    )
     parser.addini("azl_targets_file", "targets file, relative to the rootdir")
     parser.addini("azl_profiles_dir", "image profile directories, relative to the rootdir",
                   type="paths")
@@ -151,11 +166,15 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(xdist_scheduling, "azl-xdist")
     _check_mark_expression(config)
     names = split_names(config.getoption("azl_target"))
-    if not names:
+    if not names and not config.getoption("azl_image"):
         return
     targets = _targets_file(config)
     is_controller = not hasattr(config, "workerinput")
     try:
+        targets, names = apply_image_options(
+            targets, names, image=config.getoption("azl_image"),
+            profile=config.getoption("azl_image_profile"), keep=config.getoption("azl_keep"),
+        )
         for name in names:
             targets.get(name)
         shard = parse_shard(config.getoption("azl_shard"))

@@ -5,7 +5,8 @@ A targets file maps target names to a target of one *kind*:
 - ``local``   this machine;
 - ``ssh``     a list of hosts reached over SSH (defaults, jump hosts, host-key policy);
 - ``lab``     the local lab (``azl lab``), resolved to the ssh target the lab writes;
-- ``cluster`` a node pool of a Kubernetes cluster (nodes are discovered at run time).
+- ``cluster`` a node pool of a Kubernetes cluster (nodes are discovered at run time);
+- ``image``   an image file (qcow2, raw, VHD/VHDX) booted under qemu with a cloud-init seed.
 
 Every error names the file, the target and the field, on one line.
 Strings may reference environment variables as ``${NAME}`` (or ``${NAME:-default}``);
@@ -171,13 +172,42 @@ class ClusterTarget(_TargetBase):
         return ",".join(parts)
 
 
+ImageFormat = Literal["qcow2", "raw", "vpc", "vhdx"]
+IMAGE_SUFFIXES: dict[str, ImageFormat] = {
+    ".qcow2": "qcow2", ".raw": "raw", ".img": "raw", ".vhd": "vpc", ".vhdx": "vhdx",
+}
+
+
+class ImageTarget(_TargetBase):
+    """An image file booted under qemu (a copy-on-write overlay: the file is never changed),
+    provisioned by cloud-init from a NoCloud seed, reached over SSH on a lab bridge."""
+
+    kind: Literal["image"]
+    path: str
+    format: ImageFormat | None = None  # default: from the suffix (.vhd is qemu's "vpc")
+    firmware: Literal["bios", "uefi"] = "bios"
+    memory: int = Field(default=1024, ge=256, description="MiB")
+    cpus: int = Field(default=1, ge=1, le=64)
+    boot_timeout: float = Field(default=600.0, gt=0, description="seconds until sshd answers")
+    instances: int = Field(default=1, ge=1, le=16)
+    keep: bool = False  # leave the VMs running at the end (``--azl-keep``)
+
+    @field_validator("path")
+    @classmethod
+    def _expand(cls, value: str) -> str:
+        return os.path.expanduser(value)
+
+    def image_format(self) -> ImageFormat | None:
+        """The format given, else the one the suffix names (None: qemu-img decides)."""
+        return self.format or IMAGE_SUFFIXES.get(Path(self.path).suffix.lower())
+
+
 Target = Annotated[
-    LocalTarget | SshTarget | LabTarget | ClusterTarget, Field(discriminator="kind")
+    LocalTarget | SshTarget | LabTarget | ClusterTarget | ImageTarget,
+    Field(discriminator="kind"),
 ]
-_TARGET_ADAPTER: TypeAdapter[LocalTarget | SshTarget | LabTarget | ClusterTarget] = TypeAdapter(
-    Target
-)
-AnyTarget = LocalTarget | SshTarget | LabTarget | ClusterTarget
+AnyTarget = LocalTarget | SshTarget | LabTarget | ClusterTarget | ImageTarget
+_TARGET_ADAPTER: TypeAdapter[AnyTarget] = TypeAdapter(Target)
 
 BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local", "description": "this machine"},
@@ -296,7 +326,7 @@ def validate_target(name: str, raw: Any, source: str) -> AnyTarget:
     if not isinstance(raw, Mapping):
         raise TargetsError(f"{prefix}: must be a mapping, got {type(raw).__name__}")
     if "kind" not in raw:
-        raise TargetsError(f"{prefix}: field 'kind' is required (local, ssh, lab, cluster)")
+        raise TargetsError(f"{prefix}: field 'kind' is required (local, ssh, lab, cluster, image)")
     try:
         return _TARGET_ADAPTER.validate_python(raw)
     except ValidationError as exc:
@@ -305,7 +335,7 @@ def validate_target(name: str, raw: Any, source: str) -> AnyTarget:
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "union_tag_invalid":
-            msg = f"unknown kind {raw.get('kind')!r} (expected local, ssh, lab or cluster)"
+            msg = f"unknown kind {raw.get('kind')!r} (expected local, ssh, lab, cluster or image)"
             field_name = "kind"
         raise TargetsError(f"{prefix}: field '{field_name}': {msg}{more}") from None
 
