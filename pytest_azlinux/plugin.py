@@ -21,6 +21,7 @@ import pytest
 
 from . import __version__
 from .errors import ConfigError, HostUnreachable, InfraError, TargetsError
+from .image.capabilities import apply_capabilities
 from .image.options import apply_image_options
 from .report.collector import ImageReport, ReportCollector
 from .report.model import PROP_OUTCOME
@@ -343,6 +344,10 @@ def _pairs(azl: AzlSession, mode: str) -> tuple[list[Any], list[str]]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    try:
+        apply_capabilities(items, config.getoption("azl_capabilities"))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     azl = config.stash.get(SESSION_KEY, None)
     uses_azl = [i for i in items if set(HOST_FIXTURES) & set(getattr(i, "fixturenames", ()))]
     if azl is None:

@@ -37,9 +37,10 @@ def run_env(target: str) -> str:
     return "AZL_IMAGE_RUN_" + re.sub(r"[^A-Za-z0-9]", "_", target).upper()
 
 
-def lab_name(target: str) -> str:
-    """A lab of this process for this target (lab names: <= 32 lower-case letters/digits)."""
-    return f"img{os.getpid()}-{iface_key(target.lower())}"[:32].rstrip("-")
+def lab_name(target: str, pid: int | None = None) -> str:
+    """The lab of process ``pid`` (default: this one) for ``target``."""
+    key = re.sub(r"[^a-z0-9]", "", iface_key(target.lower())) or "x"
+    return f"img{os.getpid() if pid is None else pid}-{key}"[:32]
 
 
 def host_names(target: str, count: int) -> list[str]:
