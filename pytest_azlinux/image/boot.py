@@ -9,9 +9,11 @@ sent its banner, the seed's user logs in with the run's key against the pinned h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -31,10 +33,7 @@ OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 POLL_SECONDS = 0.5
 CONSOLE_LINES = 8
-
-
-class Cancelled(AzlError):
-    """The run ended (Ctrl-C, teardown) while the instance was booting."""
+INTERRUPTED = "the run was interrupted while it booted"
 
 
 @dataclass
@@ -148,7 +147,7 @@ def boot(inst: Instance, cancel: threading.Event) -> BootInfo:
     """Boot ``inst`` and wait until it is usable; write ready.json (or failed.txt)."""
     try:
         info = _boot(inst, cancel)
-    except (InfraError, Cancelled) as exc:
+    except InfraError as exc:
         inst.failed_file.write_text(str(exc))
         raise
     except Exception as exc:
@@ -191,7 +190,7 @@ def _wait_for_sshd(inst: Instance, t0: float, cancel: threading.Event) -> float:
     deadline = t0 + inst.boot_timeout
     while time.monotonic() < deadline:
         if cancel.is_set():
-            raise Cancelled(f"{inst.host}: boot cancelled")
+            raise inst.error(INTERRUPTED)
         if not _alive(inst):
             raise inst.error(
                 "qemu exited during boot; console tail:\n" + console_tail(inst.console_log,
@@ -219,7 +218,7 @@ def _wait_for_cloud_init(inst: Instance, deadline: float, cancel: threading.Even
     last = "no attempt"
     while time.monotonic() < deadline:
         if cancel.is_set():
-            raise Cancelled(f"{inst.host}: boot cancelled")
+            raise inst.error(INTERRUPTED)
         transport = SshTransport(inst.spec)
         try:
             transport.connect()
@@ -241,6 +240,14 @@ def _wait_for_cloud_init(inst: Instance, deadline: float, cancel: threading.Even
     )
 
 
+def kill(inst: Instance) -> None:
+    """SIGKILL the instance's qemu now (from a signal handler: no waiting)."""
+    pid = read_pid(inst.pidfile)
+    if pid is not None and is_our_qemu(pid, inst.vm_name):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def stop(inst: Instance) -> None:
     """Kill qemu, delete the tap and every file of the instance (overlay, seed, keys)."""
     pid = read_pid(inst.pidfile)
@@ -258,3 +265,10 @@ def keep_hint(inst: Instance) -> str:
         f"-o StrictHostKeyChecking=yes {spec.user}@{inst.address}   "
         f"(qemu pid {read_pid(inst.pidfile)}, files in {inst.dir}, console {inst.console_log})"
     )
+
+
+def stop_command(inst: Instance) -> str:
+    """The shell commands that do what ``stop`` does, for an instance left running."""
+    pid = read_pid(inst.pidfile)
+    kill = f"kill {pid}; " if pid is not None else ""
+    return f"{kill}ip link del {inst.tap}"

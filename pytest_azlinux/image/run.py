@@ -8,16 +8,19 @@ directory) and wait for each instance's ``ready.json`` or ``failed.txt``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import ImageBootError, TargetsError
 from ..lab.keys import ensure_ed25519
@@ -59,6 +62,7 @@ class ImageRun:
     _threads: dict[str, threading.Thread] = field(default_factory=dict)
     _errors: dict[str, BaseException] = field(default_factory=dict)
     _cancel: threading.Event = field(default_factory=threading.Event)
+    _previous_handlers: dict[int, Any] = field(default_factory=dict)
 
     @property
     def specs(self) -> list[HostSpec]:
@@ -66,7 +70,8 @@ class ImageRun:
 
     # -- controller ---------------------------------------------------------------------
     def start(self) -> None:
-        """Boot every instance in a thread of its own."""
+        """Boot every instance in a thread of its own; Ctrl-C or SIGTERM ends the boots."""
+        self._chain_signals()
         for inst in self.instances:
             thread = threading.Thread(
                 target=self._boot_one, args=(inst,), name=f"azl-boot-{inst.host}", daemon=True
@@ -80,25 +85,56 @@ class ImageRun:
         except BaseException as exc:
             self._errors[inst.host] = exc
 
+    def _chain_signals(self) -> None:
+        """On SIGINT/SIGTERM: cancel the boots and kill their qemu at once (a test waiting
+        for a VM, and the thread pool it waits in, end now rather than when the boot would
+        have), then do what the signal did before."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+
+            def on_signal(num: int, frame: Any, previous: Any = previous) -> None:
+                self._cancel.set()
+                for inst in self.instances:
+                    boot.kill(inst)
+                if callable(previous):
+                    previous(num, frame)
+                elif previous != signal.SIG_IGN:
+                    raise KeyboardInterrupt(f"signal {num}")
+
+            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+                signal.signal(signum, on_signal)
+                self._previous_handlers[signum] = previous
+
+    def _restore_signals(self) -> None:
+        for signum, previous in self._previous_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, previous)
+        self._previous_handlers.clear()
+
     def stop(self) -> None:
         """Cancel the boots, kill qemu, delete taps and files, take the lab down."""
+        self._restore_signals()
         self._cancel.set()
+        for inst in self.instances:  # first: a boot waiting on its VM (ssh included) ends now
+            boot.stop(inst)
         for thread in self._threads.values():
-            thread.join(timeout=120)
-        for inst in self.instances:
+            thread.join(timeout=60)
+        for inst in self.instances:  # a qemu started while the first pass ran
             boot.stop(inst)
         if self.lab is not None:
             self.lab.down()
 
     def keep(self) -> None:
         """``--azl-keep``: leave everything running and say how to get in and out."""
+        self._restore_signals()
         for thread in self._threads.values():
             thread.join(timeout=1)
         lines = [f"azl: image target {self.target}: left running (--azl-keep):"]
         lines += [f"  {inst.host}: {boot.keep_hint(inst)}" for inst in self.instances]
+        done = [boot.stop_command(inst) for inst in self.instances]
         if self.lab is not None:
-            lines.append(f"  when done: azl lab down --name {self.lab.name} "
-                         "(stops the VMs' qemu first: kill the pids above)")
+            done.append(f"azl lab down --name {self.lab.name}")
+        lines.append(f"  when done: {'; '.join(done)}")
         sys.stderr.write("\n".join(lines) + "\n")
 
     # -- every process ------------------------------------------------------------------

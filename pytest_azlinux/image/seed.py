@@ -38,6 +38,7 @@ class SeedSpec:
 def user_data(spec: SeedSpec) -> str:
     doc = {
         "hostname": spec.hostname,
+        "manage_etc_hosts": True,  # sudo resolves the host name (no DNS on the lab bridge)
         "users": [{
             "name": SEED_USER, "shell": "/bin/bash", "lock_passwd": True,
             "sudo": "ALL=(ALL) NOPASSWD:ALL", "ssh_authorized_keys": [spec.authorized_key],
@@ -45,7 +46,7 @@ def user_data(spec: SeedSpec) -> str:
         "disable_root": True,
         "ssh_pwauth": False,
         "ssh_deletekeys": True,
-        "ssh_genkeytypes": [],
+        "ssh_genkeytypes": ["ed25519"],  # only what is missing: the pinned key is not
         "ssh_keys": {
             "ed25519_private": spec.host_key_private,
             "ed25519_public": spec.host_key_public,

@@ -101,7 +101,8 @@ def test_user_data_pins_the_host_key_and_grants_sudo_to_a_key_only_user() -> Non
     assert user["sudo"] == "ALL=(ALL) NOPASSWD:ALL" and user["lock_passwd"] is True
     assert doc["ssh_keys"] == {"ed25519_private": SEED.host_key_private,
                                "ed25519_public": SEED.host_key_public}  # fmt: skip
-    assert doc["ssh_genkeytypes"] == [] and doc["ssh_pwauth"] is False
+    assert doc["ssh_genkeytypes"] == ["ed25519"] and doc["ssh_pwauth"] is False
+    assert doc["manage_etc_hosts"] is True
 
 
 def test_network_config_has_no_route_off_the_lab() -> None:
@@ -117,7 +118,7 @@ def test_capabilities() -> None:
     assert parse_capabilities(None) is None
     assert parse_capabilities(" , ") is None  # azldev with no capability enabled
     have = parse_capabilities("machine-bootable, container")
-    assert have == {"machine-bootable", "container"}
+    assert have == frozenset({"machine-bootable", "container"})
     assert missing(["azl_image", "azl_network"], have) == []
     assert missing(["azl_selinux"], have) == ["systemd"]
     assert missing(["azl_image", "azl_selinux"], frozenset({"container"})) == [
