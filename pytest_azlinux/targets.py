@@ -188,7 +188,8 @@ class ImageTarget(_TargetBase):
     firmware: Literal["bios", "uefi"] = "bios"
     memory: int = Field(default=1024, ge=256, description="MiB")
     cpus: int = Field(default=1, ge=1, le=64)
-    boot_timeout: float = Field(default=600.0, gt=0, description="seconds until sshd answers")
+    # seconds until sshd answers (default: 300 under KVM, 1800 under TCG, qemu's emulator)
+    boot_timeout: float | None = Field(default=None, gt=0)
     instances: int = Field(default=1, ge=1, le=16)
     keep: bool = False  # leave the VMs running at the end (``--azl-keep``)
 

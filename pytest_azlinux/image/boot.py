@@ -33,6 +33,7 @@ OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 POLL_SECONDS = 0.5
 CONSOLE_LINES = 8
+DEFAULT_BOOT_TIMEOUT = {"kvm": 300.0, "tcg": 1800.0}
 INTERRUPTED = "the run was interrupted while it booted"
 
 
@@ -93,6 +94,13 @@ def accel() -> str:
     except (OSError, ValueError):
         return "tcg"
     return "kvm" if "kvm" in known.values() else "tcg"
+
+
+def boot_timeout(given: float | None, how: str) -> float:
+    """The boot timeout given, else one for the accelerator (TCG boots take minutes)."""
+    if given is not None:
+        return given
+    return DEFAULT_BOOT_TIMEOUT[how]
 
 
 def image_format(inst: Instance) -> str:

@@ -156,7 +156,7 @@ class ImageRun:
             if error is not None:
                 raise inst.error(f"boot failed: {type(error).__name__}: {error}")
             return
-        deadline = time.monotonic() + 2 * self.config.boot_timeout + FOLLOWER_SLACK_SECONDS
+        deadline = time.monotonic() + 2 * inst.boot_timeout + FOLLOWER_SLACK_SECONDS
         while time.monotonic() < deadline:
             if inst.ready_file.is_file():
                 return
@@ -205,6 +205,7 @@ def _instances(target: str, config: ImageTarget, lab: Lab) -> ImageRun:
     )  # fmt: skip
     instances: list[Instance] = []
     pins: list[str] = []
+    timeout = boot.boot_timeout(config.boot_timeout, boot.accel())
     for index, host in enumerate(host_names(target, config.instances), start=1):
         address = ipaddress.IPv4Address(int(subnet.network_address) + FIRST_HOST + index)
         mac = "52:54:00:" + ":".join(f"{o:02x}" for o in address.packed[1:])
@@ -218,7 +219,7 @@ def _instances(target: str, config: ImageTarget, lab: Lab) -> ImageRun:
         inst = Instance(
             host=host, vm_name=f"{lab.name}-{index}", image=Path(config.path),
             format=config.image_format(), firmware=config.firmware, memory=config.memory,
-            cpus=config.cpus, boot_timeout=config.boot_timeout, address=str(address), mac=mac,
+            cpus=config.cpus, boot_timeout=timeout, address=str(address), mac=mac,
             tap=f"azi-{iface_key(lab.name)}-{index}", bridge=state.bridge, dir=inst_dir,
             seed=inst_dir / "seed.iso", spec=spec,
         )  # fmt: skip
@@ -259,7 +260,8 @@ def follow(target: str, config: ImageTarget) -> ImageRun:
         instances.append(Instance(
             host=host, vm_name="", image=Path(config.path), format=config.format,
             firmware=config.firmware, memory=config.memory, cpus=config.cpus,
-            boot_timeout=config.boot_timeout, address=address, mac="", tap="", bridge="",
+            boot_timeout=boot.boot_timeout(config.boot_timeout, boot.accel()), address=address,
+            mac="", tap="", bridge="",
             dir=directory / host, seed=directory / host / "seed.iso", spec=spec,
         ))  # fmt: skip
     return ImageRun(target, config, directory, instances)
