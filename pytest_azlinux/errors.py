@@ -12,7 +12,8 @@
     │   └── ReportError          bad input to a report tool (a missing dir, not JUnit)
     ├── InfraError               the test could not look: reported as ERROR, never a finding
     │   ├── HostUnreachable      connect failed (network, auth): host, address, cause
-    │   │   └── HostKeyError     unknown or changed host key
+    │   │   ├── HostKeyError     unknown or changed host key
+    │   │   └── ImageBootError   an image file did not boot (unreadable, sshd never answered)
     │   ├── ConnectionLost       an established connection dropped
     │   ├── CommandTimeout       a command was killed after its timeout; the host stays usable
     │   ├── ProbeUnavailable     the host cannot show what a check reads (no securityfs...)
@@ -89,6 +90,11 @@ class HostUnreachable(InfraError):
 
 class HostKeyError(HostUnreachable):
     """The host key is unknown or does not match the pinned one."""
+
+
+class ImageBootError(HostUnreachable):
+    """An image target's VM did not come up: the file is unreadable, qemu exited, or sshd
+    (or cloud-init) did not answer within the boot timeout."""
 
 
 class ConnectionLost(InfraError):

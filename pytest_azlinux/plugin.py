@@ -21,6 +21,8 @@ import pytest
 
 from . import __version__
 from .errors import ConfigError, HostUnreachable, InfraError, TargetsError
+from .image.capabilities import apply_capabilities
+from .image.options import apply_image_options
 from .report.collector import ImageReport, ReportCollector
 from .report.model import PROP_OUTCOME
 from .runstate import HOST_KEY, SESSION_KEY, TARGET_KEY, item_host, item_target
@@ -112,6 +114,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from .gate.options import add_options as add_gate_options
 
     add_gate_options(group, parser)  # waivers, reruns
+    group.addoption(
+        "--azl-image", metavar="PATH",
+        help="boot this image file (qcow2, raw, VHD/VHDX) as target 'image' and test it",
+    )
+    group.addoption("--azl-image-profile", metavar="NAME", help="image profile of --azl-image")
+    group.addoption(
+        "--azl-keep", action="store_true",
+        help="leave image targets' VMs running at the end and print how to ssh in",
+    )
+    group.addoption(
+        "--azl-capabilities", metavar="LIST",
+        help="the image's capabilities (azldev's {capabilities}: machine-bootable, container, "
+        "systemd, runtime-package-management); suites that need others are skipped",
+    )
     parser.addini("azl_targets_file", "targets file, relative to the rootdir")
     parser.addini("azl_profiles_dir", "image profile directories, relative to the rootdir",
                   type="paths")
@@ -166,11 +182,15 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(xdist_scheduling, "azl-xdist")
     _check_mark_expression(config)
     names = split_names(config.getoption("azl_target"))
-    if not names:
+    if not names and not config.getoption("azl_image"):
         return
     targets = _targets_file(config)
     is_controller = not hasattr(config, "workerinput")
     try:
+        targets, names = apply_image_options(
+            targets, names, image=config.getoption("azl_image"),
+            profile=config.getoption("azl_image_profile"), keep=config.getoption("azl_keep"),
+        )
         for name in names:
             targets.get(name)
         shard = parse_shard(config.getoption("azl_shard"))
@@ -342,6 +362,10 @@ def _pairs(azl: AzlSession, mode: str) -> tuple[list[Any], list[str]]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    try:
+        apply_capabilities(items, config.getoption("azl_capabilities"))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     azl = config.stash.get(SESSION_KEY, None)
     uses_azl = [i for i in items if set(HOST_FIXTURES) & set(getattr(i, "fixturenames", ()))]
     if azl is None:

@@ -23,6 +23,7 @@ from .cleanup import CleanupLedger
 from .errors import InfraError, TargetsError
 from .host import Host
 from .kinds import resolver
+from .kinds.protocol import HostsStarting
 from .targets import AnyTarget, HostSpec, TargetsFile, check_key_files
 from .transport.local import LocalTransport
 from .transport.protocol import Transport
@@ -202,6 +203,8 @@ class AzlSession:
                 self.command_timeout,
             )
             try:
+                if isinstance(param.target.context, HostsStarting):
+                    param.target.context.wait_ready(param.spec.name)
                 host.transport.connect()
                 host.facts  # noqa: B018  (read once, in the same pass as the connect)
             except InfraError as exc:

@@ -7,7 +7,8 @@ A targets file maps target names to a target of one *kind*:
   with ``ssh_config:`` hosts named by their aliases in an OpenSSH client config;
 - ``ansible`` the hosts of a group (or pattern) of an Ansible inventory file;
 - ``lab``     the local lab (``azl lab``), resolved to the ssh target the lab writes;
-- ``cluster`` a node pool of a Kubernetes cluster (nodes are discovered at run time).
+- ``cluster`` a node pool of a Kubernetes cluster (nodes are discovered at run time);
+- ``image``   an image file (qcow2, raw, VHD/VHDX) booted under qemu with a cloud-init seed.
 
 Every error names the file, the target and the field, on one line.
 Strings may reference environment variables as ``${NAME}`` (or ``${NAME:-default}``);
@@ -42,7 +43,7 @@ from .yamlfile import load_yaml
 
 DEFAULT_FILE_NAME = "azl-targets.yaml"
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
-KINDS = ("local", "ssh", "ansible", "lab", "cluster")
+KINDS = ("local", "ssh", "ansible", "lab", "cluster", "image")
 HostKeyPolicy = Literal["strict", "accept-new"]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -267,8 +268,40 @@ class ClusterTarget(_TargetBase):
         return ",".join(parts)
 
 
+ImageFormat = Literal["qcow2", "raw", "vpc", "vhdx"]
+IMAGE_SUFFIXES: dict[str, ImageFormat] = {
+    ".qcow2": "qcow2", ".raw": "raw", ".img": "raw", ".vhd": "vpc", ".vhdx": "vhdx",
+}
+
+
+class ImageTarget(_TargetBase):
+    """An image file booted under qemu (a copy-on-write overlay: the file is never changed),
+    provisioned by cloud-init from a NoCloud seed, reached over SSH on a lab bridge."""
+
+    kind: Literal["image"]
+    path: str
+    format: ImageFormat | None = None  # default: from the suffix (.vhd is qemu's "vpc")
+    firmware: Literal["bios", "uefi"] = "bios"
+    memory: int = Field(default=1024, ge=256, description="MiB")
+    cpus: int = Field(default=1, ge=1, le=64)
+    # seconds until sshd answers (default: 300 under KVM, 1800 under TCG, qemu's emulator)
+    boot_timeout: float | None = Field(default=None, gt=0)
+    instances: int = Field(default=1, ge=1, le=16)
+    keep: bool = False  # leave the VMs running at the end (``--azl-keep``)
+
+    @field_validator("path")
+    @classmethod
+    def _expand(cls, value: str) -> str:
+        return os.path.expanduser(value)
+
+    def image_format(self) -> ImageFormat | None:
+        """The format given, else the one the suffix names (None: qemu-img decides)."""
+        return self.format or IMAGE_SUFFIXES.get(Path(self.path).suffix.lower())
+
+
 AnyTarget = (
     LocalTarget | SshTarget | SshConfigTarget | AnsibleTarget | LabTarget | ClusterTarget
+    | ImageTarget
 )
 
 
@@ -287,7 +320,8 @@ Target = Annotated[
     | Annotated[SshConfigTarget, Tag("ssh-config")]
     | Annotated[AnsibleTarget, Tag("ansible")]
     | Annotated[LabTarget, Tag("lab")]
-    | Annotated[ClusterTarget, Tag("cluster")],
+    | Annotated[ClusterTarget, Tag("cluster")]
+    | Annotated[ImageTarget, Tag("image")],
     Discriminator(_target_tag),
 ]
 _TARGET_ADAPTER: TypeAdapter[AnyTarget] = TypeAdapter(Target)

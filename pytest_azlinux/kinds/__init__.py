@@ -19,6 +19,7 @@ RESOLVERS: dict[str, str] = {
     "ansible": "pytest_azlinux.kinds.ansible:resolve",
     "lab": "pytest_azlinux.lab.target:resolve_lab_target",
     "cluster": "pytest_azlinux.cluster.target:resolve_cluster_target",
+    "image": "pytest_azlinux.kinds.image:resolve",
 }
 
 __all__ = ["RESOLVERS", "Resolved", "Resolver", "resolver"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..targets import AnyTarget, HostSpec
 
@@ -32,4 +32,14 @@ class Resolver(Protocol):
     def __call__(self, name: str, config: AnyTarget, *, start: bool) -> Resolved:
         """Resolve target ``name``; ``start`` is True on the controlling process only (it may
         start or prepare shared things; xdist workers only look them up)."""
+        ...
+
+
+@runtime_checkable
+class HostsStarting(Protocol):
+    """A context whose hosts may still be starting (an image target's VMs boot in the
+    background): the session waits for a host before its first connection."""
+
+    def wait_ready(self, host: str) -> None:
+        """Return once ``host`` can be connected to; raise an InfraError if it never will."""
         ...

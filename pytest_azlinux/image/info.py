@@ -1,0 +1,42 @@
+"""What an image target learned while booting, as plain data (no lab import: suites read it).
+
+``BootInfo`` travels in the image target's context: ``azl_target.context.boot_info(host)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class BootInfo:
+    """One booted instance: the file, how long it took, what the file claimed."""
+
+    image: str  # the image file as given
+    format: str  # qemu's format name (qcow2, raw, vpc, vhdx)
+    firmware: str
+    accel: str  # kvm or tcg
+    sshd_seconds: float  # qemu started -> sshd sent its banner
+    cloud_init_seconds: float  # qemu started -> `cloud-init status --wait` returned
+    cloud_init_status: str  # its last line (done, error, degraded...)
+    # os-release read from the file before boot (key -> value), or why it was not read
+    claimed: Mapping[str, str] = field(default_factory=dict)
+    claimed_skipped: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> BootInfo:
+        data: dict[str, Any] = json.loads(text)
+        return cls(**data)
+
+
+@runtime_checkable
+class BootInfoSource(Protocol):
+    """The context of an image target."""
+
+    def boot_info(self, host: str) -> BootInfo | None: ...

@@ -1,0 +1,267 @@
+"""Every instance of one image target in this run: prepared at resolve time, booted in the
+background (boots overlap test collection), waited for on first connect, torn down at the end.
+
+The controlling pytest process boots; xdist workers find the run through an environment
+variable the controller sets before it starts them (``AZL_IMAGE_RUN_<TARGET>``, the run's
+directory) and wait for each instance's ``ready.json`` or ``failed.txt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ImageBootError, TargetsError
+from ..lab.keys import ensure_ed25519
+from ..lab.lab import Lab
+from ..lab.names import iface_key
+from ..targets import HostSpec, ImageTarget, SshSettings, merge_ssh_spec
+from . import boot
+from .boot import Instance
+from .info import BootInfo
+from .seed import SEED_USER, SeedSpec, write_seed
+
+FIRST_HOST = 200  # instances take .201, .202... of the lab's /24
+FOLLOWER_SLACK_SECONDS = 120.0
+
+
+def run_env(target: str) -> str:
+    return "AZL_IMAGE_RUN_" + re.sub(r"[^A-Za-z0-9]", "_", target).upper()
+
+
+def lab_name(target: str, pid: int | None = None) -> str:
+    """The lab of process ``pid`` (default: this one) for ``target``."""
+    key = re.sub(r"[^a-z0-9]", "", iface_key(target.lower())) or "x"
+    return f"img{os.getpid() if pid is None else pid}-{key}"[:32]
+
+
+def host_names(target: str, count: int) -> list[str]:
+    return [target] if count == 1 else [f"{target}-{i}" for i in range(1, count + 1)]
+
+
+@dataclass
+class ImageRun:
+    """The instances of one image target; the target's context."""
+
+    target: str
+    config: ImageTarget
+    directory: Path
+    instances: list[Instance]
+    lab: Lab | None = None  # set on the controller (it owns the lab)
+    _threads: dict[str, threading.Thread] = field(default_factory=dict)
+    _errors: dict[str, BaseException] = field(default_factory=dict)
+    _cancel: threading.Event = field(default_factory=threading.Event)
+    _previous_handlers: dict[int, Any] = field(default_factory=dict)
+
+    @property
+    def specs(self) -> list[HostSpec]:
+        return [inst.spec for inst in self.instances]
+
+    # -- controller ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Boot every instance in a thread of its own; Ctrl-C or SIGTERM ends the boots."""
+        self._chain_signals()
+        for inst in self.instances:
+            thread = threading.Thread(
+                target=self._boot_one, args=(inst,), name=f"azl-boot-{inst.host}", daemon=True
+            )
+            self._threads[inst.host] = thread
+            thread.start()
+
+    def _boot_one(self, inst: Instance) -> None:
+        try:
+            boot.boot(inst, self._cancel)
+        except BaseException as exc:
+            self._errors[inst.host] = exc
+
+    def _chain_signals(self) -> None:
+        """On SIGINT/SIGTERM: cancel the boots and kill their qemu at once (a test waiting
+        for a VM, and the thread pool it waits in, end now rather than when the boot would
+        have), then do what the signal did before."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+
+            def on_signal(num: int, frame: Any, previous: Any = previous) -> None:
+                self._cancel.set()
+                for inst in self.instances:
+                    boot.kill(inst)
+                if callable(previous):
+                    previous(num, frame)
+                elif previous != signal.SIG_IGN:
+                    raise KeyboardInterrupt(f"signal {num}")
+
+            with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+                signal.signal(signum, on_signal)
+                self._previous_handlers[signum] = previous
+
+    def _restore_signals(self) -> None:
+        for signum, previous in self._previous_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, previous)
+        self._previous_handlers.clear()
+
+    def stop(self) -> None:
+        """Cancel the boots, kill qemu, delete taps and files, take the lab down."""
+        self._restore_signals()
+        self._cancel.set()
+        for inst in self.instances:  # first: a boot waiting on its VM (ssh included) ends now
+            boot.stop(inst)
+        for thread in self._threads.values():
+            thread.join(timeout=60)
+        for inst in self.instances:  # a qemu started while the first pass ran
+            boot.stop(inst)
+        if self.lab is not None:
+            self.lab.down()
+
+    def keep(self) -> None:
+        """``--azl-keep``: leave everything running and say how to get in and out."""
+        self._restore_signals()
+        for thread in self._threads.values():
+            thread.join(timeout=1)
+        lines = [f"azl: image target {self.target}: left running (--azl-keep):"]
+        lines += [f"  {inst.host}: {boot.keep_hint(inst)}" for inst in self.instances]
+        done = [boot.stop_command(inst) for inst in self.instances]
+        if self.lab is not None:
+            done.append(f"azl lab down --name {self.lab.name}")
+        lines.append(f"  when done: {'; '.join(done)}")
+        sys.stderr.write("\n".join(lines) + "\n")
+
+    # -- every process ------------------------------------------------------------------
+    def _instance(self, host: str) -> Instance:
+        for inst in self.instances:
+            if inst.host == host:
+                return inst
+        raise KeyError(host)
+
+    def wait_ready(self, host: str) -> None:
+        """Return once ``host`` is usable; raise its ImageBootError when it did not boot."""
+        inst = self._instance(host)
+        thread = self._threads.get(host)
+        if thread is not None:
+            thread.join()
+            error = self._errors.get(host)
+            if isinstance(error, ImageBootError):
+                raise error
+            if error is not None:
+                raise inst.error(f"boot failed: {type(error).__name__}: {error}")
+            return
+        deadline = time.monotonic() + 2 * inst.boot_timeout + FOLLOWER_SLACK_SECONDS
+        while time.monotonic() < deadline:
+            if inst.ready_file.is_file():
+                return
+            if inst.failed_file.is_file():
+                raise inst.error(inst.failed_file.read_text().split(": ", 2)[-1])
+            time.sleep(0.5)
+        raise inst.error("the controlling process never said whether it booted")
+
+    def boot_info(self, host: str) -> BootInfo | None:
+        """What the boot of ``host`` measured (None until it booted, or if it failed)."""
+        try:
+            return BootInfo.from_json(self._instance(host).ready_file.read_text())
+        except (KeyError, OSError, ValueError):
+            return None
+
+
+def prepare(target: str, config: ImageTarget) -> ImageRun:
+    """Controller: the lab bridge, keys, seeds and host specs; nothing boots yet."""
+    image = Path(config.path)
+    if not image.is_file():
+        why = "is not a file" if image.exists() else "no such file"
+        raise TargetsError(f"target {target!r}: field 'path': {why}: {image}")
+    lab = Lab(lab_name(target))
+    try:
+        lab.up(1, ["azl3"])  # one namespaced host: the lab wants one; the VMs share its bridge
+        run = _instances(target, config, lab)
+    except BaseException:
+        lab.down()
+        raise
+    os.environ[run_env(target)] = str(run.directory)  # for xdist workers started after this
+    return run
+
+
+def _instances(target: str, config: ImageTarget, lab: Lab) -> ImageRun:
+    state = lab.load_state()
+    assert state is not None
+    subnet = ipaddress.IPv4Network(state.subnet)
+    directory = lab.state_dir / "image" / target
+    directory.mkdir(parents=True, exist_ok=True)
+    client_key = directory / "id"
+    client_pub = ensure_ed25519(client_key, f"azl-image-{target}")
+    known_hosts = directory / "known_hosts"
+    layer = SshSettings(
+        user=SEED_USER, identity_file=str(client_key), known_hosts=str(known_hosts),
+        host_key_policy="strict", sudo=True, connect_timeout=20.0,
+    )  # fmt: skip
+    instances: list[Instance] = []
+    pins: list[str] = []
+    timeout = boot.boot_timeout(config.boot_timeout, boot.accel())
+    for index, host in enumerate(host_names(target, config.instances), start=1):
+        address = ipaddress.IPv4Address(int(subnet.network_address) + FIRST_HOST + index)
+        mac = "52:54:00:" + ":".join(f"{o:02x}" for o in address.packed[1:])
+        inst_dir = directory / host
+        inst_dir.mkdir(parents=True, exist_ok=True)
+        key_path = inst_dir / "ssh_host_ed25519_key"
+        host_pub = ensure_ed25519(key_path, f"root@{host}")
+        pins.append(f"{address} {' '.join(host_pub.split()[:2])}")
+        spec = merge_ssh_spec(name=host, address=str(address), target=target, layers=(layer,),
+                              profile=config.profile)  # fmt: skip
+        inst = Instance(
+            host=host, vm_name=f"{lab.name}-{index}", image=Path(config.path),
+            format=config.image_format(), firmware=config.firmware, memory=config.memory,
+            cpus=config.cpus, boot_timeout=timeout, address=str(address), mac=mac,
+            tap=f"azi-{iface_key(lab.name)}-{index}", bridge=state.bridge, dir=inst_dir,
+            seed=inst_dir / "seed.iso", spec=spec,
+        )  # fmt: skip
+        write_seed(
+            SeedSpec(
+                instance_id=f"azl-{uuid.uuid4().hex[:12]}", hostname=host,
+                authorized_key=client_pub, host_key_private=key_path.read_text(),
+                host_key_public=host_pub, mac=mac, address=str(address),
+                prefix=subnet.prefixlen,
+            ),
+            inst.seed,
+        )  # fmt: skip
+        instances.append(inst)
+    known_hosts.write_text("".join(f"{line}\n" for line in pins))
+    (directory / "run.json").write_text(json.dumps({"hosts": [i.host for i in instances]}))
+    return ImageRun(target, config, directory, instances, lab=lab)
+
+
+def follow(target: str, config: ImageTarget) -> ImageRun:
+    """xdist worker: the run the controller prepared (its directory from the environment)."""
+    where = os.environ.get(run_env(target))
+    if not where or not (Path(where) / "run.json").is_file():
+        raise TargetsError(f"target {target!r}: image run not prepared by the controller")
+    directory = Path(where)
+    layer = SshSettings(
+        user=SEED_USER, identity_file=str(directory / "id"),
+        known_hosts=str(directory / "known_hosts"), host_key_policy="strict", sudo=True,
+        connect_timeout=20.0,
+    )  # fmt: skip
+    pinned = {
+        line.split()[0]: line for line in (directory / "known_hosts").read_text().splitlines()
+    }
+    instances = []
+    for index, host in enumerate(json.loads((directory / "run.json").read_text())["hosts"], 1):
+        address = list(pinned)[index - 1]
+        spec = merge_ssh_spec(name=host, address=address, target=target, layers=(layer,),
+                              profile=config.profile)  # fmt: skip
+        instances.append(Instance(
+            host=host, vm_name="", image=Path(config.path), format=config.format,
+            firmware=config.firmware, memory=config.memory, cpus=config.cpus,
+            boot_timeout=boot.boot_timeout(config.boot_timeout, boot.accel()), address=address,
+            mac="", tap="", bridge="",
+            dir=directory / host, seed=directory / host / "seed.iso", spec=spec,
+        ))  # fmt: skip
+    return ImageRun(target, config, directory, instances)
