@@ -57,6 +57,8 @@ def skip_reason(
     control: Control, profile: Profile, settings: HardeningSettings, level: LevelChoice
 ) -> str | None:
     """Why ``control`` does not run on a host with this profile and settings, or None."""
+    if settings.skip:
+        return f"not applicable: suites.hardening.skip: {settings.skip}"
     if control.level > level.level:
         return (
             f"level {control.level} control; level {level.level} selected ({level.origin}); "

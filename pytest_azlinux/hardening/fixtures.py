@@ -20,7 +20,8 @@ import pytest
 from ..errors import ControlsError, ProbeUnavailable, SettingsError
 from ..host import Host
 from ..profiles.fixtures import host_profile
-from ..session import HostParam, SelectedTarget
+from ..runstate import item_host
+from ..session import SelectedTarget
 from .baseline import HostBaseline, LevelChoice, unknown_profile_ids
 from .loader import load_controls
 from .model import Control
@@ -91,19 +92,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         control = item.stash.get(CONTROL_KEY, None)
         if control is not None:
-            param = _host_param(item)
+            param = item_host(item)
             index.setdefault(param.id if param else None, {})[control.id] = control
     session.config.stash[COLLECTED_KEY] = index
 
 
-def _host_param(node: pytest.Item) -> HostParam | None:
-    callspec = getattr(node, "callspec", None)
-    param = callspec.params.get("azl_host") if callspec is not None else None
-    return param if isinstance(param, HostParam) else None
-
 
 def _baseline(request: pytest.FixtureRequest, host: Host, target: SelectedTarget) -> HostBaseline:
-    param = _host_param(request.node)
+    param = item_host(request.node)
     key = param.id if param is not None else host.name
     cache = request.config.stash.setdefault(BASELINES_KEY, {})
     found = cache.get(key)

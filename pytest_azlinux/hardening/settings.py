@@ -14,12 +14,14 @@ from .model import ID_PATTERN
 class HardeningSettings(SuiteSettings):
     """``level``: 1 runs level-1 controls, 2 runs both levels (``--azl-hardening-level``
     overrides it). ``not_applicable``: control id -> reason, for what the target knowingly
-    does differently (a router, a build host); the reason shows in the skip."""
+    does differently (a router, a build host); the reason shows in the skip. ``skip``: the
+    reason the whole baseline says nothing about this target (every control skips with it)."""
 
     suite: ClassVar[str] = "hardening"
 
     level: Literal[1, 2] = 1
     not_applicable: dict[str, str] = Field(default_factory=dict)
+    skip: str | None = None
 
     @field_validator("not_applicable")
     @classmethod
