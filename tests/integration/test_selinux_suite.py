@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from pytest_azlinux.lab import Lab
-from pytest_azlinux.lab.target import LAB_NAME_ENV
+from pytest_azlinux.lab.names import LAB_NAME_ENV
 from pytest_azlinux.report.junit import read_cases
 from pytest_azlinux.report.model import CaseRecord
 from tests.fixtures.lab import lab_targets_with
