@@ -119,3 +119,28 @@ def test_suite_settings_errors_name_target_and_field() -> None:
     with pytest.raises(SettingsError, match=r"suites.demo.colour': Extra inputs"):
         settings.parse(_Demo, {"colour": "red"}, "lab")
     assert settings.parse(_Demo, None, "lab").repetitions == 3
+
+
+def test_xdist_controller_maps_node_ids_to_hosts() -> None:
+    """The one place a host is found from a node id (the xdist controller): the earliest,
+    longest host id in the brackets; a pair is its first host; other tests have none."""
+    from pytest_azlinux.session import host_id_in
+
+    hosts = ["vm", "vm-1", "vm-10", "a:localhost"]
+    assert host_id_in("s/t.py::test_x[vm-1]", hosts) == "vm-1"
+    assert host_id_in("s/t.py::test_x[vm-10]", hosts) == "vm-10"
+    assert host_id_in("s/t.py::test_tcp[vm-1->vm-10]", hosts) == "vm-1"
+    assert host_id_in("s/t.py::test_p[btrfs-vm-10]", hosts) == "vm-10"
+    assert host_id_in("s/t.py::test_x[a:localhost]", hosts) == "a:localhost"
+    assert host_id_in("s/t.py::test_unbound", hosts) is None
+    assert host_id_in("s/t.py::test_x[other]", hosts) is None
+
+
+def test_xdist_scheduling_groups_a_hosts_tests() -> None:
+    from pytest_azlinux.xdist_scheduling import HostScheduling
+
+    sched = HostScheduling.__new__(HostScheduling)  # only the scope split is exercised
+    sched._host_ids = ["h1", "h2"]
+    assert sched._split_scope("s/a.py::t[h1]") == sched._split_scope("s/b.py::u[h1]") == "host:h1"
+    assert sched._split_scope("s/a.py::t[h2]") == "host:h2"
+    assert sched._split_scope("s/a.py::test_unbound") == "s/a.py"  # by module, as loadscope
