@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -129,6 +128,7 @@ def show(label: str, f: RunFigures) -> bool:
           f"reports {len(f.cases)}/{tests} cases{'' if complete else ' (INCOMPLETE)'}; "
           f"load {f.load}")
     print(f"    pytest exit {f.rc}: {f.tail}")
+    print(f"    phases: {json.dumps({k: round(v, 2) for k, v in t.items()})}")
     ok = complete and f.rc in (0, 1)
     ok &= t.get("report_write_s", 99) <= GOAL_REPORT and f.rss_mib <= GOAL_RSS_MIB
     if f.nodes >= 1000:
@@ -173,7 +173,10 @@ def main() -> int:
     parser.add_argument("-n", "--workers", type=int, default=0, help="xdist workers (0: none)")
     parser.add_argument("--lab-hosts", type=int, default=4,
                         help="lab hosts behind the simulated nodes (nodes share them in turn)")
-    parser.add_argument("--tb", default="short", help="pytest --tb for the runs")
+    parser.add_argument("--tb", default="line",
+                        help="pytest --tb for the runs (line: one line per failure, as at "
+                        "pool scale; other styles cost pytest's terminal summary "
+                        "O(failures x tests))")
     parser.add_argument("--profile", type=Path,
                         help="run pytest under cProfile, writing the stats here")
     parser.add_argument("--shards", type=int, default=0,

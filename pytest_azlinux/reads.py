@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import InfraError
 from .host import Host, build_command
 from .transport.protocol import CommandResult
 
+# Warm-ups a module of read-only checks registers on import (so only suites that were
+# collected add theirs): the session runs them for every host it prepares, in the same
+# concurrent pass as the connect, so a pool's reads are not fetched one host at a time.
+_WARMUPS: list[Callable[[Host], None]] = []
 _HEADER = re.compile(rb"==>azl (\d+) (\d+) (\d+) (\d+)\n")
 
 
@@ -116,3 +120,19 @@ def reads_of(host: Host) -> ReadSet:
     made = ReadSet(host)
     host.reads = made
     return made
+
+
+def warm_on_prepare(warmup: Callable[[Host], None]) -> None:
+    """Run ``warmup(host)`` for every host the session prepares (once per callable)."""
+    if warmup not in _WARMUPS:
+        _WARMUPS.append(warmup)
+
+
+def warm(host: Host) -> None:
+    """Run the registered warm-ups on ``host``. A failure is left to the test that needs the
+    read: it runs again there and is reported in that test."""
+    for warmup in list(_WARMUPS):
+        try:
+            warmup(host)
+        except InfraError:
+            return

@@ -158,7 +158,7 @@ class KubeTransport:
             body = debug_pod_manifest(name, self.node, ctx.config.debug_image, ctx.ledger.labels)
             try:
                 create_pod(ctx.api, ctx.ledger, body)
-                wait_running(ctx.api, ctx.namespace, name, ctx.pod_timeout)
+                wait_running(ctx.api, ctx.namespace, name, ctx.pod_timeout, self.node)
             except ClusterError as exc:
                 raise self._unreachable(str(exc)) from None
             self._pod = name
