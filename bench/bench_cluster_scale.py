@@ -109,6 +109,8 @@ def run_pytest(
     wall = time.monotonic() - start
     text = log.read_text(errors="replace").strip().splitlines()
     tail = text[-1] if text else ""
+    if proc.returncode not in (0, 1):
+        tail = "\n".join(text[-30:])
     timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     return RunFigures(nodes, wall, proc.returncode, usage.ru_maxrss / 1024, timing,
                       report_cases(reports) if reports.exists() else {}, load(), tail)
