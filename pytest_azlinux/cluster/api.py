@@ -92,6 +92,9 @@ def load_client(kubeconfig: str, context: str | None, where: str) -> Any:
     except ConfigException as exc:
         raise TargetsError(f"{where}: kubeconfig {path}: {exc}") from None
     cfg.retries = 0  # our own retry policy below
+    # Hosts are prepared by up to 32 threads at once (--azl-connect-workers): a pool smaller
+    # than that drops connections after use and every request pays a new TLS handshake.
+    cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, 64)
     return _limited(client.ApiClient(cfg))
 
 

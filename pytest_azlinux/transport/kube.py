@@ -130,6 +130,8 @@ class _ExecStream:
 class KubeTransport:
     """Runs shell scripts on the node ``spec.node`` of a resolved cluster target."""
 
+    always_root = True  # the node shell runs as root: ``sudo`` changes nothing (reads.py)
+
     def __init__(self, spec: HostSpec, context: ClusterContext) -> None:
         self.spec = spec
         self.context = context
