@@ -30,6 +30,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.lab.bed import ClusterBed, add_lab_pool, write_targets
 
@@ -179,6 +181,9 @@ def main() -> int:
                         help="pytest --tb for the runs (line: one line per failure, as at "
                         "pool scale; other styles cost pytest's terminal summary "
                         "O(failures x tests))")
+    parser.add_argument("--api-qps", type=float,
+                        help="suites.cluster.api_qps of the target (default: the plugin's)")
+    parser.add_argument("--api-burst", type=int, default=100)
     parser.add_argument("--profile", type=Path,
                         help="run pytest under cProfile, writing the stats here")
     parser.add_argument("--shards", type=int, default=0,
@@ -203,6 +208,11 @@ def main() -> int:
                 register_s = time.monotonic() - start
                 target = f"nodepool-{pool}"
                 targets = write_targets(bed, tmp / "targets.yaml", {target: pool})
+                if args.api_qps is not None:
+                    data = yaml.safe_load(targets.read_text())
+                    data["targets"][target]["suites"] = {"cluster": {
+                        "api_qps": args.api_qps, "api_burst": args.api_burst}}
+                    targets.write_text(yaml.safe_dump(data))
                 work = tmp / "whole"
                 work.mkdir()
                 print(f"{nodes} nodes registered in {register_s:.1f} s")
