@@ -13,16 +13,18 @@ by the same command) so stdout, stderr and the exit code of every read stay apar
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import InfraError
 from .host import Host, build_command
 from .transport.protocol import CommandResult
 
-_HEADER = re.compile(rb"==>azl (\d+) (\d+) (\d+) (\d+)\n")
+# Warm-ups a module of read-only checks registers on import (so only suites that were
+# collected add theirs): the session runs them for every host it prepares, in the same
+# concurrent pass as the connect, so a pool's reads are not fetched one host at a time.
+_WARMUPS: list[Callable[[Host], None]] = []
 
 
 @dataclass(frozen=True)
@@ -39,34 +41,49 @@ class Read:
 
 
 def batch_script(scripts: Sequence[str]) -> str:
-    """One POSIX sh script that runs ``scripts`` and prints each one's exit code, stdout and
-    stderr after a ``==>azl INDEX RC OUTLEN ERRLEN`` header (lengths in bytes)."""
+    """One POSIX sh script that runs ``scripts`` and prints, in this order: a line
+    ``==>azl-rc RC0 RC1 ...``, the byte counts of every read's stdout and stderr (one ``wc -c``
+    line each), a line ``==>azl-data``, then every read's stdout and stderr back to back.
+
+    A handful of processes per batch, not several per read: on a pool the batch runs once on
+    every node, and the framing should cost next to nothing beside the reads themselves."""
     lines = ['d=$(mktemp -d) || exit 97', "trap 'rm -rf \"$d\"' EXIT"]
     for i, script in enumerate(scripts):
-        lines.append(f'( {script}\n) </dev/null >"$d/{i}.o" 2>"$d/{i}.e"; echo $? >"$d/{i}.r"')
-    lines.append(
-        f"i=0; while [ $i -lt {len(scripts)} ]; do "
-        'printf "==>azl %s %s %s %s\\n" $i "$(cat "$d/$i.r")" '
-        '"$(wc -c <"$d/$i.o" | tr -d " ")" "$(wc -c <"$d/$i.e" | tr -d " ")"; '
-        'cat "$d/$i.o" "$d/$i.e"; i=$((i+1)); done'
-    )
+        lines.append(f'( {script}\n) </dev/null >"$d/{i}.o" 2>"$d/{i}.e"; azl_r{i}=$?')
+    n = len(scripts)
+    files = " ".join(f"{i}.o {i}.e" for i in range(n))
+    lines.append(f"printf '==>azl-rc{' %s' * n}\\n' "
+                 + " ".join(f'"$azl_r{i}"' for i in range(n)))
+    lines.append('cd "$d" || exit 97')
+    lines.append(f"wc -c {files}")
+    lines.append("printf '==>azl-data\\n'")
+    lines.append(f"cat {files}")
     return "\n".join(lines) + "\n"
 
 
 def parse_batch(output: bytes, scripts: Sequence[str], duration: float) -> list[CommandResult]:
     """The results of ``batch_script(scripts)`` from its standard output."""
+    n = len(scripts)
+    cut = InfraError(f"batch of {n} reads: output cut short")
+    head, sep, data = output.partition(b"\n==>azl-data\n")
+    lines = head.split(b"\n")
+    if not sep or not lines[0].startswith(b"==>azl-rc") or len(lines) < 1 + 2 * n:
+        raise cut
+    try:
+        rcs = [int(x) for x in lines[0].split()[1:]]
+        sizes = [int(line.split()[0]) for line in lines[1 : 1 + 2 * n]]
+    except (ValueError, IndexError):
+        raise cut from None
+    if len(rcs) != n or sum(sizes) > len(data):
+        raise cut
     results: list[CommandResult] = []
     pos = 0
     for i, script in enumerate(scripts):
-        m = _HEADER.match(output, pos)
-        if m is None or int(m.group(1)) != i:
-            raise InfraError(f"batch of {len(scripts)} reads: output cut short at read {i}")
-        rc, n_out, n_err = (int(m.group(k)) for k in (2, 3, 4))
-        start = m.end()
-        out = output[start : start + n_out]
-        err = output[start + n_out : start + n_out + n_err]
-        pos = start + n_out + n_err
-        results.append(CommandResult(script, rc, out, err, duration / len(scripts)))
+        n_out, n_err = sizes[2 * i], sizes[2 * i + 1]
+        out = data[pos : pos + n_out]
+        err = data[pos + n_out : pos + n_out + n_err]
+        pos += n_out + n_err
+        results.append(CommandResult(script, rcs[i], out, err, duration / n))
     return results
 
 
@@ -95,6 +112,8 @@ class ReadSet:
                 self.results.update(zip(batch, parsed, strict=True))
 
     def _as_root(self, read: Read) -> bool:
+        if getattr(self.host.transport, "always_root", False):
+            return True  # every command runs as root there: one batch, one round trip
         return self.host.spec.sudo if read.sudo is None else read.sudo
 
     def get(self, read: Read) -> CommandResult:
@@ -116,3 +135,19 @@ def reads_of(host: Host) -> ReadSet:
     made = ReadSet(host)
     host.reads = made
     return made
+
+
+def warm_on_prepare(warmup: Callable[[Host], None]) -> None:
+    """Run ``warmup(host)`` for every host the session prepares (once per callable)."""
+    if warmup not in _WARMUPS:
+        _WARMUPS.append(warmup)
+
+
+def warm(host: Host) -> None:
+    """Run the registered warm-ups on ``host``. A failure is left to the test that needs the
+    read: it runs again there and is reported in that test."""
+    for warmup in list(_WARMUPS):
+        try:
+            warmup(host)
+        except InfraError:
+            return

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import reads
 from . import settings as suite_settings
 from .cleanup import CleanupLedger
 from .errors import InfraError, TargetsError
@@ -207,6 +208,7 @@ class AzlSession:
                     param.target.context.wait_ready(param.spec.name)
                 host.transport.connect()
                 host.facts  # noqa: B018  (read once, in the same pass as the connect)
+                reads.warm(host)  # the suites' declared reads, in the same pass
             except InfraError as exc:
                 with contextlib.suppress(Exception):
                     host.close()

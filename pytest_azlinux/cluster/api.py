@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -18,8 +19,66 @@ RETRIED = frozenset({409, 429, 500, 502, 503, 504})
 NOT_ON_CONFLICT = RETRIED - {409}
 
 
+DEFAULT_QPS = 50.0  # what client-go's rest clients of kubectl-like tools allow
+DEFAULT_BURST = 100
+
+
+class RateLimiter:
+    """A token bucket shared by every client of one target: at most ``burst`` requests at
+    once, then ``qps`` a second (client-go's client-side limit). ``qps`` 0: no limit."""
+
+    def __init__(self, qps: float = DEFAULT_QPS, burst: int = DEFAULT_BURST) -> None:
+        self.qps = qps
+        self.burst = max(1, burst)
+        self._tokens = float(self.burst)
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Take a token, sleeping until one is there."""
+        if self.qps <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.qps)
+            self._stamp = now
+            self._tokens -= 1  # may go negative: later callers queue behind this one
+            wait = -self._tokens / self.qps if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+
+
+def rate_limiter(api: Any) -> RateLimiter:
+    """The limiter of ``api``'s configuration (one per target, shared by its exec clients)."""
+    found = getattr(api.configuration, "azl_rate_limiter", None)
+    if isinstance(found, RateLimiter):
+        return found
+    made = RateLimiter()
+    api.configuration.azl_rate_limiter = made
+    return made
+
+
+def set_rate_limit(api: Any, qps: float, burst: int) -> None:
+    """Limit the requests of ``api`` (and the clients made from its configuration)."""
+    api.configuration.azl_rate_limiter = RateLimiter(qps, burst)
+
+
+def _limited(api: Any) -> Any:
+    """``api`` with every REST request taking a token of its target's limiter first."""
+    rest = api.rest_client
+    request = rest.request
+
+    def limited_request(*args: Any, **kwargs: Any) -> Any:
+        rate_limiter(api).acquire()
+        return request(*args, **kwargs)
+
+    rest.request = limited_request
+    return api
+
+
 def load_client(kubeconfig: str, context: str | None, where: str) -> Any:
-    """An ApiClient for ``kubeconfig``/``context``; configuration errors name the target."""
+    """An ApiClient for ``kubeconfig``/``context``; configuration errors name the target.
+    Its requests are rate limited (``set_rate_limit``; default ``DEFAULT_QPS``/``_BURST``)."""
     from kubernetes.config.config_exception import ConfigException
 
     from .k8s import client, config
@@ -33,7 +92,10 @@ def load_client(kubeconfig: str, context: str | None, where: str) -> Any:
     except ConfigException as exc:
         raise TargetsError(f"{where}: kubeconfig {path}: {exc}") from None
     cfg.retries = 0  # our own retry policy below
-    return client.ApiClient(cfg)
+    # Hosts are prepared by up to 32 threads at once (--azl-connect-workers): a pool smaller
+    # than that drops connections after use and every request pays a new TLS handshake.
+    cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, 64)
+    return _limited(client.ApiClient(cfg))
 
 
 def exec_client(api: Any) -> Any:
@@ -46,6 +108,7 @@ def exec_client(api: Any) -> Any:
     """
     from .k8s import client
 
+    rate_limiter(api).acquire()  # opening the stream is one request
     return client.ApiClient(api.configuration)
 
 

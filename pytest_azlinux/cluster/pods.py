@@ -150,8 +150,11 @@ def _safe_level(api: Any, namespace: str) -> str:
         return "unknown"
 
 
-def wait_running(api: Any, namespace: str, name: str, timeout: float) -> Any:
-    """Wait until the pod runs with every container ready; fail fast when it cannot."""
+def wait_running(
+    api: Any, namespace: str, name: str, timeout: float, node: str | None = None
+) -> Any:
+    """Wait until the pod runs with every container ready; fail fast when it cannot.
+    ``node``: where it was pinned (else read from the pod, one more request)."""
     from .k8s import client
 
     core = client.CoreV1Api(api)
@@ -171,8 +174,8 @@ def wait_running(api: Any, namespace: str, name: str, timeout: float) -> Any:
         ready = phase == "Running" and all(c.ready for c in p.status.container_statuses or [])
         return ready, f"phase {phase}" + (f" ({', '.join(waiting)})" if waiting else "")
 
-    wait_for(check, f"pod {namespace}/{name} on node {_node_of(api, namespace, name)} to run",
-             timeout)
+    node = node or _node_of(api, namespace, name)
+    wait_for(check, f"pod {namespace}/{name} on node {node} to run", timeout)
     return pod[0]
 
 

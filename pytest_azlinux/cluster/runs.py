@@ -11,7 +11,6 @@ gone on this same machine.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import secrets
 import socket
@@ -164,24 +163,26 @@ class RunLedger:
             raise
 
     def _delete_kind(self, kind: Kind, selector: str) -> None:
+        """Delete every object of ``kind`` that ``selector`` matches in one request
+        (deletecollection): a run over a 1000-node pool leaves 1000 pods, not to be
+        deleted one round trip each."""
         from .k8s import client
 
-        custom = client.CustomObjectsApi(self.api)
-        core = client.CoreV1Api(self.api)
-        deleter = None if kind.group else getattr(core, f"delete_namespaced_{_snake(kind.name)}")
-
-        def delete(name: str) -> Any:
-            if deleter is None:
-                return custom.delete_namespaced_custom_object(
-                    kind.group, kind.version, self.namespace, kind.plural, name)
-            return deleter(name, self.namespace, grace_period_seconds=0)
-
-        for name, _ in self._list(kind, selector):
-            try:
-                retry(functools.partial(delete, name), f"delete {kind.name} {name}")
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
+        what = f"delete {kind.name} objects with {selector} in {self.namespace}"
+        try:
+            if kind.group:
+                custom = client.CustomObjectsApi(self.api)
+                retry(lambda: custom.delete_collection_namespaced_custom_object(
+                    kind.group, kind.version, self.namespace, kind.plural,
+                    label_selector=selector, grace_period_seconds=0), what)
+                return
+            core = client.CoreV1Api(self.api)
+            deleter = getattr(core, f"delete_collection_namespaced_{_snake(kind.name)}")
+            retry(lambda: deleter(self.namespace, label_selector=selector,
+                                  grace_period_seconds=0), what)
+        except ApiError as exc:
+            if exc.status != 404:  # 404: the kind is not served here (no snapshot CRDs)
+                raise
 
     # -- sweeping ---------------------------------------------------------------------------
     def stale_runs(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..settings import SuiteSettings, register
+from .api import DEFAULT_BURST, DEFAULT_QPS
 from .context import POD_TIMEOUT
 
 
@@ -17,6 +18,10 @@ class ClusterSettings(SuiteSettings):
     # pods of every suite
     pod_image: str | None = None  # default: the target's debug_image
     pod_timeout: float = Field(default=POD_TIMEOUT, gt=0)
+    # client-side API rate limit of the run (every request and exec stream of the target;
+    # a 429's Retry-After is honoured on top): a token bucket, api_qps 0 = unlimited
+    api_qps: float = Field(default=DEFAULT_QPS, ge=0)
+    api_burst: int = Field(default=DEFAULT_BURST, ge=1)
     # CSI snapshot flow (suites/cluster/test_csi_snapshot.py): not applicable without both
     storage_class: str | None = None
     snapshot_class: str | None = None  # its driver must be the StorageClass provisioner

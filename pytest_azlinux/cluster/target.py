@@ -13,12 +13,14 @@ import logging
 
 from ..errors import ApiError, ClusterError, TargetsError
 from ..kinds.protocol import Resolved
+from ..settings import parse
 from ..targets import ClusterTarget, HostSpec, merge_ssh_spec
-from .api import NOT_ON_CONFLICT, load_client, retry
+from .api import NOT_ON_CONFLICT, load_client, retry, set_rate_limit
 from .context import ClusterContext
 from .nodes import NodeFacts, discover_nodes
 from .pods import ensure_namespace
 from .runs import MANAGED_BY, MANAGED_LABEL, NAMESPACE_GONE_TIMEOUT, RunLedger, wait_namespace_gone
+from .settings import ClusterSettings
 
 log = logging.getLogger("pytest_azlinux.cluster")
 
@@ -33,7 +35,9 @@ def resolve_cluster_target(name: str, config: ClusterTarget, *, start: bool) -> 
     selector = config.label_selector()
     if not selector:
         raise TargetsError(f"{where}: set 'pool' or 'selector' (refusing to select every node)")
+    settings = parse(ClusterSettings, config.suites.get("cluster"), name)
     api = load_client(config.kubeconfig, config.context, where)
+    set_rate_limit(api, settings.api_qps, settings.api_burst)
     nodes = discover_nodes(api, selector, where)
     ledger = RunLedger(api, config.namespace)
     if start:
@@ -43,7 +47,8 @@ def resolve_cluster_target(name: str, config: ClusterTarget, *, start: bool) -> 
         if swept:
             log.warning("%s: removed objects of stale runs %s", where, ", ".join(swept))
     ledger.write_record()
-    context = ClusterContext(name, config, api, ledger, {n.name: n for n in nodes})
+    context = ClusterContext(name, config, api, ledger, {n.name: n for n in nodes},
+                             pod_timeout=settings.pod_timeout)
     specs = [_host_spec(name, config, n) for n in nodes]
 
     def undo() -> None:

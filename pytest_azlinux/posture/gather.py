@@ -17,7 +17,7 @@ from ..errors import (
     ProbeUnavailable,
 )
 from ..host import Host
-from ..reads import Read, reads_of
+from ..reads import Read, reads_of, warm_on_prepare
 from ..transport.protocol import CommandResult
 from .lsm import APPARMOR_PACKAGES, AppArmorEvidence, parse_lsm
 from .packages import (
@@ -75,6 +75,14 @@ READS: tuple[Read, ...] = (
     *SYSTEMCTL.values(), Read.of("test -e", "/usr/sbin/sshd"),
     Read.of("test -e", "/usr/sbin/veritysetup"),
 )
+
+
+def fetch_all(host: Host) -> None:
+    """Fetch every declared read of ``host`` (one round trip per privilege)."""
+    reads_of(host).fetch(READS)
+
+
+warm_on_prepare(fetch_all)
 
 
 def read(host: Host, what: Read) -> CommandResult:

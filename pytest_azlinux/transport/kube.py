@@ -1,7 +1,7 @@
 """Commands on a Kubernetes node through a privileged debug pod and the exec API.
 
 One debug pod per node per run (pinned with ``nodeName``, hostPID, host root at /host),
-created on first use and deleted at ``close`` (and by the run's cleanup in any case). A
+created on first use and deleted by the run's cleanup (by the run label, all at once). A
 single exec stream runs ``sh -c 'exec nsenter -t 1 -m -u -i -n -p -- sh'``: a shell in the
 node's namespaces, kept open and driven by the persistent-shell framing of ``shell.py``,
 so a command costs one round trip instead of one exec request.
@@ -130,6 +130,8 @@ class _ExecStream:
 class KubeTransport:
     """Runs shell scripts on the node ``spec.node`` of a resolved cluster target."""
 
+    always_root = True  # the node shell runs as root: ``sudo`` changes nothing (reads.py)
+
     def __init__(self, spec: HostSpec, context: ClusterContext) -> None:
         self.spec = spec
         self.context = context
@@ -158,7 +160,7 @@ class KubeTransport:
             body = debug_pod_manifest(name, self.node, ctx.config.debug_image, ctx.ledger.labels)
             try:
                 create_pod(ctx.api, ctx.ledger, body)
-                wait_running(ctx.api, ctx.namespace, name, ctx.pod_timeout)
+                wait_running(ctx.api, ctx.namespace, name, ctx.pod_timeout, self.node)
             except ClusterError as exc:
                 raise self._unreachable(str(exc)) from None
             self._pod = name
@@ -234,18 +236,14 @@ class KubeTransport:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        from ..cluster.pods import delete_pod
-
+        """End the node shell. The debug pod stays until the run's cleanup deletes every pod
+        of the run in one request (a pool's worth of single deletes would queue behind the
+        API rate limit); a reconnect in the same run reuses it."""
         with self._lock:
             if self._shell is not None:
                 self._shell.close()
                 self._shell = None
-            if self._pod is not None:
-                ctx = self.context
-                # Not waited for: the run's cleanup deletes by label and waits for all at once.
-                with contextlib.suppress(ClusterError):
-                    delete_pod(ctx.api, ctx.namespace, self._pod, timeout=0)
-                self._pod = None
+            self._pod = None
 
 
 def _status_message(raw: bytes) -> str:

@@ -5,6 +5,10 @@ Runs the batch script in this machine's real ``sh`` through the local transport.
 
 from __future__ import annotations
 
+import pytest
+
+from pytest_azlinux import reads
+from pytest_azlinux.errors import InfraError
 from pytest_azlinux.host import Host
 from pytest_azlinux.posture import gather
 from pytest_azlinux.reads import Read, ReadSet, batch_script, parse_batch, reads_of
@@ -72,3 +76,28 @@ def test_undeclared_read_runs_once_and_is_kept() -> None:
     assert reads.get(once).stdout == "it's\n"
     assert reads.get(once).stdout == "it's\n"
     assert host.commands.count("echo 'it'\"'\"'s'") == 1
+
+
+def test_a_transport_that_is_always_root_gets_one_batch() -> None:
+    host = CountingHost()
+    host.transport.always_root = True  # type: ignore[attr-defined]  # as KubeTransport
+    gather.fetch_all(host)
+    assert len(host.commands) == 1
+    assert gather.read(host, gather.SSHD_T) is not None and len(host.commands) == 1
+
+
+def test_warm_ups_run_for_a_prepared_host_and_leave_failures_to_the_tests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reads, "_WARMUPS", [])
+    seen: list[str] = []
+
+    def failing(host: Host) -> None:
+        raise InfraError(f"{host.name}: gone")
+
+    reads.warm_on_prepare(lambda host: seen.append(host.name))
+    reads.warm_on_prepare(failing)
+    reads.warm_on_prepare(failing)  # registered once
+    host = CountingHost()
+    reads.warm(host)
+    assert seen == ["here"] and len(reads._WARMUPS) == 2

@@ -19,19 +19,26 @@ DEBUG_IMAGE = "mcr.microsoft.com/cbl-mariner/busybox:2.0"
 
 
 def add_lab_pool(
-    bed: ClusterBed, pool: str, lab: Lab, image: NodeImage | None = None
+    bed: ClusterBed, pool: str, lab: Lab, image: NodeImage | None = None,
+    nodes: int | None = None,
 ) -> list[str]:
-    """One simulated node per host of a running lab: the node's InternalIP is the lab host's
-    address and exec into its pods runs inside that host."""
+    """Simulated nodes backed by the hosts of a running lab: exec into a node's pods runs
+    inside its lab host. By default one node per host (the node's InternalIP is the host's
+    address); ``nodes`` registers that many, bound to the hosts in turn (a pool larger than
+    the lab: several nodes share a host, each with an address of its own)."""
     hosts = lab.hosts
     if not hosts:
         raise BedError(f"lab {lab.name} has no hosts: run `azl lab up` first")
+    count = len(hosts) if nodes is None else nodes
+    if count < 1:
+        raise BedError(f"pool {pool}: nodes must be at least 1, not {count}")
+    backing = [hosts[i % len(hosts)] for i in range(count)]
     names: list[str] = []
-    for i, host in enumerate(hosts):
+    for i, host in enumerate(backing):
+        address = [host.address] if nodes is None else None  # None: an address of its own
         names += bed.add_pool(pool, 1, image=image or lab_node_image(host.variant),
-                              addresses=[host.address], prefix=f"aks-{pool}-31415926-vmss",
-                              start=i)
-    for name, host in zip(names, hosts, strict=True):
+                              addresses=address, prefix=f"aks-{pool}-31415926-vmss", start=i)
+    for name, host in zip(names, backing, strict=True):
         enter = list(enter_cmd(host))
         if enter and enter[0] == "nsenter":  # not the pod-side shim of the same name
             enter[0] = shutil.which("nsenter") or "/usr/bin/nsenter"
