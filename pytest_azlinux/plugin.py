@@ -181,6 +181,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if not config.pluginmanager.is_registered(xdist_scheduling):
             config.pluginmanager.register(xdist_scheduling, "azl-xdist")
     _check_mark_expression(config)
+    _handle_sigterm()  # any run: reports written and fixtures torn down, as after Ctrl-C
     names = split_names(config.getoption("azl_target"))
     if not names and not config.getoption("azl_image"):
         return
@@ -206,7 +207,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from .gate.plugin import register as register_gate
 
     register_gate(config, session, targets)  # waivers, sentinels, reruns
-    _handle_sigterm()
     if not is_controller:
         _die_with_controller()
         return
