@@ -234,6 +234,9 @@ def _pytest(bed: BedHandle, tmp: Path, *args: str) -> subprocess.Popen[bytes]:
          "--azl-targets-file", str(bed.targets_file), *args],
         cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # a test run started in the background inherits an ignored SIGINT (the shell's job
+        # control): the child must see Ctrl-C as a user's pytest does
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

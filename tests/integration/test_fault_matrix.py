@@ -62,7 +62,8 @@ def test_cut_off_run_keeps_outcomes_and_leaves_nothing(
     args += ["-n", str(workers)] if workers else ["-p", "no:xdist"]
     with open(tmp_path / "out.txt", "wb") as out:
         proc = subprocess.Popen(args, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True,  # SIGINT as a user's terminal sends it
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # sequentially only the first host's slow test starts before the signal
         started = [tmp_path / f"started-{name}" for name in sorted(lab_hosts)]
