@@ -39,7 +39,7 @@ from pydantic import (
 )
 
 from .errors import TargetsError
-from .yamlfile import load_yaml
+from .yamlfile import load_yaml, read_text
 
 DEFAULT_FILE_NAME = "azl-targets.yaml"
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
@@ -505,18 +505,7 @@ def load_targets(path: Path | None, env: Mapping[str, str] | None = None) -> Tar
         name: validate_target(name, raw, "built-in") for name, raw in BUILTIN_TARGETS.items()
     }
     if path is not None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise TargetsError(f"{path}: cannot read targets file: {exc.strerror}") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise TargetsError(
-                f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
-                f"{exc.start})"
-            ) from None
+        text = read_text(path, "targets file")
         targets.update(parse_targets(text, str(path), env, path.absolute().parent))
     return TargetsFile(path=path, targets=targets)
 

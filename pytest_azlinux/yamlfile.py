@@ -7,11 +7,12 @@ a targets file of 16 000 hosts parses in about a second instead of many.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import TargetsError
+from .errors import ConfigError, TargetsError
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -42,3 +43,21 @@ def load_yaml(
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise error(f"{source}:{where}: invalid YAML: {problem}") from None
+
+
+def read_text(
+    path: Path, what: str, error: type[ConfigError] = TargetsError, source: str | None = None
+) -> str:
+    """A configuration file's UTF-8 text; one line naming the file (``source``) otherwise:
+    ``cannot read <what>: <reason>`` or ``line N: not UTF-8 text (byte 0x.. at offset ..)``."""
+    source = source or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{source}: cannot read {what}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(f"{source}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                    f"offset {exc.start})") from None

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..acceptance import Acceptance
 from ..errors import TargetsError, WaiversError
-from ..yamlfile import load_yaml
+from ..yamlfile import load_yaml, read_text
 
 DEFAULT_FILE = "azl-waivers.yaml"
 DEFAULT_MAX_DAYS = 90
@@ -250,15 +250,7 @@ def load_waivers(
     path: Path, today: dt.date, *, label: str | None = None,
     targets: Sequence[str] | None = None,
 ) -> WaiverSet:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WaiversError(f"{path}: cannot read waivers file: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise WaiversError(f"{path}: line {line}: not UTF-8 text") from None
+    text = read_text(path, "waivers file", WaiversError)
     found = parse_waivers(text, str(path), today, label=label, targets=targets)
     return WaiverSet(found.waivers, (path,))
 

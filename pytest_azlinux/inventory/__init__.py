@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TargetsError
+from ..yamlfile import read_text
 from .ini import parse_ini
 from .model import Group, Inventory
 from .patterns import select_group, select_pattern
@@ -36,15 +37,7 @@ def load_inventory(path: Path, where: str) -> Inventory:
     source = f"{where}: {path}"
     if path.is_dir():
         raise TargetsError(f"{source}: is a directory: name one inventory file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise TargetsError(f"{source}: cannot read inventory: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise TargetsError(f"{source}: line {line}: not UTF-8 text") from None
+    text = read_text(path, "inventory", source=source)
     if text.startswith("#!"):
         raise TargetsError(f"{source}: an inventory script: run it with Ansible "
                            "(ansible-inventory -i FILE --list -y > inventory.yml) and name the "
