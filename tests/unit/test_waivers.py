@@ -205,7 +205,7 @@ def test_loading_a_file(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_bytes(b"waivers:\n  - match: a\n    reason: caf\xe9\n    permanent: true\n")
     with pytest.raises(WaiversError,
-                       match=r"w.yaml: line 3: not UTF-8 text \(byte 0xe9 at offset 36\)$"):
+                       match=r"w.yaml: line 3: not UTF-8 text \(byte 0xe9 at offset 37\)$"):
         load_waivers(path, TODAY)
     path.write_text("waivers:\n  - match: a\n    reason: r\n    permanent: true\n")
     loaded = load_waivers(path, TODAY)
