@@ -122,13 +122,16 @@ class ShellSession:
         tag = self.tag
         # The files go to tmpfs if it has room: a file created per command costs ~1 ms on
         # a journalling disk under load, ~10 us on tmpfs.
+        # First a directory with room; where none has it (a small tmpfs on a read-only
+        # image), any writable one.
         inner = (
+            f'for azl_m in {_MIN_FREE_KIB} 0; do '
             'for azl_t in /dev/shm "$TMPDIR" /tmp /var/tmp "$HOME"; do '
             '[ -n "$azl_t" ] && [ -d "$azl_t" ] || continue; '
             'set -- $(df -Pk "$azl_t" 2>/dev/null); '
-            f'[ "${{11:-{_MIN_FREE_KIB}}}" -ge {_MIN_FREE_KIB} ] 2>/dev/null || continue; '
-            'azl_d=$(mktemp -d "$azl_t/azl.XXXXXXXX" 2>/dev/null) && break; '
-            "azl_d=; done; "
+            '[ "${11:-$azl_m}" -ge "$azl_m" ] 2>/dev/null || continue; '
+            'azl_d=$(mktemp -d "$azl_t/azl.XXXXXXXX" 2>/dev/null) && break 2; '
+            "azl_d=; done; done; "
             f'printf "%s R %s %s\\n" {tag} "$$" "$azl_d"; exec sh'
         )
         # A line of its own: sh may read ahead of what it runs, and exec drops what it read.
@@ -152,8 +155,7 @@ class ShellSession:
             self.close()
             raise InfraError(
                 f"{self._host}: no writable directory for command output "
-                f"(tried /dev/shm, $TMPDIR, /tmp, /var/tmp, $HOME with "
-                f"{_MIN_FREE_KIB // 1024} MiB free)")
+                f"(tried /dev/shm, $TMPDIR, /tmp, /var/tmp, $HOME)")
         self.workdir = workdir
         self._setup = _SETUP.format(dir=shlex.quote(workdir))
 
