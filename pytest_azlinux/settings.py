@@ -45,7 +45,10 @@ _REGISTRY: dict[str, type[SuiteSettings]] = {}
 def register(model: type[S]) -> type[S]:
     """Class decorator: ``model`` owns ``suites.<model.suite>`` (one model per suite)."""
     owner = _REGISTRY.get(model.suite)
-    if owner is not None and owner is not model:
+    # the same class again (its module imported afresh, as pytester's in-process runs do)
+    same = owner is not None and (owner.__module__, owner.__qualname__) == (
+        model.__module__, model.__qualname__)
+    if owner is not None and not same:
         raise SettingsError(
             f"suites.{model.suite}: settings already owned by {owner.__module__}.{owner.__name__}"
         )
