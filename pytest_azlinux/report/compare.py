@@ -80,6 +80,17 @@ def read_report(path: Path) -> tuple[dict[str, dict[str, str]], list[CaseRecord]
     return records_of(stream_checked(path))
 
 
+def load_images(paths: Iterable[Path]) -> dict[str, ImageRun]:
+    """The images of several report directories (a run and its shards), cases combined."""
+    images: dict[str, ImageRun] = {}
+    for path in paths:
+        for name, run in load_run(path).items():
+            known = images.setdefault(name, ImageRun(name, run.properties, {}))
+            known.cases.update(run.cases)
+            known.sources.extend(run.sources)
+    return images
+
+
 def load_run(path: Path) -> dict[str, ImageRun]:
     """All images of a run, by image (suite) name."""
     images: dict[str, ImageRun] = {}

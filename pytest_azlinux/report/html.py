@@ -12,13 +12,13 @@ page any fetch, so opening it never reaches the network.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ReportError
-from .compare import ImageRun, load_run, pair_images
+from .compare import ImageRun, load_images, pair_images
 from .model import FAILING, NO_THRESHOLD, CaseRecord, Metric, finding_text
 from .run_dir import HTML_GENERATOR
 from .summary import Score, counts_of, hardening_scores
@@ -101,16 +101,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def anchor(*parts: str) -> str:
     return "-".join(_UNSAFE.sub("_", p) for p in parts)
-
-
-def load_images(paths: Iterable[Path]) -> dict[str, ImageRun]:
-    images: dict[str, ImageRun] = {}
-    for path in paths:
-        for name, run in load_run(path).items():
-            known = images.setdefault(name, ImageRun(name, run.properties, {}))
-            known.cases.update(run.cases)
-            known.sources.extend(run.sources)
-    return images
 
 
 def write_html(out: Path, paths: Sequence[Path], history: Sequence[Path] = ()) -> Path:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compare import ImageRun, format_value, load_run, md_cell
+from .compare import ImageRun, format_value, load_images, md_cell
 from .model import (
     FAILING,
     NO_THRESHOLD,
@@ -83,13 +83,7 @@ def hardening_scores(cases: Iterable[CaseRecord]) -> list[Score]:
 
 
 def summarize_paths(paths: Iterable[Path], max_rows: int = 30) -> str:
-    images: dict[str, ImageRun] = {}
-    for path in paths:
-        for name, run in load_run(path).items():
-            known = images.setdefault(name, ImageRun(name, run.properties, {}))
-            known.cases.update(run.cases)
-            known.sources.extend(run.sources)
-    return render_summary(images, max_rows=max_rows)
+    return render_summary(load_images(paths), max_rows=max_rows)
 
 
 def verdict_of(c: ImageCounts) -> str:
