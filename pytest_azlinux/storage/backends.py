@@ -119,7 +119,7 @@ class LvmThinBackend:
                           "{ echo 'device-mapper not available in the kernel "
                           "(dmsetup version shows no driver)'; exit 1; }"
                           "; dmsetup targets 2>&1 | grep -qw thin-pool || "
-                          "{ modprobe dm-thin-pool 2>/dev/null && exit 0; "
+                          "{ modprobe dm-thin-pool >/dev/null 2>&1 && exit 0; "
                           "echo \"device-mapper thin-pool target not available: "
                           "$(dmsetup version 2>&1 | tail -1)\"; exit 1; }", sudo=True)
         return result.stdout.strip() or "LVM thin not available" if result.rc != 0 else None

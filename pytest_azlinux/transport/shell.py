@@ -14,6 +14,15 @@ cannot mix into later output, and the markers follow the output on the one strea
 in a subshell costs a fork, no exec, and has no argument-length limit. Standard input
 travels base64-encoded in a here-document piped into the command.
 
+Where SELinux is enabled the command writes into pipes instead, each drained by a ``cat``
+into the file (``capture`` "pipes"). A program that runs in a domain of its own inherits
+the command's output: policies let domains use a pipe of the caller's, but not a file in a
+temporary or home directory (``kmod_t`` on ``user_tmp_t``, ``auditctl_t`` on
+``user_home_t``). With files, an enforcing host would fail those programs' writes and a
+permissive one would log denials the read itself caused. The price: a process the command
+leaves behind with its output open holds the command until it ends (as ``ssh host cmd``
+does).
+
 ``close()`` ends what the shell started: it kills a running command, then the shell becomes
 a sweeper (its own tag removed) that kills every process carrying the tag and removes the
 directory. When that cannot be done in-band (the connection is gone), the transport runs
@@ -48,7 +57,7 @@ azl_fin() {{
   printf '%s O\\n' "$1"
   if [ -s "$azl_d/$azl_n.e" ]; then cat "$azl_d/$azl_n.e"; : >"$azl_d/$azl_n.e"; fi
   printf '%s E %s\\n' "$1" "$azl_r"
-  case $azl_n in *00) rm -f "$azl_d"/*.[oe];; esac
+  case $azl_n in *00) rm -f "$azl_d"/*.[oer];; esac
 }}
 """
 
@@ -77,12 +86,14 @@ class ShellSession:
     ``killer(pid)`` kills a command's process tree out of band (``kill_script``);
     ``alive()``, if given, answers whether the connection still carries traffic (called
     after ``PROBE_AFTER`` s of silence while a command runs); ``secrets`` are replaced by
-    ``***`` in the errors this session raises.
+    ``***`` in the errors this session raises; ``capture`` ("files" or "pipes") overrides
+    the host's choice.
     """
 
     def __init__(
         self, stream: Stream, host: str, killer: Killer, *,
         alive: Liveness | None = None, secrets: Sequence[str] = (),
+        capture: str | None = None,
     ) -> None:
         self._stream = stream
         self._host = host
@@ -92,6 +103,8 @@ class ShellSession:
         self.tag = "azl" + _token()
         self.pid: int | None = None  # the shell's, once started
         self.workdir: str | None = None  # its private directory, once started
+        # "files" or "pipes" (see the module's docstring): the host's choice unless given
+        self.capture: str | None = capture
         self.broken = False
         # False until the remote shell reported the command's pid. A connection that drops
         # before that (typically one the server closed while idle) is taken as not having
@@ -132,7 +145,8 @@ class ShellSession:
             '[ "${11:-$azl_m}" -ge "$azl_m" ] 2>/dev/null || continue; '
             'azl_d=$(mktemp -d "$azl_t/azl.XXXXXXXX" 2>/dev/null) && break 2; '
             "azl_d=; done; done; "
-            f'printf "%s R %s %s\\n" {tag} "$$" "$azl_d"; exec sh'
+            "azl_c=files; [ -e /sys/fs/selinux/enforce ] && azl_c=pipes; "
+            f'printf "%s R %s %s %s\\n" {tag} "$$" "$azl_c" "$azl_d"; exec sh'
         )
         # A line of its own: sh may read ahead of what it runs, and exec drops what it read.
         self._send(f"{TAG_VARIABLE}={tag} exec sh -c {shlex.quote(inner)}\n".encode())
@@ -146,11 +160,13 @@ class ShellSession:
                 f"{'ended at its start' if ended else f'did not start within {timeout:g} s'}"
                 f"{self._said()}")
         fields = line.split(b" ")
-        if len(fields) < 2 or not fields[0].isdigit():
+        if len(fields) < 3 or not fields[0].isdigit() or fields[1] not in (b"files", b"pipes"):
             self._drop()
             raise ConnectionLost(f"{self._host}: unexpected shell start {line[:200]!r}")
         self.pid = int(fields[0])
-        workdir = b" ".join(fields[1:]).decode("utf-8", "replace")
+        if self.capture is None:
+            self.capture = "pipes" if fields[1] == b"pipes" else "files"
+        workdir = b" ".join(fields[2:]).decode("utf-8", "replace")
         if not workdir:
             self.close()
             raise InfraError(
@@ -193,7 +209,7 @@ class ShellSession:
         self.start()
         start = time.monotonic()
         token = _token()
-        frame = self._setup + _frame(script, token, stdin)
+        frame = self._setup + _frame(script, token, stdin, pipes=self.capture == "pipes")
         self._setup = ""
         self._busy = True
         self._send(frame.encode())
@@ -328,14 +344,22 @@ def _token() -> str:
     return secrets.token_hex(8)
 
 
-def _frame(script: str, token: str, stdin: bytes | None) -> str:
+def _frame(script: str, token: str, stdin: bytes | None, *, pipes: bool = False) -> str:
     command = f"( eval {shlex.quote(script)} )"
-    files = '>"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e"'
+    no_stdin = "</dev/null " if stdin is None else ""
+    if pipes:  # the exit code travels in a file: a pipeline's status is its last cat's
+        command = (
+            f'( {{ {{ {command} {no_stdin}2>&3 3>&-; echo $? >"$azl_d/$azl_n.r"; }} '
+            '| cat >"$azl_d/$azl_n.o"; } 3>&1 | cat >"$azl_d/$azl_n.e"; '
+            'azl_r=; read -r azl_r <"$azl_d/$azl_n.r" 2>/dev/null; exit "${azl_r:-1}" )'
+        )
+    else:
+        command = f'{command} {no_stdin}>"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e"'
     if stdin is None:
-        launch = f"{command} </dev/null {files} &"
+        launch = f"{command} &"
     else:
         encoded = base64.encodebytes(stdin).decode()
-        launch = f"base64 -d <<'{token}IN' 2>/dev/null | {command} {files} &\n{encoded}{token}IN\n"
+        launch = f"base64 -d <<'{token}IN' 2>/dev/null | {command} &\n{encoded}{token}IN\n"
     return f"azl_n=$((azl_n+1)); {launch} azl_fin {token}\n"
 
 

@@ -10,6 +10,7 @@ Needs root, qemu-system-x86_64, debootstrap (first run: builds the image, ~4 min
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 
 import pytest
@@ -53,6 +54,24 @@ def test_selinux_enforcing_denial_is_real(vm_hosts: dict[str, Host]) -> None:
     assert records, f"no AVC from runcon in ausearch output:\n{out[-2000:]}"
     assert all(r.permissive is False for r in records)
     assert any(r.tcontext and r.tcontext.type == "httpd_t" for r in records)
+
+
+def test_confined_programs_write_their_output_without_a_denial(vm_hosts: dict[str, Host]) -> None:
+    """modprobe runs in kmod_t, auditctl in auditctl_t: on an enforcing host their output
+    reaches the caller through the shell's pipes, and the policy has nothing to deny (it did
+    deny their use of output files in /tmp or $HOME)."""
+    host = vm_hosts["selinux-enforcing"]
+    cursor = host.run("journalctl -n 0 --show-cursor -o cat", sudo=True).stdout
+    cursor = cursor.strip().rpartition("-- cursor: ")[2]
+    assert cursor
+    modprobe = host.run("modprobe -n -v squashfs", sudo=True)
+    assert modprobe.rc == 0 and "squashfs.ko" in modprobe.stdout, modprobe
+    auditctl = host.run("auditctl -s", sudo=True)
+    assert auditctl.rc == 0 and "enabled" in auditctl.stdout, auditctl
+    assert host.run("modprobe -n -v no-such-module-azl", sudo=True).rc != 0
+    denials = host.run(f"journalctl --after-cursor={shlex.quote(cursor)} -o cat "
+                       "| grep -a 'avc: *denied' || true", sudo=True).stdout
+    assert "kmod_t" not in denials and "auditctl_t" not in denials, denials
 
 
 def test_selinux_permissive_logs_with_permissive_1(vm_hosts: dict[str, Host]) -> None:

@@ -65,7 +65,7 @@ class FakeStream:
         if text.startswith("AZL_SHELL="):
             tag = re.match(r"AZL_SHELL=(\w+) ", text)
             assert tag is not None
-            self.emit(f"{tag.group(1)} R {FAKE_PID - 1} /dev/shm/azl.fake\n".encode())
+            self.emit(f"{tag.group(1)} R {FAKE_PID - 1} files /dev/shm/azl.fake\n".encode())
             return
         token = re.search(r"azl_fin (\w+)\n", text)
         self.respond(self, "command" if token else "other", token.group(1) if token else text)
@@ -392,10 +392,11 @@ def local_kill(pid: int) -> None:
     subprocess.run(["sh", "-c", kill_script(pid)], check=False, timeout=30)
 
 
-@pytest.fixture
-def real_shell() -> Iterator[ShellSession]:
+@pytest.fixture(params=["files", "pipes"])
+def real_shell(request: pytest.FixtureRequest) -> Iterator[ShellSession]:
+    """A real sh capturing output either way (pipes is what SELinux hosts get)."""
     stream = PipeStream()
-    shell = ShellSession(stream, "local-sh", local_kill)
+    shell = ShellSession(stream, "local-sh", local_kill, capture=request.param)
     yield shell
     if not shell.broken:
         shell.close()
@@ -424,8 +425,12 @@ def test_real_sh_output_exit_code_and_stdin(real_shell: ShellSession) -> None:
 
 def test_real_sh_background_output_stays_out_of_later_commands(real_shell: ShellSession) -> None:
     """Issue 18.4: a process a command leaves behind writes after the command ended."""
-    assert real_shell.run("(sleep 1; echo late; echo late >&2) & echo first", timeout=30
-                          ).stdout == "first\n"
+    first = real_shell.run("(sleep 1; echo late; echo late >&2) & echo first", timeout=30)
+    if real_shell.capture == "pipes":  # the command lasts as long as its output is held open
+        assert (first.stdout, first.stderr) == ("first\nlate\n", "late\n")
+        assert first.duration >= 0.9
+    else:
+        assert first.stdout == "first\n"
     end = time.monotonic() + 2.5
     outputs = []
     while time.monotonic() < end:  # across the moment "late" is written
@@ -450,7 +455,8 @@ def test_real_sh_timeout_kills_the_whole_tree(real_shell: ShellSession) -> None:
 
 
 def test_real_sh_close_ends_what_commands_left_and_the_shell(real_shell: ShellSession) -> None:
-    real_shell.run("sleep 604.5 & (sleep 605.5; echo x) &", timeout=30)
+    real_shell.run("sleep 604.5 >/dev/null 2>&1 & (sleep 605.5; echo x) >/dev/null 2>&1 &",
+                   timeout=30)
     assert tagged_pids(real_shell.tag)
     assert real_shell.workdir is not None and Path(real_shell.workdir).is_dir()
     assert real_shell.close() is True
@@ -477,8 +483,22 @@ def test_real_sh_close_while_a_command_runs(real_shell: ShellSession) -> None:
     wait_until(lambda: not tagged_pids(real_shell.tag), "processes of the shell are left")
 
 
+def test_the_host_chooses_pipes_where_selinux_is_enabled() -> None:
+    """Files here, where /sys/fs/selinux/enforce is absent (the SELinux VMs get pipes:
+    tests/integration/test_vm_hosts.py)."""
+    stream = PipeStream()
+    shell = ShellSession(stream, "local-sh", local_kill)
+    try:
+        assert shell.run("echo x", timeout=30).stdout == "x\n"
+        expected = "pipes" if Path("/sys/fs/selinux/enforce").exists() else "files"
+        assert shell.capture == expected
+    finally:
+        shell.close()
+        stream.proc.wait(timeout=10)
+
+
 def test_sweep_script_ends_a_lost_shell(real_shell: ShellSession) -> None:
-    real_shell.run("sleep 607.5 &", timeout=30)
+    real_shell.run("sleep 607.5 >/dev/null 2>&1 &", timeout=30)
     real_shell._drop()  # the connection is gone; the transport sweeps through another
     subprocess.run(["sh", "-c", sweep_script(real_shell.tag, real_shell.workdir)], check=True,
                    timeout=60)
