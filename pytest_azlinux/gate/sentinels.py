@@ -7,10 +7,16 @@
 - ``denials`` SELinux and AppArmor denials (the audit log, or the kernel log where no auditd
   takes them).
 
-One round trip per host and check: a POSIX ``sh`` script reads the kernel log through
-``/dev/kmsg`` (``dd`` non-blocking, ``awk`` keeping only records after the last sequence
-number seen), the failed units (``systemctl``) and the audit log's growth (``tail -c`` from
-the last size). The first check on a host (before its first test) probes what the host can
+One round trip per host and check: a POSIX ``sh`` script reads the kernel log, the failed
+units (``systemctl``) and the audit log's growth (``tail -c`` from the last size). The
+kernel log is read whole once (``dd`` non-blocking on ``/dev/kmsg``, ``awk`` keeping the
+records after the last sequence number seen); then a follower (``cat /dev/kmsg`` into a
+file it alone holds, unlinked at once, gone when it ends) has every new record, and each
+check reads only what it appended since (``tail -c`` on ``/proc/PID/fd/1``): the cost of a
+check no longer grows with the kernel's ring buffer. Where the follower is gone (a new
+connection, a kill), the whole read comes back and a new follower starts.
+
+The first check on a host (before its first test) probes what the host can
 show and takes the baselines; each test's end check reports what is new since the host's
 previous check. A sentinel that cannot see anything meaningful on a host is off there, with
 the reason (shown once per host in the run's summary): no systemd, a kernel log that needs
@@ -64,6 +70,15 @@ _KMSG_AWK = (  # -F,: $2 is a record's sequence number
     '/^[0-9]/ { last = $2 } s >= 0 && $2 + 0 > s { print } END { print "==> kmsg-last " last }'
 )
 MACHINE_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+# The follower: reads the kernel log from its start and then waits for new records, into a
+# file only it holds (unlinked at once). It carries the shell's AZL_SHELL tag, so closing
+# the connection ends it, and the file with it.
+_FOLLOW = (
+    'f=$(mktemp "${TMPDIR:-/tmp}/azl-kmsg.XXXXXXXX" 2>/dev/null || '
+    "mktemp /dev/shm/azl-kmsg.XXXXXXXX 2>/dev/null) && "
+    '{ cat /dev/kmsg >"$f" 2>/dev/null </dev/null & p=$!; rm -f "$f"; '
+    'echo "==> kmsg-follower $p"; }'
+)
 
 
 @dataclass(frozen=True)
@@ -162,6 +177,8 @@ class HostWatch:
     off: dict[str, str] = field(default_factory=dict)  # sentinel -> why it is off here
     kmsg_seq: int = -1  # the last kernel log record seen
     kmsg_readable: bool = False
+    follower: int | None = None  # pid of the host's ``cat /dev/kmsg``
+    follower_offset: int = 0  # bytes of its file read so far (whole records)
     audit_size: int | None = None  # None: no readable audit log
     units_seen: set[str] = field(default_factory=set)  # failed at the start, or reported
     last_window: str = "the start of the run"  # where the next window starts
@@ -179,15 +196,7 @@ class HostWatch:
             parts.append('read boot </proc/sys/kernel/random/boot_id; echo "==> boot $boot"')
             parts.append('if [ -d /run/systemd/system ]; then echo "==> systemd yes"; fi')
         if self._reads_kmsg(settings):
-            # opened by a regular builtin: a failed redirection on ":" (a special builtin)
-            # would end a POSIX shell
-            parts.append(
-                # one record per read; written out in large blocks (fewer pipe wake-ups)
-                "if { true </dev/kmsg; } 2>/dev/null; then echo '==> kmsg'; "
-                "dd if=/dev/kmsg iflag=nonblock ibs=16384 obs=1M 2>/dev/null | "
-                f"awk -F, -v s={self.kmsg_seq if self.probed else -1} {shlex.quote(_KMSG_AWK)}; "
-                "fi"
-            )
+            parts.append(self._kmsg_script())
         if self._reads_units(settings):
             parts.append(
                 'if [ -d /run/systemd/system ]; then echo "==> units"; '
@@ -204,6 +213,28 @@ class HostWatch:
                 f"elif [ {known} -ge 0 ] && [ $size -lt {known} ]; then {grep} {log}; fi; fi"
             )
         return "\n".join(parts) + "\necho '==> end'\n"
+
+    def _kmsg_script(self) -> str:
+        # opened by a regular builtin: a failed redirection on ":" (a special builtin) would
+        # end a POSIX shell
+        whole = (
+            "if { true </dev/kmsg; } 2>/dev/null; then echo '==> kmsg'; "
+            # one record per read; written out in large blocks (fewer pipe wake-ups)
+            "dd if=/dev/kmsg iflag=nonblock ibs=16384 obs=1M 2>/dev/null | "
+            f"awk -F, -v s={self.kmsg_seq if self.probed else -1} {shlex.quote(_KMSG_AWK)}; "
+            # no follower for the probe: the kernel sentinel may turn out to be off here
+            f"{_FOLLOW + '; ' if self.probed else ''}fi"
+        )
+        if self.follower is None:
+            return whole
+        pid = self.follower
+        # the pid is still the follower (a cat writing into a file); builtins only
+        return (
+            f"c=; read -r c </proc/{pid}/comm 2>/dev/null; "
+            f'if [ "$c" = cat ] && [ -f /proc/{pid}/fd/1 ]; then '
+            f"echo '==> kmsg-tail'; tail -c +{self.follower_offset + 1} /proc/{pid}/fd/1; "
+            f"echo; echo '==> kmsg-tail-end'; else {whole}; fi"
+        )
 
     def _reads_kmsg(self, settings: SentinelSettings) -> bool:
         if not self.probed:
@@ -246,6 +277,7 @@ class HostWatch:
         self.kmsg_readable = "kmsg" in sections
         if "kmsg-last" in sections and sections["kmsg-last"][0].isdigit():
             self.kmsg_seq = int(sections["kmsg-last"][0])
+        self._note_follower(sections)
         boot = sections.get("boot", ("", []))[0]
         if "kernel" not in self.off:
             if not self.local_access and boot and boot == _machine_boot_id():
@@ -273,11 +305,23 @@ class HostWatch:
 
     def _observe(self, sections: Mapping[str, tuple[str, list[str]]]) -> Observation:
         seen = Observation(uptime=_uptime(sections))
-        if "kmsg" in sections:
-            records = [r for r in parse_kmsg(sections["kmsg"][1]) if r.seq > self.kmsg_seq]
+        lines: list[str] | None = None
+        last = ""  # the whole read's last sequence number
+        if "kmsg-tail" in sections and "kmsg-tail-end" in sections:
+            lines = sections["kmsg-tail"][1]
+            # the script adds a newline: the last line is empty when the file ended on a
+            # whole record, else it is a record being written (read again next time)
+            whole = lines[:-1]
+            self.follower_offset += sum(len(line.encode()) + 1 for line in whole)
+            lines = whole
+        elif "kmsg" in sections:
+            lines = sections["kmsg"][1]
             last = sections.get("kmsg-last", ("", []))[0]
-            if last.isdigit():
-                self.kmsg_seq = max(self.kmsg_seq, int(last))
+            self._note_follower(sections)
+        if lines is not None:
+            records = [r for r in parse_kmsg(lines) if r.seq > self.kmsg_seq]
+            seqs = [r.seq for r in records] + ([int(last)] if last.isdigit() else [])
+            self.kmsg_seq = max([self.kmsg_seq, *seqs])
             seen.kernel = records
             if self._kmsg_denials():
                 seen.denial_lines += [r.text for r in records if DENIAL.search(r.text)]
@@ -289,6 +333,12 @@ class HostWatch:
             self.audit_size = int(sections["audit"][0])
             seen.denial_lines += [ln for ln in sections["audit"][1] if DENIAL.search(ln)]
         return seen
+
+
+    def _note_follower(self, sections: Mapping[str, tuple[str, list[str]]]) -> None:
+        pid = sections.get("kmsg-follower", ("", []))[0]
+        self.follower = int(pid) if pid.isdigit() else None
+        self.follower_offset = 0
 
 
 def _uptime(sections: Mapping[str, tuple[str, list[str]]]) -> float | None:

@@ -207,3 +207,26 @@ def test_apparmor_denials_are_judged_by_the_sentinel_allowlist() -> None:
     (finding,) = denial_findings([line], _target({}), lambda text: False)
     assert finding.what == "1 AppArmor denial(s)" and finding.lines == (line,)
     assert denial_findings([line], _target({}), lambda text: "cupsd" in text) == []
+
+
+def test_follower_tail_counts_whole_records_only() -> None:
+    watch = HostWatch("vm-1", local_access=False)
+    settings = SentinelSettings()
+    assert "cat /dev/kmsg" not in watch.script(settings)  # none for the probe
+    watch._probe(sections("==> up 1", "==> systemd yes", "==> kmsg", "==> kmsg-last 527",
+                          "==> end"), settings)
+    assert "cat /dev/kmsg" in watch.script(settings)  # the first check starts it
+    watch._observe(sections("==> up 2", "==> kmsg", "==> kmsg-last 527",
+                            "==> kmsg-follower 4321", "==> end"))
+    assert (watch.follower, watch.follower_offset) == (4321, 0)
+    script = watch.script(settings)
+    assert "/proc/4321/comm" in script and "tail -c +1 /proc/4321/fd/1" in script
+    # the file holds the old records too (filtered by sequence number) and a half-written one
+    old, new = "6,500,100,-;before the run", PROVOKED[-1]
+    seen = watch._observe(sections("==> up 3", "==> kmsg-tail", old, new, "6,999,1,-;half",
+                                   "==> kmsg-tail-end", "==> end"))
+    assert [r.seq for r in seen.kernel] == [591] and watch.kmsg_seq == 591
+    assert watch.follower_offset == len(old) + len(new) + 2  # the half record: read again
+    seen = watch._observe(sections("==> up 4", "==> kmsg-tail", "", "==> kmsg-tail-end",
+                                   "==> end"))
+    assert seen.kernel == [] and watch.follower_offset == len(old) + len(new) + 2
