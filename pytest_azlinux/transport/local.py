@@ -19,14 +19,18 @@ from .shell import TAG_VARIABLE
 # A longer script would not fit in one argument (Linux: MAX_ARG_STRLEN, 128 KiB): sh reads it
 # from a file instead.
 _ARGUMENT_LIMIT = 100_000
+SELINUX_ENFORCE = Path("/sys/fs/selinux/enforce")
 
 
 class LocalTransport:
     """Runs each script in its own process group so a timeout kills all of it.
 
     Output goes to unnamed files, not pipes: a process a command leaves behind cannot hold
-    the command open or mix into a later one. Every process started carries
-    ``AZL_SHELL=<tag>`` in its environment; ``close`` ends those still running.
+    the command open or mix into a later one. Where SELinux is enabled it goes to pipes: a
+    program running in a domain of its own (modprobe in ``kmod_t``...) may use a pipe of
+    its caller's, but policies deny it a file in /tmp (see transport/shell.py). Every
+    process started carries ``AZL_SHELL=<tag>`` in its environment; ``close`` ends those
+    still running.
     """
 
     def __init__(self, name: str = "localhost", sudo_password: str | None = None) -> None:
@@ -34,6 +38,7 @@ class LocalTransport:
         self.description = "local"
         self._sudo_password = sudo_password
         self.tag = "azl" + secrets.token_hex(8)
+        self.pipes = SELINUX_ENFORCE.exists()
 
     def connect(self) -> None:
         return None
@@ -53,8 +58,11 @@ class LocalTransport:
                 argv = ["sh", script_file.name]
             if sudo and os.geteuid() != 0:  # sudo resets the environment: tag inside it
                 argv = ["sudo", "-n", "--", "env", f"{TAG_VARIABLE}={self.tag}", *argv]
-            out = stack.enter_context(tempfile.TemporaryFile())
-            err = stack.enter_context(tempfile.TemporaryFile())
+            out: IO[bytes] | int = subprocess.PIPE
+            err: IO[bytes] | int = subprocess.PIPE
+            if not self.pipes:
+                out = stack.enter_context(tempfile.TemporaryFile())
+                err = stack.enter_context(tempfile.TemporaryFile())
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -64,14 +72,15 @@ class LocalTransport:
                 env={**os.environ, TAG_VARIABLE: self.tag},
             )
             try:
-                proc.communicate(stdin, timeout=timeout)
+                piped = proc.communicate(stdin, timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
                 raise CommandTimeout(self.name, script, timeout) from None
             except BaseException:  # Ctrl-C, SIGTERM turned into an exception: end it too
                 _kill_group(proc)
                 raise
-            return CommandResult(script, proc.returncode, _read(out), _read(err),
+            stdout, stderr = piped if self.pipes else (_read(out), _read(err))
+            return CommandResult(script, proc.returncode, stdout, stderr,
                                  time.monotonic() - start)
 
     def close(self) -> None:
@@ -79,7 +88,8 @@ class LocalTransport:
         end_tagged(self.tag)
 
 
-def _read(handle: IO[bytes]) -> bytes:
+def _read(handle: IO[bytes] | int) -> bytes:
+    assert not isinstance(handle, int)
     handle.seek(0)
     return handle.read()
 
