@@ -22,7 +22,7 @@ class MetricRecorder(Protocol):
         self, name: str, value: float, unit: str = "",
         better: Literal["higher", "lower"] = "higher", *,
         spread: tuple[float, float] | None = None, gate: bool | None = None,
-        threshold: str | None = None,
+        threshold: str | None = None, tolerance: float | None = None,
     ) -> None: ...
 
 
@@ -102,13 +102,15 @@ def azl_metric(request: pytest.FixtureRequest) -> MetricRecorder:
     ``spread=(low, high)``: the range over repeated measurements, so ``azl report compare``
     tells a change from noise. ``gate``: whether compare may call a change a regression
     (default: yes, except durations). ``threshold``: what the value was judged against, as
-    text (``"none"``: measured without a threshold, said so in the summary).
+    text (``"none"``: measured without a threshold, said so in the summary). ``tolerance``:
+    the relative change that is noise for this metric here (compare takes the wider of it
+    and its own).
     """
 
     def record(
         name: str, value: float, unit: str = "", better: Literal["higher", "lower"] = "higher",
         *, spread: tuple[float, float] | None = None, gate: bool | None = None,
-        threshold: str | None = None,
+        threshold: str | None = None, tolerance: float | None = None,
     ) -> None:
         if better not in ("higher", "lower"):
             raise ValueError(f"metric {name}: better must be 'higher' or 'lower', got {better!r}")
@@ -124,6 +126,8 @@ def azl_metric(request: pytest.FixtureRequest) -> MetricRecorder:
             props.append((f"{METRIC_PREFIX}{name}:gate", "true" if gate else "false"))
         if threshold is not None:
             props.append((f"{METRIC_PREFIX}{name}:threshold", threshold))
+        if tolerance is not None:
+            props.append((f"{METRIC_PREFIX}{name}:tolerance", float(tolerance)))
 
     return record
 

@@ -12,7 +12,7 @@ speed, not the VM's bandwidth cap, and on the lab's veth pairs it is a nominal f
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -40,6 +40,16 @@ class NetworkSettings(SuiteSettings):
     min_link_fraction: float = Field(default=0.5, gt=0, le=1)
     # None turns the limit off (the UDP test then decides nothing, and says so).
     max_udp_loss_pct: float | None = Field(default=DEFAULT_MAX_UDP_LOSS_PCT, ge=0, le=100)
+    # "loopback": measure each client host's TCP throughput to itself (127.0.0.1) once per
+    # run and gate compare on each pair's throughput as a share of it. For labs whose links
+    # are veth pairs on one machine, where throughput follows the machine's CPU (load, a
+    # cloud runner's steal time) from run to run: the same run's loopback figure cancels
+    # that, and a slow link does not touch loopback. Not for real hosts: it would cancel a
+    # slower network stack of a new image as well.
+    reference: Literal["none", "loopback"] = "none"
+    # The relative change of the gated TCP throughput that compare takes as noise on this
+    # target, where wider than compare's own tolerance (recorded with the metric).
+    noise_tolerance: float | None = Field(default=None, gt=0, lt=1)
 
 
 def throughput_floors(settings: NetworkSettings) -> list[tuple[float, str]]:

@@ -327,11 +327,13 @@ def _metric(name: str, parts: dict[str, str]) -> Metric:
     better: Better = "lower" if parts.get("better") == "lower" else "higher"
     gate = parts.get("gate")
     low, high = parts.get("low"), parts.get("high")
+    tolerance = parts.get("tolerance")
     return Metric(name, float(parts["value"]), parts.get("unit", ""), better,
                   low=None if low is None else float(low),
                   high=None if high is None else float(high),
                   gate=None if gate is None else gate in ("True", "true"),
-                  threshold=parts.get("threshold"))
+                  threshold=parts.get("threshold"),
+                  tolerance=None if tolerance is None else float(tolerance))
 
 
 def _failure_message(report: pytest.TestReport) -> str:

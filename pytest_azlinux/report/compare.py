@@ -356,7 +356,8 @@ def _compare_metrics(
         if base is None or not (math.isfinite(base.value) and math.isfinite(metric.value)):
             continue
         out.metrics_compared += 1
-        entry = judge_metric(test, host, base, metric, tol.of(metric.name))
+        declared = [t for t in (base.tolerance, metric.tolerance) if t is not None]
+        entry = judge_metric(test, host, base, metric, max([tol.of(metric.name), *declared]))
         out.metrics.append(entry)
         if entry.verdict == "regression":
             out.metric_regressions.append(entry)

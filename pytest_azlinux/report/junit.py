@@ -174,6 +174,8 @@ def metric_properties(metric: Metric) -> list[tuple[str, str]]:
         out.append((f"{key}.gate", "true" if metric.gate else "false"))
     if metric.threshold is not None:
         out.append((f"{key}.threshold", metric.threshold))
+    if metric.tolerance is not None:
+        out.append((f"{key}.tolerance", f"{metric.tolerance:g}"))
     return out
 
 
@@ -287,6 +289,7 @@ def _metrics(props: Mapping[str, str]) -> list[Metric]:
             high=_optional_float(props.get(f"{key}.high")),
             gate=None if gate is None else gate == "true",
             threshold=props.get(f"{key}.threshold"),
+            tolerance=_optional_float(props.get(f"{key}.tolerance")),
         ))
     return metrics
 

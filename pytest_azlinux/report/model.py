@@ -73,7 +73,7 @@ SEVERITIES = ("high", "medium", "low")
 
 # Metric attributes beside ``metric.<name>`` (``metric.<name>.<attr>`` in JUnit,
 # ``metric.<name>:<attr>`` in a test report's user properties).
-METRIC_ATTRS = ("unit", "better", "low", "high", "gate", "threshold")
+METRIC_ATTRS = ("unit", "better", "low", "high", "gate", "threshold", "tolerance")
 # Units of time: a metric in one of them is a duration, compared for information only unless
 # its suite declares it a gate (``gate=True``): run times move with the machine's load.
 DURATION_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "min", "h"})
@@ -98,6 +98,9 @@ class Metric:
     high: float | None = None
     gate: bool | None = None
     threshold: str | None = None
+    # The relative change the suite declares as noise for this metric on this target (the
+    # lab's CPU-bound links); compare uses it where it is wider than its own tolerance.
+    tolerance: float | None = None
 
     @property
     def gated(self) -> bool:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_azlinux.analyse.iperf import IperfResult, spread
+from pytest_azlinux.analyse.iperf import IperfResult, Spread, spread
 from pytest_azlinux.errors import MeasurementError
 from pytest_azlinux.fixtures import MetricRecorder
 from pytest_azlinux.host import Host
+from pytest_azlinux.network.fixtures import Reference
 from pytest_azlinux.network.iperf import IperfParams, measure
 from pytest_azlinux.network.settings import (
     NetworkSettings,
@@ -34,7 +35,8 @@ _INFORMATIONAL = (("retransmits", "retransmits", "count"),
 
 
 def _record(results: list[IperfResult], azl_metric: MetricRecorder,
-            settings: NetworkSettings, *, udp: bool = False) -> None:
+            settings: NetworkSettings, *, udp: bool = False,
+            reference: Spread | None = None) -> None:
     thr = spread([r.throughput_gbps for r in results])
     if udp:
         # A UDP run's throughput is the rate it was sent at, not a capacity: no floor for it.
@@ -42,9 +44,16 @@ def _record(results: list[IperfResult], azl_metric: MetricRecorder,
                    spread=(thr.low, thr.high), gate=False,
                    threshold=f"sent at {settings.udp_rate}bit/s")
     else:
+        # With a loopback reference, compare gates the share of it (see NetworkSettings).
         azl_metric("throughput_gbps", thr.median, "Gbit/s", "higher",
-                   spread=(thr.low, thr.high), gate=True,
-                   threshold=throughput_threshold(settings))
+                   spread=(thr.low, thr.high), gate=reference is None,
+                   threshold=throughput_threshold(settings),
+                   tolerance=settings.noise_tolerance if reference is None else None)
+    if reference is not None and not udp and reference.median > 0:
+        azl_metric("throughput_loopback_share", thr.median / reference.median, "ratio",
+                   "higher", spread=(thr.low / reference.high, thr.high / reference.low),
+                   gate=True, threshold=f"none (loopback {reference.describe('Gbit/s')})",
+                   tolerance=settings.noise_tolerance)
     for attr, name, unit in _INFORMATIONAL:
         values = [getattr(r, attr) for r in results if getattr(r, attr) is not None]
         if values:
@@ -59,11 +68,14 @@ def _record(results: list[IperfResult], azl_metric: MetricRecorder,
 
 
 def _check(pair: tuple[Host, Host], what: str, params: IperfParams,
-           settings: NetworkSettings, azl_metric: MetricRecorder) -> list[IperfResult]:
+           settings: NetworkSettings, azl_metric: MetricRecorder,
+           reference: Reference) -> list[IperfResult]:
     __tracebackhide__ = True
     client, server = pair
+    # the client's loopback first (measured once per host and run)
+    loopback = reference(client)
     results = measure(client, server, params, repetitions=settings.repetitions)
-    _record(results, azl_metric, settings)
+    _record(results, azl_metric, settings, reference=loopback)
     measured = spread([r.throughput_gbps for r in results])
     problems = throughput_verdicts(f"{client.name}->{server.name}", what, measured, settings)
     if problems:
@@ -77,23 +89,23 @@ def _params(settings: NetworkSettings, **kw: object) -> IperfParams:
 
 
 def test_tcp_single_stream(azl_host_pair: tuple[Host, Host], azl_network_settings: NetworkSettings,
-                           azl_metric: MetricRecorder) -> None:
+                           azl_metric: MetricRecorder, azl_network_reference: Reference) -> None:
     _check(azl_host_pair, "TCP 1 stream", _params(azl_network_settings), azl_network_settings,
-           azl_metric)
+           azl_metric, azl_network_reference)
 
 
 def test_tcp_parallel_streams(azl_host_pair: tuple[Host, Host],
                               azl_network_settings: NetworkSettings,
-                              azl_metric: MetricRecorder) -> None:
+                              azl_metric: MetricRecorder, azl_network_reference: Reference) -> None:
     n = azl_network_settings.parallel_streams
     _check(azl_host_pair, f"TCP {n} streams", _params(azl_network_settings, streams=n),
-           azl_network_settings, azl_metric)
+           azl_network_settings, azl_metric, azl_network_reference)
 
 
 def test_tcp_reverse(azl_host_pair: tuple[Host, Host], azl_network_settings: NetworkSettings,
-                     azl_metric: MetricRecorder) -> None:
+                     azl_metric: MetricRecorder, azl_network_reference: Reference) -> None:
     _check(azl_host_pair, "TCP reverse", _params(azl_network_settings, reverse=True),
-           azl_network_settings, azl_metric)
+           azl_network_settings, azl_metric, azl_network_reference)
 
 
 def test_udp(azl_host_pair: tuple[Host, Host], azl_network_settings: NetworkSettings,

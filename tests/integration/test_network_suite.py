@@ -45,7 +45,7 @@ def pair(lab: Lab, lab_hosts: dict[str, Host]) -> Iterator[tuple[Host, Host]]:
 
 # What the lab target should carry so the default lab run is quick (see docs/network.md).
 LAB_SETTINGS = {"duration": 2, "omit": 0, "repetitions": 2, "udp_rate": "10M",
-                "max_udp_loss_pct": 5}
+                "max_udp_loss_pct": 5, "reference": "loopback", "noise_tolerance": 0.2}
 
 
 def test_suite_run_records_plausible_metrics(lab: Lab, tmp_path: Path,
@@ -70,7 +70,14 @@ def test_suite_run_records_plausible_metrics(lab: Lab, tmp_path: Path,
         assert thr.unit == "Gbit/s" and thr.better == "higher"
         # The range of the repetitions travels with the median, for compare's noise band.
         assert thr.low is not None and thr.high is not None and thr.low <= thr.value <= thr.high
-        assert thr.gated and thr.threshold == "none"  # no floor set: said, not hidden
+        assert thr.threshold == "none"  # no floor set: said, not hidden
+        # compare gates the share of the client's loopback throughput, not the raw figure
+        share = m["throughput_loopback_share"]
+        assert share.gated and not thr.gated and share.better == "higher"
+        assert 0.01 < share.value < 10 and share.threshold.startswith("none (loopback median")
+        assert share.low is not None and share.high is not None
+        assert share.low <= share.value <= share.high
+        assert share.tolerance == 0.2 and thr.tolerance is None  # declared noise, in the report
         assert m["retransmits"].better == "lower" and not m["retransmits"].gated
         assert 0 <= m["cpu_client_pct"].value <= 100.5
     for m in udp:

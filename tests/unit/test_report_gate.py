@@ -60,7 +60,7 @@ GATE_SUITE = dedent(
 
     def test_throughput(azl_host, azl_metric):
         azl_metric("throughput_gbps", {thr}, "Gbit/s", "higher", spread=({low}, {high}),
-                   gate=True, threshold="none")
+                   gate=True, threshold="none", tolerance={tolerance})
         azl_metric("probe_ms", {probe}, "ms", "lower")  # a run time: not a gate
     """
 )
@@ -70,11 +70,11 @@ def gate_run(pytester: pytest.Pytester, out: Path, *, waive_kernel: bool = False
              posture_fails: bool = False, control_test: str = "test_control",
              failing_controls: tuple[str, ...] = (), thr: float = 10.0,
              spread: tuple[float, float] = (9.5, 10.5), probe: float = 50.0,
-             conftest: str = "") -> pytest.RunResult:
+             tolerance: float | None = None, conftest: str = "") -> pytest.RunResult:
     pytester.makepyfile(test_gate=GATE_SUITE.format(
         waive_kernel=waive_kernel, posture_fails=posture_fails, control_test=control_test,
         failing_controls=set(failing_controls) or "()", thr=thr, low=spread[0],
-        high=spread[1], probe=probe))
+        high=spread[1], probe=probe, tolerance=tolerance))
     if conftest:
         pytester.makeconftest(conftest)
     result = pytester.runpytest("-p", "no:cacheprovider", "--azl-target", "local",
@@ -193,6 +193,30 @@ def test_compare_is_noise_aware(pytester: pytest.Pytester,
     assert code == 1
     assert ("| throughput_gbps | higher | 10 Gbit/s | 7 Gbit/s | -30.0% | "
             "±2 Gbit/s (base range) | regression |") in text
+
+
+def test_compare_takes_the_noise_a_metric_declares(
+        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    """The lab declares 20 % for its throughput share: -15 % is noise there, -30 % is not;
+    the declared tolerance travels in the report (written by the run, read by compare)."""
+    base, noisy, cut = (pytester.path / n for n in ("base", "noisy", "cut"))
+    gate_run(pytester, base, thr=10.0, spread=(9.9, 10.1), tolerance=0.2)
+    gate_run(pytester, noisy, thr=8.5, spread=(8.4, 8.6), tolerance=0.2)
+    gate_run(pytester, cut, thr=7.0, spread=(6.9, 7.1), tolerance=0.2)
+    (image,) = load_run(noisy).values()
+    (thr,) = [m for c in image.cases.values() for m in c.metrics if m.name == "throughput_gbps"]
+    assert thr.tolerance == 0.2
+    code, text = azl(capsys, "report", "compare", str(base), str(noisy))
+    assert code == 0, text
+    assert ("| throughput_gbps | higher | 10 Gbit/s | 8.5 Gbit/s | -15.0% | "
+            "±2 Gbit/s (20% tolerance) | within noise |") in text
+    code, text = azl(capsys, "report", "compare", str(base), str(cut))
+    assert code == 1 and "| -30.0% | ±2 Gbit/s (20% tolerance) | regression |" in text
+    # without a declared tolerance, compare's own 10 % decides
+    gate_run(pytester, base, thr=10.0, spread=(9.9, 10.1))
+    gate_run(pytester, noisy, thr=8.5, spread=(8.4, 8.6))
+    code, text = azl(capsys, "report", "compare", str(base), str(noisy))
+    assert code == 1 and "| -15.0% | ±1 Gbit/s (10% tolerance) | regression |" in text
 
 
 def test_metric_gate_defaults() -> None:
