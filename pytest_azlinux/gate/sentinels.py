@@ -334,7 +334,6 @@ class HostWatch:
             seen.denial_lines += [ln for ln in sections["audit"][1] if DENIAL.search(ln)]
         return seen
 
-
     def _note_follower(self, sections: Mapping[str, tuple[str, list[str]]]) -> None:
         pid = sections.get("kmsg-follower", ("", []))[0]
         self.follower = int(pid) if pid.isdigit() else None
