@@ -7,12 +7,11 @@ from collections.abc import Callable
 import pytest
 
 from ..analyse.iperf import Spread, spread
-from ..host import Host
-from ..session import SelectedTarget
+from ..session import AzlSession, SelectedTarget
 from .iperf import IperfParams, measure
 from .settings import NetworkSettings
 
-Reference = Callable[[Host], Spread | None]
+Reference = Callable[[], Spread | None]
 
 
 @pytest.fixture
@@ -28,21 +27,26 @@ def _azl_loopback_figures() -> dict[str, Spread]:
 
 @pytest.fixture
 def azl_network_reference(
-    azl_network_settings: NetworkSettings, _azl_loopback_figures: dict[str, Spread]
+    azl_network_settings: NetworkSettings, azl_target: SelectedTarget, azl_session: AzlSession,
+    _azl_loopback_figures: dict[str, Spread],
 ) -> Reference:
-    """``reference(host)``: the host's loopback TCP throughput (one stream, measured once per
-    host and run, as many times as ``repetitions``), or None where ``reference`` is none."""
+    """``reference()``: the target's loopback TCP throughput, or None where ``reference`` is
+    none. Every host of the target measures TCP to itself (one stream, ``repetitions`` times)
+    once per run; the figure is the median of all those runs and their range. One figure for
+    the target, not one per host: the hosts of a lab share one machine, and a single host's
+    two short runs move more than the machine does."""
     settings = azl_network_settings
 
-    def reference(host: Host) -> Spread | None:
+    def reference() -> Spread | None:
         if settings.reference == "none":
             return None
-        key = f"{host.spec.target}/{host.name}"
-        if key not in _azl_loopback_figures:
+        if azl_target.name not in _azl_loopback_figures:
             params = IperfParams(duration=settings.duration, omit=settings.omit)
-            results = measure(host, host, params, repetitions=settings.repetitions,
-                              address="127.0.0.1")
-            _azl_loopback_figures[key] = spread([r.throughput_gbps for r in results])
-        return _azl_loopback_figures[key]
+            hosts = [azl_session.host(p) for p in azl_session.params if p.target is azl_target]
+            values = [r.throughput_gbps for host in hosts
+                      for r in measure(host, host, params, repetitions=settings.repetitions,
+                                       address="127.0.0.1")]
+            _azl_loopback_figures[azl_target.name] = spread(values)
+        return _azl_loopback_figures[azl_target.name]
 
     return reference

@@ -40,8 +40,8 @@ class NetworkSettings(SuiteSettings):
     min_link_fraction: float = Field(default=0.5, gt=0, le=1)
     # None turns the limit off (the UDP test then decides nothing, and says so).
     max_udp_loss_pct: float | None = Field(default=DEFAULT_MAX_UDP_LOSS_PCT, ge=0, le=100)
-    # "loopback": measure each client host's TCP throughput to itself (127.0.0.1) once per
-    # run and gate compare on each pair's throughput as a share of it. For labs whose links
+    # "loopback": measure the hosts' TCP throughput to themselves (127.0.0.1) once per run
+    # and gate compare on each pair's throughput as a share of it. For labs whose links
     # are veth pairs on one machine, where throughput follows the machine's CPU (load, a
     # cloud runner's steal time) from run to run: the same run's loopback figure cancels
     # that, and a slow link does not touch loopback. Not for real hosts: it would cancel a

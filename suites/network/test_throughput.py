@@ -72,8 +72,8 @@ def _check(pair: tuple[Host, Host], what: str, params: IperfParams,
            reference: Reference) -> list[IperfResult]:
     __tracebackhide__ = True
     client, server = pair
-    # the client's loopback first (measured once per host and run)
-    loopback = reference(client)
+    # the target's loopback figure first (measured once per run)
+    loopback = reference()
     results = measure(client, server, params, repetitions=settings.repetitions)
     _record(results, azl_metric, settings, reference=loopback)
     measured = spread([r.throughput_gbps for r in results])
