@@ -58,16 +58,15 @@ class LocalTransport:
                 argv = ["sh", script_file.name]
             if sudo and os.geteuid() != 0:  # sudo resets the environment: tag inside it
                 argv = ["sudo", "-n", "--", "env", f"{TAG_VARIABLE}={self.tag}", *argv]
-            out: IO[bytes] | int = subprocess.PIPE
-            err: IO[bytes] | int = subprocess.PIPE
-            if not self.pipes:
-                out = stack.enter_context(tempfile.TemporaryFile())
-                err = stack.enter_context(tempfile.TemporaryFile())
+            files = None if self.pipes else (
+                stack.enter_context(tempfile.TemporaryFile()),
+                stack.enter_context(tempfile.TemporaryFile()),
+            )
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
+                stdout=subprocess.PIPE if files is None else files[0],
+                stderr=subprocess.PIPE if files is None else files[1],
                 start_new_session=True,
                 env={**os.environ, TAG_VARIABLE: self.tag},
             )
@@ -79,7 +78,7 @@ class LocalTransport:
             except BaseException:  # Ctrl-C, SIGTERM turned into an exception: end it too
                 _kill_group(proc)
                 raise
-            stdout, stderr = piped if self.pipes else (_read(out), _read(err))
+            stdout, stderr = piped if files is None else (_read(files[0]), _read(files[1]))
             return CommandResult(script, proc.returncode, stdout, stderr,
                                  time.monotonic() - start)
 
@@ -88,8 +87,7 @@ class LocalTransport:
         end_tagged(self.tag)
 
 
-def _read(handle: IO[bytes] | int) -> bytes:
-    assert not isinstance(handle, int)
+def _read(handle: IO[bytes]) -> bytes:
     handle.seek(0)
     return handle.read()
 

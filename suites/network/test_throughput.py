@@ -49,7 +49,7 @@ def _record(results: list[IperfResult], azl_metric: MetricRecorder,
                    spread=(thr.low, thr.high), gate=reference is None,
                    threshold=throughput_threshold(settings),
                    tolerance=settings.noise_tolerance if reference is None else None)
-    if reference is not None and not udp and reference.median > 0:
+    if reference is not None and not udp and reference.low > 0:
         azl_metric("throughput_loopback_share", thr.median / reference.median, "ratio",
                    "higher", spread=(thr.low / reference.high, thr.high / reference.low),
                    gate=True, threshold=f"none (loopback {reference.describe('Gbit/s')})",
