@@ -45,7 +45,7 @@ def best_of(runs: int, step: Callable[[], object]) -> float:
 
 def ratio(step: Callable[[int], Callable[[], object]]) -> float:
     small = best_of(3, step(SMALL))
-    large = best_of(2, step(LARGE))
+    large = best_of(3, step(LARGE))  # the least disturbed of three: one slow run is noise
     print(f"{step.__qualname__}: {large:.3f} s / {small:.3f} s = {large / small:.1f}")
     return large / small
 
