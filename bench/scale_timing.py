@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -60,22 +61,25 @@ def pytest_runtest_logfinish(nodeid: str) -> None:
     FIGURES["last_test_at"] = round(time.monotonic() - _T0, 3)
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_terminal_summary() -> Generator[None, None, None]:
+@contextmanager
+def _timed(figure: str) -> Iterator[None]:
     start = time.monotonic()
     try:
         yield
     finally:
-        FIGURES["terminal_summary_s"] = time.monotonic() - start
+        FIGURES[figure] = time.monotonic() - start
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary() -> Generator[None, None, None]:
+    with _timed("terminal_summary_s"):
+        yield
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish() -> Generator[None, None, None]:
-    start = time.monotonic()
-    try:
+    with _timed("sessionfinish_s"):
         yield
-    finally:
-        FIGURES["sessionfinish_s"] = time.monotonic() - start
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

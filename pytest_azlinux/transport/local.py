@@ -14,12 +14,11 @@ from typing import IO
 
 from ..errors import CommandRefused, CommandTimeout
 from .protocol import CommandResult
-from .shell import TAG_VARIABLE
+from .shell import SELINUX_ENFORCE, TAG_VARIABLE
 
 # A longer script would not fit in one argument (Linux: MAX_ARG_STRLEN, 128 KiB): sh reads it
 # from a file instead.
 _ARGUMENT_LIMIT = 100_000
-SELINUX_ENFORCE = Path("/sys/fs/selinux/enforce")
 
 
 class LocalTransport:
@@ -38,7 +37,7 @@ class LocalTransport:
         self.description = "local"
         self._sudo_password = sudo_password
         self.tag = "azl" + secrets.token_hex(8)
-        self.pipes = SELINUX_ENFORCE.exists()
+        self.pipes = Path(SELINUX_ENFORCE).exists()
 
     def connect(self) -> None:
         return None

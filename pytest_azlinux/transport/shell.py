@@ -47,6 +47,8 @@ PROBE_AFTER = 5.0  # silence (s) while a command runs before the connection is p
 START_TIMEOUT = 30.0  # the shell's start: re-exec, private directory
 TAG_VARIABLE = "AZL_SHELL"
 _MIN_FREE_KIB = 512 * 1024  # room for command output in the private directory
+# Present where SELinux is enabled: command output then travels through pipes (see above).
+SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 
 # Sent once, after the start: where the files go, and the end of every frame.
 _SETUP = """azl_d={dir}; azl_n=0
@@ -145,7 +147,7 @@ class ShellSession:
             '[ "${11:-$azl_m}" -ge "$azl_m" ] 2>/dev/null || continue; '
             'azl_d=$(mktemp -d "$azl_t/azl.XXXXXXXX" 2>/dev/null) && break 2; '
             "azl_d=; done; done; "
-            "azl_c=files; [ -e /sys/fs/selinux/enforce ] && azl_c=pipes; "
+            f"azl_c=files; [ -e {SELINUX_ENFORCE} ] && azl_c=pipes; "
             f'printf "%s R %s %s %s\\n" {tag} "$$" "$azl_c" "$azl_d"; exec sh'
         )
         # A line of its own: sh may read ahead of what it runs, and exec drops what it read.
