@@ -277,7 +277,6 @@ class HostWatch:
         self.kmsg_readable = "kmsg" in sections
         if "kmsg-last" in sections and sections["kmsg-last"][0].isdigit():
             self.kmsg_seq = int(sections["kmsg-last"][0])
-        self._note_follower(sections)
         boot = sections.get("boot", ("", []))[0]
         if "kernel" not in self.off:
             if not self.local_access and boot and boot == _machine_boot_id():

@@ -14,7 +14,6 @@ The VMs come from the session's VM lab (tests/fixtures/vm.py), to which ``harden
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -24,13 +23,13 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_azlinux.host import Host
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.lab.vm import start_vms, write_vm_targets
 from pytest_azlinux.report.junit import read_cases
 from pytest_azlinux.report.model import CaseRecord
 from pytest_azlinux.targets import load_targets, ssh_host_specs
 from tests.fixtures.lab import connected
+from tests.fixtures.vm import denials_since, journal_cursor
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "suites" / "hardening"
@@ -73,13 +72,6 @@ def _run(pytester: pytest.Pytester, targets: Path, names: dict[str, str]) -> lis
     return cases
 
 
-def _journal_cursor(host: Host) -> str:
-    out = host.run("journalctl -n 0 --show-cursor -o cat", sudo=True).stdout
-    cursor = out.strip().rpartition("-- cursor: ")[2]
-    assert cursor, out
-    return shlex.quote(cursor)
-
-
 def _by_control(cases: list[CaseRecord], host: str) -> dict[str, CaseRecord]:
     return {c.properties["azl.control.id"]: c for c in cases if c.host == host}
 
@@ -97,13 +89,12 @@ def test_the_hardened_vm_scores_higher_and_the_differences_are_the_recipe(
     specs = {s.name: s for s in ssh_host_specs(load_targets(targets).get("lab-vm"), "lab-vm")
              if s.name in names.values()}
     with connected(specs) as hosts:
-        cursors = {name: _journal_cursor(host) for name, host in hosts.items()}
+        cursors = {name: journal_cursor(host) for name, host in hosts.items()}
         cases = _run(pytester, targets, names)
         # read-only, and silent towards SELinux: the reads leave no denial behind (modprobe
         # in kmod_t once logged one for the shell's output file in /tmp)
         for name, host in hosts.items():
-            avcs = host.run(f"journalctl --after-cursor={cursors[name]} -o cat "
-                            "| grep -a 'avc: *denied' || true", sudo=True).stdout
+            avcs = denials_since(host, cursors[name])
             assert not avcs.strip(), f"{name}: the hardening read caused denials:\n{avcs}"
     default = _by_control(cases, names["selinux-permissive"])
     hardened = _by_control(cases, names["hardened"])

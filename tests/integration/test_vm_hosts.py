@@ -10,7 +10,6 @@ Needs root, qemu-system-x86_64, debootstrap (first run: builds the image, ~4 min
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 
 import pytest
@@ -21,7 +20,7 @@ from pytest_azlinux.lab import vm as vmmod
 from pytest_azlinux.lab.vm import load_vms, start_vms
 from pytest_azlinux.lab.vm_image import VmError
 from tests.fixtures.lab import make_lab, unique_lab_name
-from tests.fixtures.vm import VM_VARIANTS, VmLab
+from tests.fixtures.vm import VM_VARIANTS, VmLab, denials_since, journal_cursor
 
 VARIANTS = list(VM_VARIANTS)
 # The denial workload: run cat as httpd_t (a confined web-server domain) on /etc/shadow.
@@ -61,16 +60,13 @@ def test_confined_programs_write_their_output_without_a_denial(vm_hosts: dict[st
     reaches the caller through the shell's pipes, and the policy has nothing to deny (it did
     deny their use of output files in /tmp or $HOME)."""
     host = vm_hosts["selinux-enforcing"]
-    cursor = host.run("journalctl -n 0 --show-cursor -o cat", sudo=True).stdout
-    cursor = cursor.strip().rpartition("-- cursor: ")[2]
-    assert cursor
+    cursor = journal_cursor(host)
     modprobe = host.run("modprobe -n -v squashfs", sudo=True)
     assert modprobe.rc == 0 and "squashfs.ko" in modprobe.stdout, modprobe
     auditctl = host.run("auditctl -s", sudo=True)
     assert auditctl.rc == 0 and "enabled" in auditctl.stdout, auditctl
     assert host.run("modprobe -n -v no-such-module-azl", sudo=True).rc != 0
-    denials = host.run(f"journalctl --after-cursor={shlex.quote(cursor)} -o cat "
-                       "| grep -a 'avc: *denied' || true", sudo=True).stdout
+    denials = denials_since(host, cursor)
     assert "kmod_t" not in denials and "auditctl_t" not in denials, denials
 
 
