@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Build (once) and cache the cluster test bed binaries: kube-apiserver, kube-controller-manager
-# and kwok from their Go modules, etcd from Debian's etcd-server. Idempotent: a cached binary is reused as is.
+# Build (once) and cache the cluster test bed binaries: kube-apiserver, kube-controller-manager,
+# kubelet and kwok from their Go modules, etcd from its module (Debian's etcd-server as the
+# fallback), and containerd (with its runc shim and ctr) from github.com/containerd/containerd/v2
+# for the bed's real nodes. Idempotent: a cached binary is reused as is.
 #
 #   AZL_TESTBED_CACHE   cache root (default /var/cache/azl-testbed); binaries land in
 #                       $AZL_TESTBED_CACHE/bin/<name>-<version>
 #   AZL_K8S_VERSION     k8s.io/kubernetes version (default v1.37.2; staging modules pinned
 #                       to the matching v0.X.Y)
 #   AZL_KWOK_VERSION    sigs.k8s.io/kwok version (default v0.8.0)
+#   AZL_CONTAINERD_VERSION  github.com/containerd/containerd/v2 version (default v2.4.2)
 #   KUBEBUILDER_ASSETS  when set, the kube-apiserver, kube-controller-manager and etcd found
 #                       there are used and not built
 #
@@ -41,7 +44,7 @@ prepare_k8s_module() { # the module that builds kube-apiserver and kube-controll
     local staging=v0.$minor
     local src=$CACHE/src/kubernetes-$K8S_VERSION
     mkdir -p "$src"
-    if [[ ! -f $src/.tidy ]]; then
+    if [[ ! -f $src/.tidy-kubelet ]]; then
         log "preparing k8s.io/kubernetes $K8S_VERSION (staging modules pinned to $staging) in $src"
         # k8s.io/kubernetes requires its staging modules at v0.0.0 with replace directives
         # to ./staging; a consumer module must pin each of them to the published v0.X.Y.
@@ -65,10 +68,11 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 EOF2
         (cd "$src" && go mod tidy >&2)
-        touch "$src/.tidy"
+        touch "$src/.tidy-kubelet"
     fi
     echo "$src"
 }
@@ -93,6 +97,33 @@ build_kwok() {
     log "building kwok $KWOK_VERSION"
     (cd "$src" && GOBIN=$src/gobin timed kwok go install -trimpath -ldflags='-s -w' "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION")
     mv "$src/gobin/kwok" "$out"
+    echo "$out"
+}
+
+CONTAINERD_VERSION=${AZL_CONTAINERD_VERSION:-v2.4.2}
+
+build_containerd() { # containerd, containerd-shim-runc-v2 and ctr into one directory
+    local out=$BIN/containerd-$CONTAINERD_VERSION
+    if [[ -x $out/ctr ]]; then echo "$out"; return; fi
+    local src=$CACHE/src/containerd-$CONTAINERD_VERSION
+    mkdir -p "$src" "$out.tmp"
+    printf 'module azl.local/testbed/containerd\n\ngo 1.26.0\n' >"$src/go.mod"
+    printf '//go:build tools\n\npackage tools\n\nimport (\n' >"$src/tools.go"
+    local cmd
+    for cmd in containerd containerd-shim-runc-v2 ctr; do
+        printf '\t_ "github.com/containerd/containerd/v2/cmd/%s"\n' "$cmd" >>"$src/tools.go"
+    done
+    printf ')\n' >>"$src/tools.go"
+    (cd "$src" && go get "github.com/containerd/containerd/v2@$CONTAINERD_VERSION" >&2 && go mod tidy >&2)
+    for cmd in containerd containerd-shim-runc-v2 ctr; do
+        # no_btrfs: the btrfs snapshotter needs cgo; the nodes use overlayfs
+        # the version a kubelet reports (containerRuntimeVersion), as a release build sets it
+        (cd "$src" && timed "$cmd" go build -trimpath -tags no_btrfs \
+            -ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION#v}" \
+            -o "$out.tmp/$cmd" "github.com/containerd/containerd/v2/cmd/$cmd")
+    done
+    rm -rf "$out"
+    mv "$out.tmp" "$out"
     echo "$out"
 }
 
@@ -149,6 +180,8 @@ if [[ -n ${KUBEBUILDER_ASSETS:-} && -x $KUBEBUILDER_ASSETS/kube-controller-manag
 else
     CONTROLLER_MANAGER=$(build_k8s_cmd kube-controller-manager)
 fi
+KUBELET=$(build_k8s_cmd kubelet)
+CONTAINERD=$(build_containerd)
 KWOK=$(build_kwok)
 ETCD=$(find_etcd)
 CRDS=$(stage_crds)
@@ -157,10 +190,14 @@ CRDS=$(stage_crds)
 ln -sf "$APISERVER" "$BIN/kube-apiserver"
 ln -sf "$CONTROLLER_MANAGER" "$BIN/kube-controller-manager"
 ln -sf "$KWOK" "$BIN/kwok"
+ln -sf "$KUBELET" "$BIN/kubelet"
+ln -sfn "$CONTAINERD" "$BIN/containerd"
 ln -sf "$ETCD" "$BIN/etcd"
 
 echo "AZL_TESTBED_KUBE_APISERVER=$APISERVER"
 echo "AZL_TESTBED_KUBE_CONTROLLER_MANAGER=$CONTROLLER_MANAGER"
 echo "AZL_TESTBED_KWOK=$KWOK"
+echo "AZL_TESTBED_KUBELET=$KUBELET"
+echo "AZL_TESTBED_CONTAINERD=$CONTAINERD"
 echo "AZL_TESTBED_ETCD=$ETCD"
 echo "AZL_TESTBED_CRDS=$CRDS"

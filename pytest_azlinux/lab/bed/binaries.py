@@ -35,10 +35,7 @@ def find_binaries(build: bool = False) -> Binaries:
     found = _lookup()
     missing = [k for k, v in found.items() if v is None]
     if missing and build and BUILD_SCRIPT.exists():
-        proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-            raise BedError(f"{BUILD_SCRIPT} failed (exit {proc.returncode}):\n{tail}")
+        _run_build_script()
         found = _lookup()
         missing = [k for k, v in found.items() if v is None]
     if missing:
@@ -47,6 +44,48 @@ def find_binaries(build: bool = False) -> Binaries:
             f"(caches under {CACHE}/bin) or set KUBEBUILDER_ASSETS"
         )
     return Binaries(**{k: v for k, v in found.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    """What a real node runs that this machine provides (the rest comes from Debian)."""
+
+    kubelet: Path
+    containerd: Path  # a directory: containerd, containerd-shim-runc-v2, ctr
+    cni: Path  # Debian's containernetworking-plugins (bridge, host-local, loopback, portmap)
+
+
+NODE_CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+CNI_DIR = Path("/usr/lib/cni")
+
+
+def find_node_binaries(build: bool = False) -> NodeBinaries:
+    """The real nodes' kubelet and containerd (built by the build script) and CNI plugins."""
+    def lookup() -> tuple[Path | None, Path | None]:
+        kubelet = Path(os.environ.get("AZL_TESTBED_KUBELET") or CACHE / "bin/kubelet")
+        containerd = Path(os.environ.get("AZL_TESTBED_CONTAINERD") or CACHE / "bin/containerd")
+        return (kubelet if kubelet.is_file() else None,
+                containerd if (containerd / "ctr").is_file() else None)
+
+    kubelet, containerd = lookup()
+    if (kubelet is None or containerd is None) and build and BUILD_SCRIPT.exists():
+        _run_build_script()
+        kubelet, containerd = lookup()
+    if kubelet is None or containerd is None:
+        raise BedError(f"real nodes: kubelet or containerd missing under {CACHE}/bin; run "
+                       f"{BUILD_SCRIPT}")
+    missing = [p for p in NODE_CNI_PLUGINS if not (CNI_DIR / p).is_file()]
+    if missing:
+        raise BedError(f"real nodes: CNI plugins {', '.join(missing)} missing in {CNI_DIR} "
+                       "(apt-get install containernetworking-plugins)")
+    return NodeBinaries(kubelet=kubelet, containerd=containerd, cni=CNI_DIR)
+
+
+def _run_build_script() -> None:
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise BedError(f"{BUILD_SCRIPT} failed (exit {proc.returncode}):\n{tail}")
 
 
 def _lookup() -> dict[str, Path | None]:
