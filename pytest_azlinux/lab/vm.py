@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from .keys import ensure_ed25519
 from .names import iface_key
 from .vm_image import Progress, VmImage, ensure_image
 from .vm_qemu import choose_accel, console_tail, is_our_qemu, qemu_command, read_pid, stop_qemu
-from .vm_variants import VARIANTS, VM_TARGET_SUITES, VmVariant, get_variant
+from .vm_variants import ALL_VARIANTS, NODE_VARIANTS, VM_TARGET_SUITES, VmVariant, get_variant
 
 VM_STATE = "vms.json"
 FIRST_VM_HOST = 200  # VMs take .201, .202... of the lab's /24 (namespaced hosts count up from .2)
@@ -105,6 +105,7 @@ class VmHost:
     pid: int | None = None
     boot_seconds: float | None = None
     host_key: str = ""  # the public host key pinned in known_hosts
+    disks: dict[str, str] = field(default_factory=dict)  # more read-only disks: serial -> file
 
     @property
     def path(self) -> Path:
@@ -180,7 +181,7 @@ def vm_name(net: VmNet, variant: str) -> str:
 
 def vm_address(net: VmNet, variant: str) -> str:
     """A fixed address per variant: .201 for the first variant, .202 for the second..."""
-    index = list(VARIANTS).index(variant) + 1
+    index = list(ALL_VARIANTS).index(variant) + 1
     address = str(net.subnet.network_address + FIRST_VM_HOST + index)
     if address in net.used_addresses:
         raise VmError(f"lab VM {variant}: address {address} is taken by a lab host")
@@ -188,7 +189,7 @@ def vm_address(net: VmNet, variant: str) -> str:
 
 
 def _tap(net: VmNet, variant: str) -> str:
-    return f"azv-{iface_key(net.lab_name)}-{list(VARIANTS).index(variant) + 1}"
+    return f"azv-{iface_key(net.lab_name)}-{list(ALL_VARIANTS).index(variant) + 1}"
 
 
 def _mac(net: VmNet, variant: str) -> str:
@@ -334,6 +335,7 @@ def _boot(vm: VmHost, image: VmImage, net: VmNet, progress: Progress) -> VmHost:
         name=vm.name, image=image, overlay=overlay, cfg_disk=cfg, cmdline=vm.spec.cmdline,
         tap=vm.tap, mac=vm.mac, console_log=vm.console_log, pidfile=vm.pidfile,
         accel=vm.accel, memory_mib=vm.memory_mib, cpus=1,
+        extra={serial: Path(path) for serial, path in vm.disks.items()},
     )  # fmt: skip
     (vm.path / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     t0 = time.monotonic()
@@ -364,11 +366,13 @@ def start_vms(
     *,
     memory_mib: int = DEFAULT_MEMORY_MIB,
     progress: Progress = print,
+    disks: dict[str, Path] | None = None,
 ) -> list[VmHost]:
     """Build what is missing, boot one VM per variant, wait for sshd; return the VMs.
 
     A VM already running for a variant is kept. On failure every VM this call started is
-    stopped before the error propagates.
+    stopped before the error propagates. ``disks``: more read-only disks (serial -> file)
+    for the VMs this call boots (a real node's components).
     """
     net = VmNet.from_lab(lab)
     wanted = list(dict.fromkeys(get_variant(v).name for v in variants))
@@ -393,6 +397,7 @@ def start_vms(
                 prefix=net.subnet.prefixlen, mac=_mac(net, variant), tap=_tap(net, variant),
                 dir=str(net.state_dir / "vm" / name), accel=choose_accel(image.kernel),
                 memory_mib=memory_mib,
+                disks={serial: str(path) for serial, path in (disks or {}).items()},
             ),
             image,
         ))  # fmt: skip
@@ -406,7 +411,8 @@ def start_vms(
             for vm, _ in to_boot:
                 _stop_one(net, vm)
             raise failed[0]
-    write_vm_targets(net)
+    if any(v not in NODE_VARIANTS for v in wanted):
+        write_vm_targets(net)
     by_variant = {v.variant: v for v in load_vms(net)}
     return [by_variant[v] for v in wanted]
 
@@ -422,13 +428,18 @@ def _stop_one(net: VmNet, vm: VmHost) -> None:
         _save_vms(net, [v for v in load_vms(net) if v.name != vm.name])
 
 
-def stop_vms(lab: Any, progress: Progress = print) -> int:
-    """Stop every VM of the lab and remove its tap, pinned key and files; return how many."""
+def stop_vms(
+    lab: Any, progress: Progress = print, variants: Sequence[str] | None = None,
+) -> int:
+    """Stop every VM of the lab (or those of ``variants``) and remove its tap, pinned key and
+    files; return how many."""
     net = VmNet.from_lab(lab)
-    vms = load_vms(net)
+    vms = [vm for vm in load_vms(net) if variants is None or vm.variant in variants]
     for vm in vms:
         _stop_one(net, vm)
         progress(f"vm {vm.name}: stopped")
+    if variants is not None:
+        return len(vms)
     _state_path(net).unlink(missing_ok=True)
     (net.state_dir / "vm-targets.yaml").unlink(missing_ok=True)
     shutil.rmtree(net.state_dir / "vm", ignore_errors=True)
@@ -460,7 +471,7 @@ def vm_known_hosts_lines(lab: Any) -> list[str]:
 def write_vm_targets(lab: Any, target: str = VM_TARGET) -> Path:
     """``<state_dir>/vm-targets.yaml``: an ssh target with the lab's running VMs."""
     net = VmNet.from_lab(lab)
-    vms = [vm for vm in load_vms(net) if vm.running]
+    vms = [vm for vm in load_vms(net) if vm.running and vm.variant not in NODE_VARIANTS]
     if not vms:
         raise VmError(f"lab VMs: no VM runs in lab {net.lab_name} (azl lab vm up VARIANT)")
     for vm in vms:  # the lab rewrites known_hosts on `up`: make sure the VMs are pinned

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .vm_image import VmImage, cache_root
@@ -33,6 +33,7 @@ def qemu_command(
     accel: str,
     memory_mib: int,
     cpus: int,
+    extra: Mapping[str, Path] | None = None,
 ) -> list[str]:
     """The qemu command that boots one lab VM straight into its kernel (no bootloader)."""
     append = ["console=ttyS0", "root=LABEL=azlroot", "rw", "panic=-1", "azl.cfg=1", *cmdline]
@@ -57,6 +58,8 @@ def qemu_command(
     if image.usr and image.usr_hash_tree:
         disks.append(("azlusr", image.usr, "raw", True))
         disks.append(("azlusrhash", image.usr_hash_tree, "raw", True))
+    for serial, path in (extra or {}).items():
+        disks.append((serial, path, "raw", True))
     for serial, path, fmt, readonly in disks:
         ro = ",readonly=on" if readonly else ""
         cmd += [

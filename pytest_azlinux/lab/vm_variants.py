@@ -267,10 +267,30 @@ VM_TARGET_SUITES: dict[str, dict[str, object]] = {
 }
 
 
+# The cluster test bed's real nodes (``azl lab cluster up --real-nodes N``): AKS node VMs,
+# one variant per node so that each has its own address; booted by the bed, not by
+# ``azl lab vm up``, and reached through the cluster target, not the VM targets file.
+MAX_REAL_NODES = 4
+NODE_VARIANTS: dict[str, VmVariant] = {
+    f"node{i}": VmVariant(
+        name=f"node{i}",
+        layout="base",
+        cmdline=("security=apparmor", "apparmor=1"),
+        stands_for="AKS Azure Linux 3.0 node (kubelet, containerd; AppArmor enabled)",
+        variant_id="aks-node",
+        variant="AKS node",
+        profile="aks-node-3.0",
+        expect={"selinux": "disabled", "lsm": "apparmor", "fips": "0", "verity": "no"},
+    )
+    for i in range(1, MAX_REAL_NODES + 1)
+}
+ALL_VARIANTS: dict[str, VmVariant] = {**VARIANTS, **NODE_VARIANTS}
+
+
 def get_variant(name: str) -> VmVariant:
     """The variant called ``name``; a one-line error listing the known ones otherwise."""
     try:
-        return VARIANTS[name]
+        return ALL_VARIANTS[name]
     except KeyError:
         known = ", ".join(VARIANTS)
         raise AzlError(f"unknown VM variant {name!r} (known: {known})") from None
