@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import BedError
 from .bed import DEFAULT_ROOT, ClusterBed, add_lab_pool, write_targets
 
 
@@ -25,6 +26,10 @@ def register_cluster(subparsers: Any) -> None:
     up.add_argument("--lab", metavar="NAME",
                     help="bind a pool to the hosts of this running lab (exec runs inside them)")
     up.add_argument("--lab-pool", default="canary", help="pool name of the lab-backed nodes")
+    up.add_argument("--real-nodes", type=int, default=0, metavar="N",
+                    help="also boot N real nodes (lab VMs with containerd and a kubelet; "
+                    "needs --lab)")
+    up.add_argument("--real-pool", default="real", help="pool name of the real nodes")
     up.add_argument("--sim-pool", action="append", default=[], metavar="POOL:COUNT",
                     help="add COUNT simulated nodes without a lab host (API-level only)")
     up.set_defaults(func=_up)
@@ -39,23 +44,46 @@ def register_cluster(subparsers: Any) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from .lab import Lab
+
     bed = ClusterBed(args.root)
     start = time.monotonic()
-    state = bed.up()
+    lab = Lab(args.lab) if args.lab else None
+    listen = "127.0.0.1"
+    if args.real_nodes:
+        if lab is None:
+            raise BedError("--real-nodes needs --lab NAME: the nodes are VMs on that lab's bridge")
+        lab_state = lab.load_state()
+        if lab_state is None:
+            raise BedError(f"lab {lab.name} is not up (azl lab up --name {lab.name})")
+        listen = lab_state.bridge_address
+    state = bed.up(listen=listen)
     print(f"cluster test bed up in {time.monotonic() - start:.1f} s: {state.server}")
     pools: dict[str, str] = {}
-    if args.lab:
-        from .lab import Lab
-
-        nodes = add_lab_pool(bed, args.lab_pool, Lab(args.lab))
+    real: set[str] = set()
+    if lab is not None:
+        nodes = add_lab_pool(bed, args.lab_pool, lab)
         pools[f"nodepool-{args.lab_pool}"] = args.lab_pool
         print(f"pool {args.lab_pool}: {len(nodes)} nodes backed by lab {args.lab}")
+    if args.real_nodes and lab is not None:
+        from .bed.real_nodes import add_real_nodes
+
+        try:
+            reals = add_real_nodes(bed, lab, args.real_nodes, args.real_pool)
+        except BaseException:
+            bed.down()
+            raise
+        pools[f"nodepool-{args.real_pool}"] = args.real_pool
+        real.add(args.real_pool)
+        print(f"pool {args.real_pool}: {len(reals)} real nodes "
+              f"({', '.join(n.address for n in reals)}) after "
+              f"{time.monotonic() - start:.1f} s")
     for item in args.sim_pool:
         pool, _, count = item.partition(":")
         n = bed.add_pool(pool, int(count or 1))
         pools[f"nodepool-{pool}"] = pool
         print(f"pool {pool}: {len(n)} simulated nodes (no lab host: exec is refused)")
-    targets = write_targets(bed, bed.root / "targets.yaml", pools)
+    targets = write_targets(bed, bed.root / "targets.yaml", pools, real)
     print(f"kubeconfig: {bed.kubeconfig}\ntargets file: {targets}")
     return 0
 

@@ -44,6 +44,9 @@ class BedState:
     pids: dict[str, int] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     started: float = 0.0
+    listen: str = "127.0.0.1"  # the API server's address (a lab bridge's for real nodes)
+    lab: str = ""  # the lab whose VMs are the real nodes
+    real_nodes: dict[str, str] = field(default_factory=dict)  # node name -> VM variant
 
 
 class ClusterBed:
@@ -75,24 +78,34 @@ class ClusterBed:
         return bool(alive) and all(alive.values()) and self._healthy(self.state().server)
 
     # -- up / down --------------------------------------------------------------------
-    def up(self, timeout: float = 120.0, binaries: Binaries | None = None) -> BedState:
-        """Start etcd, kube-apiserver, kube-controller-manager and kwok (idempotent)."""
+    def up(
+        self, timeout: float = 120.0, binaries: Binaries | None = None, listen: str = "127.0.0.1",
+    ) -> BedState:
+        """Start etcd, kube-apiserver, kube-controller-manager and kwok (idempotent).
+
+        ``listen``: the API server's address; real nodes (VMs on a lab's bridge) need the
+        bridge's address, which only this machine and that lab's hosts can reach."""
         if self.is_up():
-            return self.state()
+            state = self.state()
+            if state.listen != listen:
+                raise BedError(
+                    f"the test bed at {self.root} is up on {state.listen}, not {listen}: "
+                    "stop it first (azl lab cluster down)")
+            return state
         self.down()
         bins = binaries or find_binaries(build=True)
         for d in (self.root, self.logs):
             d.mkdir(parents=True, exist_ok=True)
-        write_pki(self.pki)
+        write_pki(self.pki, addresses=(listen,) if listen != "127.0.0.1" else ())
         shims.install_shims(self.root)
         shims.nodes_dir(self.root).mkdir(parents=True, exist_ok=True)
         ports = processes.free_ports()
-        server = f"https://127.0.0.1:{ports['apiserver']}"
+        server = f"https://{listen}:{ports['apiserver']}"
         self.kubeconfig.write_text(kubeconfig_text(server, self.pki))
         self.kubeconfig.chmod(0o600)
         self.layout.kwok_config.write_text(yaml.safe_dump_all(kwok_config(self.root)))
         state = BedState(server=server, kubeconfig=str(self.kubeconfig), ports=ports,
-                         started=time.time())
+                         started=time.time(), listen=listen)
         deadline = time.monotonic() + timeout
         layout = self.layout
 
@@ -104,7 +117,7 @@ class ClusterBed:
         try:
             pid = start("etcd", processes.etcd_argv(layout, bins, ports))
             processes.wait_port(ports["etcd"], deadline, "etcd", layout.log("etcd"), pid)
-            start("kube-apiserver", processes.apiserver_argv(layout, bins, ports))
+            start("kube-apiserver", processes.apiserver_argv(layout, bins, ports, listen))
             self._wait_healthy(server, deadline)
             start("kube-controller-manager", processes.controller_manager_argv(layout, bins))
             self._install_crds(bins.crds, deadline)
@@ -117,9 +130,21 @@ class ClusterBed:
             raise
         return state
 
-    def down(self, keep_logs: bool = True) -> None:
-        """Stop the processes ``up`` recorded (by pid) and delete the bed's data."""
+    def record_real_nodes(self, lab: str, nodes: Mapping[str, str]) -> None:
+        """Remember real nodes (before they boot: ``down`` stops them even if ``up`` fails)."""
         state = self.state()
+        state.lab = lab
+        state.real_nodes.update(nodes)
+        self._save(state)
+
+    def down(self, keep_logs: bool = True) -> None:
+        """Stop the real nodes' VMs and the processes ``up`` recorded (by pid), and delete
+        the bed's data."""
+        state = self.state()
+        if state.real_nodes:
+            from .real_nodes import remove_real_nodes
+
+            remove_real_nodes(self, state.lab, state.real_nodes)
         for name in reversed(COMPONENTS):
             pid = state.pids.get(name)
             if pid:

@@ -1,8 +1,10 @@
 """The test bed's certificates and the kubeconfig that uses them.
 
-One CA and one admin certificate (client: ``system:masters``; server: 127.0.0.1, localhost)
-serve the API server, kwok and every client; plus the service-account signing key pair.
-Valid for 30 days: a bed is a test fixture, not a service.
+One CA and one admin certificate (client: ``system:masters``; server: 127.0.0.1, localhost
+and the bed's other listen address) serve the API server, kwok and every client; plus the
+service-account signing key pair. The CA key is kept (0600) to sign the certificates of the
+bed's real nodes (``node_certificate``: ``system:node:<name>`` in ``system:nodes``, what the
+Node authorizer and NodeRestriction expect). Valid for 30 days: a bed is a test fixture.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def write_pki(pki: Path) -> None:
-    """ca.crt, admin.crt/admin.key and sa.key/sa.pub under ``pki`` (mode 0600)."""
+def write_pki(pki: Path, addresses: tuple[str, ...] = ()) -> None:
+    """ca.crt/ca.key, admin.crt/admin.key and sa.key/sa.pub under ``pki`` (mode 0600);
+    ``addresses``: more IP addresses the API server's certificate is valid for."""
     pki.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = _key()
@@ -59,6 +62,7 @@ def write_pki(pki: Path) -> None:
     ]
     sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     sans.append(x509.IPAddress(ipaddress.ip_address("10.96.0.1")))
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -77,6 +81,7 @@ def write_pki(pki: Path) -> None:
     )
     sa = _key()
     (pki / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (pki / "ca.key").write_bytes(_pem_key(ca_key))
     (pki / "admin.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (pki / "admin.key").write_bytes(_pem_key(key))
     (pki / "sa.key").write_bytes(_pem_key(sa))
@@ -87,6 +92,39 @@ def write_pki(pki: Path) -> None:
     )
     for f in pki.iterdir():
         f.chmod(0o600)
+
+
+def node_certificate(pki: Path, node: str, address: str) -> tuple[bytes, bytes]:
+    """A certificate and key (PEM) for the kubelet of ``node``, signed by the bed's CA: client
+    ``system:node:<node>`` in ``system:nodes``, and server for ``node`` and ``address``."""
+    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{pki / 'ca.key'}: not the bed's EC key")
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    key = _key()
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+        x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}"),
+    ])
+    sans = [x509.DNSName(node), x509.IPAddress(ipaddress.ip_address(address))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
 def kubeconfig_text(server: str, pki: Path, context: str = "azl-testbed") -> str:

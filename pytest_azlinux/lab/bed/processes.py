@@ -125,12 +125,14 @@ def etcd_argv(layout: Layout, bins: Binaries, ports: Mapping[str, int]) -> list[
     return argv
 
 
-def apiserver_argv(layout: Layout, bins: Binaries, ports: Mapping[str, int]) -> list[str]:
+def apiserver_argv(
+    layout: Layout, bins: Binaries, ports: Mapping[str, int], listen: str = "127.0.0.1",
+) -> list[str]:
     p = layout.pki
     return [
         str(bins.kube_apiserver),
         f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--bind-address={listen}", f"--advertise-address={listen}",
         f"--secure-port={ports['apiserver']}", f"--cert-dir={p}",
         f"--tls-cert-file={p / 'admin.crt'}", f"--tls-private-key-file={p / 'admin.key'}",
         f"--client-ca-file={p / 'ca.crt'}",
@@ -138,7 +140,9 @@ def apiserver_argv(layout: Layout, bins: Binaries, ports: Mapping[str, int]) -> 
         f"--service-account-signing-key-file={p / 'sa.key'}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         "--service-cluster-ip-range=10.96.0.0/16",
-        "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+        # as on AKS: a kubelet may only touch its own node and the pods bound to it
+        "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+        "--allow-privileged=true",
         f"--kubelet-client-certificate={p / 'admin.crt'}",
         f"--kubelet-client-key={p / 'admin.key'}",
         "--kubelet-preferred-address-types=InternalDNS,InternalIP",
@@ -150,7 +154,8 @@ def controller_manager_argv(layout: Layout, bins: Binaries) -> list[str]:
     return [
         str(bins.kube_controller_manager), f"--kubeconfig={layout.kubeconfig}",
         "--controllers=namespace-controller,garbage-collector-controller,"
-        "serviceaccount-controller,serviceaccount-token-controller",
+        "serviceaccount-controller,serviceaccount-token-controller,"
+        "root-ca-certificate-publisher-controller",  # kube-root-ca.crt: real pods mount it
         f"--service-account-private-key-file={layout.pki / 'sa.key'}",
         f"--root-ca-file={layout.pki / 'ca.crt'}", "--leader-elect=false",
         "--secure-port=0", "--use-service-account-credentials=false",

@@ -1,0 +1,333 @@
+"""Real nodes in the cluster test bed: kubelet + containerd + runc + CNI in lab VMs.
+
+Everything here is real: the API server (Node authorizer, NodeRestriction, Pod Security
+admission), two kubelets registered over TLS with certificates from the bed's CA,
+containerd 2 with runc and the systemd cgroup driver, the CNI bridge, pods running the
+bed's own image, and the VMs' kernels, which the suites read. A kwok pool (``canary``,
+bound to a namespaced lab host) lives in the same cluster beside them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_azlinux.cluster.pods import profile_pod_manifest
+from pytest_azlinux.cluster.runs import MANAGED_BY, MANAGED_LABEL
+from pytest_azlinux.cluster.target import resolve_cluster_target
+from pytest_azlinux.lab import Lab
+from pytest_azlinux.lab.bed import ClusterBed, add_lab_pool, find_binaries, write_targets
+from pytest_azlinux.lab.bed.node_images import POD_IMAGE
+from pytest_azlinux.lab.bed.pki import node_certificate
+from pytest_azlinux.lab.bed.real_nodes import REAL_LABEL, RealNode, add_real_nodes, ssh_root
+from pytest_azlinux.targets import ClusterTarget, load_targets
+from tests.fixtures.junit import junit_outcomes
+from tests.fixtures.lab import make_lab, unique_lab_name
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL, CANARY = "real", "canary"
+CHILD_WITHIN = 1200.0  # a child pytest on real nodes under TCG (about 4 minutes idle)
+
+
+@dataclass
+class RealBed:
+    bed: ClusterBed
+    lab: Lab
+    nodes: list[RealNode]
+    canary: list[str]
+    targets_file: Path
+
+    def api(self) -> Any:
+        return self.bed.api()
+
+    def on_node(self, node: RealNode, script: str) -> str:
+        return ssh_root(self.lab, node.address, script, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def real_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBed]:
+    find_binaries(build=True)
+    with make_lab(unique_lab_name("r"), hosts=1, variants=("azl3",)) as lab:
+        state = lab.load_state()
+        assert state is not None
+        bed = ClusterBed(Path("/var/lib/azl-testbed") / f"pytest-real-{os.getpid()}")
+        try:
+            bed.up(timeout=180, listen=state.bridge_address)
+            canary = add_lab_pool(bed, CANARY, lab)
+            nodes = add_real_nodes(bed, lab, 2, REAL, progress=lambda _: None)
+            targets = tmp_path_factory.mktemp("real") / "targets.yaml"
+            write_targets(bed, targets, {"nodepool-real": REAL, "nodepool-canary": CANARY},
+                          real={REAL})
+            doc = yaml.safe_load(targets.read_text())
+            doc["targets"]["nodepool-real-ssh"] = {
+                **doc["targets"]["nodepool-real"], "access": "ssh",
+                "ssh": {"user": "azureuser", "identity_file": str(lab.identity_file),
+                        "known_hosts": str(lab.known_hosts),
+                        "jump": f"azureuser@{lab.hosts[0].address}"},
+            }
+            targets.write_text(yaml.safe_dump(doc))
+            yield RealBed(bed, lab, nodes, canary, targets)
+        finally:
+            bed.down(keep_logs=False)
+
+
+def _pytest(bed: RealBed, tmp: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp),
+         "--azl-targets-file", str(bed.targets_file), *args],
+        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _run_child(bed: RealBed, tmp: Path, *args: str) -> tuple[dict[str, tuple[str, str]], str]:
+    junit = tmp / "junit.xml"
+    proc = _pytest(bed, tmp, *args, f"--junitxml={junit}",
+                   "--azl-junit-dir", str(tmp / "reports"))
+    try:
+        out, _ = proc.communicate(timeout=CHILD_WITHIN)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    text = out.decode(errors="replace")
+    assert junit.exists(), text[-3000:]
+    return junit_outcomes(junit), text
+
+
+def _managed_pods(bed: RealBed) -> list[str]:
+    from kubernetes import client
+
+    pods = client.CoreV1Api(bed.api()).list_pod_for_all_namespaces(
+        label_selector=f"{MANAGED_LABEL}={MANAGED_BY}").items
+    return [f"{p.metadata.namespace}/{p.metadata.name}" for p in pods]
+
+
+def _containers_on(bed: RealBed, node: RealNode) -> list[str]:
+    """The containers containerd has on the node (kubelet removes those of deleted pods)."""
+    out = bed.on_node(node, "ctr -n k8s.io containers list -q")
+    return out.split()
+
+
+def _until(check: Any, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} (waited {within:g} s)")
+        time.sleep(2)
+
+
+# -- the nodes ------------------------------------------------------------------------------
+def test_real_nodes_register_like_an_aks_pool_beside_kwok_nodes(real_bed: RealBed) -> None:
+    from kubernetes import client
+
+    nodes = {n.metadata.name: n for n in client.CoreV1Api(real_bed.api()).list_node().items}
+    assert set(real_bed.canary) <= set(nodes), "the kwok pool is in the same cluster"
+    for real in real_bed.nodes:
+        node = nodes[real.name]
+        labels = node.metadata.labels
+        assert labels["kubernetes.azure.com/agentpool"] == REAL
+        assert labels["kubernetes.azure.com/os-sku"] == "AzureLinux"
+        assert labels[REAL_LABEL] == "true"
+        assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})
+        info = node.status.node_info
+        assert info.container_runtime_version == "containerd://2.4.2"  # as built
+        assert info.kubelet_version == "v1.37.2"
+        # the kernel the kubelet reports is the VM's own
+        assert info.kernel_version == real_bed.on_node(real, "uname -r").strip()
+        addresses = {a.type: a.address for a in node.status.addresses}
+        assert addresses["InternalIP"] == real.address
+    # the product's discovery: the pool label selects the real nodes only
+    target = load_targets(real_bed.targets_file).get("nodepool-real")
+    assert isinstance(target, ClusterTarget)
+    resolved = resolve_cluster_target("nodepool-real", target)
+    assert sorted(h.name for h in resolved.hosts) == sorted(n.name for n in real_bed.nodes)
+
+
+def test_a_kubelet_may_touch_only_its_own_node(real_bed: RealBed, tmp_path: Path) -> None:
+    """Node authorizer and NodeRestriction, with the credentials a node's kubelet has."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    own, other = real_bed.nodes
+    cert, key = node_certificate(real_bed.bed.pki, own.name, own.address)
+    (tmp_path / "node.crt").write_bytes(cert)
+    (tmp_path / "node.key").write_bytes(key)
+    cfg = client.Configuration()
+    cfg.host = real_bed.bed.state().server
+    cfg.ssl_ca_cert = str(real_bed.bed.pki / "ca.crt")
+    cfg.cert_file, cfg.key_file = str(tmp_path / "node.crt"), str(tmp_path / "node.key")
+    core = client.CoreV1Api(client.ApiClient(cfg))
+    assert core.read_node(own.name).metadata.name == own.name
+    patch = {"metadata": {"labels": {"azl.testbed/probe": "x"}}}
+    with pytest.raises(ApiException) as other_node:
+        core.patch_node(other.name, patch)
+    assert other_node.value.status == 403
+    restricted = {"metadata": {"labels": {"node-restriction.kubernetes.io/probe": "x"}}}
+    with pytest.raises(ApiException) as own_restricted:
+        core.patch_node(own.name, restricted)
+    assert own_restricted.value.status == 403
+    with pytest.raises(ApiException) as secrets:
+        core.list_namespaced_secret("kube-system")
+    assert secrets.value.status == 403
+
+
+# -- pods: what the kubelet and containerd applied --------------------------------------------
+@contextlib.contextmanager
+def _namespace(bed: RealBed, name: str) -> Iterator[str]:
+    from kubernetes import client
+
+    core = client.CoreV1Api(bed.api())
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+def _run_and_read(bed: RealBed, namespace: str, node: str, profile: str) -> str:
+    """Start a pod of ``profile`` on ``node`` and read its own status and AppArmor label."""
+    from kubernetes import client
+    from kubernetes.stream import stream
+
+    core = client.CoreV1Api(bed.api())
+    body = profile_pod_manifest(f"probe-{profile}", node, POD_IMAGE, profile, {})  # type: ignore[arg-type]
+    core.create_namespaced_pod(namespace, body)
+    name = body["metadata"]["name"]
+    _until(lambda: core.read_namespaced_pod(name, namespace).status.phase == "Running", 300,
+           f"pod {name} did not run")
+    exec_api = client.CoreV1Api(bed.bed.api())  # a client of its own for the stream
+    out = stream(exec_api.connect_get_namespaced_pod_exec, name, namespace,
+                 command=["sh", "-c", "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status;"
+                          " echo apparmor=$(cat /proc/self/attr/current)"],
+                 stderr=True, stdin=False, stdout=True, tty=False)
+    return str(out)
+
+
+def test_pods_get_the_isolation_their_profile_asks_for(real_bed: RealBed) -> None:
+    node = real_bed.nodes[0].name
+    with _namespace(real_bed, f"azl-real-{os.getpid()}") as ns:
+        restricted = _run_and_read(real_bed, ns, node, "restricted")
+        privileged = _run_and_read(real_bed, ns, node, "privileged")
+    assert "CapEff:\t0000000000000000" in restricted, restricted
+    assert "Seccomp:\t2" in restricted, restricted  # RuntimeDefault: a filter
+    assert "NoNewPrivs:\t1" in restricted, restricted
+    assert "apparmor=cri-containerd.apparmor.d (enforce)" in restricted, restricted
+    assert "CapEff:\t000001ffffffffff" in privileged, privileged
+    assert "Seccomp:\t0" in privileged, privileged
+    assert "apparmor=unconfined" in privileged, privileged
+
+
+# -- the product's suites, unchanged ------------------------------------------------------------
+def test_image_suite_reads_each_vms_kernel_through_debug_pods(
+    real_bed: RealBed, tmp_path: Path
+) -> None:
+    outcomes, _ = _run_child(real_bed, tmp_path, str(ROOT / "suites" / "image"),
+                             "--azl-target", "nodepool-real")
+    errors = {n: m for n, (o, m) in outcomes.items() if o == "error"}
+    assert not errors, str(errors)[:3000]
+    for node in real_bed.nodes:
+        release = real_bed.on_node(node, "uname -r").strip()
+        outcome, message = outcomes[f"test_kernel_flavour_and_release[{node.name}]"]
+        # the lab VM runs Debian's kernel: a true finding against the AKS node profile
+        assert outcome == "failed" and f"found {release}" in message, message
+        # what the VM really is: Azure Linux identity files, AppArmor the active LSM
+        for passed in ("test_os_release_matches_profile", "test_active_lsms",
+                       "test_apparmor_matches_profile"):
+            case = f"{passed}[{node.name}]"
+            assert outcomes[case][0] == "passed", outcomes[case]
+    _until(lambda: _managed_pods(real_bed) == [], 120, "debug pods left after the run")
+    for node in real_bed.nodes:
+        _until(lambda node=node: _containers_on(real_bed, node) == [], 180,  # type: ignore[misc]
+               f"containers left on {node.name}")
+
+
+def test_escape_probe_and_pod_network_on_real_nodes(real_bed: RealBed, tmp_path: Path) -> None:
+    outcomes, text = _run_child(
+        real_bed, tmp_path, str(ROOT / "suites" / "cluster"), "--azl-target", "nodepool-real",
+        "-k", "escape or pod_to_pod")
+    escape = {n: o for n, (o, _) in outcomes.items() if n.startswith("test_escape_probe_in_pod")}
+    assert len(escape) == 2 * 3 and set(escape.values()) == {"passed"}, str(outcomes)[:3000]
+    network = [o for n, (o, _) in outcomes.items() if n.startswith("test_pod_to_pod")]
+    assert network == ["passed"], text[-3000:]
+    report = next((tmp_path / "reports").glob("*aks-node*.xml")).read_text()
+    gbps = float(report.split('name="metric.pod_network_gbps" value="')[1].split('"')[0])
+    assert gbps > 0, "pod-to-pod iperf3 between the two real nodes measured nothing"
+    _until(lambda: _managed_pods(real_bed) == [], 120, "pods left after the run")
+
+
+def test_interrupted_run_leaves_no_pod_and_no_container(real_bed: RealBed, tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_hold.py").write_text(
+        "import time\n"
+        "def test_hold(azl_host):\n"
+        "    azl_host.run('true')\n"
+        "    print('HOLDING', flush=True)\n"
+        "    time.sleep(3600)\n")
+    node = real_bed.nodes[1]
+    proc = _pytest(real_bed, tmp_path, str(suite), "--azl-target", "nodepool-real", "-s", "-x",
+                   "-k", node.name)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 600
+        assert proc.stdout is not None
+        while b"HOLDING" not in seen:
+            chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
+            if not chunk or time.monotonic() > deadline:
+                pytest.fail(f"no HOLDING: {seen.decode(errors='replace')[-2000:]}")
+            seen += chunk
+        assert _managed_pods(real_bed), "the run made no debug pod?"
+        assert _containers_on(real_bed, node), "no container runs for the debug pod?"
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert _managed_pods(real_bed) == []
+    _until(lambda: _containers_on(real_bed, node) == [], 180,
+           f"containers left on {node.name} after Ctrl-C")
+
+
+def test_ssh_access_reaches_the_nodes_through_a_jump_host(
+    real_bed: RealBed, tmp_path: Path
+) -> None:
+    outcomes, _ = _run_child(real_bed, tmp_path, str(ROOT / "suites" / "image" / "test_kernel.py"),
+                             "--azl-target", "nodepool-real-ssh")
+    for node in real_bed.nodes:
+        outcome, message = outcomes[f"test_kernel_flavour_and_release[{node.name}]"]
+        release = real_bed.on_node(node, "uname -r").strip()
+        assert outcome == "failed" and f"found {release}" in message, message
+    # the jump host is really on the path: a dead one makes every node unreachable (ERROR)
+    doc = yaml.safe_load(real_bed.targets_file.read_text())
+    dead = real_bed.lab.load_state().subnet.rsplit(".", 1)[0] + ".250"  # type: ignore[union-attr]
+    entry = doc["targets"]["nodepool-real-ssh"]
+    entry["ssh"]["jump"] = f"azureuser@{dead}"
+    entry["ssh"]["connect_timeout"] = 3
+    dead_targets = tmp_path / "dead-jump.yaml"
+    dead_targets.write_text(yaml.safe_dump(doc))
+    junit = tmp_path / "dead.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+         "--azl-targets-file", str(dead_targets), "--azl-target", "nodepool-real-ssh",
+         str(ROOT / "suites" / "image" / "test_kernel.py"), f"--junitxml={junit}",
+         "--azl-junit-dir", str(tmp_path / "dead-reports")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    dead_outcomes = junit_outcomes(junit)
+    outcomes_seen = {o for o, _ in dead_outcomes.values()}
+    assert dead_outcomes and outcomes_seen == {"error"}, proc.stdout[-2000:]
+    assert any(dead in m for _, m in dead_outcomes.values()), str(dead_outcomes)[:2000]
