@@ -46,6 +46,13 @@ PROP_WAIVER_ID = "azl.waiver.id"  # where the waiver is written: "azl-waivers.ya
 PROP_WAIVER_STATE = "azl.waiver.state"
 PROP_FLAKY = "azl.flaky"  # attempts a test needed that passed on a rerun (2 = one rerun)
 PROP_SENTINELS_OFF = "azl.sentinels.off"  # on a host's first test: sentinels off there, and why
+# Whole-target checks ``azl report merge`` judges again over all shards (report/rejudge.py):
+# the check's name, the target it judged, and per host what it judged (azl.evidence.<host>).
+PROP_REJUDGE = "azl.rejudge"
+PROP_REJUDGE_TARGET = "azl.rejudge.target"
+EVIDENCE_PREFIX = "azl.evidence."
+# On a merged case that was judged again: what each shard had said.
+PROP_MERGE_REJUDGED = "azl.merge.rejudged"
 WAIVED_FAILURE_SECTION = "azl waived failure"  # report section: the failure a waiver covered
 
 
