@@ -41,6 +41,7 @@ from .model import (
     PROP_REJUDGE,
     PROP_REJUDGE_TARGET,
     RANK,
+    bounded_message,
 )
 from .rejudge import CHECKS, evidence_of
 
@@ -206,7 +207,8 @@ def _rejudged(entry: _Case, copies: list[dict[str, str]]) -> SerializedCase:
     said = "; ".join(f"{shard}: {outcome}" for shard, outcome in entry.seen)
     ET.SubElement(props, "property", {"name": PROP_MERGE_REJUDGED, "value": said})
     if failure:  # worded as the test's pytest.fail(failure) is in an unsharded run
-        ET.SubElement(elem, "failure", {"message": f"Failed: {failure}"}).text = failure
+        message = bounded_message(f"Failed: {failure}")
+        ET.SubElement(elem, "failure", {"message": message}).text = failure
     return SerializedCase(serialize_case(elem), case_counts(elem))
 
 

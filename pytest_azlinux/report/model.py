@@ -77,6 +77,13 @@ PROP_CONTROL_SEVERITY = "azl.control.severity"  # low | medium | high
 PROP_CONTROL_LEVEL = "azl.control.level"
 PROP_CONTROL_REFERENCES = "azl.control.references"
 SEVERITIES = ("high", "medium", "low")
+# A failure's message keeps every line (the findings follow their headline), bounded.
+MESSAGE_LIMIT = 2000
+
+
+def bounded_message(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
 
 # Metric attributes beside ``metric.<name>`` (``metric.<name>.<attr>`` in JUnit,
 # ``metric.<name>:<attr>`` in a test report's user properties).

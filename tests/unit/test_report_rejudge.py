@@ -111,6 +111,22 @@ def test_shards_that_each_pass_merge_to_the_failure_of_the_whole_run(
     assert one_image(two_step).message == expected.message
 
 
+def test_a_long_message_is_bounded_as_in_the_unsharded_run(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = {f"aks-nodepool1-31415926-vmss{i:06x}": (A, C)[i % 2] for i in range(120)}
+    whole = shard(pytester, pytester.path / "whole", fleet)
+    s1 = shard(pytester, pytester.path / "s1", {h: i for h, i in fleet.items() if i == A})
+    s2 = shard(pytester, pytester.path / "s2", {h: i for h, i in fleet.items() if i == C})
+    merged = pytester.path / "merged"
+    merge(capsys, merged, s1, s2)
+    expected, case = one_image(whole), one_image(merged)
+    assert len(expected.message) == 2000 and expected.message.endswith("…")
+    assert (case.outcome, case.message, case.details) == (
+        "failed", expected.message, expected.details)
+    assert len(case.details) > 4000  # the full text names every node
+
+
 def test_shards_on_one_image_stay_passed(pytester: pytest.Pytester,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     s1 = shard(pytester, pytester.path / "s1", {"node-1": A, "node-3": A})
