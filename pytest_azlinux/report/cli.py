@@ -70,7 +70,8 @@ def register(sub: Any) -> None:
         "merge", help="merge the per-image reports of CI shards",
         description="Merge the per-image reports of shards (--azl-shard i/n) into one report "
         "per image in OUT_DIR. A test in two shards with different outcomes keeps the worst "
-        "one and is marked azl.merge.conflict (an error with --strict).",
+        "one and is marked azl.merge.conflict (an error with --strict). Whole-target checks "
+        "(azl.rejudge, e.g. one image per target) are judged again over every shard's hosts.",
     )
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     p.add_argument("shards", type=Path, nargs="+", metavar="SHARD_DIR")

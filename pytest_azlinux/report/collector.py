@@ -39,14 +39,12 @@ from .model import (
     Better,
     CaseRecord,
     Metric,
+    bounded_message,
     finding_text,
     is_waived,
     split_nodeid,
 )
 from .run_dir import HTML_NAME, clear_run_files
-
-# A failure's message keeps every line (the findings follow their headline), bounded.
-MESSAGE_LIMIT = 2000
 
 _PROP_ORDER = ("azl.image", "azl.os_id", "azl.version", "azl.variant", "azl.kernels",
                "azl.node_image_version", "azl.target", "azl.hosts")
@@ -344,7 +342,7 @@ def _failure_message(report: pytest.TestReport) -> str:
     else:
         lines = str(report.longrepr or "").strip().splitlines()
         text = lines[-1] if lines else report.outcome
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+    return bounded_message(text)
 
 
 def _file_name(group: str) -> str:

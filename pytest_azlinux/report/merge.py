@@ -9,6 +9,12 @@ without host fixtures runs in every shard). With the same outcome one copy is ke
 different outcomes the worst one is kept (error > failed > skipped > passed) so a failure
 is never hidden, the case gets an ``azl.merge.conflict`` property listing each shard's
 outcome, and a warning is returned; ``strict`` makes it an error instead.
+
+Except for whole-target checks (``azl.rejudge``, see ``rejudge.py``): each shard judged only
+its own hosts, so where every copy passed or failed the case is judged again over the union
+of the shards' evidence (``azl.evidence.<host>``), with that verdict and message, and marked
+``azl.merge.rejudged`` with what each shard had said. Differing outcomes are then expected
+and neither warned about nor an error under ``strict``.
 """
 
 from __future__ import annotations
@@ -24,13 +30,24 @@ from .junit import (
     SerializedCase,
     case_counts,
     case_outcome,
+    case_properties,
     serialize_case,
     suite_properties,
     write_serialized,
 )
-from .model import RANK
+from .model import (
+    EVIDENCE_PREFIX,
+    PROP_MERGE_REJUDGED,
+    PROP_REJUDGE,
+    PROP_REJUDGE_TARGET,
+    RANK,
+    bounded_message,
+)
+from .rejudge import CHECKS, evidence_of
 
 LIST_PROPERTIES = ("azl.hosts", "azl.kernels", "azl.target")
+# The outcomes of a whole-target check that judged its evidence (an error or a skip did not).
+JUDGED = frozenset({"passed", "failed"})
 
 
 @dataclass
@@ -39,6 +56,8 @@ class _Case:
     outcome: str
     shard: str
     seen: list[tuple[str, str]] = field(default_factory=list)  # (shard, outcome)
+    # A whole-target check judged in every copy so far: each copy's properties, else None.
+    judged: list[dict[str, str]] | None = None
 
 
 @dataclass
@@ -107,21 +126,33 @@ def _take_case(image: _Image, name: str, case: ET.Element, shard: str, warnings:
                strict: bool) -> None:
     outcome = case_outcome(case)[0]
     key = f"{case.get('classname', '')}::{case.get('name', '')}"
+    props = _judged_properties(case, outcome)
     known = image.cases.get(key)
     if known is None:
         kept = SerializedCase(serialize_case(case), case_counts(case))
-        image.cases[key] = _Case(kept, outcome, shard, [(shard, outcome)])
+        image.cases[key] = _Case(kept, outcome, shard, [(shard, outcome)],
+                                 None if props is None else [props])
         return
     known.seen.append((shard, outcome))
+    if known.judged is not None:
+        if props is not None and props[PROP_REJUDGE] == known.judged[0][PROP_REJUDGE]:
+            known.judged.append(props)  # judged again when written: no conflict
+            _keep_worst(known, case, outcome, shard)
+            return
+        known.judged = None  # a copy that judged nothing (error, skip): merged as any test
     if all(o == outcome for _, o in known.seen):
         return
     detail = "; ".join(f"{s}: {o}" for s, o in known.seen)
     if strict:
         raise ReportError(f"{name}: {key} has different outcomes in the shards ({detail})")
+    _keep_worst(known, case, outcome, shard)
+    warnings.append(f"{name}: {key} differs between shards ({detail}); kept {known.outcome}")
+
+
+def _keep_worst(known: _Case, case: ET.Element, outcome: str, shard: str) -> None:
     if RANK[outcome] > RANK[known.outcome]:
         known.case = SerializedCase(serialize_case(case), case_counts(case))
         known.outcome, known.shard = outcome, shard
-    warnings.append(f"{name}: {key} differs between shards ({detail}); kept {known.outcome}")
 
 
 def _write_image(path: Path, name: str, image: _Image) -> int:
@@ -132,7 +163,9 @@ def _write_image(path: Path, name: str, image: _Image) -> int:
     for key in sorted(image.cases):
         entry = image.cases[key]
         case = entry.case
-        if len({o for _, o in entry.seen}) > 1:
+        if entry.judged is not None and len(entry.judged) > 1:
+            case = _rejudged(entry, entry.judged)
+        elif len({o for _, o in entry.seen}) > 1:
             case = _with_property(case, "azl.merge.conflict",
                                   "; ".join(f"{s}: {o}" for s, o in entry.seen))
         cases.append(case)
@@ -140,6 +173,43 @@ def _write_image(path: Path, name: str, image: _Image) -> int:
                    timestamp=min(image.timestamps) if image.timestamps else None,
                    hostname=_merge_values("azl.target", targets) if targets else None)
     return len(cases)
+
+
+def _judged_properties(case: ET.Element, outcome: str) -> dict[str, str] | None:
+    """The properties of a whole-target check this merge knows that judged its evidence."""
+    if outcome not in JUDGED or case.find(f"properties/property[@name='{PROP_REJUDGE}']") is None:
+        return None
+    props = case_properties(case)
+    return props if props.get(PROP_REJUDGE) in CHECKS else None
+
+
+def _rejudged(entry: _Case, copies: list[dict[str, str]]) -> SerializedCase:
+    """The case judged again over the evidence of every shard, as one unsharded run would."""
+    evidence: dict[str, str] = {}
+    for copy in copies:
+        evidence.update(evidence_of(copy))
+    check = copies[0][PROP_REJUDGE]
+    failure = CHECKS[check](copies[0].get(PROP_REJUDGE_TARGET, ""), evidence)
+    elem = ET.fromstring(entry.case.text)
+    for child in list(elem):
+        if child.tag in ("failure", "error", "skipped"):
+            elem.remove(child)
+    props = elem.find("properties")
+    if props is None:
+        props = ET.Element("properties")
+        elem.insert(0, props)
+    for prop in list(props):
+        name = prop.get("name", "")
+        if name.startswith(EVIDENCE_PREFIX) or name == PROP_MERGE_REJUDGED:
+            props.remove(prop)
+    for host, value in sorted(evidence.items()):
+        ET.SubElement(props, "property", {"name": f"{EVIDENCE_PREFIX}{host}", "value": value})
+    said = "; ".join(f"{shard}: {outcome}" for shard, outcome in entry.seen)
+    ET.SubElement(props, "property", {"name": PROP_MERGE_REJUDGED, "value": said})
+    if failure:  # worded as the test's pytest.fail(failure) is in an unsharded run
+        message = bounded_message(f"Failed: {failure}")
+        ET.SubElement(elem, "failure", {"message": message}).text = failure
+    return SerializedCase(serialize_case(elem), case_counts(elem))
 
 
 def _merge_values(key: str, values: list[str]) -> str:

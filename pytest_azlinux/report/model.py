@@ -46,6 +46,13 @@ PROP_WAIVER_ID = "azl.waiver.id"  # where the waiver is written: "azl-waivers.ya
 PROP_WAIVER_STATE = "azl.waiver.state"
 PROP_FLAKY = "azl.flaky"  # attempts a test needed that passed on a rerun (2 = one rerun)
 PROP_SENTINELS_OFF = "azl.sentinels.off"  # on a host's first test: sentinels off there, and why
+# Whole-target checks ``azl report merge`` judges again over all shards (report/rejudge.py):
+# the check's name, the target it judged, and per host what it judged (azl.evidence.<host>).
+PROP_REJUDGE = "azl.rejudge"
+PROP_REJUDGE_TARGET = "azl.rejudge.target"
+EVIDENCE_PREFIX = "azl.evidence."
+# On a merged case that was judged again: what each shard had said.
+PROP_MERGE_REJUDGED = "azl.merge.rejudged"
 WAIVED_FAILURE_SECTION = "azl waived failure"  # report section: the failure a waiver covered
 
 
@@ -70,6 +77,13 @@ PROP_CONTROL_SEVERITY = "azl.control.severity"  # low | medium | high
 PROP_CONTROL_LEVEL = "azl.control.level"
 PROP_CONTROL_REFERENCES = "azl.control.references"
 SEVERITIES = ("high", "medium", "low")
+# A failure's message keeps every line (the findings follow their headline), bounded.
+MESSAGE_LIMIT = 2000
+
+
+def bounded_message(text: str) -> str:
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
 
 # Metric attributes beside ``metric.<name>`` (``metric.<name>.<attr>`` in JUnit,
 # ``metric.<name>:<attr>`` in a test report's user properties).

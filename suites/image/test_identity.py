@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pytest_azlinux.host import Host
 from pytest_azlinux.posture.assertions import assert_no_findings
 from pytest_azlinux.posture.identity import (
     check_expected_version,
-    check_one_image,
     check_profile_identity,
     check_release_files_agree,
 )
 from pytest_azlinux.profiles import Profile
+from pytest_azlinux.report.rejudge import ONE_IMAGE, judge_target
 from pytest_azlinux.session import SelectedTarget
 
 pytestmark = pytest.mark.azl_image
@@ -35,10 +37,15 @@ def test_expected_image_version(
     assert_no_findings(check_expected_version(azl_host.facts, expected), azl_profile)
 
 
-def test_one_image_per_target(azl_hosts: list[Host], azl_target: SelectedTarget) -> None:
+def test_one_image_per_target(
+    azl_hosts: list[Host], azl_target: SelectedTarget,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Judged again by ``azl report merge`` over every shard's hosts (report/rejudge.py)."""
     __tracebackhide__ = True
     if azl_target.config.expect.allow_mixed_images:
         pytest.skip(f"not applicable: target {azl_target.name} allows mixed images")
-    findings = check_one_image({h.name: h.facts.image_key for h in azl_hosts})
-    if findings:
-        pytest.fail(f"target {azl_target.name}: " + findings[0].line(), pytrace=False)
+    failure = judge_target(record_property, ONE_IMAGE, azl_target.name,
+                           {h.name: h.facts.image_key for h in azl_hosts})
+    if failure:
+        pytest.fail(failure, pytrace=False)

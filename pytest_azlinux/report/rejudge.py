@@ -1,0 +1,60 @@
+"""Whole-target checks that ``azl report merge`` judges again over the union of the shards.
+
+A test that judges a whole target (``azl_hosts``: every host of the target) sees only its own
+shard's hosts under ``--azl-shard``: every shard can pass while the target as a whole fails
+(shard 1's hosts all run image A, shard 2's all image B). Such a test judges through
+:func:`judge_target`, which records on its test case what was judged:
+
+- ``azl.rejudge`` = the check's name, a key of :data:`CHECKS`;
+- ``azl.rejudge.target`` = the target's name;
+- ``azl.evidence.<host>`` = what the check judged of that host.
+
+The merge unions the evidence of the same test case from every shard and runs the same
+check on it, so the merged report says what one unsharded run would have said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from ..errors import ReportError
+from .model import EVIDENCE_PREFIX, PROP_REJUDGE, PROP_REJUDGE_TARGET
+
+# (target name, {host: evidence}) -> the failure message, or None when the target passes.
+Check = Callable[[str, Mapping[str, str]], str | None]
+
+ONE_IMAGE = "one-image"
+
+
+def one_image(target: str, images: Mapping[str, str]) -> str | None:
+    """All hosts of the target run one image: ``{host: image key}``."""
+    from ..posture.identity import check_one_image  # not loaded by the report tools otherwise
+
+    findings = check_one_image(images)
+    return f"target {target}: {findings[0].line()}" if findings else None
+
+
+CHECKS: dict[str, Check] = {ONE_IMAGE: one_image}
+
+
+def judge_target(record_property: Callable[[str, object], None], check: str, target: str,
+                 evidence: Mapping[str, str]) -> str | None:
+    """Record ``evidence`` ({host: value}) on the test case and judge it with ``check``.
+
+    Returns the failure message (the test fails with it) or None.
+    """
+    judge = CHECKS.get(check)
+    if judge is None:
+        raise ReportError(f"no whole-target check named {check!r} (known: "
+                          f"{', '.join(sorted(CHECKS))})")
+    record_property(PROP_REJUDGE, check)
+    record_property(PROP_REJUDGE_TARGET, target)
+    for host, value in sorted(evidence.items()):
+        record_property(f"{EVIDENCE_PREFIX}{host}", value)
+    return judge(target, evidence)
+
+
+def evidence_of(properties: Mapping[str, str]) -> dict[str, str]:
+    """``{host: value}`` of a test case's ``azl.evidence.<host>`` properties."""
+    return {key[len(EVIDENCE_PREFIX):]: value for key, value in properties.items()
+            if key.startswith(EVIDENCE_PREFIX)}
