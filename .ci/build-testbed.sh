@@ -84,7 +84,12 @@ build_k8s_cmd() { # name
     local src
     src=$(prepare_k8s_module)
     log "building $name $K8S_VERSION"
-    (cd "$src" && timed "$name" go build -trimpath -ldflags='-s -w' -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
+    # the version the binary reports (/version, a node's kubeletVersion), as a release build sets it
+    local minor=${K8S_VERSION#v1.}
+    minor=${minor%%.*}
+    local v=k8s.io/component-base/version
+    local ldflags="-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+    (cd "$src" && timed "$name" go build -trimpath -ldflags="$ldflags" -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
     mv "$out.tmp" "$out"
     echo "$out"
 }
