@@ -268,7 +268,47 @@ def test_escape_probe_and_pod_network_on_real_nodes(real_bed: RealBed, tmp_path:
     _until(lambda: _managed_pods(real_bed) == [], 120, "pods left after the run")
 
 
-def test_interrupted_run_leaves_no_pod_and_no_container(real_bed: RealBed, tmp_path: Path) -> None:
+def test_privileged_pod_refused_where_the_namespace_enforces_baseline(
+    real_bed: RealBed, tmp_path: Path
+) -> None:
+    """The escape suite in a namespace enforcing baseline: restricted and baseline pods run
+    and are judged; the privileged one is refused by admission and reported so."""
+    from kubernetes import client
+
+    namespace = f"azl-baseline-{os.getpid()}"
+    core = client.CoreV1Api(real_bed.api())
+    core.create_namespace({"metadata": {"name": namespace, "labels": {
+        "pod-security.kubernetes.io/enforce": "baseline"}}})
+    try:
+        doc = yaml.safe_load(real_bed.targets_file.read_text())
+        doc["targets"]["nodepool-real"]["namespace"] = namespace
+        targets = tmp_path / "baseline-targets.yaml"
+        targets.write_text(yaml.safe_dump(doc))
+        node = real_bed.nodes[0].name
+        junit = tmp_path / "junit.xml"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir",
+             str(tmp_path), "--azl-targets-file", str(targets), "--azl-target", "nodepool-real",
+             str(ROOT / "suites" / "cluster" / "test_escape_pods.py"), "-k", node,
+             f"--junitxml={junit}", "--azl-junit-dir", str(tmp_path / "reports")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=CHILD_WITHIN,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        outcomes = junit_outcomes(junit)
+        assert len(outcomes) == 3, proc.stdout[-3000:]
+        for profile in ("restricted", "baseline"):
+            assert outcomes[f"test_escape_probe_in_pod[{node}-{profile}]"][0] == "passed"
+        outcome, message = outcomes[f"test_escape_probe_in_pod[{node}-privileged]"]
+        assert outcome == "skipped", message
+        assert "enforces baseline" in message and "refused by Pod Security" in message, message
+    finally:
+        core.delete_namespace(namespace)
+
+
+def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(
+    real_bed: RealBed, tmp_path: Path
+) -> None:
+    """Ctrl-C: the run deletes its debug pod; SIGKILL: the next run sweeps it. Either way the
+    kubelet then removes the container from containerd."""
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_hold.py").write_text(
@@ -278,28 +318,37 @@ def test_interrupted_run_leaves_no_pod_and_no_container(real_bed: RealBed, tmp_p
         "    print('HOLDING', flush=True)\n"
         "    time.sleep(3600)\n")
     node = real_bed.nodes[1]
-    proc = _pytest(real_bed, tmp_path, str(suite), "--azl-target", "nodepool-real", "-s", "-x",
-                   "-k", node.name)
-    try:
-        seen = b""
-        deadline = time.monotonic() + 600
-        assert proc.stdout is not None
-        while b"HOLDING" not in seen:
-            chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
-            if not chunk or time.monotonic() > deadline:
-                pytest.fail(f"no HOLDING: {seen.decode(errors='replace')[-2000:]}")
-            seen += chunk
-        assert _managed_pods(real_bed), "the run made no debug pod?"
-        assert _containers_on(real_bed, node), "no container runs for the debug pod?"
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert _managed_pods(real_bed) == []
-    _until(lambda: _containers_on(real_bed, node) == [], 180,
-           f"containers left on {node.name} after Ctrl-C")
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        proc = _pytest(real_bed, tmp_path, str(suite), "--azl-target", "nodepool-real", "-s",
+                       "-x", "-k", node.name)
+        try:
+            seen = b""
+            deadline = time.monotonic() + 600
+            assert proc.stdout is not None
+            while b"HOLDING" not in seen:
+                chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
+                if not chunk or time.monotonic() > deadline:
+                    pytest.fail(f"no HOLDING: {seen.decode(errors='replace')[-2000:]}")
+                seen += chunk
+            assert _managed_pods(real_bed), "the run made no debug pod?"
+            assert _containers_on(real_bed, node), "no container runs for the debug pod?"
+            proc.send_signal(sig)
+            proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        if sig == signal.SIGKILL:
+            # killed outright: its pod stays until the next run sweeps it
+            assert _managed_pods(real_bed), "a killed run cleaned up?"
+            target = load_targets(real_bed.targets_file).get("nodepool-real")
+            assert isinstance(target, ClusterTarget)
+            resolved = resolve_cluster_target("nodepool-real", target, start=True)
+            assert resolved.undo is not None
+            resolved.undo()
+        assert _managed_pods(real_bed) == [], sig.name
+        _until(lambda: _containers_on(real_bed, node) == [], 180,
+               f"containers left on {node.name} after {sig.name}")
 
 
 def test_ssh_access_reaches_the_nodes_through_a_jump_host(
