@@ -152,7 +152,7 @@ def test_real_nodes_register_like_an_aks_pool_beside_kwok_nodes(real_bed: RealBe
     # the product's discovery: the pool label selects the real nodes only
     target = load_targets(real_bed.targets_file).get("nodepool-real")
     assert isinstance(target, ClusterTarget)
-    resolved = resolve_cluster_target("nodepool-real", target)
+    resolved = resolve_cluster_target("nodepool-real", target, start=False)
     assert sorted(h.name for h in resolved.hosts) == sorted(n.name for n in real_bed.nodes)
 
 
@@ -271,37 +271,25 @@ def test_escape_probe_and_pod_network_on_real_nodes(real_bed: RealBed, tmp_path:
 def test_privileged_pod_refused_where_the_namespace_enforces_baseline(
     real_bed: RealBed, tmp_path: Path
 ) -> None:
-    """The escape suite in a namespace enforcing baseline: restricted and baseline pods run
-    and are judged; the privileged one is refused by admission and reported so."""
+    """The escape suite over the ``ssh`` access mode, whose helper namespace enforces baseline
+    (no debug pods needed): restricted and baseline pods run in real containers and are
+    judged; the privileged one is refused by admission and reported so."""
     from kubernetes import client
 
-    namespace = f"azl-baseline-{os.getpid()}"
-    core = client.CoreV1Api(real_bed.api())
-    core.create_namespace({"metadata": {"name": namespace, "labels": {
-        "pod-security.kubernetes.io/enforce": "baseline"}}})
-    try:
-        doc = yaml.safe_load(real_bed.targets_file.read_text())
-        doc["targets"]["nodepool-real"]["namespace"] = namespace
-        targets = tmp_path / "baseline-targets.yaml"
-        targets.write_text(yaml.safe_dump(doc))
-        node = real_bed.nodes[0].name
-        junit = tmp_path / "junit.xml"
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir",
-             str(tmp_path), "--azl-targets-file", str(targets), "--azl-target", "nodepool-real",
-             str(ROOT / "suites" / "cluster" / "test_escape_pods.py"), "-k", node,
-             f"--junitxml={junit}", "--azl-junit-dir", str(tmp_path / "reports")],
-            cwd=tmp_path, capture_output=True, text=True, timeout=CHILD_WITHIN,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        outcomes = junit_outcomes(junit)
-        assert len(outcomes) == 3, proc.stdout[-3000:]
-        for profile in ("restricted", "baseline"):
-            assert outcomes[f"test_escape_probe_in_pod[{node}-{profile}]"][0] == "passed"
-        outcome, message = outcomes[f"test_escape_probe_in_pod[{node}-privileged]"]
-        assert outcome == "skipped", message
-        assert "enforces baseline" in message and "refused by Pod Security" in message, message
-    finally:
-        core.delete_namespace(namespace)
+    node = real_bed.nodes[0].name
+    outcomes, text = _run_child(
+        real_bed, tmp_path, str(ROOT / "suites" / "cluster" / "test_escape_pods.py"),
+        "--azl-target", "nodepool-real-ssh", "-k", node)
+    assert len(outcomes) == 3, text[-3000:]
+    for profile in ("restricted", "baseline"):
+        case = f"test_escape_probe_in_pod[{node}-{profile}]"
+        assert outcomes[case][0] == "passed", outcomes[case]
+    outcome, message = outcomes[f"test_escape_probe_in_pod[{node}-privileged]"]
+    assert outcome == "skipped", message
+    assert "enforces baseline" in message and "refused by Pod Security" in message, message
+    # the run's namespace is gone again (the product made it, labelled baseline)
+    names = [n.metadata.name for n in client.CoreV1Api(real_bed.api()).list_namespace().items]
+    assert "azl-system" not in names
 
 
 def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(

@@ -1,4 +1,5 @@
-"""The cluster test bed: a real etcd + kube-apiserver (+ kube-controller-manager) and kwok.
+"""The cluster test bed: a real etcd + kube-apiserver (+ kube-controller-manager), kwok, and
+optionally real nodes (lab VMs with a kubelet).
 
 kwok (Kubernetes WithOut Kubelet) plays the kubelets of simulated node pools: nodes carry
 Azure Linux labels and ``status.nodeInfo``; pods on them become Running without running any
@@ -14,6 +15,8 @@ One job per module:
 - ``processes``  start, wait for and stop each component
 - ``bed``        ``ClusterBed``: up, down, health, node pools
 - ``lab_pool``   lab hosts behind simulated nodes; the targets file of the bed's pools
+- ``node_images`` the real nodes' pod and sandbox images, built here as OCI archives
+- ``real_nodes`` real nodes: lab VMs running containerd and a kubelet, joined over TLS
 """
 
 from __future__ import annotations

@@ -295,11 +295,12 @@ def add_real_nodes(
     bins = find_node_binaries(build=True)
     kit = node_kit(bins, progress)
     variants = list(NODE_VARIANTS)[:count]
+    # recorded before the boot: `down` stops the VMs even if this is interrupted
+    bed.record_real_nodes(lab.name, {node_name(pool, i): v for i, v in enumerate(variants)})
     vms: list[VmHost] = start_vms(lab, variants, memory_mib=NODE_MEMORY_MIB, progress=progress,
                                   disks={KIT_SERIAL: kit})
     nodes = [RealNode(node_name(pool, i), vm.variant, vm.address, pod_cidr(i))
              for i, vm in enumerate(vms)]
-    bed.record_real_nodes(lab.name, {n.name: n.variant for n in nodes})
     ca = (bed.pki / "ca.crt").read_bytes()
     labels = node_labels(pool, image or NodeImage())
 
