@@ -26,7 +26,13 @@ from .image.options import apply_image_options
 from .report.collector import ImageReport, ReportCollector
 from .report.model import PROP_OUTCOME
 from .runstate import HOST_KEY, SESSION_KEY, TARGET_KEY, item_host, item_target
-from .session import DEFAULT_CONNECT_WORKERS, AzlSession, HostParam, parse_shard
+from .session import (
+    DEFAULT_CONNECT_WORKERS,
+    AzlSession,
+    HostParam,
+    SelectedTarget,
+    parse_shard,
+)
 from .session import find_targets_file as find_targets_file
 from .targets import TargetsFile, load_targets, split_names
 
@@ -375,6 +381,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "run with --azl-target NAME (see --azl-list-targets)"
             )
         return
+    if azl.shard is not None:  # a shard may hold no host at all: its items are not its own
+        empty = [i for i in items if _outside_shard(i)]
+        if empty:
+            config.hook.pytest_deselected(items=empty)
+            items[:] = [i for i in items if not _outside_shard(i)]
     allow_destructive = config.getoption("azl_allow_destructive")
     for item in items:
         _bind_item(item, azl)
@@ -383,6 +394,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 reason="destructive: changes the target; run with --azl-allow-destructive"
             ))
         _apply_requires(item, azl)
+
+
+def _outside_shard(item: pytest.Item) -> bool:
+    """Parametrized over hosts but given none: pytest's placeholder for an empty parameter
+    set, which only sharding makes (a target has at least one host)."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    name = next((n for n in ("azl_host", "azl_host_pair", "azl_hosts") if n in params), None)
+    return name is not None and not isinstance(params[name], HostParam | tuple | SelectedTarget)
 
 
 def _bind_item(item: pytest.Item, azl: AzlSession) -> None:

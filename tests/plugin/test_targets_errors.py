@@ -6,6 +6,8 @@ traceback, the message is one line, and it names the file, the target and the fi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 H = "targets:\n  t1:\n    kind: ssh\n    hosts:\n"
@@ -91,3 +93,27 @@ def test_bad_shard_option(pytester: pytest.Pytester) -> None:
                                            "-p", "no:cacheprovider")
     assert result.ret == 4
     assert "ERROR: --azl-shard: expected INDEX/COUNT" in result.stderr.str()
+
+
+def test_a_shard_without_hosts_runs_nothing_and_reports_nothing(
+    pytester: pytest.Pytester,
+) -> None:
+    """The local target has one host: shard 2/2 holds none, so its host tests are not its
+    own (no placeholder case, no report for a made-up target)."""
+    pytester.makepyfile(test_shard="""
+        def test_each(azl_host):
+            pass
+
+        def test_all(azl_hosts):
+            pass
+    """)
+    reports = pytester.path / "reports"
+    first = pytester.runpytest_subprocess("--azl-target=local", "--azl-shard=1/2",
+                                          f"--azl-junit-dir={reports}", "-p", "no:cacheprovider")
+    first.assert_outcomes(passed=2)
+    second = pytester.runpytest_subprocess("--azl-target=local", "--azl-shard=2/2",
+                                           f"--azl-junit-dir={reports}-2", "-p",
+                                           "no:cacheprovider")
+    assert second.ret == pytest.ExitCode.NO_TESTS_COLLECTED, second.stdout.str()
+    assert "2 deselected" in second.stdout.str()
+    assert not list(Path(f"{reports}-2").glob("target-*.xml"))
