@@ -110,7 +110,13 @@ def _status(args: argparse.Namespace) -> int:
         for n in nodes:
             pool = (n.metadata.labels or {}).get("agentpool", "?")
             pools[pool] = pools.get(pool, 0) + 1
-        print(f"server {bed.state().server}; nodes: "
+        state = bed.state()
+        print(f"server {state.server}; nodes: "
               + (", ".join(f"{p}={c}" for p, c in sorted(pools.items())) or "none"))
+        ready = {n.metadata.name: any(c.type == "Ready" and c.status == "True"
+                                      for c in (n.status.conditions or [])) for n in nodes}
+        for name, variant in state.real_nodes.items():
+            print(f"real node {name} (VM {state.lab}-{variant}): "
+                  + ("Ready" if ready.get(name) else "not Ready"))
         return 0
     return 1
