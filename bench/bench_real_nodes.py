@@ -47,9 +47,14 @@ def bed_up(lab: Lab, root: Path, nodes: int) -> tuple[ClusterBed, float]:
     assert state is not None
     bed = ClusterBed(root)
     t0 = time.monotonic()
+
+    def progress(message: str) -> None:  # the phases: boot, provisioning, Ready
+        print(f"  {time.monotonic() - t0:6.1f} s  {message}", flush=True)
+
     bed.up(timeout=180, listen=state.bridge_address)
+    progress("API server, etcd, controller manager, kwok up")
     add_lab_pool(bed, "canary", lab)
-    add_real_nodes(bed, lab, nodes, "real", progress=lambda _: None)
+    add_real_nodes(bed, lab, nodes, "real", progress=progress)
     return bed, time.monotonic() - t0
 
 
@@ -84,7 +89,8 @@ def escape_per_profile(target: ClusterTarget) -> list[tuple[str, float, str]]:
             result = pods.exec(pod.metadata.name, ["sh", "-c", probe_script(), "escape"],
                                timeout=300)
             verdict = verdict_for(result.stdout, profile)
-            out.append((profile, time.monotonic() - t0, verdict.outcome))
+            out.append((profile, time.monotonic() - t0,
+                        f"{verdict.outcome}: {verdict.summary()}"))
     finally:
         resolved.undo()
     return out

@@ -7,6 +7,7 @@ these check what is handed to it, with this machine's real busybox-static and ip
 from __future__ import annotations
 
 import base64
+import io
 import ipaddress
 import json
 import tarfile
@@ -37,18 +38,23 @@ def _archive(path: Path) -> tuple[dict[str, object], dict[str, bytes]]:
     return json.loads(blobs["index.json"]), blobs
 
 
-def test_node_images_are_oci_archives_named_for_ctr(tmp_path: Path) -> None:
-    archives = {a.name: a.path for a in write_node_images(tmp_path)}
-    assert set(archives) == {POD_IMAGE, PAUSE_IMAGE}
-    index, blobs = _archive(archives[POD_IMAGE])
+def test_node_images_are_one_oci_archive_named_for_ctr(tmp_path: Path) -> None:
+    archive = write_node_images(tmp_path)
+    assert archive.names == (POD_IMAGE, PAUSE_IMAGE)
+    index, blobs = _archive(archive.path)
     assert blobs["oci-layout"] == b'{"imageLayoutVersion":"1.0.0"}'
-    (entry,) = index["manifests"]  # type: ignore[index]
-    assert entry["annotations"]["io.containerd.image.name"] == POD_IMAGE
-    manifest = json.loads(blobs[f"blobs/sha256/{entry['digest'].split(':')[1]}"])
-    layer_digest = manifest["layers"][0]["digest"]
-    config = json.loads(blobs[f"blobs/sha256/{manifest['config']['digest'].split(':')[1]}"])
-    assert config["rootfs"]["diff_ids"] == [layer_digest]  # uncompressed: digest = diff id
-    layer = blobs[f"blobs/sha256/{layer_digest.split(':')[1]}"]
+    entries = index["manifests"]  # type: ignore[index]
+    assert [e["annotations"]["io.containerd.image.name"] for e in entries] == \
+        [POD_IMAGE, PAUSE_IMAGE]
+    commands = []
+    for entry in entries:
+        manifest = json.loads(blobs[f"blobs/sha256/{entry['digest'].split(':')[1]}"])
+        layer_digest = manifest["layers"][0]["digest"]
+        config = json.loads(blobs[f"blobs/sha256/{manifest['config']['digest'].split(':')[1]}"])
+        assert config["rootfs"]["diff_ids"] == [layer_digest]  # uncompressed: digest = diff id
+        commands.append(config["config"]["Cmd"])
+    assert commands[0] == ["sleep", "86400"] and commands[1][0] == "/bin/sh"
+    layer = blobs[f"blobs/sha256/{layer_digest.split(':')[1]}"]  # one layer, shared
     (tmp_path / "layer.tar").write_bytes(layer)
     with tarfile.open(tmp_path / "layer.tar") as tar:
         members = {m.name: m for m in tar.getmembers()}
@@ -63,8 +69,9 @@ def test_node_images_are_oci_archives_named_for_ctr(tmp_path: Path) -> None:
 
 
 def test_node_images_are_reproducible(tmp_path: Path) -> None:
-    first = _archive(write_node_images(tmp_path / "a")[0].path)[0]
-    second = _archive(write_node_images(tmp_path / "b")[0].path)[0]
+    # the node kit is cached by content: the same inputs must give the same bytes
+    first = write_node_images(tmp_path / "a").path.read_bytes()
+    second = write_node_images(tmp_path / "b").path.read_bytes()
     assert first == second
 
 
@@ -100,18 +107,23 @@ def test_each_node_gets_its_own_pod_cidr_and_routes_to_the_others() -> None:
     assert "ip route replace 10.244.1.0/24 via 198.18.0.207" in script
     assert "ip route replace 10.244.3.0/24 via 198.18.0.209" in script
     assert "10.244.2.0/24 via" not in script  # no route to its own pods
-    unit = _written(script, "/etc/systemd/system/azl-kubelet.service")
-    assert "--hostname-override=n1" in unit and "--node-ip=198.18.0.208" in unit
-    assert "kubernetes.azure.com/agentpool=real" in unit
-    assert _written(script, "/var/lib/kubelet/pki/kubelet.key") == "KEY"
+    kubelet = next(line for line in script.splitlines() if "--unit=azl-kubelet" in line)
+    assert "--hostname-override=n1" in kubelet and "--node-ip=198.18.0.208" in kubelet
+    assert "kubernetes.azure.com/agentpool=real" in kubelet
+    files = _written(script)
+    assert files["var/lib/kubelet/pki/kubelet.key"] == (b"KEY", 0o600)
+    assert files["var/lib/kubelet/pki/kubelet.crt"] == (b"CERT", 0o644)
+    assert json.loads(files["etc/cni/net.d/10-azl-pods.conflist"][0])["plugins"][0]["ipam"][
+        "ranges"] == [[{"subnet": "10.244.2.0/24", "gateway": "10.244.2.1"}]]
 
 
-def _written(script: str, path: str) -> str:
-    """What the provisioning script writes to ``path`` (its lines carry files in base64)."""
-    for line in script.splitlines():
-        if line.endswith(f"chmod 600 {path}") or line.endswith(f"chmod 644 {path}"):
-            return base64.b64decode(line.split("echo ", 1)[1].split(" ", 1)[0]).decode()
-    raise AssertionError(f"{path} not written")
+def _written(script: str) -> dict[str, tuple[bytes, int]]:
+    """The files the provisioning script unpacks (a base64 tar in a here-document)."""
+    body = script.split("<<'AZL_FILES'", 1)[1].split("\nAZL_FILES\n", 1)[0]
+    data = base64.b64decode(body.split("\n", 1)[1])
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: (tar.extractfile(m).read(), m.mode)  # type: ignore[union-attr]
+                for m in tar.getmembers()}
 
 
 def test_kubelet_config_is_as_on_aks() -> None:

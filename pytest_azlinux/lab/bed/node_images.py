@@ -3,8 +3,8 @@
 One image serves every pod the plugin makes on a real node (the debug pod, the escape
 probe's profile pods, iperf3 pods): busybox-static with its applets linked into /bin (sh,
 sleep, nsenter, ...) and iperf3 with the libraries it links. The sandbox ("pause") image is
-the same content with a different command. Each is written as an OCI image-layout archive
-that ``ctr -n k8s.io images import`` takes; pods use them with the default pull policy of a
+the same content with a different command. Both are written into one OCI image-layout
+archive that ``ctr -n k8s.io images import`` takes; pods use them with the default pull policy of a
 non-``latest`` tag (IfNotPresent), so nothing is ever pulled.
 """
 
@@ -31,7 +31,7 @@ PAUSE_COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 360
 
 @dataclass(frozen=True)
 class ImageArchive:
-    name: str
+    names: tuple[str, ...]
     path: Path
 
 
@@ -104,49 +104,60 @@ def _blob(root: Path, data: bytes) -> str:
     return digest
 
 
-def write_archive(path: Path, name: str, layer: bytes, command: list[str]) -> ImageArchive:
-    """An OCI image-layout tar of one layer and ``command``, named ``name`` for ctr."""
+def write_archive(path: Path, images: list[tuple[str, list[str]]], layer: bytes) -> Path:
+    """An OCI image-layout tar of ``images`` (name, command) sharing one layer; each is named
+    for ctr (``io.containerd.image.name``), so one ``ctr images import`` brings them all."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="azl-image-") as tmp:
         root = Path(tmp)
         layer_digest = _blob(root, layer)
-        config = {
-            "architecture": "amd64", "os": "linux",
-            "config": {"Cmd": command, "Env": ["PATH=/bin:/usr/bin:/sbin:/usr/sbin"]},
-            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        }
-        config_bytes = json.dumps(config, sort_keys=True).encode()
-        manifest = {
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": _blob(root, config_bytes), "size": len(config_bytes)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": layer_digest, "size": len(layer)}],
-        }
-        manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
-        index = {"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": _blob(root, manifest_bytes), "size": len(manifest_bytes),
-            "platform": {"architecture": "amd64", "os": "linux"},
-            "annotations": {"io.containerd.image.name": name,
-                            "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]},
-        }]}
-        (root / "index.json").write_text(json.dumps(index))
+        manifests = []
+        for name, command in images:
+            config = {
+                "architecture": "amd64", "os": "linux",
+                "config": {"Cmd": command, "Env": ["PATH=/bin:/usr/bin:/sbin:/usr/sbin"]},
+                "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+            }
+            config_bytes = json.dumps(config, sort_keys=True).encode()
+            manifest = {
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": _blob(root, config_bytes), "size": len(config_bytes)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                            "digest": layer_digest, "size": len(layer)}],
+            }
+            manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
+            manifests.append({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": _blob(root, manifest_bytes), "size": len(manifest_bytes),
+                "platform": {"architecture": "amd64", "os": "linux"},
+                "annotations": {"io.containerd.image.name": name,
+                                "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]},
+            })
+        (root / "index.json").write_text(json.dumps({"schemaVersion": 2,
+                                                     "manifests": manifests}))
         (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
         tmp_out = path.with_suffix(".tmp")
         with tarfile.open(tmp_out, "w") as tar:
             for entry in sorted(root.rglob("*")):
-                tar.add(entry, arcname=str(entry.relative_to(root)), recursive=False)
+                info = tar.gettarinfo(str(entry), arcname=str(entry.relative_to(root)))
+                info.mtime = 0  # reproducible: the node kit is cached by content
+                if info.isfile():
+                    with entry.open("rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
         os.replace(tmp_out, path)
-    return ImageArchive(name, path)
+    return path
 
 
-def write_node_images(directory: Path) -> list[ImageArchive]:
-    """The pod image and the sandbox image as OCI archives under ``directory``."""
+def write_node_images(directory: Path) -> ImageArchive:
+    """The pod image and the sandbox image, in one OCI archive under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    layer = _pod_layer()
-    return [
-        write_archive(directory / "pod.tar", POD_IMAGE, layer, ["sleep", "86400"]),
-        write_archive(directory / "pause.tar", PAUSE_IMAGE, layer, PAUSE_COMMAND),
-    ]
+    images = [(POD_IMAGE, ["sleep", "86400"]), (PAUSE_IMAGE, PAUSE_COMMAND)]
+    path = write_archive(directory / "images.tar", images, _pod_layer())
+    for old in directory.glob("*.tar"):  # archives of an earlier layout
+        if old != path:
+            old.unlink()
+    return ImageArchive(tuple(name for name, _ in images), path)
