@@ -51,6 +51,10 @@ def _up(args: argparse.Namespace) -> int:
     lab = Lab(args.lab) if args.lab else None
     listen = "127.0.0.1"
     if args.real_nodes:
+        from .vm_variants import MAX_REAL_NODES
+
+        if not 1 <= args.real_nodes <= MAX_REAL_NODES:
+            raise BedError(f"--real-nodes: between 1 and {MAX_REAL_NODES}, not {args.real_nodes}")
         if lab is None:
             raise BedError("--real-nodes needs --lab NAME: the nodes are VMs on that lab's bridge")
         lab_state = lab.load_state()

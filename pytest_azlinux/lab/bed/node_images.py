@@ -138,7 +138,7 @@ def write_archive(path: Path, images: list[tuple[str, list[str]]], layer: bytes)
         (root / "index.json").write_text(json.dumps({"schemaVersion": 2,
                                                      "manifests": manifests}))
         (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-        tmp_out = path.with_suffix(".tmp")
+        tmp_out = path.with_name(f".{path.name}.{os.getpid()}")  # labs may write at once
         with tarfile.open(tmp_out, "w") as tar:
             for entry in sorted(root.rglob("*")):
                 info = tar.gettarinfo(str(entry), arcname=str(entry.relative_to(root)))

@@ -93,12 +93,13 @@ def node_kit(bins: NodeBinaries, progress: Progress = print) -> Path:
     progress(f"real nodes: packing the node kit ({len(files)} files) into {image}")
     with tempfile.TemporaryDirectory(prefix="azl-node-kit-", dir=kit_dir) as tmp:
         top = Path(tmp)
+        tree = top / "tree"
         for rel, path in files.items():
-            (top / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, top / rel)
+            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, tree / rel)
         size_mib = sum(p.stat().st_size for p in files.values()) * 13 // 10 // (1 << 20) + 16
-        tmp_image = image.with_suffix(".tmp")
-        _run(["mke2fs", "-q", "-t", "ext4", "-L", KIT_SERIAL, "-d", str(top), str(tmp_image),
+        tmp_image = top / "kit.img"  # private to this process: labs may pack at once
+        _run(["mke2fs", "-q", "-t", "ext4", "-L", KIT_SERIAL, "-d", str(tree), str(tmp_image),
               f"{size_mib}M"])
         tmp_image.replace(image)
     for old in kit_dir.glob("kit-*.img"):
