@@ -43,6 +43,7 @@ from pytest_azlinux.host import Host
 from pytest_azlinux.kinds.protocol import Resolved
 from pytest_azlinux.targets import ClusterTarget, HostSpec, load_targets
 from pytest_azlinux.transport.kube import READY_WITHIN, KubeTransport
+from tests.fixtures.child import default_sigint
 from tests.fixtures.cluster import BedHandle
 from tests.fixtures.junit import junit_outcomes
 
@@ -234,9 +235,7 @@ def _pytest(bed: BedHandle, tmp: Path, *args: str) -> subprocess.Popen[bytes]:
          "--azl-targets-file", str(bed.targets_file), *args],
         cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        # a test run started in the background inherits an ignored SIGINT (the shell's job
-        # control): the child must see Ctrl-C as a user's pytest does
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
     )
 
 

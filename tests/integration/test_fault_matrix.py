@@ -18,6 +18,7 @@ import pytest
 from pytest_azlinux.host import Host
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.report.junit import read_cases
+from tests.fixtures.child import default_sigint
 from tests.fixtures.lab import lab_targets_with
 
 SLOW_TESTS = '''
@@ -63,7 +64,7 @@ def test_cut_off_run_keeps_outcomes_and_leaves_nothing(
     with open(tmp_path / "out.txt", "wb") as out:
         proc = subprocess.Popen(args, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True,  # SIGINT as a user's terminal sends it
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                preexec_fn=default_sigint)
     try:
         # sequentially only the first host's slow test starts before the signal
         started = [tmp_path / f"started-{name}" for name in sorted(lab_hosts)]

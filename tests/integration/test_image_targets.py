@@ -29,6 +29,7 @@ from pytest_azlinux.image.claims import read_claims
 from pytest_azlinux.image.run import lab_name
 from pytest_azlinux.lab.lab import default_state_dir
 from pytest_azlinux.lab.names import iface_key
+from tests.fixtures.child import default_sigint
 from tests.fixtures.image import BuiltImages, ensure_test_images
 from tests.fixtures.junit import junit_outcomes
 
@@ -240,6 +241,7 @@ def test_ctrl_c_during_boot_leaves_nothing(images: BuiltImages, tmp_path: Path) 
          "no:cacheprovider", "--azl-image", str(images.qcow2), "--azl-junit-dir",
          str(tmp_path / "reports")],
         cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     lab = lab_name("image", proc.pid)
     try:

@@ -32,6 +32,7 @@ from pytest_azlinux.lab.bed.node_images import POD_IMAGE
 from pytest_azlinux.lab.bed.pki import node_certificate
 from pytest_azlinux.lab.bed.real_nodes import REAL_LABEL, RealNode, add_real_nodes, ssh_root
 from pytest_azlinux.targets import ClusterTarget, load_targets
+from tests.fixtures.child import default_sigint
 from tests.fixtures.junit import junit_outcomes
 from tests.fixtures.lab import make_lab, unique_lab_name
 
@@ -88,7 +89,7 @@ def _pytest(bed: RealBed, tmp: Path, *args: str) -> subprocess.Popen[bytes]:
          "--azl-targets-file", str(bed.targets_file), *args],
         cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
     )
 
 

@@ -37,6 +37,7 @@ from pytest_azlinux.targets import HostSpec
 from pytest_azlinux.transport.local import tagged_pids
 from pytest_azlinux.transport.shell import ShellSession
 from pytest_azlinux.transport.ssh import SshTransport
+from tests.fixtures.child import default_sigint
 from tests.fixtures.lab import lab_host_specs, make_lab, unique_lab_name
 from tests.fixtures.sshd import SshdFactory, SshServer
 
@@ -173,7 +174,7 @@ def test_interrupted_run_leaves_nothing(
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, json.dumps(fields), "sudo" if sudo else "user"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=default_sigint,
     )
     try:
         assert child.stdout is not None
