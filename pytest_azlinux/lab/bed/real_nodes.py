@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -41,6 +41,9 @@ from .binaries import CACHE, NODE_CNI_PLUGINS, NodeBinaries, find_node_binaries
 from .manifests import NodeImage
 from .node_images import PAUSE_IMAGE, write_node_images
 from .pki import node_certificate
+
+if TYPE_CHECKING:
+    from .bed import ClusterBed
 
 Progress = Callable[[str], None]
 KIT_SERIAL = "azlnode"
@@ -273,7 +276,7 @@ def ssh_root(lab: Lab, address: str, script: str, timeout: float = 600.0) -> str
 
 
 def add_real_nodes(
-    bed: Any, lab: Lab, count: int, pool: str, image: NodeImage | None = None,
+    bed: ClusterBed, lab: Lab, count: int, pool: str, image: NodeImage | None = None,
     progress: Progress = print,
 ) -> list[RealNode]:
     """Boot ``count`` node VMs in ``lab``, make them kubelet nodes of ``bed``, wait for Ready."""
@@ -314,7 +317,7 @@ def add_real_nodes(
     return nodes
 
 
-def wait_ready(bed: Any, names: Sequence[str], timeout: float, progress: Progress) -> None:
+def wait_ready(bed: ClusterBed, names: Sequence[str], timeout: float, progress: Progress) -> None:
     from ...cluster.k8s import ApiException, client
 
     core = client.CoreV1Api(bed.api())
@@ -336,7 +339,7 @@ def wait_ready(bed: Any, names: Sequence[str], timeout: float, progress: Progres
                        " (the VM's journal: journalctl -u azl-kubelet)")
 
 
-def remove_real_nodes(bed: Any, lab_name: str, nodes: dict[str, str]) -> None:
+def remove_real_nodes(bed: ClusterBed, lab_name: str, nodes: dict[str, str]) -> None:
     """Delete the nodes from the API (if it answers) and stop their VMs."""
     from ...cluster.k8s import client
 
