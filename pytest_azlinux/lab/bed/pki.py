@@ -34,11 +34,39 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def _not_before() -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)  # clock skew between hosts
+
+
+def _leaf(
+    subject: x509.Name, sans: list[x509.GeneralName], key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name, ca_key: ec.EllipticCurvePrivateKey,
+) -> x509.Certificate:
+    """A client and server certificate for ``subject`` and ``sans``, signed by the CA."""
+    now = _not_before()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
 def write_pki(pki: Path, addresses: tuple[str, ...] = ()) -> None:
     """ca.crt/ca.key, admin.crt/admin.key and sa.key/sa.pub under ``pki`` (mode 0600);
     ``addresses``: more IP addresses the API server's certificate is valid for."""
     pki.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    now = _not_before()
     ca_key = _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "azl-testbed-ca")])
     ca = (
@@ -63,22 +91,7 @@ def write_pki(pki: Path, addresses: tuple[str, ...] = ()) -> None:
     sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     sans.append(x509.IPAddress(ipaddress.ip_address("10.96.0.1")))
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    cert = _leaf(subject, sans, key, ca_name, ca_key)
     sa = _key()
     (pki / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (pki / "ca.key").write_bytes(_pem_key(ca_key))
@@ -101,29 +114,14 @@ def node_certificate(pki: Path, node: str, address: str) -> tuple[bytes, bytes]:
     ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{pki / 'ca.key'}: not the bed's EC key")
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     key = _key()
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
         x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node}"),
     ])
-    sans = [x509.DNSName(node), x509.IPAddress(ipaddress.ip_address(address))]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    sans: list[x509.GeneralName] = [
+        x509.DNSName(node), x509.IPAddress(ipaddress.ip_address(address))]
+    cert = _leaf(subject, sans, key, ca.subject, ca_key)
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
