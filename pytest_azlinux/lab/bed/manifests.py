@@ -60,11 +60,9 @@ def lab_node_image(variant: str) -> NodeImage:
     return NodeImage()
 
 
-def node_manifest(
-    name: str, pool: str, address: str, image: NodeImage, extra_labels: Mapping[str, str] = {}
-) -> dict[str, Any]:
-    """A Node object as AKS registers it (labels, addresses, nodeInfo), managed by kwok."""
-    labels = {
+def pool_labels(pool: str, image: NodeImage) -> dict[str, str]:
+    """The labels AKS gives a node of ``pool`` running ``image`` (kwok and real nodes)."""
+    return {
         "agentpool": pool,
         "kubernetes.azure.com/agentpool": pool,
         "kubernetes.azure.com/os-sku": image.os_sku,
@@ -72,6 +70,15 @@ def node_manifest(
         "kubernetes.azure.com/node-image-version": image.node_image_version,
         "kubernetes.azure.com/mode": image.mode.lower(),
         "kubernetes.azure.com/fips_enabled": "true" if image.fips else "false",
+    }
+
+
+def node_manifest(
+    name: str, pool: str, address: str, image: NodeImage, extra_labels: Mapping[str, str] = {}
+) -> dict[str, Any]:
+    """A Node object as AKS registers it (labels, addresses, nodeInfo), managed by kwok."""
+    labels = {
+        **pool_labels(pool, image),
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",

@@ -38,7 +38,7 @@ from ..lab import Lab
 from ..vm import VmHost, start_vms, stop_vms
 from ..vm_variants import MAX_REAL_NODES, NODE_VARIANTS
 from .binaries import CACHE, NODE_CNI_PLUGINS, NodeBinaries, find_node_binaries
-from .manifests import NodeImage
+from .manifests import NodeImage, pool_labels
 from .node_images import PAUSE_IMAGE, write_node_images
 from .pki import node_certificate
 
@@ -176,16 +176,8 @@ def kubeconfig(server: str) -> str:
 
 
 def node_labels(pool: str, image: NodeImage) -> dict[str, str]:
-    return {
-        "agentpool": pool,
-        "kubernetes.azure.com/agentpool": pool,
-        "kubernetes.azure.com/os-sku": image.os_sku,
-        "kubernetes.azure.com/os-sku-effective": "AzureLinux3",
-        "kubernetes.azure.com/node-image-version": image.node_image_version,
-        "kubernetes.azure.com/mode": image.mode.lower(),
-        "kubernetes.azure.com/fips_enabled": "true" if image.fips else "false",
-        REAL_LABEL: "true",
-    }
+    """What the kubelet registers its node with (``--node-labels``)."""
+    return {**pool_labels(pool, image), REAL_LABEL: "true"}
 
 
 # Transient units (systemd-run): no unit files, no daemon-reload (5 s under emulation)
