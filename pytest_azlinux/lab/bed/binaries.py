@@ -52,10 +52,10 @@ class NodeBinaries:
 
     kubelet: Path
     containerd: Path  # a directory: containerd, containerd-shim-runc-v2, ctr
-    cni: Path  # Debian's containernetworking-plugins (bridge, host-local, loopback, portmap)
+    cni: Path  # Debian's containernetworking-plugins (bridge, host-local, loopback)
 
 
-NODE_CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+NODE_CNI_PLUGINS = ("bridge", "host-local", "loopback")  # what the nodes' conflist uses
 CNI_DIR = Path("/usr/lib/cni")
 
 
