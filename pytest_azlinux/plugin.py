@@ -385,7 +385,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         empty = [i for i in items if _outside_shard(i)]
         if empty:
             config.hook.pytest_deselected(items=empty)
-            items[:] = [i for i in items if not _outside_shard(i)]
+            dropped = set(map(id, empty))
+            items[:] = [i for i in items if id(i) not in dropped]
     allow_destructive = config.getoption("azl_allow_destructive")
     for item in items:
         _bind_item(item, azl)
