@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,11 +41,10 @@ from pytest_azlinux.host import Host
 from pytest_azlinux.kinds.protocol import Resolved
 from pytest_azlinux.targets import ClusterTarget, HostSpec, load_targets
 from pytest_azlinux.transport.kube import READY_WITHIN, KubeTransport
-from tests.fixtures.child import default_sigint
+from tests.fixtures.child import ROOT, child_pytest, wait_for_output
 from tests.fixtures.cluster import BedHandle
 from tests.fixtures.junit import junit_outcomes
 
-ROOT = Path(__file__).resolve().parents[2]
 # Deadlines scaled to what is awaited, with room for a busy machine (no speed assumed):
 # a child pytest starts (interpreter, collection, target resolution: STARTUP), makes a debug
 # pod that must run (POD_TIMEOUT) and answer (READY_WITHIN); after a signal it deletes its
@@ -230,13 +227,7 @@ def _write_suite(tmp: Path, body: str) -> Path:
 
 
 def _pytest(bed: BedHandle, tmp: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp),
-         "--azl-targets-file", str(bed.targets_file), *args],
-        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        preexec_fn=default_sigint,
-    )
+    return child_pytest(bed.targets_file, tmp, *args)
 
 
 def test_host_level_suite_runs_on_nodes_through_debug_pods(
@@ -262,29 +253,6 @@ def test_host_level_suite_runs_on_nodes_through_debug_pods(
     assert reports and any(
         "AKSAzureLinux-V3gen2-202511.07.0" in r.read_text() for r in reports)
     assert _managed_left(cluster_bed) == []
-
-
-def _wait_for_output(proc: subprocess.Popen[bytes], marker: bytes, within: float) -> bytes:
-    """What the child printed up to and including ``marker``; fails (the child still
-    running, for the caller to stop) if it does not print it ``within`` seconds."""
-    assert proc.stdout is not None
-    seen = b""
-    deadline = time.monotonic() + within
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while marker not in seen:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail(f"the child pytest printed no {marker!r} within {within:g} s: "
-                            f"{seen.decode(errors='replace')[-2000:]}")
-            if not sel.select(min(remaining, 1.0)):
-                continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                pytest.fail(f"the child pytest ended before printing {marker!r}: "
-                            f"{seen.decode(errors='replace')[-2000:]}")
-            seen += chunk
-    return seen
 
 
 @contextlib.contextmanager
@@ -322,7 +290,7 @@ def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(
         proc = _pytest(cluster_bed, tmp_path, str(suite), "--azl-target", "nodepool-canary",
                        "-s", "-x")
         with _child(proc, cluster_bed):
-            _wait_for_output(proc, b"HOLDING", CHILD_READY_WITHIN)
+            wait_for_output(proc, b"HOLDING", CHILD_READY_WITHIN)
             assert _managed_left(cluster_bed), "the run made no debug pod?"
             proc.send_signal(sig)
             assert _ends_within(proc, CHILD_CLEANUP_WITHIN), (
