@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,12 +29,13 @@ from pytest_azlinux.lab.bed import ClusterBed, add_lab_pool, find_binaries, writ
 from pytest_azlinux.lab.bed.node_images import POD_IMAGE
 from pytest_azlinux.lab.bed.pki import node_certificate
 from pytest_azlinux.lab.bed.real_nodes import REAL_LABEL, RealNode, add_real_nodes, ssh_root
+from pytest_azlinux.lab.vm import VmNet, load_vms
+from pytest_azlinux.lab.vm_variants import NODE_VARIANTS
 from pytest_azlinux.targets import ClusterTarget, load_targets
-from tests.fixtures.child import default_sigint
+from tests.fixtures.child import ROOT, child_pytest, wait_for_output
 from tests.fixtures.junit import junit_outcomes
 from tests.fixtures.lab import make_lab, unique_lab_name
 
-ROOT = Path(__file__).resolve().parents[2]
 REAL, CANARY = "real", "canary"
 CHILD_WITHIN = 1200.0  # a child pytest on real nodes under TCG (about 4 minutes idle)
 
@@ -83,22 +82,15 @@ def real_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealBed]:
             bed.down(keep_logs=False)
 
 
-def _pytest(bed: RealBed, tmp: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp),
-         "--azl-targets-file", str(bed.targets_file), *args],
-        cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        preexec_fn=default_sigint,
-    )
-
-
-def _run_child(bed: RealBed, tmp: Path, *args: str) -> tuple[dict[str, tuple[str, str]], str]:
+def _run_child(
+    targets_file: Path, tmp: Path, *args: str, within: float = CHILD_WITHIN,
+) -> tuple[dict[str, tuple[str, str]], str]:
+    """A child pytest to its end: its junit outcomes and what it printed."""
     junit = tmp / "junit.xml"
-    proc = _pytest(bed, tmp, *args, f"--junitxml={junit}",
-                   "--azl-junit-dir", str(tmp / "reports"))
+    proc = child_pytest(targets_file, tmp, *args, f"--junitxml={junit}",
+                        "--azl-junit-dir", str(tmp / "reports"))
     try:
-        out, _ = proc.communicate(timeout=CHILD_WITHIN)
+        out, _ = proc.communicate(timeout=within)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -240,9 +232,9 @@ def test_image_suite_reads_each_vms_kernel_through_debug_pods(
     real_bed: RealBed, tmp_path: Path
 ) -> None:
     image = ROOT / "suites" / "image"
+    files = ("test_identity.py", "test_kernel.py", "test_lsm.py", "test_selinux_mode.py")
     outcomes, _ = _run_child(
-        real_bed, tmp_path, *(str(image / f) for f in ("test_identity.py", "test_kernel.py",
-                                                       "test_lsm.py", "test_selinux_mode.py")),
+        real_bed.targets_file, tmp_path, *(str(image / f) for f in files),
         str(ROOT / "suites" / "security" / "test_selinux.py"), "--azl-target", "nodepool-real")
     errors = {n: m for n, (o, m) in outcomes.items() if o == "error"}
     assert not errors, str(errors)[:3000]
@@ -269,12 +261,21 @@ def test_escape_probe_and_pod_network_on_real_nodes(real_bed: RealBed, tmp_path:
     # the escape probe on the second node here (the first runs it in the baseline test)
     second = real_bed.nodes[1].name
     outcomes, text = _run_child(
-        real_bed, tmp_path, str(ROOT / "suites" / "cluster"), "--azl-target", "nodepool-real",
-        "-k", f"(escape and {second}) or pod_to_pod")
+        real_bed.targets_file, tmp_path, str(ROOT / "suites" / "cluster"),
+        "--azl-target", "nodepool-real", "-k", f"(escape and {second}) or pod_to_pod")
     escape = {n: o for n, (o, _) in outcomes.items() if n.startswith("test_escape_probe_in_pod")}
     assert len(escape) == 3 and set(escape.values()) == {"passed"}, str(outcomes)[:3000]
-    network = [o for n, (o, _) in outcomes.items() if n.startswith("test_pod_to_pod")]
-    assert network == ["passed"], text[-3000:]
+    # measured across the two nodes' pod network; under emulation the nodes declare that the
+    # comparison with the host network is noise, and the test says so
+    network = [(o, m) for n, (o, m) in outcomes.items() if n.startswith("test_pod_to_pod")]
+    assert len(network) == 1, text[-3000:]
+    (outcome, message), = network
+    emulated = all(v.accel == "tcg" for v in load_vms(VmNet.from_lab(real_bed.lab))
+                   if v.variant in NODE_VARIANTS)
+    if emulated:
+        assert outcome == "skipped" and "software emulation" in message, message
+    else:
+        assert outcome == "passed", message
     report = next((tmp_path / "reports").glob("*aks-node*.xml")).read_text()
     gbps = float(report.split('name="metric.pod_network_gbps" value="')[1].split('"')[0])
     assert gbps > 0, "pod-to-pod iperf3 between the two real nodes measured nothing"
@@ -291,7 +292,7 @@ def test_privileged_pod_refused_where_the_namespace_enforces_baseline(
 
     node = real_bed.nodes[0].name
     outcomes, text = _run_child(
-        real_bed, tmp_path, str(ROOT / "suites" / "cluster" / "test_escape_pods.py"),
+        real_bed.targets_file, tmp_path, str(ROOT / "suites" / "cluster" / "test_escape_pods.py"),
         "--azl-target", "nodepool-real-ssh", "-k", node)
     assert len(outcomes) == 3, text[-3000:]
     for profile in ("restricted", "baseline"):
@@ -320,17 +321,10 @@ def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(
         "    time.sleep(3600)\n")
     node = real_bed.nodes[1]
     for sig in (signal.SIGINT, signal.SIGKILL):
-        proc = _pytest(real_bed, tmp_path, str(suite), "--azl-target", "nodepool-real", "-s",
-                       "-x", "-k", node.name)
+        proc = child_pytest(real_bed.targets_file, tmp_path, str(suite), "--azl-target",
+                            "nodepool-real", "-s", "-x", "-k", node.name)
         try:
-            seen = b""
-            deadline = time.monotonic() + 600
-            assert proc.stdout is not None
-            while b"HOLDING" not in seen:
-                chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
-                if not chunk or time.monotonic() > deadline:
-                    pytest.fail(f"no HOLDING: {seen.decode(errors='replace')[-2000:]}")
-                seen += chunk
+            wait_for_output(proc, b"HOLDING", 600)
             assert _managed_pods(real_bed), "the run made no debug pod?"
             assert _containers_on(real_bed, node), "no container runs for the debug pod?"
             proc.send_signal(sig)
@@ -355,7 +349,8 @@ def test_interrupted_run_leaves_nothing_and_killed_run_is_swept(
 def test_ssh_access_reaches_the_nodes_through_a_jump_host(
     real_bed: RealBed, tmp_path: Path
 ) -> None:
-    outcomes, _ = _run_child(real_bed, tmp_path, str(ROOT / "suites" / "image" / "test_kernel.py"),
+    kernel = str(ROOT / "suites" / "image" / "test_kernel.py")
+    outcomes, _ = _run_child(real_bed.targets_file, tmp_path, kernel,
                              "--azl-target", "nodepool-real-ssh")
     for node in real_bed.nodes:
         outcome, message = outcomes[f"test_kernel_flavour_and_release[{node.name}]"]
@@ -369,15 +364,10 @@ def test_ssh_access_reaches_the_nodes_through_a_jump_host(
     entry["ssh"]["connect_timeout"] = 3
     dead_targets = tmp_path / "dead-jump.yaml"
     dead_targets.write_text(yaml.safe_dump(doc))
-    junit = tmp_path / "dead.xml"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
-         "--azl-targets-file", str(dead_targets), "--azl-target", "nodepool-real-ssh",
-         str(ROOT / "suites" / "image" / "test_kernel.py"), f"--junitxml={junit}",
-         "--azl-junit-dir", str(tmp_path / "dead-reports")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    dead_outcomes = junit_outcomes(junit)
+    (tmp_path / "dead").mkdir()
+    dead_outcomes, text = _run_child(
+        dead_targets, tmp_path / "dead", kernel, "--azl-target", "nodepool-real-ssh",
+        within=600)
     outcomes_seen = {o for o, _ in dead_outcomes.values()}
-    assert dead_outcomes and outcomes_seen == {"error"}, proc.stdout[-2000:]
+    assert dead_outcomes and outcomes_seen == {"error"}, text[-2000:]
     assert any(dead in m for _, m in dead_outcomes.values()), str(dead_outcomes)[:2000]
