@@ -3,13 +3,15 @@
 Starts one real OpenSSH sshd on 127.0.0.1 (a non-root test user, key auth) and times N
 ``true`` commands four ways, interleaved in rounds so drift on a shared machine hits all:
 
-- ``ours``: ``Host.run("true")`` (persistent shell: framing, reader, locks, files per command);
+- ``ours``: ``Host.run("true")`` (persistent shell: framing, reader, locks, files per command;
+  a simple command runs in the shell itself, without a subshell);
 - ``raw``: a bare paramiko channel running ``exec sh``, sending ``true; echo M`` and reading
   until ``M`` (issue 15's floor: a builtin in an open shell, no process started);
 - ``raw+frame``: the same bare loop sending exactly our frame for ``true`` (subshell, output
   files, markers), so ``ours - raw+frame`` is the client side's own cost and
   ``raw+frame - raw`` what the remote side of the frame costs;
-- ``channel``: a new session channel per command, as pytest-testinfra does.
+- ``channel``: a new session channel per command, as pytest-testinfra does;
+- ``/bin/true``, ours and raw: the same for a program, which both must fork and exec.
 
 The ways take turns command by command, so a shared machine's load hits each alike.
 Goal (issue 15): ours <= 2 x raw. Exit code 0 when met, 1 otherwise.
@@ -40,16 +42,16 @@ from tests.fixtures.sshd import SshdFactory, missing_requirements, provisioned_u
 Way = Callable[[], None]
 
 
-def ours(host: Host) -> Way:
-    host.run("true")  # connect and start the shell outside the measurement
+def ours(host: Host, command: str = "true") -> Way:
+    host.run(command)  # connect and start the shell outside the measurement
 
     def once() -> None:
-        assert host.run("true").rc == 0
+        assert host.run(command).rc == 0
 
     return once
 
 
-def bare_shell(client: paramiko.SSHClient, frame_dir: str | None) -> Way:
+def bare_shell(client: paramiko.SSHClient, frame_dir: str | None, command: str = "true") -> Way:
     """The bare loop; with ``frame_dir``, our frame with its files in a directory there."""
     transport = client.get_transport()
     assert transport is not None
@@ -60,11 +62,11 @@ def bare_shell(client: paramiko.SSHClient, frame_dir: str | None) -> Way:
         workdir = f"{frame_dir}/azl-bench-{os.getpid()}"
         channel.sendall(f"mkdir -p {workdir}\n{_SETUP.format(dir=workdir)}".encode())
     token = "AZLBENCHTOKEN0000"
-    command = (_frame("true", token, None) if frame else f"true; echo {token} E $?\n").encode()
+    sent = (_frame(command, token, None) if frame else f"{command}; echo {token} E $?\n").encode()
     end = f"{token} E 0\n".encode()
 
     def once() -> None:
-        channel.sendall(command)
+        channel.sendall(sent)
         buf = b""
         while not buf.endswith(end):
             buf += channel.recv(65536)
@@ -128,6 +130,8 @@ def main() -> int:
                         "raw+frame (bare loop, our frame)":
                             bare_shell(client, str(Path(workdir).parent)),
                         "channel per command (testinfra)": channel_per_command(client),
+                        "ours, a program (/bin/true)": ours(host, "/bin/true"),
+                        "raw, a program (/bin/true)": bare_shell(client, None, "/bin/true"),
                     }
                     for name in ways:
                         samples[name] = []
@@ -156,6 +160,8 @@ def main() -> int:
     print(f"raw+frame / raw     {framed_s / raw_s:6.2f}   (remote side of the frame: "
           f"{(framed_s - raw_s) * 1000:.3f} ms a command)")
     print(f"ours / channel      {ours_s / channel_s:6.3f}")
+    program = median["ours, a program (/bin/true)"] / median["raw, a program (/bin/true)"]
+    print(f"ours / raw, /bin/true {program:4.2f}   (a program: fork and exec on both sides)")
     return 0 if ratio <= 2 else 1
 
 

@@ -23,7 +23,7 @@ from websocket import WebSocketException
 from ..errors import ClusterError, CommandTimeout, ConnectionLost, HostUnreachable
 from ..targets import HostSpec
 from .protocol import CommandResult
-from .shell import ShellSession, kill_script
+from .shell import ShellSession
 
 if TYPE_CHECKING:
     from ..cluster.context import ClusterContext
@@ -205,12 +205,12 @@ class KubeTransport:
             raise ApiError(f"exec in pod {ctx.namespace}/{self._pod}", *api_error(exc)) from None
         return _ExecStream(ws)
 
-    def _kill(self, pid: int) -> None:
-        """Kill a timed-out command through a second exec of the same pod."""
+    def _kill(self, script: str) -> None:
+        """Kill a timed-out command (``script``) through a second exec of the same pod."""
         from ..cluster.pods import exec_once
 
         ctx = self.context
-        argv = ["sh", "-c", f"exec nsenter -t 1 -m -u -i -n -p -- sh -c '{kill_script(pid)}'"]
+        argv = ["sh", "-c", f"exec nsenter -t 1 -m -u -i -n -p -- sh -c '{script}'"]
         with contextlib.suppress(ClusterError):  # the shell session then gives up on it
             exec_once(ctx.api, ctx.namespace, str(self._pod), argv, timeout=15)
 

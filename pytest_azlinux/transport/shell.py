@@ -14,6 +14,15 @@ cannot mix into later output, and the markers follow the output on the one strea
 in a subshell costs a fork, no exec, and has no argument-length limit. Standard input
 travels base64-encoded in a here-document piped into the command.
 
+A simple command (``cat -- /etc/os-release``: literal words, a program or a builtin that
+changes nothing, no stdin) needs no subshell: it cannot change the shell's state, so it
+runs in the foreground of the shell itself and saves the fork (a third of a ``true``'s
+round trip, a quarter of a ``cat``'s):
+
+    azl_n=$((azl_n+1)); echo T S 0; cat -- /etc/os-release </dev/null >... 2>...; azl_end T $?
+
+"S 0" says the command runs as a child of the shell; a timeout kills the shell's children.
+
 Where SELinux is enabled the command writes into pipes instead, each drained by a ``cat``
 into the file (``capture`` "pipes"). A program that runs in a domain of its own inherits
 the command's output: policies let domains use a pipe of the caller's, but not a file in a
@@ -32,6 +41,7 @@ directory. When that cannot be done in-band (the connection is gone), the transp
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import selectors
 import shlex
@@ -51,14 +61,19 @@ _MIN_FREE_KIB = 512 * 1024  # room for command output in the private directory
 SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 
 # Sent once, after the start: where the files go, and the end of every frame.
+# azl_end writes both end markers at once when there is no output: one packet, one wakeup.
 _SETUP = """azl_d={dir}; azl_n=0
 trap 'rm -rf "$azl_d"' EXIT
 azl_fin() {{
-  azl_p=$!; printf '%s S %s\\n' "$1" "$azl_p"; wait "$azl_p"; azl_r=$?
-  if [ -s "$azl_d/$azl_n.o" ]; then cat "$azl_d/$azl_n.o"; : >"$azl_d/$azl_n.o"; fi
-  printf '%s O\\n' "$1"
-  if [ -s "$azl_d/$azl_n.e" ]; then cat "$azl_d/$azl_n.e"; : >"$azl_d/$azl_n.e"; fi
-  printf '%s E %s\\n' "$1" "$azl_r"
+  azl_p=$!; printf '%s S %s\\n' "$1" "$azl_p"; wait "$azl_p"; azl_end "$1" $?
+}}
+azl_end() {{
+  if [ -s "$azl_d/$azl_n.o" ] || [ -s "$azl_d/$azl_n.e" ]; then
+    if [ -s "$azl_d/$azl_n.o" ]; then cat "$azl_d/$azl_n.o"; : >"$azl_d/$azl_n.o"; fi
+    printf '%s O\\n' "$1"
+    if [ -s "$azl_d/$azl_n.e" ]; then cat "$azl_d/$azl_n.e"; : >"$azl_d/$azl_n.e"; fi
+    printf '%s E %s\\n' "$1" "$2"
+  else printf '%s O\\n%s E %s\\n' "$1" "$1" "$2"; fi
   case $azl_n in *00) rm -f "$azl_d"/*.[oer];; esac
 }}
 """
@@ -78,14 +93,14 @@ class Stream(Protocol):
     def close(self) -> None: ...
 
 
-Killer = Callable[[int], None]
+Killer = Callable[[str], None]
 Liveness = Callable[[], bool]
 
 
 class ShellSession:
     """Runs framed commands through one long-lived shell on ``stream``.
 
-    ``killer(pid)`` kills a command's process tree out of band (``kill_script``);
+    ``killer(script)`` runs a ``kill_script`` out of band (the command's process tree);
     ``alive()``, if given, answers whether the connection still carries traffic (called
     after ``PROBE_AFTER`` s of silence while a command runs); ``secrets`` are replaced by
     ``***`` in the errors this session raises; ``capture`` ("files" or "pipes") overrides
@@ -112,7 +127,7 @@ class ShellSession:
         # before that (typically one the server closed while idle) is taken as not having
         # started the command, which is then sent once more on a new connection.
         self.run_started = False
-        self._running: int | None = None  # pid of the command in flight
+        self._running: int | None = None  # pid of the command in flight, 0: in the shell
         self._busy = False  # a command was sent and its end marker not yet read
         self._pending = bytearray()  # stdout read past the last end marker
         self._stray_err = bytearray()  # the shell's own stderr, between commands
@@ -275,7 +290,7 @@ class ShellSession:
                     raise self._timeout(script, timeout)
                 timed_out = True
                 if self._running is not None:
-                    self._killer(self._running)
+                    self._kill_running()
                 deadline = time.monotonic() + KILL_GRACE
                 continue
             if self._alive is not None and now - last_data >= PROBE_AFTER:
@@ -301,6 +316,13 @@ class ShellSession:
             raise self._timeout(script, timeout)
         return stdout, bytes(err), rc
 
+    def _kill_running(self) -> None:
+        if self._running == 0:  # a simple command in the shell: its children, not the shell
+            assert self.pid is not None
+            self._killer(kill_script(self.pid, spare_root=True))
+        elif self._running is not None:
+            self._killer(kill_script(self._running))
+
     def _timeout(self, script: str, timeout: float) -> CommandTimeout:
         return CommandTimeout(self._host, redact(script, self._secrets), timeout)
 
@@ -320,7 +342,7 @@ class ShellSession:
             if self._running is None:  # interrupted before the pid was read
                 self._drop()
                 return False
-            self._killer(self._running)
+            self._kill_running()
         ack = _token()
         sweeper = f'printf "%s K\\n" {ack}; exec </dev/null >/dev/null 2>&1; ' + sweep_script(
             self.tag, self.workdir)
@@ -347,6 +369,9 @@ def _token() -> str:
 
 
 def _frame(script: str, token: str, stdin: bytes | None, *, pipes: bool = False) -> str:
+    if stdin is None and not pipes and simple_command(script):
+        files = '</dev/null >"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e"'
+        return f"azl_n=$((azl_n+1)); echo {token} S 0; {script} {files}; azl_end {token} $?\n"
     command = f"( eval {shlex.quote(script)} )"
     no_stdin = "</dev/null " if stdin is None else ""
     if pipes:  # the exit code travels in a file: a pipeline's status is its last cat's
@@ -365,15 +390,45 @@ def _frame(script: str, token: str, stdin: bytes | None, *, pipes: bool = False)
     return f"azl_n=$((azl_n+1)); {launch} azl_fin {token}\n"
 
 
-def kill_script(pid: int) -> str:
+# A word the shell takes as it is: no expansion, no operator, no quote but a whole '...'.
+_LITERAL_WORD = r"(?:[A-Za-z0-9_@%+,./:=-]|'[^']*')+"
+_SIMPLE_COMMAND = re.compile(rf"[A-Za-z0-9_./-]+(?: +{_LITERAL_WORD})*")
+# Builtins and keywords of dash, bash and busybox ash, but those that change nothing.
+_SHELL_WORDS = frozenset({
+    ".", "alias", "bg", "bind", "break", "builtin", "caller", "cd", "chdir", "command", "compgen",
+    "complete", "compopt", "continue", "coproc", "declare", "dirs", "disown", "enable", "eval",
+    "exec", "exit", "export", "fc", "fg", "function", "getopts", "hash", "help", "history",
+    "jobs", "kill", "let", "local", "logout", "mapfile", "popd", "printf", "pushd", "read",
+    "readarray", "readonly", "return", "select", "set", "shift", "shopt", "source", "suspend",
+    "time", "times", "trap", "type", "typeset", "ulimit", "umask", "unalias", "unset", "wait",
+    "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then", "until",
+    "while",
+})
+
+
+def simple_command(script: str) -> bool:
+    """Whether ``script`` is one program (or harmless builtin) with literal arguments, safe
+    to run in the persistent shell itself: nothing in it can change the shell's state."""
+    if not _SIMPLE_COMMAND.fullmatch(script):
+        return False
+    program = script.split(" ", 1)[0]
+    return "/" in program or (program not in _SHELL_WORDS and not program.startswith("azl_"))
+
+
+def kill_script(pid: int, *, spare_root: bool = False) -> str:
     """Kill a command and every process below it (no single quotes: callers wrap it in them).
 
     Each process found is stopped first, so none can fork out of the walk; then TERM, and
-    KILL for what is left a second later.
+    KILL for what is left a second later. ``spare_root``: only what is below ``pid`` (a
+    simple command running in the shell ``pid``, which waits for it and goes on).
     """
+    start = (f'a=" {pid} "; kill -0 {pid} 2>/dev/null || exit 0; ' if spare_root
+             else f'a=" {pid} "; kill -STOP {pid} 2>/dev/null || exit 0; ')
+    spare = f'a=" ${{a# {pid} }}"; ' if spare_root else ""
     return (
-        f'a=" {pid} "; kill -STOP {pid} 2>/dev/null || exit 0; '
+        start
         + _TREE_WALK
+        + spare
         + 'kill -TERM $a 2>/dev/null; kill -CONT $a 2>/dev/null; '
         'i=0; while [ $i -lt 10 ]; do i=$((i+1)); s=; '
         'for p in $a; do l=; read -r l 2>/dev/null </proc/$p/stat; set -- ${l##*) }; '

@@ -21,7 +21,7 @@ import paramiko
 from ..errors import CommandTimeout, ConnectionLost, HostKeyError, HostUnreachable, InfraError
 from ..targets import HostSpec, JumpHost
 from .protocol import CommandResult, redact
-from .shell import ShellSession, kill_script, sweep_script
+from .shell import ShellSession, sweep_script
 
 
 class _ChannelStream:
@@ -305,7 +305,7 @@ class SshTransport:
         if sudo and self.spec.user != "root":
             self._sudo_handshake(stream)
         shell = ShellSession(
-            stream, self.spec.name, lambda pid: self._kill(pid, sudo),
+            stream, self.spec.name, lambda script: self._kill(script, sudo),
             alive=self._alive, secrets=self.spec.secrets(),
         )
         self._shells[sudo] = shell
@@ -389,9 +389,9 @@ class SshTransport:
         )
 
     # -- side channel: kill, sweep, probe ---------------------------------------------------
-    def _kill(self, pid: int, sudo: bool) -> None:
-        """Kill a timed-out command's process tree through a second channel."""
-        self._side_exec(kill_script(pid), sudo, timeout=15)
+    def _kill(self, script: str, sudo: bool) -> None:
+        """Kill a timed-out command's process tree (``script``) through a second channel."""
+        self._side_exec(script, sudo, timeout=15)
 
     def _sweep_orphans(self) -> None:
         """End what lost shells left (the shell itself, its commands, their children)."""

@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import selectors
+import shutil
 import subprocess
 import threading
 import time
@@ -27,7 +28,13 @@ import pytest
 from pytest_azlinux.errors import CommandRefused, CommandTimeout, ConnectionLost
 from pytest_azlinux.transport import shell as shell_module
 from pytest_azlinux.transport.local import tagged_pids
-from pytest_azlinux.transport.shell import ShellSession, kill_script, sweep_script
+from pytest_azlinux.transport.shell import (
+    ShellSession,
+    _frame,
+    kill_script,
+    simple_command,
+    sweep_script,
+)
 
 FAKE_PID = 4242
 
@@ -67,7 +74,7 @@ class FakeStream:
             assert tag is not None
             self.emit(f"{tag.group(1)} R {FAKE_PID - 1} files /dev/shm/azl.fake\n".encode())
             return
-        token = re.search(r"azl_fin (\w+)\n", text)
+        token = re.search(r"azl_(?:fin|end) (\w+)", text)
         self.respond(self, "command" if token else "other", token.group(1) if token else text)
 
     def fileno(self) -> int:
@@ -107,10 +114,10 @@ def answering(
 
 
 def session(respond: Callable[[FakeStream, str, str], None], **kwargs: object) -> tuple[
-    ShellSession, FakeStream, list[int]
+    ShellSession, FakeStream, list[str]
 ]:
     stream = FakeStream(respond)
-    killed: list[int] = []
+    killed: list[str] = []  # the kill scripts
     return ShellSession(stream, "fakehost", killed.append, **kwargs), stream, killed  # type: ignore[arg-type]
 
 
@@ -214,15 +221,15 @@ def test_timeout_kills_the_command_and_the_shell_stays_usable() -> None:
     shell, stream, killed = session(respond)
     real_killer = shell._killer
 
-    def killer(pid: int) -> None:
-        real_killer(pid)
+    def killer(script: str) -> None:
+        real_killer(script)
         stream.emit(f"{tokens[0]} O\n{tokens[0]} E 143\n".encode())  # the kill ends it
 
     shell._killer = killer
     start = time.monotonic()
     with pytest.raises(CommandTimeout, match=r"timed out after 0.5 s: sleep 100"):
         shell.run("sleep 100", timeout=0.5)
-    assert killed == [FAKE_PID]
+    assert killed == [kill_script(FAKE_PID)]
     assert time.monotonic() - start < 5
     assert shell.usable
     assert shell.run("echo next", timeout=5).stdout == "next\n"
@@ -239,7 +246,7 @@ def test_timeout_whose_kill_brings_nothing_back_breaks_the_shell(
     shell, stream, killed = session(respond)
     with pytest.raises(CommandTimeout):
         shell.run("sleep 100", timeout=0.3)
-    assert killed == [FAKE_PID]
+    assert killed == [kill_script(FAKE_PID)]
     assert shell.broken and stream.closed
     with pytest.raises(ConnectionLost):
         shell.run("true", timeout=1)
@@ -347,9 +354,9 @@ def test_close_of_a_shell_interrupted_before_the_pid_is_left_to_the_transport() 
 class PipeStream:
     """A real ``sh`` on pipes (no SSH): the session's shell code runs for real."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(["sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, env=env)
         assert self.proc.stdout and self.proc.stderr and self.proc.stdin
         self._fds = (self.proc.stdout.fileno(), self.proc.stderr.fileno())
         for fd in self._fds:
@@ -388,8 +395,8 @@ class PipeStream:
             self.proc.stdin.close()
 
 
-def local_kill(pid: int) -> None:
-    subprocess.run(["sh", "-c", kill_script(pid)], check=False, timeout=30)
+def local_kill(script: str) -> None:
+    subprocess.run(["sh", "-c", script], check=False, timeout=30)
 
 
 @pytest.fixture(params=["files", "pipes"])
@@ -397,6 +404,23 @@ def real_shell(request: pytest.FixtureRequest) -> Iterator[ShellSession]:
     """A real sh capturing output either way (pipes is what SELinux hosts get)."""
     stream = PipeStream()
     shell = ShellSession(stream, "local-sh", local_kill, capture=request.param)
+    yield shell
+    if not shell.broken:
+        shell.close()
+    subprocess.run(["sh", "-c", sweep_script(shell.tag, shell.workdir)], check=False)
+    stream.proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["dash", "bash"])
+def sh_as(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ShellSession]:
+    """A real sh capturing into files, as dash (Debian's sh) or as bash (Azure Linux's)."""
+    program = shutil.which(request.param)
+    if program is None:
+        pytest.skip(f"{request.param} is not installed")
+    (tmp_path / "sh").symlink_to(program)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    stream = PipeStream(env)
+    shell = ShellSession(stream, "local-sh", local_kill, capture="files")
     yield shell
     if not shell.broken:
         shell.close()
@@ -506,9 +530,62 @@ def test_sweep_script_ends_a_lost_shell(real_shell: ShellSession) -> None:
     assert not Path(str(real_shell.workdir)).exists()
 
 
+# -- simple commands run in the shell itself -------------------------------------------------
+@pytest.mark.parametrize("script", [
+    "true", "cat -- /etc/os-release", "/usr/bin/stat -c '%a %U:%G' /etc/shadow",
+    "sysctl -n net.ipv4.ip_forward", "echo 'it''s' a=b", "ls -ld /proc/1/ns/pid",
+])
+def test_simple_commands_skip_the_subshell(script: str) -> None:
+    assert simple_command(script)
+    frame = _frame(script, "T", None)
+    assert "eval" not in frame and f"S 0; {script} </dev/null >" in frame
+
+
+@pytest.mark.parametrize("script", [
+    "cd /tmp", "exit 3", "export A=1", "A=1 env", "'cd' /", "printf -v x 1", "read x",
+    "exec true", ". ./x", "set -e", "trap x EXIT", "wait", "kill 1", "azl_end T 0",
+    "echo $HOME", 'echo "x"', "cat /etc/*", "ls ~", "echo {a,b}", "echo `id`",
+    "echo a; echo b", "echo a | wc", "cat <x", "echo x >y", "true &", "(true)",
+    "echo a\\ b", "echo a#b", "true\n", "echo\tx", "true ", "",
+])
+def test_anything_else_keeps_its_subshell(script: str) -> None:
+    assert not simple_command(script)
+    assert "eval" in _frame(script, "T", None)
+
+
+def test_stdin_and_pipes_keep_the_subshell() -> None:
+    assert "eval" in _frame("cat", "T", b"x")
+    assert "eval" in _frame("true", "T", None, pipes=True)
+
+
+def test_simple_commands_in_the_shell(sh_as: ShellSession, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"a\x00b\n" * 1000)
+    assert sh_as.run(f"cat -- {tmp_path}/f", timeout=30).stdout_bytes == b"a\x00b\n" * 1000
+    missing = sh_as.run(f"ls -- {tmp_path}/missing", timeout=30)
+    assert missing.rc == 2 and "missing" in missing.stderr and missing.stdout == ""
+    unknown = sh_as.run("azl-no-such-program --x", timeout=30)
+    assert unknown.rc == 127 and "azl-no-such-program" in unknown.stderr
+    assert sh_as.run("false", timeout=30).rc == 1
+    assert sh_as.run("cd /", timeout=30).rc == 0  # in a subshell: the shell stays where it is
+    assert sh_as.run("pwd", timeout=30).stdout != "/\n"
+    assert sh_as.run("echo 'a  b' c", timeout=30).stdout == "a  b c\n"
+
+
+def test_a_simple_command_that_times_out_is_killed_and_the_shell_lives(
+    sh_as: ShellSession,
+) -> None:
+    with pytest.raises(CommandTimeout):
+        sh_as.run("sleep 309.5", timeout=1)
+    wait_until(lambda: not _running("sleep 309.5"), "the command is still running")
+    assert sh_as.pid is not None
+    os.kill(sh_as.pid, 0)  # the shell it ran in is alive
+    assert sh_as.run("echo after", timeout=30).stdout == "after\n"
+
+
 def test_kill_and_sweep_scripts_have_no_single_quote() -> None:
     """Callers (kube.py) wrap them in single quotes."""
     assert "'" not in kill_script(123)
+    assert "'" not in kill_script(123, spare_root=True)
     assert "'" not in sweep_script("azl0123", "/tmp/it's here")
 
 
