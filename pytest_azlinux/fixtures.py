@@ -73,7 +73,9 @@ def azl_hosts(request: pytest.FixtureRequest, azl_session: AzlSession) -> list[H
     """Every host of one target; the test runs once per target (id = target name)."""
     target: SelectedTarget = request.param
     request.node.user_properties.append((PROP_TARGET, target.name))
-    return [azl_session.host(p) for p in azl_session.params if p.target is target]
+    params = [p for p in azl_session.params if p.target is target]
+    azl_session.prepare(params)  # concurrently; a host that failed raises below
+    return [azl_session.host(p) for p in params]
 
 
 @pytest.fixture

@@ -439,10 +439,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     """Connect to every host the run needs and read its facts, concurrently, before the
-    first test (this process runs the tests: no xdist, or an xdist worker for its hosts is
-    left to connect on first use, since it learns its hosts one batch at a time)."""
+    first test (this process runs the tests without xdist; an xdist worker prepares its
+    hosts a batch at a time, as it gets them)."""
     azl = session.config.stash.get(SESSION_KEY, None)
-    if azl is None or hasattr(session.config, "workerinput") or session.config.option.collectonly:
+    if azl is None or session.config.option.collectonly:
+        return
+    workerinput = getattr(session.config, "workerinput", None)
+    if workerinput is not None:
+        azl.use_batches(int(workerinput.get("workercount", 1)))
         return
     if session.config.pluginmanager.has_plugin("dsession"):  # the xdist controller
         return
@@ -458,6 +462,16 @@ def pytest_runtestloop(session: pytest.Session) -> None:
             for param in azl.params_of(target) if target else ():
                 needed.setdefault(param.id, param)
     azl.prepare(needed.values())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """On an xdist worker, the first test of a host prepares the host's whole batch (the
+    worker learns its hosts a batch at a time: see xdist_scheduling)."""
+    azl = item.config.stash.get(SESSION_KEY, None)
+    host = item_host(item)
+    if azl is not None and host is not None:
+        azl.prepare_batch_of(host.id)
 
 
 def _apply_requires(item: pytest.Item, azl: AzlSession) -> None:

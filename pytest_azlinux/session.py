@@ -112,6 +112,18 @@ def host_id_in(nodeid: str, host_ids: Sequence[str]) -> str | None:
     return m.group(1) if m else None
 
 
+def host_batches(host_ids: Sequence[str], workers: int) -> dict[str, int]:
+    """Each host's batch: the hosts an xdist worker is given together and prepares at once
+    (``connect_workers`` at a time, as the controller does without xdist).
+
+    Two batches per worker: each worker has the next one queued while it runs one, and a
+    worker that is done early takes a batch from the queue. The controller (scheduling)
+    and each worker (preparing) compute the same batches from the same hosts.
+    """
+    size = max(1, -(-len(host_ids) // (2 * max(1, workers))))
+    return {host: index // size for index, host in enumerate(host_ids)}
+
+
 @functools.lru_cache(maxsize=8)
 def _host_pattern(host_ids: tuple[str, ...]) -> re.Pattern[str]:
     """One regex for all hosts: the earliest match wins, the longest id at one position
@@ -140,6 +152,8 @@ class AzlSession:
     _dead: dict[str, InfraError] = field(default_factory=dict)
     _opening: dict[str, threading.Lock] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _batches: dict[int, list[HostParam]] | None = None  # an xdist worker's (see use_batches)
+    _batch_of: dict[str, int] = field(default_factory=dict)
 
     # -- resolution -----------------------------------------------------------------------
     def validate_settings(self) -> None:
@@ -235,6 +249,23 @@ class AzlSession:
             list(pool.map(open_one, todo))
         with self._lock:
             return {p.id: self._dead[p.id] for p in todo if p.id in self._dead}
+
+    def use_batches(self, workers: int) -> None:
+        """On an xdist worker: the first test of a host prepares the host's whole batch."""
+        batches = host_batches([p.id for p in self.params], workers)
+        self._batches = {}
+        for param in self.params:
+            self._batches.setdefault(batches[param.id], []).append(param)
+        self._batch_of = batches
+
+    def prepare_batch_of(self, host_id: str) -> None:
+        """Prepare ``host_id``'s batch (an xdist worker) unless the host was tried already."""
+        if self._batches is None:
+            return
+        with self._lock:
+            if host_id in self._hosts or host_id in self._dead:
+                return
+        self.prepare(self._batches[self._batch_of[host_id]])
 
     def dead(self, host_id: str) -> InfraError | None:
         with self._lock:

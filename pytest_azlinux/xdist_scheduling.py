@@ -1,7 +1,9 @@
 """pytest-xdist hooks (registered only where xdist is installed and enabled).
 
-Every test of one host runs on one worker (one connection, one failure per host); tests not
-bound to a host are spread by module, as ``--dist loadscope`` does. The controller sees node
+Every test of one host runs on one worker (one connection, one failure per host), and hosts
+go to workers in batches (``host_batches``) that a worker prepares at once, as the
+controller does for a run without xdist; tests not bound to a host are spread by module,
+as ``--dist loadscope`` does. The controller sees node
 ids only, so here (and only here) a test's host is found from its node id.
 """
 
@@ -14,18 +16,21 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from .runstate import SESSION_KEY
-from .session import host_id_in
+from .session import host_batches, host_id_in
 
 
 class HostScheduling(LoadScopeScheduling):  # type: ignore[misc]
     def __init__(self, config: Any, log: Any, host_ids: Sequence[str]) -> None:
         super().__init__(config, log)
         self._host_ids = list(host_ids)
+        self._batches: dict[str, int] | None = None
 
     def _split_scope(self, nodeid: str) -> str:
         host = host_id_in(nodeid, self._host_ids)
         if host is not None:
-            return f"host:{host}"
+            if self._batches is None:  # the workers are known once scheduling starts
+                self._batches = host_batches(self._host_ids, len(self.nodes))
+            return f"hosts:{self._batches[host]}"
         return str(super()._split_scope(nodeid))
 
 

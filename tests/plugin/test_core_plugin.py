@@ -168,6 +168,52 @@ def test_hosts_are_prepared_concurrently(pytester: pytest.Pytester) -> None:
     assert max(accepted) - min(accepted) < 3, "connects ran one after another"
 
 
+def test_xdist_workers_prepare_their_hosts_a_batch_at_a_time(pytester: pytest.Pytester) -> None:
+    """-n 2, twelve hosts that never answer: each worker is given batches of three hosts
+    and connects to a batch's three at once (four timeouts in a row per worker, not six)."""
+    accepted: list[float] = []
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(32)
+    port = silent.getsockname()[1]
+    conns: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = silent.accept()
+            except OSError:
+                return
+            accepted.append(time.monotonic())
+            conns.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    hosts = "".join(f"      - {{name: m{i}, address: 127.0.0.1, port: {port}}}\n"
+                    for i in range(12))
+    pytester.makefile(".yaml", **{"azl-targets": (
+        "targets:\n  mute:\n    kind: ssh\n    defaults: {connect_timeout: 2, user: x}\n"
+        f"    hosts:\n{hosts}")})
+    pytester.makepyfile(test_x="def test_a(azl_host): pass\ndef test_b(azl_host): pass\n")
+    try:
+        result = pytester.runpytest_subprocess(*RUN, "--azl-target=mute", "-n", "2")
+    finally:
+        silent.close()
+        for conn in conns:
+            conn.close()
+    result.assert_outcomes(errors=24)
+    assert len(accepted) == 12  # one connect per host, its second test fails at once
+    accepted.sort()
+    # Connects come in groups of three (one batch each) a connect timeout apart.
+    groups = [[accepted[0]]]
+    for at in accepted[1:]:
+        if at - groups[-1][0] < 1.0:
+            groups[-1].append(at)
+        else:
+            groups.append([at])
+    assert sorted(len(g) for g in groups) in ([3, 3, 3, 3], [6, 6], [3, 3, 6]), groups
+    assert accepted[-1] - accepted[0] < 2 * 2 + 1.5, "batches ran one host after another"
+
+
 def test_azl_target_comes_from_the_item_not_the_node_id(pytester: pytest.Pytester) -> None:
     """Two targets with a host of the same name: each test sees its own target."""
     pytester.makefile(".yaml", **{"azl-targets": (

@@ -140,7 +140,24 @@ def test_xdist_scheduling_groups_a_hosts_tests() -> None:
     from pytest_azlinux.xdist_scheduling import HostScheduling
 
     sched = HostScheduling.__new__(HostScheduling)  # only the scope split is exercised
-    sched._host_ids = ["h1", "h2"]
-    assert sched._split_scope("s/a.py::t[h1]") == sched._split_scope("s/b.py::u[h1]") == "host:h1"
-    assert sched._split_scope("s/a.py::t[h2]") == "host:h2"
+    sched._host_ids = [f"h{i}" for i in range(8)]
+    sched._batches = None
+    sched.assigned_work = {"gw0": {}, "gw1": {}}  # two workers
+    assert sched._split_scope("s/a.py::t[h1]") == sched._split_scope("s/b.py::u[h1]")
+    assert sched._split_scope("s/a.py::t[h0]") == sched._split_scope("s/a.py::t[h1]")  # a batch
+    assert len({sched._split_scope(f"s/a.py::t[h{i}]") for i in range(8)}) == 4  # 2 a worker
     assert sched._split_scope("s/a.py::test_unbound") == "s/a.py"  # by module, as loadscope
+
+
+@pytest.mark.parametrize(("hosts", "workers", "sizes"), [
+    (1000, 2, [250] * 4), (10, 2, [3, 3, 3, 1]), (3, 2, [1, 1, 1]), (1, 4, [1]), (5, 1, [3, 2]),
+])
+def test_host_batches_are_two_a_worker_in_host_order(
+    hosts: int, workers: int, sizes: list[int]
+) -> None:
+    from pytest_azlinux.session import host_batches
+
+    ids = [f"n{i}" for i in range(hosts)]
+    batches = host_batches(ids, workers)
+    assert list(batches) == ids and sorted(batches.values()) == list(batches.values())
+    assert [list(batches.values()).count(b) for b in sorted(set(batches.values()))] == sizes
