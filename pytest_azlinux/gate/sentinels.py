@@ -71,13 +71,14 @@ _KMSG_AWK = (  # -F,: $2 is a record's sequence number
 )
 MACHINE_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # The follower: reads the kernel log from its start and then waits for new records, into a
-# file only it holds (unlinked at once). It carries the shell's AZL_SHELL tag, so closing
-# the connection ends it, and the file with it.
+# file only it holds: opened here and unlinked before the follower starts (had the follower
+# opened it by name, an unlink before that open would leave a new file behind). It carries
+# the shell's AZL_SHELL tag, so closing the connection ends it, and the file with it.
 _FOLLOW = (
     'f=$(mktemp "${TMPDIR:-/tmp}/azl-kmsg.XXXXXXXX" 2>/dev/null || '
     "mktemp /dev/shm/azl-kmsg.XXXXXXXX 2>/dev/null) && "
-    '{ cat /dev/kmsg >"$f" 2>/dev/null </dev/null & p=$!; rm -f "$f"; '
-    'echo "==> kmsg-follower $p"; }'
+    '{ exec 3>"$f"; rm -f "$f"; cat /dev/kmsg >&3 2>/dev/null </dev/null 3>&- & p=$!; '
+    'exec 3>&-; echo "==> kmsg-follower $p"; }'
 )
 
 
