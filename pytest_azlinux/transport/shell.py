@@ -62,12 +62,15 @@ SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 
 # Sent once, after the start: where the files go, and the end of every frame.
 # azl_end writes both end markers at once when there is no output: one packet, one wakeup.
+# It forgets the paths the shell remembered for programs (hash -r): a program run in the
+# shell itself would otherwise stay found where it was, for later commands too.
 _SETUP = """azl_d={dir}; azl_n=0
 trap 'rm -rf "$azl_d"' EXIT
 azl_fin() {{
   azl_p=$!; printf '%s S %s\\n' "$1" "$azl_p"; wait "$azl_p"; azl_end "$1" $?
 }}
 azl_end() {{
+  hash -r 2>/dev/null
   if [ -s "$azl_d/$azl_n.o" ] || [ -s "$azl_d/$azl_n.e" ]; then
     if [ -s "$azl_d/$azl_n.o" ]; then cat "$azl_d/$azl_n.o"; : >"$azl_d/$azl_n.o"; fi
     printf '%s O\\n' "$1"

@@ -571,6 +571,20 @@ def test_simple_commands_in_the_shell(sh_as: ShellSession, tmp_path: Path) -> No
     assert sh_as.run("echo 'a  b' c", timeout=30).stdout == "a  b c\n"
 
 
+def test_a_program_run_in_the_shell_is_looked_up_again_later(
+    sh_as: ShellSession, tmp_path: Path
+) -> None:
+    """The shell remembers where it found a program; a later command must not be told of a
+    program that has gone since (a lookup remembered by the shell would still name it)."""
+    program = tmp_path / "azl-probe-prog"  # tmp_path is on the shell's PATH (sh_as)
+    program.write_text("#!/bin/sh\necho here\n")
+    program.chmod(0o755)
+    assert sh_as.run("azl-probe-prog", timeout=30).stdout == "here\n"
+    program.chmod(0o644)
+    assert sh_as.run("command -v azl-probe-prog", timeout=30).rc != 0
+    assert sh_as.run("azl-probe-prog", timeout=30).rc in (126, 127)  # bash tries it: 126
+
+
 def test_a_simple_command_that_times_out_is_killed_and_the_shell_lives(
     sh_as: ShellSession,
 ) -> None:
