@@ -65,6 +65,7 @@ def _run(pytester: pytest.Pytester, targets: Path, names: dict[str, str]) -> lis
     result = pytester.runpytest_subprocess(
         "hardening", "--azl-target", "vm", "--azl-targets-file", str(mine),
         "--azl-junit-dir", str(reports), "--azl-hardening-level", "2", "-p", "no:cacheprovider",
+        "-n", "2",  # a worker per VM: each VM's one vCPU is one core under TCG
         timeout=900,
     )
     cases = [c for xml in reports.glob("*.xml") for c in read_cases(xml)[1]]

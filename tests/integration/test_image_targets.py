@@ -3,7 +3,9 @@ cloud-init seed, the image suite run against them through ``--azl-image`` (and e
 azldev invokes it), and files that cannot work: corrupt, never booting, missing.
 
 Each run is a real pytest in a subprocess; its lab name follows from its pid, so the test
-checks that nothing of it is left (qemu, taps, bridge, lab directory, FUSE exports).
+checks that nothing of it is left (qemu, taps, bridge, lab directory, FUSE exports). The two
+full runs (qcow2 through azldev's invocation, VHD) start together: each boots one VM, which
+under TCG keeps one core busy.
 The test images (tests/fixtures/image.py) are built once and cached; a cold build takes
 minutes. Boots run under TCG where KVM does not work: minutes each on a loaded machine.
 """
@@ -19,7 +21,7 @@ import sys
 import time
 import tomllib
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,18 +52,63 @@ class Run:
     lab: str  # the lab name the run's image target used
 
 
+class StartedRun:
+    """A pytest started in a subprocess; ``result()`` waits for it."""
+
+    def __init__(self, args: Sequence[str], cwd: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *args], cwd=cwd, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self._run: Run | None = None
+
+    def result(self) -> Run:
+        if self._run is None:
+            proc = self._proc
+            try:
+                out, _ = proc.communicate(timeout=HANG_GUARD_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+            self._run = Run(proc.returncode, out, lab_name("image", proc.pid))
+        return self._run
+
+
 def _pytest(args: Sequence[str], cwd: Path) -> Run:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", *args], cwd=cwd, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        out, _ = proc.communicate(timeout=HANG_GUARD_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return Run(proc.returncode, out, lab_name("image", proc.pid))
+    return StartedRun(args, cwd).result()
+
+
+@dataclass
+class FullRun:
+    started: StartedRun
+    junit: Path
+    reports: Path
+
+
+@pytest.fixture(scope="module")
+def full_runs(
+    request: pytest.FixtureRequest, images: BuiltImages, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, FullRun]]:
+    """The full image runs of the selected tests below, all started at once."""
+    selected = {item.name for item in request.session.items
+                if item.module is request.module}  # type: ignore[attr-defined]
+    runs: dict[str, FullRun] = {}
+    if "test_azldev_invocation_on_the_qcow2" in selected:
+        runs["qcow2"] = _start_azldev_run(images, tmp_path_factory.mktemp("qcow2"))
+    if "test_image_suite_on_the_vhd" in selected:
+        tmp = tmp_path_factory.mktemp("vhd")
+        junit = tmp / "junit.xml"
+        started = StartedRun(
+            ["suites/image", "--azl-image", str(images.vhd), "-p", "no:cacheprovider",
+             "--azl-junit-dir", str(tmp / "reports"), "--junit-xml", str(junit),
+             "--azl-command-timeout", "300"],
+            ROOT,
+        )  # fmt: skip
+        runs["vhd"] = FullRun(started, junit, tmp / "reports")
+    yield runs
+    for run in runs.values():
+        run.started.result()  # a test that failed early must not leave its run behind
 
 
 def _assert_nothing_left(lab: str) -> None:
@@ -123,9 +170,7 @@ def _azldev_suite() -> dict[str, object]:
     return suite
 
 
-def test_azldev_invocation_on_the_qcow2(images: BuiltImages, tmp_path: Path) -> None:
-    """``azldev image test``: placeholders substituted, ``--junit-xml`` appended, run in the
-    suite's working-dir (here a copy of the checkout's suites, so reports land in tmp)."""
+def _start_azldev_run(images: BuiltImages, tmp_path: Path) -> FullRun:
     suite = _azldev_suite()
     work = tmp_path / "checkout"
     shutil.copytree(ROOT / "suites", work / "suites")
@@ -139,20 +184,22 @@ def test_azldev_invocation_on_the_qcow2(images: BuiltImages, tmp_path: Path) -> 
             arg = arg.replace(placeholder, value)
         args.append(arg)
     junit = tmp_path / "azldev-results.xml"
-    run = _pytest([*suite["test-paths"], *args, "--junit-xml", str(junit)], cwd)  # type: ignore[misc]
-    _check_image_run(run, junit, cwd / "reports" / "vm-base")
+    started = StartedRun([*suite["test-paths"], *args, "--junit-xml", str(junit)], cwd)  # type: ignore[misc]
+    return FullRun(started, junit, cwd / "reports" / "vm-base")
+
+
+def test_azldev_invocation_on_the_qcow2(full_runs: dict[str, FullRun]) -> None:
+    """``azldev image test``: placeholders substituted, ``--junit-xml`` appended, run in the
+    suite's working-dir (here a copy of the checkout's suites, so reports land in tmp)."""
+    qcow2 = full_runs["qcow2"]
+    run = qcow2.started.result()
+    _check_image_run(run, qcow2.junit, qcow2.reports)
     assert "the suite needs capability" not in run.output  # every suite applies here
 
 
-def test_image_suite_on_the_vhd(images: BuiltImages, tmp_path: Path) -> None:
-    junit = tmp_path / "junit.xml"
-    run = _pytest(
-        ["suites/image", "--azl-image", str(images.vhd), "-p", "no:cacheprovider",
-         "--azl-junit-dir", str(tmp_path / "reports"), "--junit-xml", str(junit),
-         "--azl-command-timeout", "300"],
-        ROOT,
-    )  # fmt: skip
-    _check_image_run(run, junit, tmp_path / "reports")
+def test_image_suite_on_the_vhd(full_runs: dict[str, FullRun]) -> None:
+    vhd = full_runs["vhd"]
+    _check_image_run(vhd.started.result(), vhd.junit, vhd.reports)
 
 
 def _one_error(run: Run, junit: Path) -> str:
