@@ -192,14 +192,17 @@ class RunLedger:
 
         core = client.CoreV1Api(self.api)
         managed = f"{MANAGED_LABEL}={MANAGED_BY}"
+        # Objects first, records second: a run writes its record before any object, so a
+        # run starting between the two lists has its record in the second (the other order
+        # took its first objects for a run without a record, and deleted them under it).
+        seen: set[str] = set()
+        for kind in NAMESPACED_KINDS:
+            seen.update(labels.get(RUN_LABEL, "") for _, labels in self._list(kind, managed))
         records: dict[str, Any] = {}
         for cm in retry(lambda: core.list_namespaced_config_map(
                 self.namespace, label_selector=managed), "list run records").items:
             if cm.metadata.name.startswith(RECORD_PREFIX):
                 records[(cm.metadata.labels or {}).get(RUN_LABEL, "")] = cm
-        seen: set[str] = set()
-        for kind in NAMESPACED_KINDS:
-            seen.update(labels.get(RUN_LABEL, "") for _, labels in self._list(kind, managed))
         stale = []
         for run_id in sorted(seen | set(records)):
             if not run_id or run_id == self.run_id:

@@ -421,6 +421,91 @@ def test_a_forbidden_list_keeps_the_namespace_of_another_run(cluster_bed: BedHan
         core.delete_namespace(namespace)
 
 
+# -- runs that share the helper namespace (CI shards at once) --------------------------------
+@contextlib.contextmanager
+def _shared_namespace(bed: BedHandle, namespace: str) -> Iterator[Any]:
+    from pytest_azlinux.cluster.k8s import client
+    from pytest_azlinux.cluster.runs import wait_namespace_gone
+
+    api = bed.api()
+    assert ensure_namespace(api, namespace, "privileged") is True  # made by a run: managed
+    try:
+        yield client.CoreV1Api(api)
+    finally:
+        with contextlib.suppress(Exception):
+            client.CoreV1Api(api).delete_namespace(namespace)
+        wait_namespace_gone(api, namespace, NAMESPACE_GONE_TIMEOUT)
+
+
+def _record_of(core: Any, namespace: str, ledger: RunLedger) -> str:
+    return str(core.read_namespaced_config_map(f"azl-run-{ledger.run_id}", namespace)
+               .metadata.name)
+
+
+def test_a_run_joining_while_another_ends_keeps_the_namespace(cluster_bed: BedHandle) -> None:
+    """The ending run has seen no other record; a run joins before its delete: the delete
+    is refused (the namespace changed since the ending run read it), the joined run keeps
+    its namespace and its record."""
+    from pytest_azlinux.cluster.target import _drop_namespace_if_unused, _join_namespace
+
+    api, namespace = cluster_bed.api(), "azl-join-test"
+    with _shared_namespace(cluster_bed, namespace) as core:
+        ending, joining = RunLedger(api, namespace), RunLedger(api, namespace)
+        _join_namespace(api, namespace, "privileged", ending)
+        ending.delete_run()  # its record is gone: it is at its end
+
+        def remaining_then_another_joins(selector: str | None = None) -> list[str]:
+            seen = RunLedger.remaining(ending, selector)
+            _join_namespace(api, namespace, "privileged", joining)  # just after the look
+            return seen
+
+        ending.remaining = remaining_then_another_joins  # type: ignore[method-assign]
+        assert _drop_namespace_if_unused(api, namespace, ending) == []
+        assert core.read_namespace(namespace).metadata.deletion_timestamp is None
+        assert _record_of(core, namespace, joining)
+
+
+def test_a_run_joining_a_namespace_being_deleted_gets_a_new_one(cluster_bed: BedHandle) -> None:
+    """The other run's delete came first: the joining run waits it out and makes the
+    namespace again, with its record in it."""
+    from pytest_azlinux.cluster.target import _join_namespace
+
+    api, namespace = cluster_bed.api(), "azl-rejoin-test"
+    with _shared_namespace(cluster_bed, namespace) as core:
+        first_uid = core.read_namespace(namespace).metadata.uid
+        core.delete_namespace(namespace)  # the other run's end
+        joining = RunLedger(api, namespace)
+        _join_namespace(api, namespace, "privileged", joining)
+        now = core.read_namespace(namespace)
+        assert now.metadata.uid != first_uid and now.metadata.deletion_timestamp is None
+        assert _record_of(core, namespace, joining)
+
+
+def test_a_run_that_starts_during_a_sweep_is_not_swept(cluster_bed: BedHandle) -> None:
+    """A run writes its record, then its objects; a sweep that looks at records and objects
+    in between must still find its record (else it deletes a live run's objects)."""
+    from pytest_azlinux.cluster.k8s import client
+
+    api, namespace = cluster_bed.api(), "azl-sweep-test"
+    with _shared_namespace(cluster_bed, namespace) as core:
+        sweeper, starting = RunLedger(api, namespace), RunLedger(api, namespace)
+        listed = RunLedger._list
+
+        def starting_run_appears(self: RunLedger, kind: Any, selector: str) -> Any:
+            if not starting_run_appears.done:  # type: ignore[attr-defined]
+                starting_run_appears.done = True  # type: ignore[attr-defined]
+                starting.write_record()
+                client.CoreV1Api(api).create_namespaced_service(namespace, starting.label({
+                    "metadata": {"name": "azl-starting"},
+                    "spec": {"ports": [{"port": 80}]}}))
+            return listed(self, kind, selector)
+
+        starting_run_appears.done = False  # type: ignore[attr-defined]
+        sweeper._list = starting_run_appears.__get__(sweeper)  # type: ignore[method-assign]
+        assert starting.run_id not in sweeper.stale_runs()
+        assert core.read_namespaced_service("azl-starting", namespace).metadata.name
+
+
 def test_api_errors_from_the_helpers_are_infra_errors(cluster_bed: BedHandle) -> None:
     """A real 404 from the API server leaves the cluster helpers as ApiError (ERROR), with
     the status for callers that expect it; never as the client's own exception (FAIL)."""
