@@ -55,20 +55,29 @@ def shard_pool(cluster_bed: BedHandle, tmp_path: Path) -> Iterator[tuple[Path, l
         cluster_bed.bed.remove_pool(POOL)
 
 
-def _run(targets: Path, work: Path, *args: str) -> Path:
-    """The image suite on the pool; the directory of its per-image reports."""
+def _start(targets: Path, work: Path, *args: str) -> subprocess.Popen[str]:
+    """The image suite on the pool, started in ``work`` (reports in ``work/reports``)."""
     work.mkdir()
-    reports = work / "reports"
-    proc = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q",
          "--tb=line", "--rootdir", str(work), "--azl-targets-file", str(targets),
-         "--azl-target", "nodepool-shards", f"--azl-junit-dir={reports}", *args,
+         "--azl-target", "nodepool-shards", f"--azl-junit-dir={work / 'reports'}", *args,
          str(ROOT / "suites" / "image")],
-        cwd=work, capture_output=True, text=True, timeout=RUN_WITHIN,
+        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
-    return reports
+
+
+def _reports(proc: subprocess.Popen[str], work: Path) -> Path:
+    """The directory of a finished run's per-image reports."""
+    try:
+        out, _ = proc.communicate(timeout=RUN_WITHIN)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode in (0, 1), out[-5000:]
+    return work / "reports"
 
 
 def _cases(reports: Path) -> dict[str, str]:
@@ -96,7 +105,11 @@ def test_shards_merge_to_the_cases_of_one_run(
     shard_pool: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
     targets, nodes = shard_pool
-    whole_dir = _run(targets, tmp_path / "whole")
+    # the whole run and the shards at once, as CI jobs would run (and a core each here)
+    works = [tmp_path / "whole", *(tmp_path / f"shard{i}" for i in range(1, SHARDS + 1))]
+    procs = [_start(targets, works[0])] + [
+        _start(targets, works[i], f"--azl-shard={i}/{SHARDS}") for i in range(1, SHARDS + 1)]
+    whole_dir, *shard_dirs = [_reports(proc, work) for proc, work in zip(procs, works, strict=True)]
     whole = _cases(whole_dir)
     for node in nodes:
         assert any(f"[{node}]" in key for key in whole), f"no case of node {node}"
@@ -104,8 +117,6 @@ def test_shards_merge_to_the_cases_of_one_run(
     assert outcome == "failed" and "2 images" in whole_message, whole_message
     for node in nodes:  # the message names every node under its image
         assert node in whole_message
-    shard_dirs = [_run(targets, tmp_path / f"shard{i}", f"--azl-shard={i}/{SHARDS}")
-                  for i in range(1, SHARDS + 1)]
     per_shard = [_cases(d) for d in shard_dirs]
     node_cases = [{k for k in cases if any(f"[{n}]" in k for n in nodes)} for cases in per_shard]
     assert all(node_cases), "a shard ran no node"
