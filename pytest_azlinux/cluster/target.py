@@ -96,10 +96,14 @@ def _join_namespace(api: object, namespace: str, level: PodProfile, ledger: RunL
     for attempt in range(1, JOIN_ATTEMPTS + 1):
         try:
             ledger.write_record()
-            ns = retry(lambda: core.patch_namespace(namespace, touch),
-                       f"join namespace {namespace}")
+            ns = retry(lambda: core.read_namespace(namespace), f"read namespace {namespace}")
             if ns.metadata.deletion_timestamp is None:
-                return
+                if (ns.metadata.labels or {}).get(MANAGED_LABEL) != MANAGED_BY:
+                    return  # the user's namespace: no run deletes it, and it is not touched
+                ns = retry(lambda: core.patch_namespace(namespace, touch),
+                           f"join namespace {namespace}")
+                if ns.metadata.deletion_timestamp is None:
+                    return
         except ApiError as exc:
             if not _namespace_going(exc) or attempt == JOIN_ATTEMPTS:
                 raise

@@ -215,6 +215,9 @@ def test_pod_security_rejection_is_reported(cluster_bed: BedHandle) -> None:
         target = _target(cluster_bed, namespace=namespace)
         assert ensure_namespace(api, namespace, "privileged") is False  # not ours: untouched
         assert "Pod Security" in _connect_error("restricted", target)
+        # a run joined it (record written) without touching it: the namespace is the user's
+        annotations = core.read_namespace(namespace).metadata.annotations or {}
+        assert not [a for a in annotations if a.startswith("azl.io/")], annotations
     finally:
         core.delete_namespace(namespace)
 
