@@ -10,9 +10,7 @@ pool fails it: the merge must judge it again over every shard's nodes.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +21,9 @@ from pytest_azlinux.lab.bed import add_lab_pool, write_targets
 from pytest_azlinux.lab.state import LabHost
 from pytest_azlinux.report.junit import read_cases
 from pytest_azlinux.report.merge import merge_shards
+from tests.fixtures.child import ROOT, child_pytest, run_to_end
 from tests.fixtures.cluster import BedHandle
 
-ROOT = Path(__file__).resolve().parents[2]
 POOL = "shards"
 NODES = 40
 SHARDS = 4
@@ -55,27 +53,17 @@ def shard_pool(cluster_bed: BedHandle, tmp_path: Path) -> Iterator[tuple[Path, l
         cluster_bed.bed.remove_pool(POOL)
 
 
-def _start(targets: Path, work: Path, *args: str) -> subprocess.Popen[str]:
+def _start(targets: Path, work: Path, *args: str) -> subprocess.Popen[bytes]:
     """The image suite on the pool, started in ``work`` (reports in ``work/reports``)."""
     work.mkdir()
-    return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q",
-         "--tb=line", "--rootdir", str(work), "--azl-targets-file", str(targets),
-         "--azl-target", "nodepool-shards", f"--azl-junit-dir={work / 'reports'}", *args,
-         str(ROOT / "suites" / "image")],
-        cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    return child_pytest(
+        targets, work, "-p", "no:xdist", "-q", "--tb=line", "--azl-target", "nodepool-shards",
+        f"--azl-junit-dir={work / 'reports'}", *args, str(ROOT / "suites" / "image"))
 
 
-def _reports(proc: subprocess.Popen[str], work: Path) -> Path:
+def _reports(proc: subprocess.Popen[bytes], work: Path) -> Path:
     """The directory of a finished run's per-image reports."""
-    try:
-        out, _ = proc.communicate(timeout=RUN_WITHIN)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out = run_to_end(proc, RUN_WITHIN)
     assert proc.returncode in (0, 1), out[-5000:]
     return work / "reports"
 

@@ -32,7 +32,7 @@ from pytest_azlinux.lab.bed.real_nodes import REAL_LABEL, RealNode, add_real_nod
 from pytest_azlinux.lab.vm import VmNet, load_vms
 from pytest_azlinux.lab.vm_variants import NODE_VARIANTS
 from pytest_azlinux.targets import ClusterTarget, load_targets
-from tests.fixtures.child import ROOT, child_pytest, wait_for_output
+from tests.fixtures.child import ROOT, child_pytest, run_to_end, wait_for_output
 from tests.fixtures.junit import junit_outcomes
 from tests.fixtures.lab import make_lab, unique_lab_name
 
@@ -89,13 +89,7 @@ def _run_child(
     junit = tmp / "junit.xml"
     proc = child_pytest(targets_file, tmp, *args, f"--junitxml={junit}",
                         "--azl-junit-dir", str(tmp / "reports"))
-    try:
-        out, _ = proc.communicate(timeout=within)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    text = out.decode(errors="replace")
+    text = run_to_end(proc, within)
     assert junit.exists(), text[-3000:]
     return junit_outcomes(junit), text
 

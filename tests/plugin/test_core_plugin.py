@@ -5,10 +5,12 @@ Each test runs a real pytest in a subprocess (pytester) against this machine.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,46 +133,12 @@ def test_infra_error_is_one_line_and_its_cause_once(pytester: pytest.Pytester) -
     assert any("raise HostUnreachable" in line for line in long.outlines)
 
 
-def test_hosts_are_prepared_concurrently(pytester: pytest.Pytester) -> None:
-    """Six hosts that never answer: all six connects start together (the run costs one
-    connect timeout, not six in a row)."""
-    accepted: list[float] = []
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(16)
-    port = silent.getsockname()[1]
-    conns: list[socket.socket] = []
-
-    def accept() -> None:
-        while len(accepted) < 6:
-            try:
-                conn, _ = silent.accept()
-            except OSError:
-                return
-            accepted.append(time.monotonic())
-            conns.append(conn)
-
-    threading.Thread(target=accept, daemon=True).start()
-    hosts = "".join(f"      - {{name: m{i}, address: 127.0.0.1, port: {port}}}\n"
-                    for i in range(6))
-    pytester.makefile(".yaml", **{"azl-targets": (
-        "targets:\n  mute:\n    kind: ssh\n    defaults: {connect_timeout: 3, user: x}\n"
-        f"    hosts:\n{hosts}")})
-    pytester.makepyfile(test_x="def test_a(azl_host): pass\n")
-    try:
-        result = pytester.runpytest_subprocess(*RUN, "--azl-target=mute", "-p", "no:xdist")
-    finally:
-        silent.close()
-        for conn in conns:
-            conn.close()
-    result.assert_outcomes(errors=6)
-    assert len(accepted) == 6
-    assert max(accepted) - min(accepted) < 3, "connects ran one after another"
-
-
-def test_xdist_workers_prepare_their_hosts_a_batch_at_a_time(pytester: pytest.Pytester) -> None:
-    """-n 2, twelve hosts that never answer: each worker is given batches of three hosts
-    and connects to a batch's three at once (four timeouts in a row per worker, not six)."""
+@contextlib.contextmanager
+def _mute_hosts(pytester: pytest.Pytester, count: int, connect_timeout: int) -> Iterator[
+    list[float]
+]:
+    """Target ``mute``: ``count`` hosts on one port that accepts and never speaks SSH (each
+    connect waits out the timeout). Yields the times of the connects, as they come."""
     accepted: list[float] = []
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -189,17 +157,36 @@ def test_xdist_workers_prepare_their_hosts_a_batch_at_a_time(pytester: pytest.Py
 
     threading.Thread(target=accept, daemon=True).start()
     hosts = "".join(f"      - {{name: m{i}, address: 127.0.0.1, port: {port}}}\n"
-                    for i in range(12))
+                    for i in range(count))
     pytester.makefile(".yaml", **{"azl-targets": (
-        "targets:\n  mute:\n    kind: ssh\n    defaults: {connect_timeout: 2, user: x}\n"
+        "targets:\n  mute:\n    kind: ssh\n"
+        f"    defaults: {{connect_timeout: {connect_timeout}, user: x}}\n"
         f"    hosts:\n{hosts}")})
-    pytester.makepyfile(test_x="def test_a(azl_host): pass\ndef test_b(azl_host): pass\n")
     try:
-        result = pytester.runpytest_subprocess(*RUN, "--azl-target=mute", "-n", "2")
+        yield accepted
     finally:
         silent.close()
         for conn in conns:
             conn.close()
+
+
+def test_hosts_are_prepared_concurrently(pytester: pytest.Pytester) -> None:
+    """Six hosts that never answer: all six connects start together (the run costs one
+    connect timeout, not six in a row)."""
+    pytester.makepyfile(test_x="def test_a(azl_host): pass\n")
+    with _mute_hosts(pytester, 6, connect_timeout=3) as accepted:
+        result = pytester.runpytest_subprocess(*RUN, "--azl-target=mute", "-p", "no:xdist")
+    result.assert_outcomes(errors=6)
+    assert len(accepted) == 6
+    assert max(accepted) - min(accepted) < 3, "connects ran one after another"
+
+
+def test_xdist_workers_prepare_their_hosts_a_batch_at_a_time(pytester: pytest.Pytester) -> None:
+    """-n 2, twelve hosts that never answer: each worker is given batches of three hosts
+    and connects to a batch's three at once (four timeouts in a row per worker, not six)."""
+    pytester.makepyfile(test_x="def test_a(azl_host): pass\ndef test_b(azl_host): pass\n")
+    with _mute_hosts(pytester, 12, connect_timeout=2) as accepted:
+        result = pytester.runpytest_subprocess(*RUN, "--azl-target=mute", "-n", "2")
     result.assert_outcomes(errors=24)
     assert len(accepted) == 12  # one connect per host, its second test fails at once
     accepted.sort()
