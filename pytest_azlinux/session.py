@@ -152,8 +152,7 @@ class AzlSession:
     _dead: dict[str, InfraError] = field(default_factory=dict)
     _opening: dict[str, threading.Lock] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _batches: dict[int, list[HostParam]] | None = None  # an xdist worker's (see use_batches)
-    _batch_of: dict[str, int] = field(default_factory=dict)
+    _batch_of: dict[str, list[HostParam]] | None = None  # an xdist worker's: see use_batches
 
     # -- resolution -----------------------------------------------------------------------
     def validate_settings(self) -> None:
@@ -253,19 +252,19 @@ class AzlSession:
     def use_batches(self, workers: int) -> None:
         """On an xdist worker: the first test of a host prepares the host's whole batch."""
         batches = host_batches([p.id for p in self.params], workers)
-        self._batches = {}
+        members: dict[int, list[HostParam]] = {}
         for param in self.params:
-            self._batches.setdefault(batches[param.id], []).append(param)
-        self._batch_of = batches
+            members.setdefault(batches[param.id], []).append(param)
+        self._batch_of = {host: members[batch] for host, batch in batches.items()}
 
     def prepare_batch_of(self, host_id: str) -> None:
         """Prepare ``host_id``'s batch (an xdist worker) unless the host was tried already."""
-        if self._batches is None:
+        if self._batch_of is None:
             return
         with self._lock:
             if host_id in self._hosts or host_id in self._dead:
                 return
-        self.prepare(self._batches[self._batch_of[host_id]])
+        self.prepare(self._batch_of[host_id])
 
     def dead(self, host_id: str) -> InfraError | None:
         with self._lock:
