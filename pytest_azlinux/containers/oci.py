@@ -71,6 +71,10 @@ class Variation:
     # a block device node (container path, major, minor) created root:disk 0660, with a
     # device cgroup rule allowing rwm on it
     block_device: tuple[str, int, int] | None = None
+    # device cgroup rules added as they are, e.g. ("c 1:1 rwm",): no node is created
+    device_allow: tuple[str, ...] = ()
+    # entries of the default seccomp profile left out (seccomp.default_profile's allow)
+    seccomp_allow: tuple[str, ...] = ()
 
     def describe(self) -> str:
         parts = [f"+cap_{c}" for c in self.add_caps]
@@ -80,6 +84,8 @@ class Variation:
             parts.append(f"socket:{self.socket[1]}")
         if self.block_device:
             parts.append("block:{}({}:{})".format(*self.block_device))
+        parts += [f"device-allow:{r.replace(' ', '_')}" for r in self.device_allow]
+        parts += [f"seccomp-allow:{s}" for s in self.seccomp_allow]
         return ",".join(parts) or "none"
 
 
@@ -186,6 +192,12 @@ def build_config(
                              "fileMode": 0o660, "uid": 0, "gid": DISK_GID}]
         device_rules.append({"allow": True, "type": "b", "major": major, "minor": minor,
                              "access": "rwm"})
+    for rule in variation.device_allow:
+        kind, numbers, access = rule.split()
+        major, minor = numbers.split(":")
+        entry: dict[str, Any] = {"allow": True, "type": kind, "access": access}
+        entry.update({k: int(v) for k, v in (("major", major), ("minor", minor)) if v != "*"})
+        device_rules.append(entry)
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
     if not privileged:
@@ -193,7 +205,7 @@ def build_config(
         linux["readonlyPaths"] = [p for p in READONLY_PATHS
                                   if not (variation.writable_proc_sys and p == "/proc/sys")]
         if not variation.no_seccomp:
-            linux["seccomp"] = default_profile(layout.machine)
+            linux["seccomp"] = default_profile(layout.machine, variation.seccomp_allow)
     config: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": process,

@@ -5,11 +5,18 @@
 # found=true: the risky condition is present; false: absent; null: could not tell (detail
 # says why). Severity and verdict are decided by pytest_azlinux.analyse.escape, not here.
 #
-# Safety: read-only. Nothing is written outside a private temp dir (removed on exit);
-# no sysctl, cgroup or device file is ever opened for writing ("writable" = mount options
-# from /proc/self/mountinfo plus `test -w`); sensitive syscalls run in a child process with
-# invalid or no-op arguments; network checks contact only the addresses given as arguments
-# or environment (none given -> the check is skipped).
+# Each check tries the operation it reports on, not a stand-in for it: "writable" means
+# the file opened for writing (O_WRONLY|O_APPEND, nothing written), "reachable" means the
+# syscall itself got past seccomp and reached the kernel code that reads its arguments.
+# An operation that could not be tried is reported as not tried (found=null), never as
+# blocked.
+#
+# Safety: nothing is written outside a private temp dir (removed on exit): kernel files are
+# opened for writing and closed without a byte written; sensitive syscalls run in a child
+# process with invalid or no-op arguments the kernel rejects before acting; network checks
+# contact only the addresses given as arguments or environment (none given -> skipped).
+# Raw syscalls (clone, keyctl, add_key, mount...) that no busybox applet makes go through
+# python3's ctypes when the container has python3; without it they are reported not tried.
 #
 # Arguments (or the same names in the environment, upper-case with an AZL_ prefix):
 #   imds=HOST[:PORT] wireserver=HOST kubelet=HOST wireserver_ports="80 32526"
@@ -41,7 +48,7 @@ MOUNT_ALLOW=${AZL_MOUNT_ALLOW:-}
 NODE_IP=${AZL_NODE_IP:-}
 HOST_NS=${AZL_HOST_NS:-}
 NET_TIMEOUT=${AZL_NET_TIMEOUT:-1}
-PROBE_VERSION=2
+PROBE_VERSION=3
 
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}
 export PATH LC_ALL=C
@@ -132,12 +139,18 @@ mount_rw() {  # true when the mount covering $1 is read-write (per-mount and sup
     case ",$3," in *,ro,*) return 1 ;; esac
     [ -n "$1" ]
 }
-writable() { [ -e "$1" ] && mount_rw "$1" && [ -w "$1" ]; }  # busybox test -w ignores ro mounts
+# open for writing and close, writing nothing: mount options, permissions, capabilities and
+# LSMs all have their say (busybox `test -w` is true for root even on a read-only mount, and
+# false for a non-root process whose CAP_DAC_OVERRIDE would let it write)
+writable() { [ -e "$1" ] && [ ! -d "$1" ] && ( : >>"$1" ) 2>/dev/null; }
 
 # run a command in a child, classify the outcome of the syscall it makes
 errno_class() {  # RC OUTPUT -> blocked:EPERM | blocked:EACCES | absent:ENOSYS | reached:<what>
     if [ "$1" -eq 0 ]; then echo reached:ok; return; fi
+    if [ "$1" -eq 127 ]; then echo not-tried:no-tool; return; fi  # the applet is missing
+    if [ "$1" -eq 159 ]; then echo blocked:SIGSYS; return; fi    # seccomp killed it
     case $2 in
+        *"applet not found"* | *": not found"*) echo not-tried:no-tool ;;
         *"Operation not permitted"*) echo blocked:EPERM ;;
         *"Permission denied"*) echo blocked:EACCES ;;
         *"not implemented"* | *"does not support"*) echo absent:ENOSYS ;;
@@ -148,6 +161,8 @@ errno_class() {  # RC OUTPUT -> blocked:EPERM | blocked:EACCES | absent:ENOSYS |
     esac
 }
 try_child() { _o=$( ("$@") 2>&1 </dev/null); errno_class $? "$_o"; }
+# NAME=RESULT... -> true when one was reached, null when none was but one was not tried
+tri() { case " $* " in *=reached:*) echo true ;; *=not-tried:*) echo null ;; *) echo false ;; esac; }
 
 # --- network checks start first (in the background) so their timeouts overlap -------------
 with_timeout() { "$BB" timeout "$NET_TIMEOUT" "$BB" "$@"; }  # busybox wget/nc options
@@ -242,6 +257,85 @@ if [ -n "$TMP" ]; then
     { net_kubelet >"$NET_OUT.3"; } &
 fi
 
+# --- raw syscalls (python3 ctypes), each in a forked child with arguments the kernel rejects
+# before it acts; EPERM/EACCES/SIGSYS: blocked, ENOSYS/ENODEV: absent, other errors or
+# success: reached (the kernel looked at the arguments). One python3 run for all of them.
+RAW_PY='
+import ctypes, errno, os, platform, signal, sys
+tmp = sys.argv[1]
+nrs = {"x86_64": (56, 250, 248, 249, 321, 298, 165, 175, 313, 101, 310, 323, 425),
+       "aarch64": (220, 219, 217, 218, 280, 241, 40, 105, 273, 117, 270, 282, 425)}
+nr = nrs.get(platform.machine())
+if nr is None:
+    print("arch=" + platform.machine()); raise SystemExit
+libc = ctypes.CDLL(None, use_errno=True)
+L = ctypes.c_long
+image = ctypes.create_string_buffer(64)  # 64 zero bytes: not an ELF image, never loads
+fd = os.open(tmp + "/m.ko", os.O_RDONLY)
+ro = 1 | 2 | 4 | 8  # MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC
+calls = (
+    ("clone(CLONE_NEWUSER)", nr[0], (L(0x10000000 | 17), 0, 0, 0, 0)),  # + SIGCHLD
+    ("keyctl", nr[1], (L(-1), 0, 0, 0, 0)),
+    ("add_key", nr[2], (b"user", None, None, 0, 0)),  # keyring 0: EINVAL
+    ("request_key", nr[3], (b"azl-probe-no-such-type", b"azl", None, 0)),  # ENOKEY
+    ("bpf", nr[4], (ctypes.c_int(-1), None, 0)),
+    ("perf_event_open", nr[5], (None, 0, -1, -1, 0)),
+    ("mount(cgroup)", nr[6], (b"cgroup", (tmp + "/mnt").encode(), b"cgroup", L(ro),
+                              b"azl_probe_invalid_option")),  # the option: EINVAL
+    ("init_module", nr[7], (image, 64, b"")),
+    ("finit_module", nr[8], (fd, b"", 0)),
+    ("ptrace", nr[9], (L(2), 0, 0, 0)),  # PTRACE_PEEKDATA of pid 0: ESRCH
+    ("process_vm_readv", nr[10], (0, None, 0, None, 0, L(1))),  # flags 1: EINVAL
+    ("userfaultfd", nr[11], (ctypes.c_int(-1),)),
+    ("io_uring_setup", nr[12], (0, None)),
+)
+out = []
+for name, number, args in calls:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            rc = libc.syscall(L(number), *args)
+            e = ctypes.get_errno()
+            if rc > 0 and name.startswith("clone"):
+                os.waitpid(rc, 0)
+            os._exit(0 if rc >= 0 else min(e, 254) or 254)
+        except BaseException:
+            os._exit(255)
+    status = os.waitpid(pid, 0)[1]
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        res = "blocked:" + (signal.Signals(sig).name if sig == signal.SIGSYS else "signal-%d" % sig)
+    else:
+        e = os.WEXITSTATUS(status)
+        if e == 0:
+            res = "reached:ok"
+        elif e == 255:
+            res = "not-tried:python-error"
+        elif e in (errno.EPERM, errno.EACCES):
+            res = "blocked:" + errno.errorcode[e]
+        elif e in (errno.ENOSYS, errno.ENODEV):
+            res = "absent:" + errno.errorcode[e]
+        else:
+            res = "reached:" + errno.errorcode.get(e, str(e))
+    out.append(name + "=" + res)
+print(" ".join(out))
+'
+RAW=; RAW_WHY=
+if [ -z "$TMP" ]; then RAW_WHY=no-tmpdir
+elif ! command -v python3 >/dev/null 2>&1; then RAW_WHY=no-python3
+elif ! mkdir "$TMP/mnt" || ! head -c 64 /dev/zero >"$TMP/m.ko"; then RAW_WHY=tmpdir-unwritable
+else
+    RAW=$(python3 -c "$RAW_PY" "$TMP" 2>/dev/null </dev/null)
+    case $RAW in
+        "") RAW_WHY=python3-failed ;;
+        arch=*) RAW_WHY="unknown-${RAW}"; RAW= ;;
+    esac
+fi
+raw() {  # NAME -> the raw syscall's result, or not-tried:<why>
+    for _r in $RAW; do case $_r in "$1="*) echo "${_r#*=}"; return ;; esac; done
+    echo "not-tried:${RAW_WHY:-not-in-helper}"
+}
+
 # --- identity and confinement --------------------------------------------------------------
 full=$(( (1 << (LAST_CAP + 1)) - 1 ))
 if [ $(( EFF & full )) -eq "$full" ]; then f=true; else f=false; fi
@@ -307,9 +401,10 @@ uidmap=$(cat /proc/self/uid_map 2>/dev/null | tr -s ' \t' '  ' | sed 's/^ //')
 emit userns.host $f "uid_map: ${uidmap:-unreadable}" uid_map "$uidmap"
 
 maxuserns=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null)
-r=$(try_child bb unshare -U true)
-case $r in reached:*) f=true ;; *) f=false ;; esac
-emit userns.create $f "unshare(CLONE_NEWUSER) in a child: $r; max_user_namespaces=${maxuserns:-?}" \
+# both ways in: unshare(2) (busybox unshare -U) and clone(2) with CLONE_NEWUSER (raw); a
+# seccomp profile may filter one and not the other
+r="unshare(CLONE_NEWUSER)=$(try_child bb unshare -U true) clone(CLONE_NEWUSER)=$(raw 'clone(CLONE_NEWUSER)')"
+emit userns.create "$(tri $r)" "user namespace creation in a child: $r; max_user_namespaces=${maxuserns:-?}" \
     result "$r" max_user_namespaces "$maxuserns"
 
 # --- namespaces (initial namespaces have fixed inode numbers, include/linux/proc_ns.h; a
@@ -404,9 +499,11 @@ mount_rw /proc/sys && psys=rw || psys=ro
 emit procfs.writable $f "/proc/sys mount: $psys; writable:${w:- none}" proc_sys_mount "$psys" writable "${w# }" \
     core_pattern "$(head -c 120 /proc/sys/kernel/core_pattern 2>/dev/null)"
 
+# uevent_helper: the kernel runs it as root on the host at every uevent
 mount_rw /sys && ssys=rw || ssys=ro
-[ "$ssys" = rw ] && f=true || f=false
-emit sysfs.writable $f "/sys mount: $ssys" sys_mount "$ssys"
+sw=; for p in /sys/kernel/uevent_helper; do writable "$p" && sw="$sw $p"; done
+[ "$ssys" = rw ] || [ -n "$sw" ] && f=true || f=false
+emit sysfs.writable $f "/sys mount: $ssys; writable:${sw:- none}" sys_mount "$ssys" writable "${sw# }"
 
 # --- cgroups -------------------------------------------------------------------------------
 if [ -e /sys/fs/cgroup/cgroup.controllers ]; then cgv=2
@@ -415,16 +512,30 @@ else cgv=2; fi
 v1_hier=$(awk '$2 != 0 && $4 == 1 { n++ } END { print n + 0 }' /proc/cgroups 2>/dev/null)
 ra=; for p in $(find /sys/fs/cgroup -maxdepth 2 -name release_agent 2>/dev/null); do writable "$p" && ra="$ra $p"; done
 da=; for p in /sys/fs/cgroup/devices/devices.allow /sys/fs/cgroup/devices.allow; do writable "$p" && da="$da $p"; done
-# CVE-2022-0492 class: with v1 hierarchies and CAP_SYS_ADMIN a new hierarchy can be mounted
-mnt_class=
-if [ -n "$TMP" ]; then mkdir "$TMP/mnt" && mnt_class=$(try_child bb umount "$TMP/mnt"); fi
-canmount=no
-if [ "${v1_hier:-0}" -gt 0 ] && has_cap sys_admin; then
-    case $mnt_class in blocked:* | absent:*) ;; *) canmount=yes ;; esac
-fi
-[ -n "$ra$da" ] || [ $canmount = yes ] && f=true || f=false
+# CVE-2022-0492 class: a process that may mount the cgroup v1 filesystem mounts a hierarchy
+# (a named one needs no controller) and writes its release_agent. Tried: mount(2) of the
+# cgroup filesystem, read-only, with an option the v1 parser rejects: EINVAL means seccomp,
+# the capability check and the filesystem let the request through; nothing is mounted.
+# (A root process without python3 makes the same call through busybox mount.)
+mnt_class=$(raw 'mount(cgroup)')
+case $mnt_class in
+    not-tried:*) if [ "$EUID_" = 0 ] && [ -n "$BB" ] && [ -d "$TMP/mnt" ]; then
+        mnt_class=$(try_child bb mount -t cgroup -o ro,azl_probe_invalid_option cgroup "$TMP/mnt")
+    fi ;;
+esac
+case $mnt_class in
+    reached:*) canmount="yes (mount(2) of the cgroup v1 filesystem: $mnt_class)" ;;
+    not-tried:*) canmount="not tried ($mnt_class)" ;;
+    *) canmount="no (mount(2) of the cgroup v1 filesystem: $mnt_class)" ;;
+esac
+case $canmount in
+    yes*) f=true ;;
+    not*) if [ -n "$ra$da" ]; then f=true; else f=null; fi ;;
+    *) if [ -n "$ra$da" ]; then f=true; else f=false; fi ;;
+esac
 emit cgroup.escape $f "cgroup v$cgv (v1 hierarchies enabled: ${v1_hier:-0}); writable release_agent:${ra:- none}; writable devices.allow:${da:- none}; can mount a v1 hierarchy: $canmount" \
-    version "$cgv" v1_hierarchies "${v1_hier:-0}" release_agent "${ra# }" devices_allow "${da# }" can_mount_v1 "$canmount"
+    version "$cgv" v1_hierarchies "${v1_hier:-0}" release_agent "${ra# }" devices_allow "${da# }" \
+    can_mount_v1 "${canmount%% *}" mount "$mnt_class"
 
 # --- devices -------------------------------------------------------------------------------
 blk=$(find /dev -maxdepth 2 -type b 2>/dev/null | head -n 20 | tr '\n' ' '); blk=${blk% }
@@ -450,10 +561,10 @@ if [ -n "$cgpath" ]; then
         done
     fi
 fi
-cg_allows() {  # MAJOR MINOR -> the access (r, w, m) devices.list grants to block device M:m
-    printf '%s\n' "$devlist" | tr ',' '\n' | awk -v M="$1" -v m="$2" '
+cg_allows() {  # MAJOR MINOR [TYPE] -> the access (r, w, m) devices.list grants to M:m
+    printf '%s\n' "$devlist" | tr ',' '\n' | awk -v M="$1" -v m="$2" -v t="${3:-b}" '
         { split($2, n, ":")
-          if (($1 == "a" || $1 == "b") && (n[1] == "*" || n[1] == M) && (n[2] == "*" || n[2] == m)) acc = acc $3 }
+          if (($1 == "a" || $1 == t) && (n[1] == "*" || n[1] == M) && (n[2] == "*" || n[2] == m)) acc = acc $3 }
         END { out = ""; if (acc ~ /r/) out = out "r"; if (acc ~ /w/) out = out "w"; if (acc ~ /m/) out = out "m"; print out }'
 }
 allowed=; any_blk=
@@ -466,10 +577,37 @@ if [ -n "$devlist" ]; then
     done
     any_blk=$(cg_allows '*' '*')
 fi
-[ -n "$opened$allowed" ] || case $any_blk in *r* | *w*) true ;; *) false ;; esac && f=true || f=false
+if [ -n "$opened$allowed" ] || case $any_blk in *r* | *w*) true ;; *) false ;; esac; then f=true
+elif [ -n "$devlist" ] || { [ -z "$blk" ] && ! has_cap mknod; }; then f=false
+else f=null; fi  # the device cgroup's rules unreadable (as for dev.mem below)
 emit dev.block $f "block devices visible: ${blk:-none}; openable read-only by uid $EUID_:${opened:- none}; device cgroup allows:${allowed:- none} (every block device: ${any_blk:-none}); device cgroup: $devcg" \
     visible "$blk" openable "${opened# }" cgroup_allows "${allowed# }" cgroup_any_block "$any_blk" \
     device_cgroup "$devcg"
+
+# kernel memory and I/O ports: /dev/mem (c 1:1), /dev/kmem (c 1:2), /dev/port (c 1:4), under
+# any name in /dev; opened read-only (never read) where present, and what the device cgroup
+# grants on each, node or not: a root process with CAP_MKNOD makes the node it lacks
+memvis=; memopen=; memcg=
+for d in $(find /dev -maxdepth 2 -type c 2>/dev/null); do
+    set -- $(stat -c '%t %T' "$d" 2>/dev/null)
+    [ $# -eq 2 ] && [ $((0x$1)) -eq 1 ] || continue
+    case $((0x$2)) in 1 | 2 | 4) ;; *) continue ;; esac
+    memvis="$memvis $d(1:$((0x$2)))"
+    ( : <"$d" ) 2>/dev/null && memopen="$memopen $d"
+done
+if [ -n "$devlist" ]; then
+    for n in mem:1 kmem:2 port:4; do
+        a=$(cg_allows 1 "${n#*:}" c)
+        case $a in *r* | *w*) memcg="$memcg /dev/${n%:*}(1:${n#*:})=$a" ;; esac
+    done
+fi
+# without readable rules (cgroup v2) a process that may create nodes (CAP_MKNOD) or sees one
+# it cannot open is undecided: the rules it cannot read decide
+if [ -n "$memopen$memcg" ]; then f=true
+elif [ -n "$devlist" ] || { [ -z "$memvis" ] && ! has_cap mknod; }; then f=false
+else f=null; fi
+emit dev.mem $f "kernel memory / port devices visible:${memvis:- none}; openable read-only by uid $EUID_:${memopen:- none}; device cgroup allows:${memcg:- none}; device cgroup: $devcg" \
+    visible "${memvis# }" openable "${memopen# }" cgroup_allows "${memcg# }" device_cgroup "$devcg"
 
 if [ -n "$TMP" ]; then
     r=$(try_child bb mknod "$TMP/null" c 1 3); rm -f "$TMP/null"
@@ -480,17 +618,19 @@ else
 fi
 
 # --- kernel modules (an image of 64 zero bytes: the loader rejects it, nothing loads) -------
+# Both loading syscalls, each on its own: a filter may block one and not the other.
 mdis=$(cat /proc/sys/kernel/modules_disabled 2>/dev/null)
-kr=not-probed
-if [ -n "$TMP" ]; then
-    head -c 64 /dev/zero >"$TMP/m.ko" 2>/dev/null && kr=$(try_child bb insmod "$TMP/m.ko")
+kr="init_module=$(raw init_module) finit_module=$(raw finit_module)"
+f=$(tri $kr)
+if [ "$f" = null ] && [ -n "$TMP" ] && \
+        { [ -f "$TMP/m.ko" ] || head -c 64 /dev/zero >"$TMP/m.ko" 2>/dev/null; }; then
+    # no raw syscalls: busybox insmod calls finit_module, then init_module, and reports the
+    # last one: reached decides, blocked does not (finit_module's own answer is lost)
+    b=$(try_child bb insmod "$TMP/m.ko")
+    kr="$kr insmod(finit_module,init_module)=$b"
+    case $b in reached:*) f=true ;; esac
 fi
-case $kr in
-    reached:*) f=true ;;
-    not-probed) if has_cap sys_module && [ "$mdis" != 1 ]; then f=true; else f=false; fi ;;
-    *) f=false ;;
-esac
-emit kmod $f "init_module with an invalid image: $kr; CAP_SYS_MODULE: $(has_cap sys_module && echo yes || echo no); modules_disabled=${mdis:-?}" \
+emit kmod $f "module loading with an invalid image (64 zero bytes, never loads): $kr; CAP_SYS_MODULE: $(has_cap sys_module && echo yes || echo no); modules_disabled=${mdis:-?}" \
     result "$kr" modules_disabled "$mdis"
 
 # --- host processes --------------------------------------------------------------------------
@@ -521,55 +661,38 @@ emit ptrace.host $f "host PID namespace: $HOST_PID; processes of other mount nam
     reachable_root "$nroot" reachable_mem "$nmem" visible_processes "$nproc" examples "${shown# }" \
     files_listable "$listing" proc1_root "$root1" proc1_environ "$env1" ptrace_scope "$yama"
 
+# --- kernel keyrings: every syscall that reaches them, each on its own ---------------------
+# Keys are not namespaced by a container: one in the host user namespace shares its uid's
+# keyrings with the host. keyctl(-1): EOPNOTSUPP, add_key(user, keyring 0): EINVAL,
+# request_key(no such type): ENOKEY, when the call reached the keyring code.
+kr="keyctl=$(raw keyctl) add_key=$(raw add_key) request_key=$(raw request_key)"
+reached=$(printf '%s\n' $kr | sed -n 's/=reached:.*//p' | tr '\n' ' ')
+reached=${reached% }
+emit keyring.host "$(tri $kr)" "kernel keyring syscalls reachable: ${reached:-none}; results: $kr" \
+    results "$kr" reached "${reached% }"
+
 # --- sensitive syscalls, each in a child with invalid or no-op arguments --------------------
 sc="unshare(CLONE_NEWNS)=$(try_child bb unshare -m true)"
 sc="$sc setns(own-uts)=$(try_child bb nsenter -t $$ -u true)"
-sc="$sc umount2(non-mountpoint)=${mnt_class:-not-probed}"
-if [ -n "$TMP" ] && : >"$TMP/sw" 2>/dev/null; then sc="$sc swapoff(non-swap-file)=$(try_child bb swapoff "$TMP/sw")"; fi
-sc="$sc init_module(invalid-image)=$kr"
-if command -v python3 >/dev/null 2>&1; then
-    # keyctl(-1), bpf(-1, NULL, 0), perf_event_open(NULL, ...): EPERM when blocked,
-    # EOPNOTSUPP / EINVAL / EFAULT when the kernel got to look at the (invalid) arguments.
-    py=$(python3 -c '
-import ctypes, errno, platform
-nr = {"x86_64": (250, 321, 298), "aarch64": (219, 280, 241)}.get(platform.machine())
-if nr is None:
-    raise SystemExit
-libc = ctypes.CDLL(None, use_errno=True)
-calls = (("keyctl", nr[0], (ctypes.c_long(-1), 0, 0, 0, 0)),
-         ("bpf", nr[1], (ctypes.c_int(-1), None, 0)),
-         ("perf_event_open", nr[2], (None, 0, -1, -1, 0)))
-out = []
-for name, number, args in calls:
-    rc = libc.syscall(ctypes.c_long(number), *args)
-    e = ctypes.get_errno()
-    if rc >= 0:
-        res = "reached:ok"
-    elif e == errno.EPERM:
-        res = "blocked:EPERM"
-    elif e == errno.EACCES:
-        res = "blocked:EACCES"
-    elif e == errno.ENOSYS:
-        res = "absent:ENOSYS"
-    else:
-        res = "reached:" + errno.errorcode.get(e, str(e))
-    out.append(name + "=" + res)
-print(" ".join(out))
-' 2>/dev/null)
-    [ -n "$py" ] && sc="$sc $py"
-fi
+sc="$sc mount(cgroup)=$mnt_class"
+if [ -d "$TMP/mnt" ]; then sc="$sc umount2(non-mountpoint)=$(try_child bb umount "$TMP/mnt")"
+else sc="$sc umount2(non-mountpoint)=not-tried:no-tmpdir"; fi
+if [ -n "$TMP" ] && : >"$TMP/sw" 2>/dev/null; then sc="$sc swapoff(non-swap-file)=$(try_child bb swapoff "$TMP/sw")"
+else sc="$sc swapoff(non-swap-file)=not-tried:no-tmpdir"; fi
+for n in bpf perf_event_open ptrace process_vm_readv userfaultfd io_uring_setup; do
+    sc="$sc $n=$(raw $n)"
+done
 reached=$(printf '%s\n' $sc | sed -n 's/=reached:.*//p' | tr '\n' ' ')
 reached=${reached% }
-[ -n "$reached" ] && f=true || f=false
-emit syscalls.sensitive $f "reachable: ${reached:-none}; results: $sc" results "$sc" reached "${reached% }" \
+emit syscalls.sensitive "$(tri $sc)" "reachable: ${reached:-none}; results: $sc" results "$sc" reached "${reached% }" \
     unprivileged_bpf_disabled "$(cat /proc/sys/kernel/unprivileged_bpf_disabled 2>/dev/null)" \
     perf_event_paranoid "$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null)"
 
-# --- Kubernetes service account token (never read: only its presence) ----------------------
+# --- Kubernetes service account token (opened for reading, never read) ----------------------
 tok=
 for t in /var/run/secrets/kubernetes.io/serviceaccount/token /run/secrets/kubernetes.io/serviceaccount/token \
     /var/run/secrets/azure/tokens/azure-identity-token; do
-    [ -r "$t" ] && tok="$tok $t"
+    [ -f "$t" ] && ( : <"$t" ) 2>/dev/null && tok="$tok $t"
 done
 ns=$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace 2>/dev/null | head -c 64)
 [ -n "$tok" ] && f=true || f=false
