@@ -75,10 +75,10 @@ def test_details_of_dangerous_settings() -> None:
     assert "/run/containerd/containerd.sock" in sock.finding("sock.runtime").detail
     assert sock.finding("mount.hostpath").severity is Severity.FAIL  # a .sock is sensitive
     no_seccomp = verdict_for(recorded("restricted-no-seccomp"), "restricted")
-    # without seccomp an unprivileged process reaches keyctl/bpf/perf_event_open and userns
+    # without seccomp an unprivileged process reaches the keyrings, bpf, perf and userns
     assert {f.check for f in no_seccomp.failures} == {
-        "seccomp", "userns.create", "syscalls.sensitive"}
-    assert "keyctl=reached" in no_seccomp.finding("syscalls.sensitive").detail
+        "seccomp", "userns.create", "keyring.host", "syscalls.sensitive"}
+    assert "keyctl=reached" in no_seccomp.finding("keyring.host").detail
 
 
 def test_privileged_findings_are_expected_not_failures() -> None:
@@ -328,3 +328,103 @@ def test_node_ip_near_the_container_address_is_not_the_host_network() -> None:
     verdict = verdict_for(recorded("restricted-own-netns-node-ip-near"), "restricted")
     assert verdict.finding("ns.host_net").severity is Severity.OK
     assert verdict.failures == []
+
+
+# --- checks that try the operation they report on (issue 28), on recordings of containers
+# with exactly one weakness each (tests/data/escape/record.py: WEAKNESSES) ---------------------
+
+
+def test_userns_create_tries_clone_when_unshare_is_filtered() -> None:
+    verdict = verdict_for(recorded("restricted-seccomp-clone-newuser"), "restricted")
+    finding = verdict.finding("userns.create")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert "unshare(CLONE_NEWUSER)=blocked:EPERM" in finding.detail
+    assert "clone(CLONE_NEWUSER)=reached:ok" in finding.detail
+    assert [f.check for f in verdict.failures] == ["userns.create"]
+
+
+@pytest.mark.parametrize(("recording", "syscall", "errno"), [
+    ("restricted-seccomp-add-key", "add_key", "EINVAL"),
+    ("restricted-seccomp-request-key", "request_key", "ENOKEY"),
+])
+def test_each_keyring_syscall_is_tried_on_its_own(recording: str, syscall: str, errno: str) -> None:
+    verdict = verdict_for(recorded(recording), "restricted")
+    finding = verdict.finding("keyring.host")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert f"{syscall}=reached:{errno}" in finding.detail
+    assert "keyctl=blocked:EPERM" in finding.detail  # the one the old check tried
+    assert [f.check for f in verdict.failures] == ["keyring.host"]
+
+
+def test_reachable_keyring_fails_at_baseline() -> None:
+    lines = recorded("baseline-seccomp-keyctl")
+    verdict = verdict_for(lines, "baseline")
+    finding = verdict.finding("keyring.host")
+    assert finding.severity is Severity.FAIL and verdict.outcome == "fail", verdict.summary()
+    assert "keyctl=reached:ENOTSUP" in finding.detail
+    assert verdict_for(lines, "privileged").finding("keyring.host").severity is Severity.EXPECTED
+    # the runtime's default profile: no keyring syscall reaches the kernel
+    clean = verdict_for(recorded("baseline"), "baseline").finding("keyring.host")
+    assert clean.severity is Severity.OK and "reachable: none" in clean.detail
+
+
+def test_cgroup_mount_is_tried_itself_not_inferred_from_umount2() -> None:
+    verdict = verdict_for(recorded("baseline-sys-admin-seccomp-mount"), "baseline")
+    finding = verdict.finding("cgroup.escape")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert ("can mount a v1 hierarchy: yes (mount(2) of the cgroup v1 filesystem: "
+            "reached:EINVAL)") in finding.detail
+    assert "umount2(non-mountpoint)=blocked:EPERM" in verdict.finding("syscalls.sensitive").detail
+    # CAP_SYS_ADMIN alone, mount(2) filtered: the mount is tried and refused
+    admin = verdict_for(recorded("restricted-cap-sys-admin"), "restricted").finding("cgroup.escape")
+    assert admin.severity is Severity.OK and "blocked:EPERM" in admin.detail
+
+
+def test_kernel_memory_devices_allowed_by_the_device_cgroup() -> None:
+    verdict = verdict_for(recorded("restricted-device-allow-mem"), "restricted")
+    finding = verdict.finding("dev.mem")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert ("device cgroup allows: /dev/mem(1:1)=rwm /dev/kmem(1:2)=rwm /dev/port(1:4)=rwm"
+            in finding.detail)
+    assert verdict.finding("dev.block").severity is Severity.OK  # what the old check saw
+    clean = verdict_for(recorded("restricted"), "restricted").finding("dev.mem")
+    assert clean.severity is Severity.OK and "device cgroup allows: none" in clean.detail
+    privileged = verdict_for(recorded("privileged"), "privileged").finding("dev.mem")
+    assert privileged.severity is Severity.EXPECTED
+
+
+def test_an_operation_not_tried_is_skipped_never_ok() -> None:
+    """Without python3 the raw syscalls are not tried: the checks that need them say so."""
+    verdict = verdict_for(recorded("restricted-no-python3-clone-newuser"), "restricted")
+    userns = verdict.finding("userns.create")
+    assert userns.severity is Severity.SKIPPED and userns.found is None, userns
+    assert "clone(CLONE_NEWUSER)=not-tried:no-python3" in userns.detail
+    for check in ("keyring.host", "cgroup.escape", "kmod", "syscalls.sensitive"):
+        finding = verdict.finding(check)
+        assert finding.severity is Severity.SKIPPED and "not-tried:no-python3" in finding.detail, (
+            finding)
+    # what busybox can make is still made
+    assert "unshare(CLONE_NEWUSER)=blocked:EPERM" in userns.detail
+    assert "insmod(finit_module,init_module)=blocked:EPERM" in verdict.finding("kmod").detail
+
+
+def test_output_without_the_new_checks_is_incomplete() -> None:
+    lines = [line for line in recorded("restricted").splitlines()
+             if '"check":"keyring.host"' not in line and '"check":"dev.mem"' not in line]
+    with pytest.raises(ProbeOutputError, match=r"lacks check\(s\): dev.mem, keyring.host"):
+        parse_probe_output(lines)
+
+
+def test_seccomp_variation_leaves_out_exactly_what_it_names() -> None:
+    base = _config("restricted")["linux"]["seccomp"]["syscalls"]
+    weak = _config("restricted", Variation(seccomp_allow=("add_key", "clone:CLONE_NEWUSER")))
+    rules = weak["linux"]["seccomp"]["syscalls"]
+    assert set(base[0]["names"]) - set(rules[0]["names"]) == {"add_key"}
+    assert len(base) - len(rules) == 1  # the clone rule for CLONE_NEWUSER (0x10000000) only
+    assert all(r["args"][0]["value"] != 0x10000000 for r in rules if r.get("args"))
+    with pytest.raises(ValueError, match="not in the default seccomp profile: madeup"):
+        _config("restricted", Variation(seccomp_allow=("madeup",)))
+    devices = _config("restricted", Variation(device_allow=("c 1:1 rwm", "c 1:* r")))
+    assert devices["linux"]["resources"]["devices"][-2:] == [
+        {"allow": True, "type": "c", "access": "rwm", "major": 1, "minor": 1},
+        {"allow": True, "type": "c", "access": "r", "major": 1}]

@@ -44,6 +44,24 @@ def record(probe: RuncProbe, name: str, profile: str, variation: Variation | Non
     print(f"{name}: {run.verdict.outcome}", file=sys.stderr)
 
 
+WEAKNESSES = (
+    ("restricted-seccomp-clone-newuser", "restricted",
+     Variation(seccomp_allow=("clone:CLONE_NEWUSER",))),
+    ("restricted-seccomp-add-key", "restricted", Variation(seccomp_allow=("add_key",))),
+    ("restricted-seccomp-request-key", "restricted", Variation(seccomp_allow=("request_key",))),
+    ("baseline-seccomp-keyctl", "baseline", Variation(seccomp_allow=("keyctl",))),
+    ("baseline-sys-admin-seccomp-mount", "baseline",
+     Variation(add_caps=("sys_admin",), seccomp_allow=("mount",))),
+    ("restricted-device-allow-mem", "restricted",
+     Variation(device_allow=("c 1:1 rwm", "c 1:2 rwm", "c 1:4 rwm"))),
+)
+
+
+def without_python3(script: str) -> str:
+    """The probe as it runs in a container without python3 (the probe looks for it by name)."""
+    return script.replace("command -v python3", "command -v azl-absent-python3")
+
+
 def main() -> None:
     host = Host(HostSpec(name="local", target="local", access="local", sudo=True),
                 LocalTransport())
@@ -62,6 +80,13 @@ def main() -> None:
     }
     for name, variation in simple.items():
         record(probe, name, "restricted", variation)
+    # weaknesses a stand-in check hid (each one syscall or one device rule)
+    for name, profile, variation in WEAKNESSES:
+        record(probe, name, profile, variation)
+    # the container without python3 (its name hidden from the probe): raw syscalls not tried
+    blind = RuncProbe(host, script=without_python3(probe.script))
+    record(blind, "restricted-no-python3-clone-newuser", "restricted",
+           Variation(seccomp_allow=("clone:CLONE_NEWUSER",)))
     with background("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
                     "sleep", "120"):
         record(probe, "restricted-host-pid-nobody-process", "restricted",
