@@ -350,3 +350,87 @@ def test_node_ip_is_compared_exactly(
     same = probe.run("restricted", probe_args={"node_ip": "198.19.254.45"},
                      netns_path=netns).verdict.finding("ns.host_net")
     assert same.severity is Severity.FAIL and "node-ip-local" in same.detail, same
+
+
+# --- checks that stood for another operation (issue 28): a container with exactly the
+# weakness, which the proxy check missed -------------------------------------------------------
+
+
+def test_userns_by_clone_when_unshare_is_filtered(where: tuple[RuncProbe, Host]) -> None:
+    """The profile refuses unshare(CLONE_NEWUSER) and lets clone(CLONE_NEWUSER) through."""
+    probe, _ = where
+    verdict = probe.run("restricted", Variation(seccomp_allow=("clone:CLONE_NEWUSER",))).verdict
+    finding = verdict.finding("userns.create")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert "unshare(CLONE_NEWUSER)=blocked:EPERM" in finding.detail  # the old check's only try
+    assert "clone(CLONE_NEWUSER)=reached:ok" in finding.detail
+
+
+@pytest.mark.parametrize(("syscall", "errno"), [
+    ("keyctl", "ENOTSUP"), ("add_key", "EINVAL"), ("request_key", "ENOKEY"),
+])
+def test_each_keyring_syscall_allowed_alone(
+    where: tuple[RuncProbe, Host], syscall: str, errno: str
+) -> None:
+    probe, _ = where
+    verdict = probe.run("restricted", Variation(seccomp_allow=(syscall,))).verdict
+    finding = verdict.finding("keyring.host")
+    assert finding.severity is Severity.FAIL and verdict.outcome == "fail", verdict.summary()
+    assert f"kernel keyring syscalls reachable: {syscall};" in finding.detail
+    assert f"{syscall}=reached:{errno}" in finding.detail
+
+
+def test_reachable_keyring_fails_at_baseline(lab_probe: RuncProbe) -> None:
+    """The runtime's default profile blocks the keyrings: reaching one is no mere warning."""
+    verdict = lab_probe.run("baseline", Variation(seccomp_allow=("keyctl",))).verdict
+    assert verdict.finding("keyring.host").severity is Severity.FAIL, verdict.summary()
+    assert verdict.outcome == "fail"
+    assert lab_probe.run("baseline").verdict.finding("keyring.host").severity is Severity.OK
+
+
+def test_cgroup_mount_allowed_while_umount2_is_filtered(where: tuple[RuncProbe, Host]) -> None:
+    """CAP_SYS_ADMIN and a profile that lets mount(2) through but not umount2: the container
+    can mount a cgroup v1 hierarchy and write its release_agent."""
+    probe, _ = where
+    run = probe.run("baseline", Variation(add_caps=("sys_admin",), seccomp_allow=("mount",)))
+    verdict = run.verdict
+    finding = verdict.finding("cgroup.escape")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert "can mount a v1 hierarchy: yes (mount(2) of the cgroup v1 filesystem: reached:EINVAL)" \
+        in finding.detail
+    assert "umount2(non-mountpoint)=blocked:EPERM" in verdict.finding("syscalls.sensitive").detail
+    assert run.changes() == []  # nothing was mounted, nothing left
+    # the same capability with mount(2) filtered too: tried and refused
+    admin = probe.run("baseline", Variation(add_caps=("sys_admin",))).verdict
+    assert admin.finding("cgroup.escape").severity is Severity.OK, admin.summary()
+
+
+def test_kernel_memory_devices_allowed_by_the_device_cgroup(
+    where: tuple[RuncProbe, Host]
+) -> None:
+    """Device cgroup rules allowing /dev/mem, /dev/kmem and /dev/port (no node: a root process
+    with CAP_MKNOD makes one); the block-device check saw nothing."""
+    probe, _ = where
+    rules = ("c 1:1 rwm", "c 1:2 rwm", "c 1:4 rwm")
+    verdict = probe.run("restricted", Variation(device_allow=rules)).verdict
+    finding = verdict.finding("dev.mem")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert ("device cgroup allows: /dev/mem(1:1)=rwm /dev/kmem(1:2)=rwm /dev/port(1:4)=rwm"
+            in finding.detail)
+    assert verdict.finding("dev.block").severity is Severity.OK
+    # one rule alone is found too (m: runc's own rule lets any node be made)
+    port = probe.run("restricted", Variation(device_allow=("c 1:4 r",))).verdict
+    assert "device cgroup allows: /dev/port(1:4)=rm;" in port.finding("dev.mem").detail
+    assert port.finding("dev.mem").severity is Severity.FAIL
+
+
+def test_operation_not_tried_is_skipped_not_passed(lab_probe: RuncProbe, lab_host: Host) -> None:
+    """A container without python3 (the probe's only way to make a raw clone): the weakness
+    cannot be tried, and the check says so instead of reporting it absent."""
+    script = probe_script().replace("command -v python3", "command -v azl-absent-python3")
+    blind = RuncProbe(lab_host, script=script)
+    verdict = blind.run("restricted", Variation(seccomp_allow=("clone:CLONE_NEWUSER",))).verdict
+    finding = verdict.finding("userns.create")
+    assert finding.severity is Severity.SKIPPED and finding.found is None, finding
+    assert "clone(CLONE_NEWUSER)=not-tried:no-python3" in finding.detail
+    assert leftovers(lab_host) == []
