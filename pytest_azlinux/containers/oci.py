@@ -194,9 +194,9 @@ def build_config(
                              "access": "rwm"})
     for rule in variation.device_allow:
         kind, numbers, access = rule.split()
-        major, minor = numbers.split(":")
         entry: dict[str, Any] = {"allow": True, "type": kind, "access": access}
-        entry.update({k: int(v) for k, v in (("major", major), ("minor", minor)) if v != "*"})
+        pairs = zip(("major", "minor"), numbers.split(":"), strict=True)
+        entry.update({k: int(v) for k, v in pairs if v != "*"})  # "*": left out (any)
         device_rules.append(entry)
     if cgroups_path:
         linux["cgroupsPath"] = cgroups_path
