@@ -75,6 +75,7 @@ class Variation:
     device_allow: tuple[str, ...] = ()
     # entries of the default seccomp profile left out (seccomp.default_profile's allow)
     seccomp_allow: tuple[str, ...] = ()
+    seccomp_kill: tuple[str, ...] = ()  # denied syscalls that kill the caller instead
 
     def describe(self) -> str:
         parts = [f"+cap_{c}" for c in self.add_caps]
@@ -86,6 +87,7 @@ class Variation:
             parts.append("block:{}({}:{})".format(*self.block_device))
         parts += [f"device-allow:{r.replace(' ', '_')}" for r in self.device_allow]
         parts += [f"seccomp-allow:{s}" for s in self.seccomp_allow]
+        parts += [f"seccomp-kill:{s}" for s in self.seccomp_kill]
         return ",".join(parts) or "none"
 
 
@@ -205,7 +207,8 @@ def build_config(
         linux["readonlyPaths"] = [p for p in READONLY_PATHS
                                   if not (variation.writable_proc_sys and p == "/proc/sys")]
         if not variation.no_seccomp:
-            linux["seccomp"] = default_profile(layout.machine, variation.seccomp_allow)
+            linux["seccomp"] = default_profile(layout.machine, variation.seccomp_allow,
+                                                variation.seccomp_kill)
     config: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": process,

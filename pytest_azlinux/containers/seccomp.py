@@ -10,6 +10,8 @@ list so it loads whatever syscall names this libseccomp knows (runc ignores unkn
 ``allow`` weakens the profile by exactly the named entries (the escape tests give a container
 one weakness at a time): a syscall name leaves it out of the deny list, ``clone:CLONE_NEWUSER``
 (any flag name of ``CLONE_NAMESPACE_FLAGS``) drops the rule refusing ``clone`` with that flag.
+``kill`` names syscalls that kill the caller (SCMP_ACT_KILL_PROCESS) instead of failing, as
+some hardened profiles do.
 """
 
 from __future__ import annotations
@@ -47,10 +49,13 @@ ARCHITECTURES = {
 }
 
 
-def default_profile(machine: str, allow: Iterable[str] = ()) -> dict[str, Any]:
+def default_profile(
+    machine: str, allow: Iterable[str] = (), kill: Iterable[str] = ()
+) -> dict[str, Any]:
     """The OCI ``linux.seccomp`` object for a host of architecture ``machine`` (uname -m),
-    less the entries named in ``allow`` (module docstring)."""
-    allowed = set(allow)
+    less the entries named in ``allow``, with those in ``kill`` fatal (module docstring)."""
+    killed = list(kill)
+    allowed = set(allow) | set(killed)
     unknown = {a for a in allowed if a not in DENIED_SYSCALLS
                and a.removeprefix("clone:") not in CLONE_NAMESPACE_FLAGS}
     if unknown:
@@ -60,6 +65,8 @@ def default_profile(machine: str, allow: Iterable[str] = ()) -> dict[str, Any]:
          "errnoRet": EPERM},
         {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS},
     ]
+    if killed:
+        syscalls.append({"names": killed, "action": "SCMP_ACT_KILL_PROCESS"})
     # clone's flags are argument 0 on x86_64 and arm64; one rule per flag (rules are ORed)
     for name, flag in CLONE_NAMESPACE_FLAGS.items():
         if f"clone:{name}" in allowed:

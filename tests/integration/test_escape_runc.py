@@ -434,3 +434,16 @@ def test_operation_not_tried_is_skipped_not_passed(lab_probe: RuncProbe, lab_hos
     assert finding.severity is Severity.SKIPPED and finding.found is None, finding
     assert "clone(CLONE_NEWUSER)=not-tried:no-python3" in finding.detail
     assert leftovers(lab_host) == []
+
+
+def test_a_syscall_that_kills_loses_no_other_result(where: tuple[RuncProbe, Host]) -> None:
+    """A profile that kills on bpf and perf_event_open (SCMP_ACT_KILL_PROCESS) and lets keyctl
+    through: each raw syscall runs in a child of its own, so the kill is one result
+    (blocked:SIGSYS), and keyctl's is not lost with it."""
+    probe, _ = where
+    verdict = probe.run("restricted", Variation(seccomp_allow=("keyctl",),
+                                                seccomp_kill=("bpf", "perf_event_open"))).verdict
+    assert verdict.outcome == "fail", verdict.summary()
+    assert "keyctl=reached:ENOTSUP" in verdict.finding("keyring.host").detail
+    detail = verdict.finding("syscalls.sensitive").detail
+    assert "bpf=blocked:SIGSYS perf_event_open=blocked:SIGSYS" in detail, detail

@@ -422,6 +422,9 @@ def test_seccomp_variation_leaves_out_exactly_what_it_names() -> None:
     assert set(base[0]["names"]) - set(rules[0]["names"]) == {"add_key"}
     assert len(base) - len(rules) == 1  # the clone rule for CLONE_NEWUSER (0x10000000) only
     assert all(r["args"][0]["value"] != 0x10000000 for r in rules if r.get("args"))
+    fatal = _config("restricted", Variation(seccomp_kill=("bpf",)))["linux"]["seccomp"]
+    assert "bpf" not in fatal["syscalls"][0]["names"]
+    assert {"names": ["bpf"], "action": "SCMP_ACT_KILL_PROCESS"} in fatal["syscalls"]
     with pytest.raises(ValueError, match="not in the default seccomp profile: madeup"):
         _config("restricted", Variation(seccomp_allow=("madeup",)))
     devices = _config("restricted", Variation(device_allow=("c 1:1 rwm", "c 1:* r")))
