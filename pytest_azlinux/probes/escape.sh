@@ -452,12 +452,26 @@ fi
 emit ns.host_net $f "host network heuristics:${reasons:- none}" link "$netlink" interfaces "$ifaces" \
     reasons "${reasons# }"
 
+# connect(2) to a unix socket and close it at once, nothing sent (python3; else not tried)
+sock_connect() {
+    if [ -z "$RAW" ]; then echo "not-tried:${RAW_WHY:-no-python3}"; return; fi
+    python3 -c '
+import errno, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(1)
+try:
+    s.connect(sys.argv[1])
+    print("ok")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, "failed") if e.errno else "timeout")
+' "$1" 2>/dev/null || echo not-tried:python3-failed
+}
 # --- sockets and host mounts ---------------------------------------------------------------
 socks=
 for s in /run/containerd/containerd.sock /var/run/containerd/containerd.sock /var/run/docker.sock \
     /run/docker.sock /var/run/crio/crio.sock /run/crio/crio.sock /run/podman/podman.sock \
     /var/run/dockershim.sock /run/k3s/containerd/containerd.sock /run/buildkit/buildkitd.sock; do
-    [ -S "$s" ] && socks="$socks $s(writable=$([ -w "$s" ] && echo yes || echo no))"
+    [ -S "$s" ] && socks="$socks $s(connect=$(sock_connect "$s"))"
 done
 mounted=$(printf '%s\n' "$MOUNTINFO" | awk '$5 ~ /\.sock$/ { printf " %s", $5 }')
 abstract=$(grep -c '@/containerd-shim' /proc/net/unix 2>/dev/null)

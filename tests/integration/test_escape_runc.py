@@ -160,12 +160,15 @@ def test_bind_mounted_runtime_socket_is_detected(
                  f"{path}.log", sudo=True, check=True)
         assert host.run("test -S %s", path, sudo=True).rc == 0
         verdict = probe.run("restricted", Variation(socket=(path, SOCKET_IN_CONTAINER))).verdict
+        as_root = probe.run("baseline", Variation(socket=(path, SOCKET_IN_CONTAINER))).verdict
     finally:
         host.run("kill %s; wait %s 2>/dev/null; true", pid, pid, sudo=True)
     finding = verdict.finding("sock.runtime")
     assert finding.severity is Severity.FAIL, verdict.summary()
-    # found by its path and as a mounted .sock (uid 65534 may not connect: root's 0755 socket)
-    assert f"{SOCKET_IN_CONTAINER}(writable=no)" in finding.detail
+    # found by its path and as a mounted .sock; connect(2) tried: uid 65534 may not connect
+    # to root's 0755 socket, root may
+    assert f"{SOCKET_IN_CONTAINER}(connect=EACCES)" in finding.detail
+    assert f"{SOCKET_IN_CONTAINER}(connect=ok)" in as_root.finding("sock.runtime").detail
     assert f"mounted .sock: {SOCKET_IN_CONTAINER}" in finding.detail
     assert verdict.finding("mount.hostpath").severity is Severity.FAIL  # a .sock host path
 
