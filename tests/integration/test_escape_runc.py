@@ -450,3 +450,22 @@ def test_a_syscall_that_kills_loses_no_other_result(where: tuple[RuncProbe, Host
     assert "keyctl=reached:ENOTSUP" in verdict.finding("keyring.host").detail
     detail = verdict.finding("syscalls.sensitive").detail
     assert "bpf=blocked:SIGSYS perf_event_open=blocked:SIGSYS" in detail, detail
+
+
+def test_readable_is_tried_by_opening(
+    where: tuple[RuncProbe, Host], request: pytest.FixtureRequest
+) -> None:
+    """A service account token of mode 0600 root and uid 65534 with CAP_DAC_READ_SEARCH: the
+    mode bits (busybox `test -r`) say unreadable, open(2) says readable."""
+    probe, host = where
+    token = host.check_output("f=$(mktemp /tmp/azl-escape-token.XXXXXX) && chmod 600 $f && "
+                              "echo not-a-secret >$f && echo $f", sudo=True)
+    request.addfinalizer(lambda: host.run("rm -f %s", token, sudo=True, check=True))
+    path = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    verdict = probe.run("restricted", Variation(socket=(token, path),
+                                                add_caps=("dac_read_search",))).verdict
+    finding = verdict.finding("sa.token")
+    assert finding.severity is Severity.WARN and path in finding.detail, verdict.summary()
+    # without the capability, the same file is out of reach
+    plain = probe.run("restricted", Variation(socket=(token, path))).verdict
+    assert plain.finding("sa.token").severity is Severity.OK
