@@ -320,18 +320,106 @@ for name, number, args in calls:
     out.append(name + "=" + res)
 print(" ".join(out))
 '
-RAW=; RAW_WHY=
+# Without python3, on x86_64: the same calls through a 512-byte static ELF written to the temp
+# dir and run once per call. Bytes 0-119: ELF header and one read-only, executable PT_LOAD of
+# the whole file at 0x400000; 120-192, the code:
+#   mov rax,[rip+0x81]; mov rdi,[rip+0x82]; mov rsi,[rip+0x83]; mov rdx,[rip+0x84]
+#   mov r10,[rip+0x85]; mov r8,[rip+0x86]; mov r9,[rip+0x87]   (the 7 words at 256)
+#   syscall; mov rdi,rax; test rdi,rdi; jns 1f; neg rdi; jmp 2f; 1: xor edi,edi
+#   2: mov eax,231; syscall                                      (exit_group(errno or 0))
+# 256-311: the syscall number and its 6 arguments; 312-439: the string arguments; 440-503:
+# 64 zero bytes (the invalid module image). Exit status: 0 success, N errno N, 159 SIGSYS.
+ELF_X86_64='\177\105\114\106\002\001\001\000\000\000\000\000\000\000\000\000\002\000\076'
+ELF_X86_64="$ELF_X86_64"'\000\001\000\000\000\170\000\100\000\000\000\000\000\100\000\000\000\000\000'
+ELF_X86_64="$ELF_X86_64"'\000\000\000\000\000\000\000\000\000\000\000\000\000\000\100\000\070\000\001'
+ELF_X86_64="$ELF_X86_64"'\000\000\000\000\000\000\000\001\000\000\000\005\000\000\000\000\000\000\000'
+ELF_X86_64="$ELF_X86_64"'\000\000\000\000\000\000\100\000\000\000\000\000\000\000\100\000\000\000\000'
+ELF_X86_64="$ELF_X86_64"'\000\000\002\000\000\000\000\000\000\000\002\000\000\000\000\000\000\000\020'
+ELF_X86_64="$ELF_X86_64"'\000\000\000\000\000\000\110\213\005\201\000\000\000\110\213\075\202\000\000'
+ELF_X86_64="$ELF_X86_64"'\000\110\213\065\203\000\000\000\110\213\025\204\000\000\000\114\213\025\205'
+ELF_X86_64="$ELF_X86_64"'\000\000\000\114\213\005\206\000\000\000\114\213\015\207\000\000\000\017\005'
+ELF_X86_64="$ELF_X86_64"'\110\211\307\110\205\377\171\005\110\367\337\353\002\061\377\270\347\000\000'
+ELF_X86_64="$ELF_X86_64"'\000\017\005'
+ELF_HEAD_LEN=193
+le64() {  # VALUE -> appends its 8 little-endian bytes (two's complement) to _words, as octal
+    _i=0
+    while [ $_i -lt 64 ]; do
+        _b=$(( ($1 >> _i) & 255 ))
+        _words="$_words\\$((_b / 64))$((_b / 8 % 8))$((_b % 8))"
+        _i=$((_i + 8))
+    done
+}
+ELF_N=0
+elf_call() {  # NR ARG... (a number, s:TEXT for a pointer to TEXT, zeros64) -> result
+    _words=; _off=312; _n=0
+    for _a in "$@"; do
+        case $_a in
+            s:*) _t=${_a#s:}; le64 $((0x400000 + _off)); _off=$((_off + ${#_t} + 1)) ;;
+            zeros64) le64 $((0x400000 + 440)) ;;
+            *) le64 "$_a" ;;
+        esac
+        _n=$((_n + 1))
+    done
+    while [ $_n -lt 7 ]; do le64 0; _n=$((_n + 1)); done
+    [ $_off -le 440 ] || { echo not-tried:arguments-too-long; return; }
+    ELF_N=$((ELF_N + 1)); _f="$TMP/sc.$ELF_N"  # a file per call: a clone child may still run one
+    {
+        printf "$ELF_X86_64"
+        head -c $((256 - ELF_HEAD_LEN)) /dev/zero
+        printf "$_words"
+        for _a in "$@"; do case $_a in s:*) printf '%s\000' "${_a#s:}" ;; esac; done
+        head -c $((512 - _off)) /dev/zero
+    } >"$_f" && chmod 700 "$_f" || { echo not-tried:tmpdir-unwritable; return; }
+    ( "$_f" 3<"$TMP/m.ko" ) >/dev/null 2>&1
+    _rc=$?
+    rm -f "$_f"
+    case $_rc in
+        0) echo reached:ok ;;
+        1) echo blocked:EPERM ;; 13) echo blocked:EACCES ;; 159) echo blocked:SIGSYS ;;
+        38) echo absent:ENOSYS ;; 19) echo absent:ENODEV ;;
+        2) echo reached:ENOENT ;; 3) echo reached:ESRCH ;; 8) echo reached:ENOEXEC ;;
+        9) echo reached:EBADF ;; 14) echo reached:EFAULT ;; 16) echo reached:EBUSY ;;
+        22) echo reached:EINVAL ;; 95) echo reached:ENOTSUP ;; 126) echo reached:ENOKEY ;;
+        129) echo reached:EKEYREJECTED ;;
+        *) echo "reached:errno-$_rc" ;;
+    esac
+}
+raw_elf() {  # NAME -> the result of the call the Python helper names NAME
+    case $1 in
+        "clone(CLONE_NEWUSER)") elf_call 56 $((0x10000000 | 17)) 0 0 0 0 ;;
+        keyctl) elf_call 250 -1 0 0 0 0 ;;
+        add_key) elf_call 248 s:user 0 0 0 0 ;;
+        request_key) elf_call 249 s:azl-probe-no-such-type s:azl 0 0 ;;
+        bpf) elf_call 321 -1 0 0 ;;
+        perf_event_open) elf_call 298 0 0 -1 -1 0 ;;
+        "mount(cgroup)") elf_call 165 s:cgroup "s:$TMP/mnt" s:cgroup 15 s:azl_probe_invalid_option ;;
+        init_module) elf_call 175 zeros64 64 s: ;;
+        finit_module) elf_call 313 3 s: 0 ;;
+        ptrace) elf_call 101 2 0 0 0 ;;
+        process_vm_readv) elf_call 310 0 0 0 0 0 1 ;;
+        userfaultfd) elf_call 323 -1 ;;
+        io_uring_setup) elf_call 425 0 0 ;;
+        *) echo not-tried:no-helper ;;
+    esac
+}
+
+RAW=; RAW_HOW=; RAW_WHY=
 if [ -z "$TMP" ]; then RAW_WHY=no-tmpdir
-elif ! command -v python3 >/dev/null 2>&1; then RAW_WHY=no-python3
 elif ! mkdir "$TMP/mnt" || ! head -c 64 /dev/zero >"$TMP/m.ko"; then RAW_WHY=tmpdir-unwritable
-else
+elif command -v python3 >/dev/null 2>&1; then
     RAW=$(python3 -c "$RAW_PY" "$TMP" 2>/dev/null </dev/null)
     case $RAW in
         "") RAW_WHY=python3-failed ;;
         arch=*) RAW_WHY="unknown-${RAW}"; RAW= ;;
+        *) RAW_HOW=python3 ;;
     esac
+elif [ "$(uname -m)" = x86_64 ]; then
+    # getpid: the helper runs at all (a noexec temp dir refuses it)
+    if [ "$(elf_call 39)" = reached:ok ]; then RAW_HOW=elf-x86_64; else RAW_WHY=no-python3,noexec-tmpdir; fi
+else RAW_WHY=no-python3
 fi
 raw() {  # NAME -> the raw syscall's result, or not-tried:<why>
+    if [ "$RAW_HOW" = elf-x86_64 ]; then raw_elf "$1"; return; fi
     for _r in $RAW; do case $_r in "$1="*) echo "${_r#*=}"; return ;; esac; done
     echo "not-tried:${RAW_WHY:-not-in-helper}"
 }
@@ -454,7 +542,7 @@ emit ns.host_net $f "host network heuristics:${reasons:- none}" link "$netlink" 
 
 # connect(2) to a unix socket and close it at once, nothing sent (python3; else not tried)
 sock_connect() {
-    if [ -z "$RAW" ]; then echo "not-tried:${RAW_WHY:-no-python3}"; return; fi
+    if [ "$RAW_HOW" != python3 ]; then echo "not-tried:${RAW_WHY:-no-python3}"; return; fi
     python3 -c '
 import errno, socket, sys
 s = socket.socket(socket.AF_UNIX)
@@ -733,4 +821,5 @@ fi
 
 END_CS=$(uptime_cs)
 emit probe.done null "probe finished" version "$PROBE_VERSION" \
-    elapsed_ms "$(( (${END_CS:-0} - ${START_CS:-0}) * 10 ))" busybox "${BB:-none}" tmpdir "${TMP:-none}"
+    elapsed_ms "$(( (${END_CS:-0} - ${START_CS:-0}) * 10 ))" busybox "${BB:-none}" tmpdir "${TMP:-none}" \
+    raw_syscalls "${RAW_HOW:-not-tried:$RAW_WHY}"

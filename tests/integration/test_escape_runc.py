@@ -427,15 +427,28 @@ def test_kernel_memory_devices_allowed_by_the_device_cgroup(
     assert port.finding("dev.mem").severity is Severity.FAIL
 
 
-def test_operation_not_tried_is_skipped_not_passed(lab_probe: RuncProbe, lab_host: Host) -> None:
-    """A container without python3 (the probe's only way to make a raw clone): the weakness
-    cannot be tried, and the check says so instead of reporting it absent."""
-    script = probe_script().replace("command -v python3", "command -v azl-absent-python3")
-    blind = RuncProbe(lab_host, script=script)
-    verdict = blind.run("restricted", Variation(seccomp_allow=("clone:CLONE_NEWUSER",))).verdict
-    finding = verdict.finding("userns.create")
+def test_without_python3_the_raw_calls_are_made_or_said_not_tried(
+    lab_probe: RuncProbe, lab_host: Host
+) -> None:
+    """A container without python3 (its name hidden from the probe): the x86_64 helper makes
+    the raw clone; with its temp dir on a noexec mount too (/dev/shm here), the clone cannot be
+    tried, and the check says so instead of reporting the weakness absent."""
+    machine = lab_host.check_output("uname -m")
+    no_python = probe_script().replace("command -v python3", "command -v azl-absent-python3")
+    clone = Variation(seccomp_allow=("clone:CLONE_NEWUSER",))
+    finding = RuncProbe(lab_host, script=no_python).run("restricted", clone).verdict.finding(
+        "userns.create")
+    if machine == "x86_64":
+        assert finding.severity is Severity.FAIL, finding
+        assert "clone(CLONE_NEWUSER)=reached:ok" in finding.detail
+    else:
+        assert finding.severity is Severity.SKIPPED, finding
+    noexec = no_python.replace("#!/bin/sh\n", "#!/bin/sh\nTMPDIR=/dev/shm; export TMPDIR\n", 1)
+    run = RuncProbe(lab_host, script=noexec).run("restricted", clone)
+    finding = run.verdict.finding("userns.create")
     assert finding.severity is Severity.SKIPPED and finding.found is None, finding
     assert "clone(CLONE_NEWUSER)=not-tried:no-python3" in finding.detail
+    assert run.changes() == []
     assert leftovers(lab_host) == []
 
 

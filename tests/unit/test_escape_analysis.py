@@ -393,16 +393,26 @@ def test_kernel_memory_devices_allowed_by_the_device_cgroup() -> None:
     assert privileged.severity is Severity.EXPECTED
 
 
-def test_an_operation_not_tried_is_skipped_never_ok() -> None:
-    """Without python3 the raw syscalls are not tried: the checks that need them say so."""
+def test_without_python3_the_x86_64_helper_makes_the_call() -> None:
     verdict = verdict_for(recorded("restricted-no-python3-clone-newuser"), "restricted")
+    finding = verdict.finding("userns.create")
+    assert finding.severity is Severity.FAIL, verdict.summary()
+    assert "clone(CLONE_NEWUSER)=reached:ok" in finding.detail
+    done = parse_probe_output(recorded("restricted-no-python3-clone-newuser"))[-1]
+    assert done.data["raw_syscalls"] == "elf-x86_64"
+
+
+def test_an_operation_not_tried_is_skipped_never_ok() -> None:
+    """Neither python3 nor an executable temp dir: the raw syscalls are not tried, and the
+    checks that need them say so."""
+    verdict = verdict_for(recorded("restricted-no-python3-noexec-clone-newuser"), "restricted")
     userns = verdict.finding("userns.create")
     assert userns.severity is Severity.SKIPPED and userns.found is None, userns
-    assert "clone(CLONE_NEWUSER)=not-tried:no-python3" in userns.detail
+    why = "not-tried:no-python3,noexec-tmpdir"
+    assert f"clone(CLONE_NEWUSER)={why}" in userns.detail
     for check in ("keyring.host", "cgroup.escape", "kmod", "syscalls.sensitive"):
         finding = verdict.finding(check)
-        assert finding.severity is Severity.SKIPPED and "not-tried:no-python3" in finding.detail, (
-            finding)
+        assert finding.severity is Severity.SKIPPED and why in finding.detail, finding
     # what busybox can make is still made
     assert "unshare(CLONE_NEWUSER)=blocked:EPERM" in userns.detail
     assert "insmod(finit_module,init_module)=blocked:EPERM" in verdict.finding("kmod").detail

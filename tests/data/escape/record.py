@@ -62,6 +62,11 @@ def without_python3(script: str) -> str:
     return script.replace("command -v python3", "command -v azl-absent-python3")
 
 
+def with_noexec_tmpdir(script: str) -> str:
+    """The probe with its temp dir on /dev/shm (mounted noexec in the containers here)."""
+    return script.replace("#!/bin/sh\n", "#!/bin/sh\nTMPDIR=/dev/shm; export TMPDIR\n", 1)
+
+
 def main() -> None:
     host = Host(HostSpec(name="local", target="local", access="local", sudo=True),
                 LocalTransport())
@@ -83,10 +88,13 @@ def main() -> None:
     # weaknesses a stand-in check hid (each one syscall or one device rule)
     for name, profile, variation in WEAKNESSES:
         record(probe, name, profile, variation)
-    # the container without python3 (its name hidden from the probe): raw syscalls not tried
+    # a container without python3 (its name hidden from the probe): the x86_64 helper makes
+    # the raw syscalls; with a noexec temp dir too, they are not tried
+    clone = Variation(seccomp_allow=("clone:CLONE_NEWUSER",))
     blind = RuncProbe(host, script=without_python3(probe.script))
-    record(blind, "restricted-no-python3-clone-newuser", "restricted",
-           Variation(seccomp_allow=("clone:CLONE_NEWUSER",)))
+    record(blind, "restricted-no-python3-clone-newuser", "restricted", clone)
+    noexec = RuncProbe(host, script=with_noexec_tmpdir(without_python3(probe.script)))
+    record(noexec, "restricted-no-python3-noexec-clone-newuser", "restricted", clone)
     with background("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
                     "sleep", "120"):
         record(probe, "restricted-host-pid-nobody-process", "restricted",
