@@ -71,6 +71,9 @@ class Variation:
     # a block device node (container path, major, minor) created root:disk 0660, with a
     # device cgroup rule allowing rwm on it
     block_device: tuple[str, int, int] | None = None
+    # a character device node (container path, major, minor) created root:root 0600, with a
+    # device cgroup rule allowing rwm on it
+    char_device: tuple[str, int, int] | None = None
     # device cgroup rules added as they are, e.g. ("c 1:1 rwm",): no node is created
     device_allow: tuple[str, ...] = ()
     # entries of the default seccomp profile left out (seccomp.default_profile's allow)
@@ -85,6 +88,8 @@ class Variation:
             parts.append(f"socket:{self.socket[1]}")
         if self.block_device:
             parts.append("block:{}({}:{})".format(*self.block_device))
+        if self.char_device:
+            parts.append("char:{}({}:{})".format(*self.char_device))
         parts += [f"device-allow:{r.replace(' ', '_')}" for r in self.device_allow]
         parts += [f"seccomp-allow:{s}" for s in self.seccomp_allow]
         parts += [f"seccomp-kill:{s}" for s in self.seccomp_kill]
@@ -193,6 +198,13 @@ def build_config(
         linux["devices"] = [{"path": path, "type": "b", "major": major, "minor": minor,
                              "fileMode": 0o660, "uid": 0, "gid": DISK_GID}]
         device_rules.append({"allow": True, "type": "b", "major": major, "minor": minor,
+                             "access": "rwm"})
+    if variation.char_device:
+        path, major, minor = variation.char_device
+        linux.setdefault("devices", []).append(
+            {"path": path, "type": "c", "major": major, "minor": minor, "fileMode": 0o600,
+             "uid": 0, "gid": 0})
+        device_rules.append({"allow": True, "type": "c", "major": major, "minor": minor,
                              "access": "rwm"})
     for rule in variation.device_allow:
         kind, numbers, access = rule.split()

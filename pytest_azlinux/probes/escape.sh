@@ -16,7 +16,8 @@
 # process with invalid or no-op arguments the kernel rejects before acting; network checks
 # contact only the addresses given as arguments or environment (none given -> skipped).
 # Raw syscalls (clone, keyctl, add_key, mount...) that no busybox applet makes go through
-# python3's ctypes when the container has python3; without it they are reported not tried.
+# python3's ctypes when the container has python3, else (x86_64) through a 512-byte static
+# ELF written to the temp dir; where neither runs they are reported not tried.
 #
 # Arguments (or the same names in the environment, upper-case with an AZL_ prefix):
 #   imds=HOST[:PORT] wireserver=HOST kubelet=HOST wireserver_ports="80 32526"
@@ -690,12 +691,11 @@ emit dev.block $f "block devices visible: ${blk:-none}; openable read-only by ui
 # any name in /dev; opened read-only (never read) where present, and what the device cgroup
 # grants on each, node or not: a root process with CAP_MKNOD makes the node it lacks
 memvis=; memopen=; memcg=
-for d in $(find /dev -maxdepth 2 -type c 2>/dev/null); do
-    set -- $(stat -c '%t %T' "$d" 2>/dev/null)
-    [ $# -eq 2 ] && [ $((0x$1)) -eq 1 ] || continue
-    case $((0x$2)) in 1 | 2 | 4) ;; *) continue ;; esac
-    memvis="$memvis $d(1:$((0x$2)))"
-    ( : <"$d" ) 2>/dev/null && memopen="$memopen $d"
+# one stat for every char node (a host /dev has hundreds): "PATH MINOR" of major 1, minor 1/2/4
+for d in $(find /dev -maxdepth 2 -type c -exec stat -c '%t %T %n' {} + 2>/dev/null \
+        | awk '$1 == "1" && ($2 == "1" || $2 == "2" || $2 == "4") { print $3 ":" $2 }'); do
+    memvis="$memvis ${d%:*}(1:${d##*:})"
+    ( : <"${d%:*}" ) 2>/dev/null && memopen="$memopen ${d%:*}"
 done
 if [ -n "$devlist" ]; then
     for n in mem:1 kmem:2 port:4; do

@@ -441,3 +441,8 @@ def test_seccomp_variation_leaves_out_exactly_what_it_names() -> None:
     assert devices["linux"]["resources"]["devices"][-2:] == [
         {"allow": True, "type": "c", "access": "rwm", "major": 1, "minor": 1},
         {"allow": True, "type": "c", "access": "r", "major": 1}]
+    node = _config("restricted", Variation(char_device=("/dev/azl-port", 1, 4)))["linux"]
+    assert node["devices"] == [{"path": "/dev/azl-port", "type": "c", "major": 1, "minor": 4,
+                                "fileMode": 0o600, "uid": 0, "gid": 0}]
+    assert node["resources"]["devices"][-1] == {
+        "allow": True, "type": "c", "major": 1, "minor": 4, "access": "rwm"}
