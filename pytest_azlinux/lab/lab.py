@@ -65,6 +65,11 @@ class Lab:
     def __repr__(self) -> str:
         return f"Lab({self.name!r}, state_dir={str(self.state_dir)!r})"
 
+    def builtin_waivers(self) -> Path:
+        """The lab's own waivers (``waivers.yaml``): what fails on its hosts by design. The
+        gate adds them for a ``kind: lab`` target, whose context this lab is."""
+        return Path(__file__).with_name("waivers.yaml")
+
     # -- state ------------------------------------------------------------------------
     @property
     def state_file(self) -> Path:
