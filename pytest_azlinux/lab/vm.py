@@ -465,12 +465,6 @@ def vm_status(lab: Any) -> list[dict[str, Any]]:
 VM_TARGET = "lab-vm"
 
 
-def vm_known_hosts_lines(lab: Any) -> list[str]:
-    """``address keytype key`` for every VM (for a known_hosts file the lab rewrites)."""
-    net = VmNet.from_lab(lab)
-    return [f"{vm.address} {' '.join(vm.host_key.split()[:2])}" for vm in load_vms(net)]
-
-
 def write_vm_targets(lab: Any, target: str = VM_TARGET) -> Path:
     """``<state_dir>/vm-targets.yaml``: an ssh target with the lab's running VMs."""
     net = VmNet.from_lab(lab)
