@@ -95,8 +95,13 @@ def make_network(name: str) -> RunNetwork:
     with locked(MACHINE_LOCK):
         subnet = free_subnet(networks_in_use())
         add_bridge(bridge, f"azl-image:{directory}", subnet)
-    directory.mkdir(parents=True, exist_ok=True)
-    return RunNetwork(name, bridge, subnet, directory)
+    network = RunNetwork(name, bridge, subnet, directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        network.remove()
+        raise
+    return network
 
 
 def host_names(target: str, count: int) -> list[str]:
