@@ -11,7 +11,7 @@ import sys
 import time
 
 from pytest_azlinux.lab import Lab
-from pytest_azlinux.lab.hostproc import ssh_banner
+from pytest_azlinux.vm.net import ssh_banner
 
 
 def main() -> int:

@@ -20,8 +20,9 @@ import time
 
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.lab.vm import start_vms, stop_vms
-from pytest_azlinux.lab.vm_image import cache_root, ensure_image, recipe_hash
+from pytest_azlinux.lab.vm_image import ensure_image, recipe_hash
 from pytest_azlinux.lab.vm_variants import VARIANTS, get_variant
+from pytest_azlinux.vm.accel import cache_root
 
 
 def main() -> int:

@@ -1,12 +1,12 @@
 """The seam between the denials sentinel and the SELinux suite.
 
 The sentinel only notices new denial lines cheaply; what they mean is the SELinux suite's
-judgement, made by its public functions: records parsed and grouped by ``analyse.avc``, and
-explained by the target's ``suites.selinux.allowlist`` (``selinux.allowlist``). AppArmor
-denials have no suite of their own yet: they are findings unless the sentinels' allowlist
-takes them. A test the SELinux suite's own watcher follows (``azl_selinux_watch``, or the
-target setting ``suites.selinux.watch``) is left to that watcher: it reports the same
-denials in more detail.
+judgement, made by its public functions: records parsed by ``analyse.avc``, grouped by
+``analyse.avc_groups``, and explained by the target's ``suites.selinux.allowlist``
+(``selinux.allowlist``). AppArmor denials have no suite of their own yet: they are findings
+unless the sentinels' allowlist takes them. A test the SELinux suite's own watcher follows
+(``azl_selinux_watch``, or the target setting ``suites.selinux.watch``) is left to that
+watcher: it reports the same denials in more detail.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import pytest
 
-from ..analyse.avc import format_groups, group_denials, parse_records
+from ..analyse.avc import parse_records
+from ..analyse.avc_groups import format_groups, group_denials
 from ..selinux.allowlist import apply_allowlist
 from ..selinux.fixtures import MARKER as SELINUX_WATCH_MARKER
 from ..selinux.fixtures import settings_of

@@ -4,20 +4,26 @@
 in the controller and in every xdist worker: tests run (and are judged) where they run; the
 controller reads what happened off the reports (``summary.GateLedger``). The behaviour lives
 in ``waiving.py``, ``windows.py`` (sentinels) and ``reruns.py``.
+
+Waivers come from the users' file (loaded here, at configure: a mistake is a usage error
+before anything starts) and from the selected targets themselves: a target whose context
+ships waivers (``ShipsWaivers``: the lab's hosts are Debian under Azure Linux identity files,
+so some checks fail there by design) adds them once it is resolved, at session start. The
+gate knows no target kind by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pytest
 
 from .. import acceptance
 from ..errors import WaiversError
 from ..report.model import OUTCOME_FINDING, PROP_OUTCOME, is_waived
-from ..session import AzlSession
+from ..session import AzlSession, SelectedTarget
 from ..targets import TargetsFile
 from .options import reruns_option
 from .reruns import RERUN, Rerunner, keep_higher_scopes, pending_rerun
@@ -28,57 +34,81 @@ from .windows import SentinelWindows, opted_out
 
 PLUGIN_NAME = "azl-gate"
 LEDGER_NAME = "azl-gate-ledger"
-# Built-in waivers of a target kind: the lab's hosts are Debian under Azure Linux identity
-# files, so some checks fail there by design.
-KIND_WAIVERS = {"lab": ("pytest_azlinux.lab", "waivers.yaml")}
+
+
+@runtime_checkable
+class ShipsWaivers(Protocol):
+    """A target context that brings waivers of its own: known deviations, by design, of the
+    hosts it makes (scoped to the targets that use it)."""
+
+    def builtin_waivers(self) -> Path:
+        """The waivers file (the users' format, ``gate/waivers.py``)."""
+        ...
 
 
 def register(config: pytest.Config, azl: AzlSession, targets: TargetsFile) -> None:
-    """Load the waivers (a usage error when invalid) and register the gate's hooks."""
+    """Load the users' waivers (a usage error when invalid) and register the gate's hooks."""
     if config.pluginmanager.has_plugin(PLUGIN_NAME):
         return
     try:
-        waivers = run_waivers(config, azl, targets)
+        waivers = users_waivers(config, targets)
     except WaiversError as exc:
         raise pytest.UsageError(str(exc)) from None
-    gate = Gate(azl, waivers, Rerunner(azl, reruns_option(config)))
-    config.pluginmanager.register(gate, PLUGIN_NAME)
+    ledger = None
     if not hasattr(config, "workerinput"):
         ledger = GateLedger(waivers, list(azl.target_names), acceptance.today)
+    gate = Gate(azl, waivers, Rerunner(azl, reruns_option(config)), ledger)
+    config.pluginmanager.register(gate, PLUGIN_NAME)
+    if ledger is not None:
         config.pluginmanager.register(ledger, LEDGER_NAME)
 
 
-def run_waivers(config: pytest.Config, azl: AzlSession, targets: TargetsFile) -> WaiverSet:
-    """The users' waivers file, then the built-in waivers of the selected targets' kinds."""
-    today = acceptance.today()
+def users_waivers(config: pytest.Config, targets: TargetsFile) -> WaiverSet:
+    """The users' waivers file (option, ini, beside the targets file), if there is one."""
     path = find_waivers_file(
         config.getoption("azl_waivers", None), config.getini("azl_waivers_file"),
         targets.path, config.rootpath,
     )
-    found = load_waivers(path, today) if path is not None else WaiverSet()
-    for kind, (package, name) in KIND_WAIVERS.items():
-        names = [n for n in azl.target_names if targets.get(n).kind == kind]
-        if names:
-            builtin = _package_file(package, name)
-            found = found + load_waivers(builtin, today, label=f"{kind}:{name}", targets=names)
+    return load_waivers(path, acceptance.today()) if path is not None else WaiverSet()
+
+
+def targets_waivers(selected: list[SelectedTarget]) -> WaiverSet:
+    """The waivers the resolved targets ship, each file once, scoped to its targets."""
+    users: dict[Path, list[SelectedTarget]] = {}
+    for target in selected:
+        if isinstance(target.context, ShipsWaivers):
+            users.setdefault(target.context.builtin_waivers(), []).append(target)
+    found = WaiverSet()
+    for path, using in users.items():
+        label = f"{using[0].kind}:{path.name}"
+        names = [t.name for t in using]
+        found = found + load_waivers(path, acceptance.today(), label=label, targets=names)
     return found
-
-
-def _package_file(package: str, name: str) -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec(package)
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / name
 
 
 class Gate:
     """The hooks of one pytest process."""
 
-    def __init__(self, azl: AzlSession, waivers: WaiverSet, rerunner: Rerunner) -> None:
+    def __init__(
+        self, azl: AzlSession, waivers: WaiverSet, rerunner: Rerunner,
+        ledger: GateLedger | None = None,
+    ) -> None:
+        self.azl = azl
         self.waivers = waivers
         self.rerunner = rerunner
         self.windows = SentinelWindows(azl)
+        self.ledger = ledger
+
+    # After the main plugin's (tryfirst) session start: the targets are resolved.
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        try:
+            shipped = targets_waivers(self.azl.selected)
+        except WaiversError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if shipped:
+            self.waivers = self.waivers + shipped
+            if self.ledger is not None:
+                self.ledger.waivers = self.waivers
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:

@@ -1,20 +1,16 @@
 """One instance of an image target: overlay, seed, tap, qemu, and the waits until it is usable.
 
 The image file is opened read-only as the backing file of a qcow2 overlay, so it is never
-changed. qemu runs daemonized (``-pidfile``) as the lab VMs do, and is found again by its
-``-name`` (``vm_qemu.is_our_qemu``), so a recycled pid is never killed. Usable means: sshd
-sent its banner, the seed's user logs in with the run's key against the pinned host key, and
-``cloud-init status --wait`` returned.
+changed. qemu runs daemonized (``-pidfile``) with the same command line as the lab VMs
+(``vm.qemu``), and is found again by its ``-name`` (``vm.process.is_our_qemu``), so a
+recycled pid is never killed. Usable means: sshd sent its banner, the seed's user logs in
+with the run's key against the pinned host key, and ``cloud-init status --wait`` returned.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -22,16 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AzlError, HostUnreachable, ImageBootError, InfraError
-from ..lab.vm import _delete_tap, _make_tap
-from ..lab.vm_image import cache_root as vm_cache_root
-from ..lab.vm_qemu import QEMU, console_tail, is_our_qemu, read_pid, stop_qemu
 from ..targets import HostSpec
+from ..vm.accel import accel_for_unknown_kernel
+from ..vm.net import delete_link, make_tap
+from ..vm.process import console_tail, is_our_qemu, kill_qemu, read_pid, stop_qemu, wait_for_sshd
+from ..vm.qemu import Drive, QemuVm, qemu_command, uefi
 from .claims import read_claims
 from .info import BootInfo
 
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
-POLL_SECONDS = 0.5
 CONSOLE_LINES = 8
 DEFAULT_BOOT_TIMEOUT = {"kvm": 300.0, "tcg": 1800.0}
 INTERRUPTED = "the run was interrupted while it booted"
@@ -81,21 +75,6 @@ class Instance:
         return ImageBootError(self.host, self.address, f"image {self.image}: {cause}")
 
 
-def accel() -> str:
-    """``kvm`` where the lab found a kernel that boots under KVM here, else ``tcg``
-    (``AZL_VM_ACCEL`` overrides); an image's kernel is not known before it boots."""
-    forced = os.environ.get("AZL_VM_ACCEL")
-    if forced in ("kvm", "tcg"):
-        return forced
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return "tcg"
-    try:
-        known = json.loads((vm_cache_root() / "accel.json").read_text())
-    except (OSError, ValueError):
-        return "tcg"
-    return "kvm" if "kvm" in known.values() else "tcg"
-
-
 def boot_timeout(given: float | None, how: str) -> float:
     """The boot timeout given, else one for the accelerator (TCG boots take minutes)."""
     if given is not None:
@@ -117,32 +96,19 @@ def image_format(inst: Instance) -> str:
     return fmt
 
 
-def qemu_command(inst: Instance, fmt_accel: str) -> list[str]:
-    cmd = [
-        QEMU, "-name", f"azl-vm-{inst.vm_name}", "-accel", fmt_accel,
-        "-cpu", "host" if fmt_accel == "kvm" else "max",
-        "-smp", str(inst.cpus), "-m", str(inst.memory),
-        "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-vga", "none",
-        "-serial", f"file:{inst.console_log}", "-pidfile", str(inst.pidfile), "-daemonize",
-        "-object", "rng-random,filename=/dev/urandom,id=rng0",
-        "-device", "virtio-rng-pci,rng=rng0",
-        "-netdev", f"tap,id=net0,ifname={inst.tap},script=no,downscript=no",
-        "-device", f"virtio-net-pci,netdev=net0,mac={inst.mac}",
-        "-drive", f"file={inst.overlay},if=none,id=disk0,format=qcow2",
-        "-device", "virtio-blk-pci,drive=disk0,bootindex=0",
-        "-drive", f"file={inst.seed},if=none,id=seed,format=raw,readonly=on",
-        "-device", "virtio-blk-pci,drive=seed",
-    ]  # fmt: skip
-    if inst.firmware == "uefi":
-        if not OVMF_CODE.is_file():
-            raise inst.error(f"firmware uefi: {OVMF_CODE} missing (install Debian's ovmf)")
-        vars_copy = inst.dir / "OVMF_VARS.fd"
-        shutil.copyfile(OVMF_VARS, vars_copy)
-        cmd += [
-            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-            "-drive", f"if=pflash,format=raw,file={vars_copy}",
-        ]  # fmt: skip
-    return cmd
+def qemu_vm(inst: Instance, accel: str) -> QemuVm:
+    """The instance for qemu: the firmware boots the overlay; the seed rides along read-only."""
+    try:
+        firmware = uefi(inst.dir) if inst.firmware == "uefi" else None
+    except AzlError as exc:
+        raise inst.error(str(exc)) from None
+    return QemuVm(
+        name=inst.vm_name, accel=accel, cpus=inst.cpus, memory_mib=inst.memory,
+        console_log=inst.console_log, pidfile=inst.pidfile, tap=inst.tap, mac=inst.mac,
+        drives=[Drive("disk0", inst.overlay, "qcow2", bootindex=0),
+                Drive("seed", inst.seed, "raw", readonly=True)],
+        uefi=firmware,
+    )  # fmt: skip
 
 
 def _run(inst: Instance, cmd: list[str], what: str) -> None:
@@ -171,11 +137,11 @@ def _boot(inst: Instance, cancel: threading.Event) -> BootInfo:
                 "-F", fmt, str(inst.overlay)], "qemu-img create (overlay)")  # fmt: skip
     claimed, skipped = read_claims(inst.overlay)
     try:
-        _make_tap(inst.tap, inst.bridge)
+        make_tap(inst.tap, inst.bridge)
     except AzlError as exc:
         raise inst.error(f"tap {inst.tap}: {exc}") from None
-    how = accel()
-    cmd = qemu_command(inst, how)
+    how = accel_for_unknown_kernel()
+    cmd = qemu_command(qemu_vm(inst, how))
     (inst.dir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     t0 = time.monotonic()
     _run(inst, cmd, "qemu did not start")
@@ -195,23 +161,16 @@ def _alive(inst: Instance) -> bool:
 
 def _wait_for_sshd(inst: Instance, t0: float, cancel: threading.Event) -> float:
     """Seconds from qemu's start until sshd sent its banner."""
-    deadline = t0 + inst.boot_timeout
-    while time.monotonic() < deadline:
-        if cancel.is_set():
-            raise inst.error(INTERRUPTED)
-        if not _alive(inst):
-            raise inst.error(
-                "qemu exited during boot; console tail:\n" + console_tail(inst.console_log,
-                                                                          CONSOLE_LINES)
-            )
-        try:
-            with socket.create_connection((inst.address, 22), timeout=2) as s:
-                s.settimeout(5)
-                if s.recv(64).startswith(b"SSH-"):
-                    return time.monotonic() - t0
-        except OSError:
-            pass
-        cancel.wait(POLL_SECONDS)
+    waited = wait_for_sshd(inst.address, t0 + inst.boot_timeout, lambda: _alive(inst), cancel)
+    if waited == "up":
+        return time.monotonic() - t0
+    if waited == "cancelled":
+        raise inst.error(INTERRUPTED)
+    if waited == "exited":
+        raise inst.error(
+            "qemu exited during boot; console tail:\n"
+            + console_tail(inst.console_log, CONSOLE_LINES)
+        )
     raise inst.error(
         f"sshd did not answer within the boot timeout ({inst.boot_timeout:g} s); "
         f"console tail:\n{console_tail(inst.console_log, CONSOLE_LINES)}"
@@ -250,10 +209,7 @@ def _wait_for_cloud_init(inst: Instance, deadline: float, cancel: threading.Even
 
 def kill(inst: Instance) -> None:
     """SIGKILL the instance's qemu now (from a signal handler: no waiting)."""
-    pid = read_pid(inst.pidfile)
-    if pid is not None and is_our_qemu(pid, inst.vm_name):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    kill_qemu(read_pid(inst.pidfile), inst.vm_name)
 
 
 def stop(inst: Instance) -> None:
@@ -261,7 +217,7 @@ def stop(inst: Instance) -> None:
     pid = read_pid(inst.pidfile)
     if pid is not None:
         stop_qemu(pid, inst.vm_name)
-    _delete_tap(inst.tap)
+    delete_link(inst.tap)
     shutil.rmtree(inst.dir, ignore_errors=True)
 
 

@@ -1,9 +1,10 @@
 """Every instance of one image target in this run: prepared at resolve time, booted in the
 background (boots overlap test collection), waited for on first connect, torn down at the end.
 
-The controlling pytest process boots; xdist workers find the run through an environment
-variable the controller sets before it starts them (``AZL_IMAGE_RUN_<TARGET>``, the run's
-directory) and wait for each instance's ``ready.json`` or ``failed.txt``.
+The controlling pytest process makes the run's network (a bridge with a free /24 of its
+own, ``vm.net``) and boots; xdist workers find the run through an environment variable the
+controller sets before it starts them (``AZL_IMAGE_RUN_<TARGET>``, the run's directory) and
+wait for each instance's ``ready.json`` or ``failed.txt``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -22,28 +24,84 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImageBootError, TargetsError
-from ..lab.keys import ensure_ed25519
-from ..lab.lab import Lab
-from ..lab.names import iface_key
+from ..errors import ImageBootError, TargetsError, VmError
 from ..targets import HostSpec, ImageTarget, SshSettings, merge_ssh_spec
+from ..vm.accel import accel_for_unknown_kernel
+from ..vm.keys import ensure_ed25519
+from ..vm.net import (
+    MACHINE_LOCK,
+    add_bridge,
+    delete_link,
+    free_subnet,
+    iface_key,
+    locked,
+    networks_in_use,
+)
 from . import boot
 from .boot import Instance
 from .info import BootInfo
 from .seed import SEED_USER, SeedSpec, write_seed
 
-FIRST_HOST = 200  # instances take .201, .202... of the lab's /24
+FIRST_HOST = 200  # instances take .201, .202... of the run's /24
 FOLLOWER_SLACK_SECONDS = 120.0
+RUNS_DIR_ENV = "AZL_IMAGE_DIR"
+DEFAULT_RUNS_DIR = Path("/var/lib/azl-image")
 
 
 def run_env(target: str) -> str:
     return "AZL_IMAGE_RUN_" + re.sub(r"[^A-Za-z0-9]", "_", target).upper()
 
 
-def lab_name(target: str, pid: int | None = None) -> str:
-    """The lab of process ``pid`` (default: this one) for ``target``."""
+def run_name(target: str, pid: int | None = None) -> str:
+    """The run of process ``pid`` (default: this one) for ``target``: names its bridge, taps,
+    qemu processes and directory, so runs of several processes coexist."""
     key = re.sub(r"[^a-z0-9]", "", iface_key(target.lower())) or "x"
     return f"img{os.getpid() if pid is None else pid}-{key}"[:32]
+
+
+def run_dir(name: str) -> Path:
+    """Where run ``name`` keeps its files (``$AZL_IMAGE_DIR``, default /var/lib/azl-image)."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or DEFAULT_RUNS_DIR).absolute() / name
+
+
+def bridge_name(name: str) -> str:
+    """The bridge of run ``name``; its instances' taps are ``<bridge>-<index>``."""
+    return f"azi-{iface_key(name)}"
+
+
+@dataclass(frozen=True)
+class RunNetwork:
+    """What the controller made for the run: its bridge and its directory."""
+
+    name: str
+    bridge: str
+    subnet: ipaddress.IPv4Network
+    directory: Path
+
+    def remove(self) -> None:
+        delete_link(self.bridge)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def remove_command(self) -> str:
+        return f"ip link del {self.bridge}; rm -rf {self.directory}"
+
+
+def make_network(name: str) -> RunNetwork:
+    """A bridge with the first free /24 of 198.18.0.0/15 and the run's directory (root)."""
+    if os.geteuid() != 0:
+        raise VmError(f"image run {name}: booting an image file needs root (a bridge, taps)")
+    directory = run_dir(name)
+    bridge = bridge_name(name)
+    with locked(MACHINE_LOCK):
+        subnet = free_subnet(networks_in_use())
+        add_bridge(bridge, f"azl-image:{directory}", subnet)
+    network = RunNetwork(name, bridge, subnet, directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        network.remove()
+        raise
+    return network
 
 
 def host_names(target: str, count: int) -> list[str]:
@@ -58,7 +116,7 @@ class ImageRun:
     config: ImageTarget
     directory: Path
     instances: list[Instance]
-    lab: Lab | None = None  # set on the controller (it owns the lab)
+    network: RunNetwork | None = None  # set on the controller (it owns the network)
     _threads: dict[str, threading.Thread] = field(default_factory=dict)
     _errors: dict[str, BaseException] = field(default_factory=dict)
     _cancel: threading.Event = field(default_factory=threading.Event)
@@ -112,7 +170,7 @@ class ImageRun:
         self._previous_handlers.clear()
 
     def stop(self) -> None:
-        """Cancel the boots, kill qemu, delete taps and files, take the lab down."""
+        """Cancel the boots, kill qemu, delete taps and files, the bridge and the directory."""
         self._restore_signals()
         self._cancel.set()
         for inst in self.instances:  # first: a boot waiting on its VM (ssh included) ends now
@@ -121,8 +179,8 @@ class ImageRun:
             thread.join(timeout=60)
         for inst in self.instances:  # a qemu started while the first pass ran
             boot.stop(inst)
-        if self.lab is not None:
-            self.lab.down()
+        if self.network is not None:
+            self.network.remove()
 
     def keep(self) -> None:
         """``--azl-keep``: leave everything running and say how to get in and out."""
@@ -132,8 +190,8 @@ class ImageRun:
         lines = [f"azl: image target {self.target}: left running (--azl-keep):"]
         lines += [f"  {inst.host}: {boot.keep_hint(inst)}" for inst in self.instances]
         done = [boot.stop_command(inst) for inst in self.instances]
-        if self.lab is not None:
-            done.append(f"azl lab down --name {self.lab.name}")
+        if self.network is not None:
+            done.append(self.network.remove_command())
         lines.append(f"  when done: {'; '.join(done)}")
         sys.stderr.write("\n".join(lines) + "\n")
 
@@ -174,27 +232,24 @@ class ImageRun:
 
 
 def prepare(target: str, config: ImageTarget) -> ImageRun:
-    """Controller: the lab bridge, keys, seeds and host specs; nothing boots yet."""
+    """Controller: the run's bridge, keys, seeds and host specs; nothing boots yet."""
     image = Path(config.path)
     if not image.is_file():
         why = "is not a file" if image.exists() else "no such file"
         raise TargetsError(f"target {target!r}: field 'path': {why}: {image}")
-    lab = Lab(lab_name(target))
+    network = make_network(run_name(target))
     try:
-        lab.up(1, ["azl3"])  # one namespaced host: the lab wants one; the VMs share its bridge
-        run = _instances(target, config, lab)
+        run = _instances(target, config, network)
     except BaseException:
-        lab.down()
+        network.remove()
         raise
     os.environ[run_env(target)] = str(run.directory)  # for xdist workers started after this
     return run
 
 
-def _instances(target: str, config: ImageTarget, lab: Lab) -> ImageRun:
-    state = lab.load_state()
-    assert state is not None
-    subnet = ipaddress.IPv4Network(state.subnet)
-    directory = lab.state_dir / "image" / target
+def _instances(target: str, config: ImageTarget, network: RunNetwork) -> ImageRun:
+    subnet = network.subnet
+    directory = network.directory / target
     directory.mkdir(parents=True, exist_ok=True)
     client_key = directory / "id"
     client_pub = ensure_ed25519(client_key, f"azl-image-{target}")
@@ -205,7 +260,7 @@ def _instances(target: str, config: ImageTarget, lab: Lab) -> ImageRun:
     )  # fmt: skip
     instances: list[Instance] = []
     pins: list[str] = []
-    timeout = boot.boot_timeout(config.boot_timeout, boot.accel())
+    timeout = boot.boot_timeout(config.boot_timeout, accel_for_unknown_kernel())
     for index, host in enumerate(host_names(target, config.instances), start=1):
         address = ipaddress.IPv4Address(int(subnet.network_address) + FIRST_HOST + index)
         mac = "52:54:00:" + ":".join(f"{o:02x}" for o in address.packed[1:])
@@ -217,10 +272,10 @@ def _instances(target: str, config: ImageTarget, lab: Lab) -> ImageRun:
         spec = merge_ssh_spec(name=host, address=str(address), target=target, layers=(layer,),
                               profile=config.profile)  # fmt: skip
         inst = Instance(
-            host=host, vm_name=f"{lab.name}-{index}", image=Path(config.path),
+            host=host, vm_name=f"{network.name}-{index}", image=Path(config.path),
             format=config.image_format(), firmware=config.firmware, memory=config.memory,
             cpus=config.cpus, boot_timeout=timeout, address=str(address), mac=mac,
-            tap=f"azi-{iface_key(lab.name)}-{index}", bridge=state.bridge, dir=inst_dir,
+            tap=f"{network.bridge}-{index}", bridge=network.bridge, dir=inst_dir,
             seed=inst_dir / "seed.iso", spec=spec,
         )  # fmt: skip
         write_seed(
@@ -235,7 +290,7 @@ def _instances(target: str, config: ImageTarget, lab: Lab) -> ImageRun:
         instances.append(inst)
     known_hosts.write_text("".join(f"{line}\n" for line in pins))
     (directory / "run.json").write_text(json.dumps({"hosts": [i.host for i in instances]}))
-    return ImageRun(target, config, directory, instances, lab=lab)
+    return ImageRun(target, config, directory, instances, network=network)
 
 
 def follow(target: str, config: ImageTarget) -> ImageRun:
@@ -260,7 +315,8 @@ def follow(target: str, config: ImageTarget) -> ImageRun:
         instances.append(Instance(
             host=host, vm_name="", image=Path(config.path), format=config.format,
             firmware=config.firmware, memory=config.memory, cpus=config.cpus,
-            boot_timeout=boot.boot_timeout(config.boot_timeout, boot.accel()), address=address,
+            boot_timeout=boot.boot_timeout(config.boot_timeout, accel_for_unknown_kernel()),
+            address=address,
             mac="", tap="", bridge="",
             dir=directory / host, seed=directory / host / "seed.iso", spec=spec,
         ))  # fmt: skip

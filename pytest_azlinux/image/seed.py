@@ -3,7 +3,7 @@
 cloud-init reads ``meta-data``, ``user-data`` and ``network-config`` from it on first boot:
 the user (with the run's fresh public key and passwordless sudo), the SSH host key (made
 here, so the connection is strict from the first byte: we write known_hosts), and a static
-address on the lab bridge with no gateway (nothing routes off the lab).
+address on the run's bridge with no gateway (nothing routes off it).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class SeedSpec:
 def user_data(spec: SeedSpec) -> str:
     doc = {
         "hostname": spec.hostname,
-        "manage_etc_hosts": True,  # sudo resolves the host name (no DNS on the lab bridge)
+        "manage_etc_hosts": True,  # sudo resolves the host name (no DNS on the bridge)
         "users": [{
             "name": SEED_USER, "shell": "/bin/bash", "lock_passwd": True,
             "sudo": "ALL=(ALL) NOPASSWD:ALL", "ssh_authorized_keys": [spec.authorized_key],

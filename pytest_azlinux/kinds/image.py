@@ -1,9 +1,9 @@
 """``kind: image``: an image file booted under qemu with a cloud-init seed, reached over SSH.
 
-The controller prepares the lab bridge, keys and seeds, starts the boots in the background
+The controller prepares the run's bridge, keys and seeds, starts the boots in the background
 and returns at once (boots overlap collection); the first connection to an instance waits
-for it (``Resolved.context.wait_ready``). The image package, and through it the lab, is
-imported only here, when an image target is selected.
+for it (``Resolved.context.wait_ready``). The image package (and qemu's, ``vm``) is imported
+only here, when an image target is selected.
 """
 
 from __future__ import annotations
@@ -22,5 +22,6 @@ def resolve(name: str, config: AnyTarget, *, start: bool) -> Resolved:
     run = image_run.prepare(name, config)
     run.start()
     undo = run.keep if config.keep else run.stop
-    what = f"stop image target {name} (qemu, taps, overlays, lab {run.lab.name if run.lab else ''})"
+    bridge = run.network.bridge if run.network else ""
+    what = f"stop image target {name} (qemu, taps, overlays, bridge {bridge})"
     return Resolved(run.specs, context=run, undo=undo, undo_what=what)

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .keys import ensure_ed25519
+from ..vm.keys import ensure_ed25519
 from .state import LabHost
 from .variants import load_variant
 

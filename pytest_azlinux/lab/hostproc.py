@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 from ..localproc import pid_alive
+from ..vm.net import ssh_banner
 from .errors import LabError
 from .state import LabHost
 from .system import link_exists, netns_exists, netns_pids, run, try_run, which
@@ -117,18 +117,6 @@ def sshd_pid(host: LabHost) -> int | None:
         if nspid and int(nspid[-1]) == inner and pid_alive(pid):
             return pid
     return None
-
-
-def ssh_banner(address: str, timeout: float = 2.0) -> str | None:
-    """The SSH banner of ``address:22``, or None when nothing answers."""
-    try:
-        with socket.create_connection((address, 22), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            data = sock.recv(256)
-    except OSError:
-        return None
-    text = data.decode(errors="replace").strip()
-    return text if text.startswith("SSH-") else None
 
 
 def wait_ready(host: LabHost, proc: subprocess.Popen[bytes] | None, deadline: float) -> None:

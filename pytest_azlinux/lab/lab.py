@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..localproc import pid_alive
+from ..vm.keys import ensure_ed25519
+from ..vm.net import MACHINE_LOCK, add_bridge, locked, networks_in_use, ssh_banner
 from . import faults, hostfs, hostproc
 from .errors import LabError
-from .keys import ensure_ed25519
 from .names import MAX_HOSTS, LabNames, lab_name
 from .state import LabHost, LabState
-from .subnets import networks_in_use, pick_subnet
+from .subnets import pick_subnet
 from .system import (
     link_exists,
     netns_exists,
@@ -33,7 +33,6 @@ from .targetsfile import write_targets
 from .variants import DEFAULT_VARIANTS, check_variants
 
 DEFAULT_PARENT = Path("/var/lib/azl-lab")
-GLOBAL_LOCK = Path("/run/azl-lab.lock")  # serialises address and loop-device allocation
 START_TIMEOUT = 60.0
 _WORKERS = 8
 # Holders started by this process, kept so they can be reaped (no zombies in our tests).
@@ -43,17 +42,6 @@ _PROCS: dict[int, subprocess.Popen[bytes]] = {}
 def default_state_dir(name: str) -> Path:
     parent = os.environ.get("AZL_LAB_DIR")
     return (Path(parent) if parent else DEFAULT_PARENT) / name
-
-
-@contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDONLY | (0 if path.is_dir() else os.O_CREAT), 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 class Lab:
@@ -76,6 +64,11 @@ class Lab:
 
     def __repr__(self) -> str:
         return f"Lab({self.name!r}, state_dir={str(self.state_dir)!r})"
+
+    def builtin_waivers(self) -> Path:
+        """The lab's own waivers (``waivers.yaml``): what fails on its hosts by design. The
+        gate adds them for a ``kind: lab`` target, whose context this lab is."""
+        return Path(__file__).with_name("waivers.yaml")
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -143,7 +136,7 @@ class Lab:
         fresh = not self.state_dir.exists()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)
-        with _flock(self.state_dir):
+        with locked(self.state_dir):
             try:
                 state = self._ensure_network(size)
             except LabError:
@@ -173,7 +166,7 @@ class Lab:
             )
         if state is not None and self._bridge_is_ours():
             return state
-        with _flock(GLOBAL_LOCK):
+        with locked(MACHINE_LOCK):
             in_use = networks_in_use()
             subnet = self.subnet
             if subnet is None and state is not None:
@@ -183,16 +176,7 @@ class Lab:
             if state is not None and state.subnet != str(net):
                 self._teardown_hosts(state.hosts)  # stale (e.g. after a reboot): renumber
                 state.hosts.clear()
-            gateway = str(net.network_address + 1)
-            run(["ip", "link", "add", bridge, "type", "bridge"])
-            try:
-                run(["ip", "link", "set", bridge, "alias",
-                     self.names.bridge_alias(str(self.state_dir))])
-                run(["ip", "addr", "add", f"{gateway}/24", "dev", bridge])
-                run(["ip", "link", "set", bridge, "up"])
-            except LabError:
-                try_run(["ip", "link", "del", bridge])
-                raise
+            gateway = add_bridge(bridge, self.names.bridge_alias(str(self.state_dir)), net)
         if state is None:
             state = LabState(self.name, str(net), bridge, gateway, hostfs.free_uid(), disk_size)
         state.subnet, state.bridge_address = str(net), gateway
@@ -236,7 +220,7 @@ class Lab:
         if not todo:
             return
         self._teardown_hosts(todo)  # remnants of dead hosts (files are kept: same host keys)
-        with _flock(GLOBAL_LOCK):  # losetup --find races with other labs
+        with locked(MACHINE_LOCK):  # losetup --find races with other labs
             for host in todo:
                 host.path.mkdir(parents=True, exist_ok=True)
                 host.loop = hostproc.attach_disk(host, state.disk_size)
@@ -273,7 +257,7 @@ class Lab:
         if not self.state_dir.exists():
             self._remove_bridge()
             return
-        with _flock(self.state_dir):
+        with locked(self.state_dir):
             state = self.load_state()
             if state is not None:
                 self._teardown_hosts(state.hosts)
@@ -316,7 +300,7 @@ class Lab:
             what = "down (link down)"
         elif hostproc.sshd_pid(host) is None:
             what = "unreachable (sshd stopped)"
-        elif hostproc.ssh_banner(host.address, 2.0) is None:
+        elif ssh_banner(host.address, 2.0) is None:
             what = "unreachable (sshd does not answer)"
         else:
             what = "ok"
@@ -341,7 +325,7 @@ class Lab:
             raise LabError("fault: give --down, --sshd-stop, --loss, --delay, --rate or --clear")
         if not self.is_up():
             raise LabError(f"lab {self.name} is not up (azl lab up --name {self.name})")
-        with _flock(self.state_dir):
+        with locked(self.state_dir):
             state = self.load_state()
             target = self.host(host)
             assert state is not None

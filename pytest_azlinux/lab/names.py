@@ -6,11 +6,11 @@ characters is shortened to a stable hash-based key.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
 
+from ..vm.net import iface_key
 from .errors import LabError
 
 _LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -31,13 +31,6 @@ def check_lab_name(name: str) -> str:
             f"invalid lab name {name!r}: use 1-32 lower-case letters, digits or '-'"
         )
     return name
-
-
-def iface_key(name: str) -> str:
-    """Up to six characters that identify the lab in interface names."""
-    if len(name) <= 6:
-        return name
-    return name[:2] + hashlib.sha1(name.encode()).hexdigest()[:4]
 
 
 @dataclass(frozen=True)

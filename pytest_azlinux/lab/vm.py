@@ -18,7 +18,6 @@ import ipaddress
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -32,10 +31,12 @@ from typing import Any
 import yaml
 
 from ..errors import AzlError, VmError
-from .keys import ensure_ed25519
-from .names import iface_key
+from ..vm.accel import choose_accel
+from ..vm.keys import ensure_ed25519
+from ..vm.net import delete_link, iface_key, make_tap
+from ..vm.process import console_tail, is_our_qemu, read_pid, stop_qemu, wait_for_sshd
+from ..vm.qemu import Drive, KernelBoot, QemuVm, qemu_command
 from .vm_image import Progress, VmImage, ensure_image
-from .vm_qemu import choose_accel, console_tail, is_our_qemu, qemu_command, read_pid, stop_qemu
 from .vm_variants import ALL_VARIANTS, NODE_VARIANTS, VM_TARGET_SUITES, VmVariant, get_variant
 
 VM_STATE = "vms.json"
@@ -273,17 +274,31 @@ def _sh(cmd: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[s
     return res
 
 
-def _make_tap(tap: str, bridge: str) -> None:
-    _sh(["ip", "link", "del", tap], check=False)
-    _sh(["ip", "tuntap", "add", "dev", tap, "mode", "tap"])
-    _sh(["ip", "link", "set", tap, "master", bridge, "up"])
-
-
-def _delete_tap(tap: str) -> None:
-    _sh(["ip", "link", "del", tap], check=False)
-
-
 # --- boot ---------------------------------------------------------------------------------
+
+
+def _qemu_vm(vm: VmHost, image: VmImage, overlay: Path, cfg_disk: Path) -> QemuVm:
+    """One lab VM for qemu: its kernel booted straight (no bootloader), the root overlay,
+    the config disk, a dm-verity /usr where the layout has one, the extra disks."""
+    append = ["console=ttyS0", "root=LABEL=azlroot", "rw", "panic=-1", "azl.cfg=1",
+              *vm.spec.cmdline]  # fmt: skip
+    if image.usr_root_hash:
+        append.append(f"azl.usrhash={image.usr_root_hash}")
+    disks: list[tuple[str, Path, str, bool]] = [
+        ("azlroot", overlay, "qcow2", False),
+        ("azlcfg", cfg_disk, "raw", True),
+    ]
+    if image.usr and image.usr_hash_tree:
+        disks.append(("azlusr", image.usr, "raw", True))
+        disks.append(("azlusrhash", image.usr_hash_tree, "raw", True))
+    disks += [(serial, Path(path), "raw", True) for serial, path in vm.disks.items()]
+    return QemuVm(
+        name=vm.name, accel=vm.accel, cpus=1, memory_mib=vm.memory_mib,
+        console_log=vm.console_log, pidfile=vm.pidfile, tap=vm.tap, mac=vm.mac,
+        drives=[Drive(serial, path, fmt, readonly=ro, serial=serial)
+                for serial, path, fmt, ro in disks],
+        kernel=KernelBoot(image.kernel, image.initrd, append),
+    )  # fmt: skip
 
 
 def boot_timeout(accel: str) -> float:
@@ -295,21 +310,14 @@ def boot_timeout(accel: str) -> float:
 
 def _wait_for_sshd(vm: VmHost, started: float, timeout: float) -> None:
     """Until sshd on the VM sends its banner; an ERROR with the console's tail otherwise."""
-    deadline = started + timeout
-    while time.monotonic() < deadline:
-        if vm.pid is None or not is_our_qemu(vm.pid, vm.name):
-            raise VmError(
-                f"lab VM {vm.name}: qemu exited during boot; console tail:\n"
-                + console_tail(vm.console_log)
-            )
-        try:
-            with socket.create_connection((vm.address, 22), timeout=2) as s:
-                s.settimeout(5)
-                if s.recv(64).startswith(b"SSH-"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
+    waited = wait_for_sshd(vm.address, started + timeout, lambda: vm.running)
+    if waited == "up":
+        return
+    if waited == "exited":
+        raise VmError(
+            f"lab VM {vm.name}: qemu exited during boot; console tail:\n"
+            + console_tail(vm.console_log)
+        )
     tail = console_tail(vm.console_log).strip() or "(the console printed nothing yet)"
     raise VmError(
         f"lab VM {vm.name} ({vm.address}, {vm.accel}): sshd did not answer within "
@@ -329,14 +337,9 @@ def _boot(vm: VmHost, image: VmImage, net: VmNet, progress: Progress) -> VmHost:
     overlay.unlink(missing_ok=True)
     _sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.root), "-F", "raw",
          str(overlay)])  # fmt: skip
-    _make_tap(vm.tap, net.bridge)
+    make_tap(vm.tap, net.bridge)
     vm.console_log.unlink(missing_ok=True)
-    cmd = qemu_command(
-        name=vm.name, image=image, overlay=overlay, cfg_disk=cfg, cmdline=vm.spec.cmdline,
-        tap=vm.tap, mac=vm.mac, console_log=vm.console_log, pidfile=vm.pidfile,
-        accel=vm.accel, memory_mib=vm.memory_mib, cpus=1,
-        extra={serial: Path(path) for serial, path in vm.disks.items()},
-    )  # fmt: skip
+    cmd = qemu_command(_qemu_vm(vm, image, overlay, cfg))
     (vm.path / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     t0 = time.monotonic()
     res = _sh(cmd, check=False)
@@ -421,7 +424,7 @@ def _stop_one(net: VmNet, vm: VmHost) -> None:
     pid = vm.pid or read_pid(vm.pidfile)
     if pid is not None:
         stop_qemu(pid, vm.name)
-    _delete_tap(vm.tap)
+    delete_link(vm.tap)
     _unpin(net.known_hosts, vm.address)
     shutil.rmtree(vm.path, ignore_errors=True)
     with _state_lock:
@@ -460,12 +463,6 @@ def vm_status(lab: Any) -> list[dict[str, Any]]:
 
 
 VM_TARGET = "lab-vm"
-
-
-def vm_known_hosts_lines(lab: Any) -> list[str]:
-    """``address keytype key`` for every VM (for a known_hosts file the lab rewrites)."""
-    net = VmNet.from_lab(lab)
-    return [f"{vm.address} {' '.join(vm.host_key.split()[:2])}" for vm in load_vms(net)]
 
 
 def write_vm_targets(lab: Any, target: str = VM_TARGET) -> Path:

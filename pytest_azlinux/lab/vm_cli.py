@@ -12,10 +12,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..vm.accel import cache_root
 from .lab import Lab
 from .names import DEFAULT_LAB_NAME, LAB_NAME_ENV
 from .vm import start_vms, stop_vms, vm_status, write_vm_targets
-from .vm_image import cache_root, ensure_image, recipe_hash
+from .vm_image import ensure_image, recipe_hash
 from .vm_variants import VARIANTS, get_variant
 
 

@@ -39,6 +39,7 @@ from ..errors import (
     AzlError,
     VmError,
 )
+from ..vm.accel import cache_root
 from .vm_variants import Layout
 
 Progress = Callable[[str], None]
@@ -145,10 +146,6 @@ COMMANDS = (
     "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log",
 )
 
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("AZL_VM_CACHE", "/var/cache/azl-lab/vm"))
 
 
 def recipe_hash() -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from ..acceptance import Acceptance
-from ..analyse.avc import DenialGroup
+from ..analyse.avc_groups import DenialGroup
 
 MATCH_FIELDS = ("stype", "ttype", "tclass", "perms", "comm", "exe", "kind")
 

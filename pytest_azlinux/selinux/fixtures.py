@@ -24,7 +24,7 @@ from functools import cached_property
 import pytest
 
 from ..acceptance import today
-from ..analyse.avc import DenialGroup, format_groups, group_denials
+from ..analyse.avc_groups import DenialGroup, format_groups, group_denials
 from ..errors import SettingsError
 from ..host import Host
 from ..profiles.model import Profile

@@ -2,8 +2,8 @@
 cloud-init seed, the image suite run against them through ``--azl-image`` (and exactly as
 azldev invokes it), and files that cannot work: corrupt, never booting, missing.
 
-Each run is a real pytest in a subprocess; its lab name follows from its pid, so the test
-checks that nothing of it is left (qemu, taps, bridge, lab directory, FUSE exports). The two
+Each run is a real pytest in a subprocess; its run name follows from its pid, so the test
+checks that nothing of it is left (qemu, taps, bridge, run directory, FUSE exports). The two
 full runs (qcow2 through azldev's invocation, VHD) start together: each boots one VM, which
 under TCG keeps one core busy.
 The test images (tests/fixtures/image.py) are built once and cached; a cold build takes
@@ -28,9 +28,7 @@ from pathlib import Path
 import pytest
 
 from pytest_azlinux.image.claims import read_claims
-from pytest_azlinux.image.run import lab_name
-from pytest_azlinux.lab.lab import default_state_dir
-from pytest_azlinux.lab.names import iface_key
+from pytest_azlinux.image.run import bridge_name, run_dir, run_name
 from tests.fixtures.child import default_sigint
 from tests.fixtures.image import BuiltImages, ensure_test_images
 from tests.fixtures.junit import junit_outcomes
@@ -49,7 +47,7 @@ def images() -> BuiltImages:
 class Run:
     rc: int
     output: str
-    lab: str  # the lab name the run's image target used
+    name: str  # the run name of the run's image target
 
 
 class StartedRun:
@@ -71,7 +69,7 @@ class StartedRun:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 out, _ = proc.communicate()
-            self._run = Run(proc.returncode, out, lab_name("image", proc.pid))
+            self._run = Run(proc.returncode, out, run_name("image", proc.pid))
         return self._run
 
 
@@ -111,17 +109,17 @@ def full_runs(
         run.started.result()  # a test that failed early must not leave its run behind
 
 
-def _assert_nothing_left(lab: str) -> None:
-    key = iface_key(lab)
-    qemus = _qemu_of(lab)
+def _assert_nothing_left(name: str) -> None:
+    bridge = bridge_name(name)  # the taps are <bridge>-<index>
+    qemus = _qemu_of(name)
     links = [
         line.split(":")[1].strip().split("@")[0]
         for line in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
                                    check=True).stdout.splitlines()
     ]  # fmt: skip
-    assert not qemus, f"qemu of lab {lab} still running: pids {qemus}"
-    assert not [n for n in links if n in (f"azb-{key}",) or n.startswith(f"azi-{key}-")]
-    assert not default_state_dir(lab).exists(), f"{default_state_dir(lab)} left behind"
+    assert not qemus, f"qemu of run {name} still running: pids {qemus}"
+    assert not [n for n in links if n == bridge or n.startswith(f"{bridge}-")]
+    assert not run_dir(name).exists(), f"{run_dir(name)} left behind"
     assert "azl-claims-" not in Path("/proc/self/mounts").read_text()
 
 
@@ -138,7 +136,7 @@ def _props(report_dir: Path) -> dict[str, dict[str, str]]:
 def _check_image_run(run: Run, junit: Path, reports: Path) -> None:
     """What every good image run shows: no ERROR, the file's claims agree with the booted
     system, cloud-init is done, boot metrics recorded lower-is-better; nothing left."""
-    _assert_nothing_left(run.lab)
+    _assert_nothing_left(run.name)
     assert run.rc in (0, 1), run.output
     outcomes = junit_outcomes(junit)
     errors = {k: v for k, v in outcomes.items() if v[0] == "error"}
@@ -204,7 +202,7 @@ def test_image_suite_on_the_vhd(full_runs: dict[str, FullRun]) -> None:
 
 def _one_error(run: Run, junit: Path) -> str:
     """Every test an ERROR with the same one message; return it."""
-    _assert_nothing_left(run.lab)
+    _assert_nothing_left(run.name)
     assert run.rc == 1, run.output
     outcomes = junit_outcomes(junit)
     assert outcomes and {o for o, _ in outcomes.values()} == {"error"}, outcomes
@@ -251,7 +249,7 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     assert run.rc == 4, run.output
     assert f"target 'image': field 'path': no such file: {missing}" in run.output
     assert "Traceback" not in run.output
-    _assert_nothing_left(run.lab)
+    _assert_nothing_left(run.name)
 
 
 def test_claims_read_from_the_file_before_boot(images: BuiltImages, tmp_path: Path) -> None:
@@ -269,11 +267,11 @@ def test_claims_read_from_the_file_before_boot(images: BuiltImages, tmp_path: Pa
     assert read_claims(blank) == ({}, "no ext2/3/4 file system among 1 partition(s)")
 
 
-def _qemu_of(lab: str) -> list[int]:
+def _qemu_of(name: str) -> list[int]:
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if f"azl-vm-{lab}-".encode() in cmdline.read_bytes():
+            if f"azl-vm-{name}-".encode() in cmdline.read_bytes():
                 found.append(int(cmdline.parent.name))
         except OSError:
             continue
@@ -281,7 +279,7 @@ def _qemu_of(lab: str) -> list[int]:
 
 
 def test_ctrl_c_during_boot_leaves_nothing(images: BuiltImages, tmp_path: Path) -> None:
-    """SIGINT while the VM boots: the run ends, qemu, tap, overlay and lab are gone."""
+    """SIGINT while the VM boots: the run ends, qemu, tap, overlay and bridge are gone."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "suites/image/test_identity.py", "-p",
@@ -290,9 +288,9 @@ def test_ctrl_c_during_boot_leaves_nothing(images: BuiltImages, tmp_path: Path) 
         cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         preexec_fn=default_sigint,
     )  # fmt: skip
-    lab = lab_name("image", proc.pid)
+    name = run_name("image", proc.pid)
     try:
-        while not _qemu_of(lab):  # polled: qemu starts once the lab and the seed are made
+        while not _qemu_of(name):  # polled: qemu starts once the bridge and the seed are made
             assert proc.poll() is None, proc.communicate()[0]
             time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
@@ -301,4 +299,4 @@ def test_ctrl_c_during_boot_leaves_nothing(images: BuiltImages, tmp_path: Path) 
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 2, out  # pytest's "interrupted"
-    _assert_nothing_left(lab)
+    _assert_nothing_left(name)

@@ -334,7 +334,8 @@ def test_clear_errors(
 def test_subnet_choice_skips_used_and_reports_exhaustion() -> None:
     from ipaddress import IPv4Network as Net
 
-    from pytest_azlinux.lab.subnets import LAB_RANGE, pick_subnet
+    from pytest_azlinux.lab.subnets import pick_subnet
+    from pytest_azlinux.vm.net import ADDRESS_RANGE
 
     used = [Net("198.18.0.0/24"), Net("198.18.1.7/32"), Net("10.0.0.0/8")]
     assert pick_subnet(used) == Net("198.18.2.0/24")
@@ -343,7 +344,7 @@ def test_subnet_choice_skips_used_and_reports_exhaustion() -> None:
     with pytest.raises(LabError, match=r"outside 198\.18\.0\.0/15"):
         pick_subnet(used, explicit="10.1.2.0/24")
     with pytest.raises(LabError, match="exhausted"):
-        pick_subnet([LAB_RANGE])
+        pick_subnet([ADDRESS_RANGE])
 
 
 def test_one_function_decides_the_lab_name(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from pytest_azlinux.gate.waivers import Loaded
+from pytest_azlinux.lab import Lab
 from pytest_azlinux.report.junit import read_cases
+from pytest_azlinux.runstate import SESSION_KEY
+from pytest_azlinux.session import SelectedTarget
 
 RUN = ("-p", "no:cacheprovider", "-p", "no:randomly")
 TODAY = dt.date.today()
@@ -223,16 +226,26 @@ def test_waivers_beside_the_targets_file(pytester: pytest.Pytester) -> None:
 
 
 def test_lab_kind_waivers_are_loaded_for_lab_targets_only(pytester: pytest.Pytester) -> None:
-    """The lab's own file joins the run's waivers for ``kind: lab`` targets only (read at
-    configure time: no lab is started here)."""
+    """The lab's own file joins the run's waivers once its target is resolved (at session
+    start: the context of a ``kind: lab`` target is its Lab), for lab targets only. No lab is
+    started here: the resolution is stood in for by the selected targets it would give."""
     pytester.makefile(".yaml", **{"azl-targets": (
-        "targets:\n  mylab:\n    kind: lab\n  here:\n    kind: local\n")})
+        "targets:\n  mylab:\n    kind: lab\n    lab: gwt\n  here:\n    kind: local\n")})
 
     def waivers_of(target: str) -> list[Loaded]:
         sigterm = signal.getsignal(signal.SIGTERM)  # the plugin takes SIGTERM over
         try:
             config = pytester.parseconfigure(f"--azl-target={target}", "-p", "no:cacheprovider")
-            return list(config.pluginmanager.get_plugin("azl-gate").waivers.waivers)
+            gate = config.pluginmanager.get_plugin("azl-gate")
+            azl = config.stash[SESSION_KEY]
+            assert list(gate.waivers.waivers) == []  # nothing before the target is resolved
+            context = Lab("gwt", state_dir=pytester.path / "gwt") if target == "mylab" else None
+            config_of = azl.targets_file.get(target)
+            azl.selected = [SelectedTarget(target, config_of, (), context=context)]
+            gate.pytest_sessionstart(session=None)
+            ledger = config.pluginmanager.get_plugin("azl-gate-ledger")
+            assert ledger.waivers is gate.waivers  # the summary sees the same waivers
+            return list(gate.waivers.waivers)
         finally:
             signal.signal(signal.SIGTERM, sigterm)
 

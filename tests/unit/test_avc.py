@@ -18,16 +18,13 @@ import pytest
 from pytest_azlinux.analyse.avc import (
     AvcRecord,
     Context,
-    DenialGroup,
-    count_types,
     dedupe,
-    format_groups,
-    group_denials,
     line_time,
     merge_sources,
     parse_journal_json,
     parse_records,
 )
+from pytest_azlinux.analyse.avc_groups import DenialGroup, count_types, format_groups, group_denials
 from pytest_azlinux.errors import SettingsError
 from pytest_azlinux.selinux.allowlist import AllowEntry, apply_allowlist
 from pytest_azlinux.selinux.containers import (
