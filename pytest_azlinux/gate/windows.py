@@ -23,7 +23,7 @@ from .reruns import item_params
 from .sentinels import Finding, HostWatch, Observation, kernel_findings
 from .settings import SENTINEL_NAMES, SentinelSettings
 
-NO_SENTINELS_MARKER = "azl_no_sentinels"  # declared with the plugin's markers (plugin.MARKERS)
+NO_SENTINELS_MARKER = "azl_no_sentinels"  # declared by the sentinels entry (builtin.py)
 _HOW_TO_ACCEPT = (
     "to accept a known line: targets.{target}.suites.sentinels.allowlist (pattern, reason, "
     "expires); a test that causes it on purpose: @pytest.mark.azl_no_sentinels({names})"
