@@ -2,7 +2,8 @@
 
 The shipped suites and kinds use them too (``builtin.py``): a third-party package registers
 its own exactly the same way, from any pytest plugin (a ``pytest11`` entry point, ``-p``, or
-the rootdir's ``conftest.py``). Both are called once, in ``pytest_configure``.
+the rootdir's ``conftest.py``). Both are called at start-up (the kinds when the targets file
+is loaded, the suites in ``pytest_configure``); an implementation may take ``config``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ if TYPE_CHECKING:
 
 
 @pytest.hookspec
-def pytest_azl_suites() -> Sequence[Suite]:
-    """The suites this plugin adds: each one's marker, fixtures module and settings model."""
-    raise NotImplementedError
+def pytest_azl_suites(config: pytest.Config) -> Sequence[Suite]:  # type: ignore[empty-body]
+    """The suites this plugin adds: each one's markers, fixtures module and settings model."""
 
 
 @pytest.hookspec
-def pytest_azl_target_kinds() -> Sequence[TargetKind]:
+def pytest_azl_target_kinds(  # type: ignore[empty-body]
+    config: pytest.Config,
+) -> Sequence[TargetKind]:
     """The target kinds this plugin adds: each one's ``kind:`` name, model and resolver."""
-    raise NotImplementedError

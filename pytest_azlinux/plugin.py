@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,7 +19,7 @@ from . import __version__, builtin, hookspecs
 from .errors import ConfigError, HostUnreachable, InfraError, TargetsError
 from .image.capabilities import apply_capabilities
 from .image.options import apply_image_options
-from .kinds import TargetKind, kind_table
+from .kinds import kind_table
 from .lifecycle import die_with_controller, handle_sigterm
 from .pairing import host_pairs
 from .redaction import redact, redact_report
@@ -38,10 +38,11 @@ from .runstate import (
 )
 from .session import DEFAULT_CONNECT_WORKERS, AzlSession, HostParam, parse_shard
 from .session import find_targets_file as find_targets_file
-from .suite_table import LoadedSuite, Suite, load_suites, settings_models
+from .suite_table import LoadedSuite, load_suites, settings_models
 from .targets import TargetsFile, load_targets, split_names
 
 HOST_FIXTURES = ("azl_host", "azl_host_pair", "azl_hosts", "azl_image", "azl_target")
+T = TypeVar("T")
 CORE_FIXTURES = "pytest_azlinux.fixtures"  # hosts, facts, metrics: what every suite uses
 # The plugin's own markers; each suite's come from its entry in the suite table.
 MARKERS = {
@@ -162,21 +163,12 @@ def _check_mark_expression(config: pytest.Config, ours: set[str]) -> None:
             )
 
 
-def _suites(config: pytest.Config) -> dict[str, LoadedSuite]:
-    """The suite table from every plugin's ``pytest_azl_suites`` (in registration order);
-    an entry that does not import stops the run here."""
-    results: list[list[Suite]] = config.hook.pytest_azl_suites()
+def _table(config: pytest.Config, hook: Any, build: Callable[[Iterable[Any]], T]) -> T:
+    """A table from every plugin's entries (in registration order: the shipped ones
+    first); an entry that cannot be used stops the run here, one line."""
+    results: list[Sequence[Any]] = hook(config=config)
     try:
-        return load_suites(entry for result in reversed(results) for entry in result)
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
-def _kinds(config: pytest.Config) -> dict[str, TargetKind]:
-    """The kinds table from every plugin's ``pytest_azl_target_kinds``."""
-    results: list[list[TargetKind]] = config.hook.pytest_azl_target_kinds()
-    try:
-        return kind_table(entry for result in reversed(results) for entry in result)
+        return build(entry for result in reversed(results) for entry in result)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -185,7 +177,7 @@ def _register_suites(config: pytest.Config) -> dict[str, LoadedSuite]:
     """Markers and fixture modules: the plugin's own, then each suite's."""
     import importlib
 
-    suites = _suites(config)
+    suites = _table(config, config.hook.pytest_azl_suites, load_suites)
     config.stash[SUITES_KEY] = suites
     lines = [f"{name}: {text}" for name, text in MARKERS.items()]
     lines += [line for loaded in suites.values() for line in loaded.suite.markers]
@@ -280,7 +272,8 @@ def _targets_file(config: pytest.Config) -> TargetsFile:
             config.getoption("azl_targets_file"), config.getini("azl_targets_file"),
             config.rootpath,
         )
-        return load_targets(path, kinds=_kinds(config))
+        kinds = _table(config, config.hook.pytest_azl_target_kinds, kind_table)
+        return load_targets(path, kinds=kinds)
     except TargetsError as exc:
         raise pytest.UsageError(str(exc)) from None
 
