@@ -25,10 +25,6 @@ class CommandResult:
         return self.stderr_bytes.decode("utf-8", "replace")
 
     @property
-    def succeeded(self) -> bool:
-        return self.rc == 0
-
-    @property
     def failed(self) -> bool:
         return self.rc != 0
 
