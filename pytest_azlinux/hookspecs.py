@@ -4,6 +4,10 @@ The shipped suites and kinds use them too (``builtin.py``): a third-party packag
 its own exactly the same way, from any pytest plugin (a ``pytest11`` entry point, ``-p``, or
 the rootdir's ``conftest.py``). Both are called at start-up (the kinds when the targets file
 is loaded, the suites in ``pytest_configure``); an implementation may take ``config``.
+
+Hooks rather than an entry-point group of our own: a package that is a pytest plugin
+already has its ``pytest11`` entry point, a suite in a checkout (a conftest, ``-p``) needs no
+installed metadata, and pytest's own ``-p no:NAME`` turns a package's suites off.
 """
 
 from __future__ import annotations

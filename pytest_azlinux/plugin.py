@@ -219,7 +219,7 @@ def pytest_configure(config: pytest.Config) -> None:
             connect_workers=int(_float_option(config, "azl_connect_workers")),
             suite_models=settings_models(suites),
         )
-        session.validate_settings()  # before anything starts: a bad value is exit 4
+        session.validate()  # before anything starts: a bad value is exit 4
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session

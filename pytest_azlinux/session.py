@@ -157,11 +157,13 @@ class AzlSession:
     _batch_of: dict[str, list[HostParam]] | None = None  # an xdist worker's: see use_batches
 
     # -- resolution -----------------------------------------------------------------------
-    def validate_settings(self) -> None:
-        """Every selected target's suite settings (a bad value: SettingsError, one line)."""
+    def validate(self) -> None:
+        """Every selected target's suite settings and its kind's resolver, before anything
+        starts (a bad value, a resolver that does not import: ConfigError, one line)."""
         for name in self.target_names:
             config = self.targets_file.get(name)
             suite_settings.validate_all(name, config.suites, self.suite_models)
+            self.targets_file.kind(config.kind).resolve_function()
 
     def resolve(self) -> None:
         """Resolve the selected targets to hosts (may start the lab on the controller)."""

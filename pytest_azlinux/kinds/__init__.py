@@ -12,7 +12,6 @@ A plugin adds a kind by returning its entry from the ``pytest_azl_target_kinds``
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -45,21 +44,16 @@ class TargetKind:
     variants: tuple[tuple[str, type[TargetConfig]], ...] = ()
 
     def resolve_function(self) -> Resolver:
-        """The resolver, imported now."""
-        module_name, _, attr = self.resolver.partition(":")
-        found: Resolver = getattr(importlib.import_module(module_name), attr)
-        return found
-
-    def check(self) -> None:
-        """The resolver's module exists (found, not imported: the lab and the Kubernetes
-        client stay unimported until a target of theirs is selected)."""
+        """The resolver, imported now (the plugin does so for the selected targets' kinds
+        at start-up: a resolver that does not import stops the run there, one line)."""
         module_name, _, attr = self.resolver.partition(":")
         try:
-            found = importlib.util.find_spec(module_name) is not None and bool(attr)
-        except ImportError:
-            found = False
-        if not found:
-            raise ConfigError(f"target kind {self.name!r}: no resolver {self.resolver}")
+            found: Resolver = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"target kind {self.name!r}: cannot import resolver {self.resolver}: {exc}"
+            ) from None
+        return found
 
 
 BUILTIN: tuple[TargetKind, ...] = (
@@ -74,12 +68,11 @@ BUILTIN: tuple[TargetKind, ...] = (
 
 
 def kind_table(entries: Iterable[TargetKind]) -> dict[str, TargetKind]:
-    """Entries by name, each checked; a name registered twice is an error."""
+    """Entries by name; a name registered twice is an error."""
     table: dict[str, TargetKind] = {}
     for entry in entries:
         if entry.name in table and table[entry.name] != entry:
             raise ConfigError(f"target kind {entry.name!r} is registered twice")
-        entry.check()
         table[entry.name] = entry
     return table
 

@@ -184,3 +184,15 @@ def test_a_secret_too_short_to_redact_is_refused(pytester: pytest.Pytester) -> N
     line = _one_error(pytester.runpytest_subprocess(*RUN, "--azl-target=pw"))
     assert line == ("ERROR: target 'pw': host 'h1': field 'sudo_password': a secret of 1 "
                     "characters is too short to redact from output safely (at least 8)")
+
+
+def test_a_selected_kind_whose_resolver_does_not_import_stops_the_start(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(toy_kind=TOY_KIND.replace('"toy_kind:resolve"', '"ghost_kind:resolve"'))
+    pytester.makepyfile(test_x="def test_a(azl_host):\n    open('ran', 'w').close()\n")
+    _targets(pytester, "  toys:\n    kind: toy\n")
+    line = _one_error(pytester.runpytest_subprocess(*RUN, "-p", "toy_kind", "--azl-target=toys"))
+    assert line == ("ERROR: target kind 'toy': cannot import resolver ghost_kind:resolve: "
+                    "No module named 'ghost_kind'")
+    assert not (pytester.path / "ran").exists()
