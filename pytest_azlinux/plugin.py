@@ -29,7 +29,6 @@ from .requirements import apply_requirements
 from .runstate import COLLECTOR_KEY as COLLECTOR_KEY  # xdist_scheduling reads it here
 from .runstate import (
     SESSION_KEY,
-    SUITES_KEY,
     WRITTEN_KEY,
     bind_item,
     item_host,
@@ -178,7 +177,6 @@ def _register_suites(config: pytest.Config) -> dict[str, LoadedSuite]:
     import importlib
 
     suites = _table(config, config.hook.pytest_azl_suites, load_suites)
-    config.stash[SUITES_KEY] = suites
     lines = [f"{name}: {text}" for name, text in MARKERS.items()]
     lines += [line for loaded in suites.values() for line in loaded.suite.markers]
     for line in lines:

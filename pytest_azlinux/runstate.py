@@ -1,7 +1,7 @@
 """The run's state in pytest's stashes: every ``StashKey`` of the package is defined here.
 
 The config's stash holds what one process owns for the run (its session, report collector,
-suite table, the suites' run-wide state); a test item's stash holds what the test runs
+the suites' run-wide state); a test item's stash holds what the test runs
 against (its host and target, set once at collection from the values the test was
 parametrized with) and the state a plugin keeps per test. Nothing parses these back out of
 a node id.
@@ -22,13 +22,11 @@ if TYPE_CHECKING:  # named in the keys' types as strings (the modules import thi
     from .hardening.baseline import HostBaseline
     from .hardening.model import Control
     from .selinux.fixtures import _RunState, _Watch  # noqa: F401
-    from .suite_table import LoadedSuite
 
 # -- the config's stash: one per process ------------------------------------------------------
 SESSION_KEY = pytest.StashKey[AzlSession]()
 COLLECTOR_KEY = pytest.StashKey[ReportCollector]()  # the controller's per-image reports
 WRITTEN_KEY = pytest.StashKey[list[ImageReport]]()  # the reports written at the end
-SUITES_KEY = pytest.StashKey[dict[str, "LoadedSuite"]]()  # the suite table (suite_table.py)
 SELINUX_STATE_KEY = pytest.StashKey["_RunState"]()  # the SELinux suite's run-wide state
 BASELINES_KEY = pytest.StashKey[dict[str, "HostBaseline"]]()  # hardening: one read per host
 # hardening: host id -> the controls collected for it (after -k/-m), by id
