@@ -62,11 +62,16 @@ class Redactor:
         found = {s for secret in secrets if len(secret) >= MIN_SECRET_LENGTH
                  for s in spellings(secret)}
         self._spellings = sorted(found, key=len, reverse=True)
+        # what every match starts or ends with: a text holding none of them is left as it is
+        self._fragments = tuple({f for sp in found for f in (sp[:MIN_SECRET_LENGTH],
+                                                              sp[-MIN_SECRET_LENGTH:])})
 
     def __bool__(self) -> bool:
         return bool(self._spellings)
 
     def __call__(self, text: str) -> str:
+        if not any(fragment in text for fragment in self._fragments):
+            return text
         merged: list[list[int]] = []
         for start, end in sorted(span for sp in self._spellings for span in _spans(text, sp)):
             if merged and start <= merged[-1][1]:
