@@ -19,8 +19,9 @@ from .errors import (
     InfraError,
 )
 from .facts import FACTS_SCRIPT, ImageFacts, parse_facts
+from .redaction import redact
 from .targets import HostSpec
-from .transport.protocol import CommandResult, Transport, redact
+from .transport.protocol import CommandResult, Transport
 
 __all__ = ["CommandResult", "Host"]
 

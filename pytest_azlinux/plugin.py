@@ -7,66 +7,56 @@ This module only wires them into pytest.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import sys
 import tempfile
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from . import __version__
+from . import __version__, builtin, hookspecs
 from .errors import ConfigError, HostUnreachable, InfraError, TargetsError
 from .image.capabilities import apply_capabilities
 from .image.options import apply_image_options
+from .kinds import kind_table
+from .lifecycle import die_with_controller, handle_sigterm
+from .pairing import host_pairs
+from .redaction import redact, redact_report
 from .report.collector import ImageReport, ReportCollector
 from .report.model import PROP_OUTCOME
-from .runstate import HOST_KEY, SESSION_KEY, TARGET_KEY, item_host, item_target
-from .session import (
-    DEFAULT_CONNECT_WORKERS,
-    AzlSession,
-    HostParam,
-    SelectedTarget,
-    parse_shard,
+from .requirements import apply_requirements
+from .runstate import COLLECTOR_KEY as COLLECTOR_KEY  # xdist_scheduling reads it here
+from .runstate import (
+    SESSION_KEY,
+    WRITTEN_KEY,
+    bind_item,
+    item_host,
+    item_hosts,
+    item_target,
 )
+from .session import DEFAULT_CONNECT_WORKERS, AzlSession, HostParam, parse_shard
 from .session import find_targets_file as find_targets_file
+from .suite_table import LoadedSuite, load_suites, settings_models
 from .targets import TargetsFile, load_targets, split_names
 
-COLLECTOR_KEY = pytest.StashKey[ReportCollector]()
-WRITTEN_KEY = pytest.StashKey[list[ImageReport]]()
 HOST_FIXTURES = ("azl_host", "azl_host_pair", "azl_hosts", "azl_image", "azl_target")
-# Fixture modules the plugin registers, so users' own suites get every fixture too.
-FIXTURE_MODULES = (
-    "pytest_azlinux.fixtures",
-    "pytest_azlinux.profiles.fixtures",
-    "pytest_azlinux.cluster.fixtures",
-    "pytest_azlinux.containers.fixtures",
-    "pytest_azlinux.selinux.fixtures",
-    "pytest_azlinux.storage.fixtures",
-    "pytest_azlinux.hardening.fixtures",
-    "pytest_azlinux.network.fixtures",
-)
+T = TypeVar("T")
+CORE_FIXTURES = "pytest_azlinux.fixtures"  # hosts, facts, metrics: what every suite uses
+# The plugin's own markers; each suite's come from its entry in the suite table.
 MARKERS = {
-    "azl_image": "image posture suite",
-    "azl_network": "network throughput suite",
-    "azl_storage": "storage snapshot suite",
-    "azl_selinux": "SELinux mode and denial suite",
-    "azl_escape": "container-escape probe suite",
-    "azl_cluster": "needs a cluster target (Kubernetes API)",
-    "azl_hardening": "hardening baseline suite (one test per control)",
-    "azl_control(id)": "the hardening control a test checks (waivers: match: {control: ID})",
     "azl_destructive": "changes the target (formats disks, loads policy): runs only with "
     "--azl-allow-destructive",
     "azl_requires(hosts=N, kinds=[...])": "skip with a reason unless the target has at least "
     "N hosts / is of one of the kinds",
-    # the gate (gate/): sentinels and waivers
-    "azl_no_sentinels(*names, reason=...)": "no sentinel checks for this test (all, or the "
-    "named ones: kernel, units, denials)",
 }
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The registration hooks, and the shipped suites and kinds registered through them."""
+    pluginmanager.add_hookspecs(hookspecs)
+    if not pluginmanager.is_registered(builtin):
+        pluginmanager.register(builtin, "azl-builtin")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -155,39 +145,59 @@ def pytest_load_initial_conftests(
     redetermine_rootdir(early_config, args)
 
 
-def _check_mark_expression(config: pytest.Config) -> None:
+def _marker_name(line: str) -> str:
+    return line.split(":")[0].split("(")[0].strip()
+
+
+def _check_mark_expression(config: pytest.Config, ours: set[str]) -> None:
     """``-m network`` would quietly deselect every test: name the marker that was meant."""
     expression = config.getoption("markexpr", "") or ""
-    registered = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+    registered = {_marker_name(line) for line in config.getini("markers")}
     for word in re.findall(r"[A-Za-z_][\w.-]*", expression):
         meant = f"azl_{word}"
-        if word not in registered and meant in MARKERS:
+        if word not in registered and meant in ours:
             raise pytest.UsageError(
                 f"-m {expression!r}: no marker {word!r} is registered; "
                 f"pytest-azlinux's is {meant!r}"
             )
 
 
-def _register_fixture_modules(config: pytest.Config) -> None:
+def _table(config: pytest.Config, hook: Any, build: Callable[[Iterable[Any]], T]) -> T:
+    """A table from every plugin's entries (in registration order: the shipped ones
+    first); an entry that cannot be used stops the run here, one line."""
+    results: list[Sequence[Any]] = hook(config=config)
+    try:
+        return build(entry for result in reversed(results) for entry in result)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _register_suites(config: pytest.Config) -> dict[str, LoadedSuite]:
+    """Markers and fixture modules: the plugin's own, then each suite's."""
     import importlib
 
-    for name in FIXTURE_MODULES:
-        module = importlib.import_module(name)
+    suites = _table(config, config.hook.pytest_azl_suites, load_suites)
+    lines = [f"{name}: {text}" for name, text in MARKERS.items()]
+    lines += [line for loaded in suites.values() for line in loaded.suite.markers]
+    for line in lines:
+        config.addinivalue_line("markers", line)
+    modules = [(CORE_FIXTURES, importlib.import_module(CORE_FIXTURES))] + [
+        (str(s.suite.fixtures), s.fixtures) for s in suites.values() if s.fixtures]
+    for name, module in modules:
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, name)
+    _check_mark_expression(config, {_marker_name(line) for line in lines})
+    return suites
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, help_text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {help_text}")
-    _register_fixture_modules(config)
+    suites = _register_suites(config)
     if config.pluginmanager.hasplugin("xdist"):
         from . import xdist_scheduling
 
         if not config.pluginmanager.is_registered(xdist_scheduling):
             config.pluginmanager.register(xdist_scheduling, "azl-xdist")
-    _check_mark_expression(config)
-    _handle_sigterm()  # any run: reports written and fixtures torn down, as after Ctrl-C
+    handle_sigterm()  # any run: reports written and fixtures torn down, as after Ctrl-C
     names = split_names(config.getoption("azl_target"))
     if not names and not config.getoption("azl_image"):
         return
@@ -205,8 +215,9 @@ def pytest_configure(config: pytest.Config) -> None:
             targets, names, command_timeout=_float_option(config, "azl_command_timeout"),
             is_controller=is_controller, shard=shard,
             connect_workers=int(_float_option(config, "azl_connect_workers")),
+            suite_models=settings_models(suites),
         )
-        session.validate_settings()  # before anything starts: a bad value is exit 4
+        session.validate()  # before anything starts: a bad value is exit 4
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
@@ -214,7 +225,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     register_gate(config, session, targets)  # waivers, sentinels, reruns
     if not is_controller:
-        _die_with_controller()
+        die_with_controller()
         return
     collector = ReportCollector(
         _junit_dir(config), __version__, default_target=names[0] if len(names) == 1 else None
@@ -252,35 +263,6 @@ def _junit_dir(config: pytest.Config) -> Path:
     return junit_dir
 
 
-def _handle_sigterm() -> None:
-    """SIGTERM (how CI cancels a job) ends the run like Ctrl-C: the running test is reported
-    as interrupted, reports are written, cleanup runs, then pytest exits."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
-        raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
-
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        # not the main thread (an embedding runner): leave it alone
-        with contextlib.suppress(ValueError):
-            signal.signal(signal.SIGTERM, interrupt)
-
-
-def _die_with_controller() -> None:
-    """An xdist worker ends when its controller dies (no orphans holding hosts or pods)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the controller is already gone
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 def _targets_file(config: pytest.Config) -> TargetsFile:
     """The targets file the options point at, loaded; a usage error when it is invalid."""
     try:
@@ -288,7 +270,8 @@ def _targets_file(config: pytest.Config) -> TargetsFile:
             config.getoption("azl_targets_file"), config.getini("azl_targets_file"),
             config.rootpath,
         )
-        return load_targets(path)
+        kinds = _table(config, config.hook.pytest_azl_target_kinds, kind_table)
+        return load_targets(path, kinds=kinds)
     except TargetsError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -328,7 +311,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     names = metafunc.fixturenames
     if "azl_host_pair" in names:
-        pairs, ids = _pairs(azl, metafunc.config.getoption("azl_pairing"))
+        pairs, ids = host_pairs(azl, metafunc.config.getoption("azl_pairing"))
         metafunc.parametrize("azl_host_pair", pairs, ids=ids, indirect=True)
     elif "azl_host" in names:
         metafunc.parametrize(
@@ -337,34 +320,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "azl_hosts" in names:
         targets = [t for t in azl.selected if azl.params_of(t)]
         metafunc.parametrize("azl_hosts", targets, ids=[t.name for t in targets], indirect=True)
-
-
-def _pairs(azl: AzlSession, mode: str) -> tuple[list[Any], list[str]]:
-    pairs: list[Any] = []
-    ids: list[str] = []
-    for target in azl.selected:
-        hosts = azl.params_of(target)
-        if len(hosts) < 2:
-            pairs.append(pytest.param(
-                (None, None),
-                marks=pytest.mark.skip(
-                    reason=f"needs at least 2 hosts; target {target.name} has {len(hosts)}"
-                ),
-            ))
-            ids.append(target.name)
-            continue
-        chosen: list[tuple[HostParam, HostParam]]
-        if mode == "all":
-            chosen = [(a, b) for a in hosts for b in hosts if a is not b]
-        elif mode == "star":
-            chosen = [(hosts[0], b) for b in hosts[1:]]
-        else:
-            chosen = [(hosts[i], hosts[(i + 1) % len(hosts)]) for i in range(len(hosts))]
-            if len(hosts) == 2:
-                chosen = chosen[:1]
-        pairs.extend(chosen)
-        ids.extend(f"{a.id}->{b.id}" for a, b in chosen)
-    return pairs, ids
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -381,47 +336,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "run with --azl-target NAME (see --azl-list-targets)"
             )
         return
-    if azl.shard is not None:  # a shard may hold no host at all: its items are not its own
-        empty = [i for i in items if _outside_shard(i)]
-        if empty:
-            config.hook.pytest_deselected(items=empty)
-            dropped = set(map(id, empty))
-            items[:] = [i for i in items if id(i) not in dropped]
-    allow_destructive = config.getoption("azl_allow_destructive")
+    # a shard may hold no host at all: its items are not its own
+    outside = [i for i in items if not bind_item(i, azl)]
+    if outside:
+        config.hook.pytest_deselected(items=outside)
+        dropped = set(map(id, outside))
+        items[:] = [i for i in items if id(i) not in dropped]
+    allow_destructive = bool(config.getoption("azl_allow_destructive"))
     for item in items:
-        _bind_item(item, azl)
-        if item.get_closest_marker("azl_destructive") and not allow_destructive:
-            item.add_marker(pytest.mark.skip(
-                reason="destructive: changes the target; run with --azl-allow-destructive"
-            ))
-        _apply_requires(item, azl)
-
-
-def _outside_shard(item: pytest.Item) -> bool:
-    """Parametrized over hosts but given none: pytest's placeholder for an empty parameter
-    set, which only sharding makes (a target has at least one host)."""
-    callspec = getattr(item, "callspec", None)
-    params = callspec.params if callspec is not None else {}
-    name = next((n for n in ("azl_host", "azl_host_pair", "azl_hosts") if n in params), None)
-    return name is not None and not isinstance(params[name], HostParam | tuple | SelectedTarget)
-
-
-def _bind_item(item: pytest.Item, azl: AzlSession) -> None:
-    """Carry the test's host (or target) on the item, from the value it was parametrized
-    with: nothing downstream parses it back out of the node id."""
-    callspec = getattr(item, "callspec", None)
-    params = callspec.params if callspec is not None else {}
-    pair = params.get("azl_host_pair")
-    host = params.get("azl_host")
-    if isinstance(pair, tuple) and isinstance(pair[0], HostParam):
-        host = pair[0]
-    if isinstance(host, HostParam):
-        item.stash[HOST_KEY] = host
-        item.stash[TARGET_KEY] = host.target
-    elif params.get("azl_hosts") is not None:
-        item.stash[TARGET_KEY] = params["azl_hosts"]
-    elif len(azl.selected) == 1:
-        item.stash[TARGET_KEY] = azl.selected[0]
+        apply_requirements(item, azl, allow_destructive=allow_destructive)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -452,11 +375,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     needed: dict[str, HostParam] = {}
     for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        pair = callspec.params.get("azl_host_pair") if callspec else None
-        for param in pair if isinstance(pair, tuple) else (item_host(item),):
-            if isinstance(param, HostParam):
-                needed.setdefault(param.id, param)
+        for param in item_hosts(item):
+            needed.setdefault(param.id, param)
         if "azl_hosts" in getattr(item, "fixturenames", ()):
             target = item_target(item)
             for param in azl.params_of(target) if target else ():
@@ -474,25 +394,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         azl.prepare_batch_of(host.id)
 
 
-def _apply_requires(item: pytest.Item, azl: AzlSession) -> None:
-    bound = item_target(item)
-    for mark in item.iter_markers("azl_requires"):
-        targets = [bound] if item_host(item) is not None and bound else azl.selected
-        for target in targets:
-            need = int(mark.kwargs.get("hosts", 1))
-            have = len(azl.params_of(target))
-            if have < need:
-                item.add_marker(pytest.mark.skip(
-                    reason=f"needs at least {need} hosts; target {target.name} has {have}"
-                ))
-            kinds = mark.kwargs.get("kinds")
-            if kinds and target.kind not in kinds:
-                item.add_marker(pytest.mark.skip(
-                    reason=f"needs a target of kind {'/'.join(kinds)}; "
-                    f"{target.name} is {target.kind}"
-                ))
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -508,34 +409,13 @@ def pytest_runtest_makereport(
         if not _wants_traceback(item.config):
             # An infrastructure error is one line (host, address, cause), not a traceback.
             report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
-    if azl is not None and report.longrepr is not None:
-        _redact_report(report, azl)
+    if azl is not None:
+        redact_report(report, azl.secrets())
     return report
 
 
 def _wants_traceback(config: pytest.Config) -> bool:
     return bool(config.option.tbstyle == "long" or config.option.verbose > 0)
-
-
-def _redact_report(report: pytest.TestReport, azl: AzlSession) -> None:
-    """Secrets never reach the terminal (messages, reprs, --showlocals)."""
-    secrets = azl.secrets()
-    if not secrets:
-        return
-    text = str(report.longrepr)
-    if any(s in text for s in secrets):
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        report.longrepr = text
-    report.sections = [
-        (title, _replace_all(body, secrets)) for title, body in report.sections
-    ]
-
-
-def _replace_all(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -595,7 +475,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if dead:
             terminalreporter.section("azl unreachable hosts")
             for param, error in dead:
-                terminalreporter.line(f"{param.id}: {error}", red=True)
+                terminalreporter.line(redact(f"{param.id}: {error}", azl.secrets()), red=True)
     reports = config.stash.get(WRITTEN_KEY, None)
     collector = config.stash.get(COLLECTOR_KEY, None)
     if not reports or collector is None:

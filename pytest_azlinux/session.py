@@ -23,9 +23,8 @@ from . import settings as suite_settings
 from .cleanup import CleanupLedger
 from .errors import InfraError, TargetsError
 from .host import Host
-from .kinds import resolver
 from .kinds.protocol import HostsStarting
-from .targets import AnyTarget, HostSpec, TargetsFile, check_key_files
+from .targets import AnyTarget, HostSpec, TargetsFile, check_spec
 from .transport.local import LocalTransport
 from .transport.protocol import Transport
 
@@ -142,6 +141,9 @@ class AzlSession:
     is_controller: bool = True
     shard: tuple[int, int] | None = None
     connect_workers: int = DEFAULT_CONNECT_WORKERS
+    # the settings model of each registered suite (``suite_table``); None: taken as it is
+    suite_models: Mapping[str, type[suite_settings.SuiteSettings] | None] = field(
+        default_factory=dict)
     selected: list[SelectedTarget] = field(default_factory=list)
     params: list[HostParam] = field(default_factory=list)
     teardown: CleanupLedger = field(default_factory=CleanupLedger)
@@ -155,22 +157,25 @@ class AzlSession:
     _batch_of: dict[str, list[HostParam]] | None = None  # an xdist worker's: see use_batches
 
     # -- resolution -----------------------------------------------------------------------
-    def validate_settings(self) -> None:
-        """Every selected target's suite settings (a bad value: SettingsError, one line)."""
+    def validate(self) -> None:
+        """Every selected target's suite settings and its kind's resolver, before anything
+        starts (a bad value, a resolver that does not import: ConfigError, one line)."""
         for name in self.target_names:
             config = self.targets_file.get(name)
-            suite_settings.validate_all(name, config.suites)
+            suite_settings.validate_all(name, config.suites, self.suite_models)
+            self.targets_file.kind(config.kind).resolve_function()
 
     def resolve(self) -> None:
         """Resolve the selected targets to hosts (may start the lab on the controller)."""
         for name in self.target_names:
             config = self.targets_file.get(name)
-            validated = suite_settings.validate_all(name, config.suites)
-            resolved = resolver(config.kind)(name, config, start=self.is_controller)
+            validated = suite_settings.validate_all(name, config.suites, self.suite_models)
+            kind = self.targets_file.kind(config.kind)
+            resolved = kind.resolve_function()(name, config, start=self.is_controller)
             if resolved.undo is not None:
                 self.teardown.add(resolved.undo_what or f"clean up target {name}", resolved.undo)
             for spec in resolved.hosts:
-                check_key_files(spec)
+                check_spec(spec)
             self.selected.append(
                 SelectedTarget(name, config, tuple(resolved.hosts), resolved.context, validated)
             )

@@ -1,14 +1,8 @@
-"""The targets file: schema, loading, validation errors, and name -> hosts.
+"""The targets file: loading, validation errors, and name -> hosts.
 
-A targets file maps target names to a target of one *kind*:
-
-- ``local``   this machine;
-- ``ssh``     a list of hosts reached over SSH (defaults, jump hosts, host-key policy), or
-  with ``ssh_config:`` hosts named by their aliases in an OpenSSH client config;
-- ``ansible`` the hosts of a group (or pattern) of an Ansible inventory file;
-- ``lab``     the local lab (``azl lab``), resolved to the ssh target the lab writes;
-- ``cluster`` a node pool of a Kubernetes cluster (nodes are discovered at run time);
-- ``image``   an image file (qcow2, raw, VHD/VHDX) booted under qemu with a cloud-init seed.
+A targets file maps target names to a target of one *kind*. The kinds, each with its model
+and resolver, are one table (``kinds/__init__.py``, extended by plugins through the
+``pytest_azl_target_kinds`` hook); the models live in ``target_config.py``.
 
 Every error names the file, the target and the field, on one line.
 Strings may reference environment variables as ``${NAME}`` (or ``${NAME:-default}``);
@@ -17,314 +11,80 @@ secret fields hold ``SecretStr`` so they never print.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    SecretStr,
-    Tag,
-    TypeAdapter,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Discriminator, SecretStr, Tag, TypeAdapter, ValidationError
 
 from .errors import TargetsError
+from .redaction import check_secret
+from .target_config import (
+    DEFAULT_SSH_CONFIG,
+    IMAGE_SUFFIXES,
+    AnsibleTarget,
+    ClusterTarget,
+    Expect,
+    HostKeyPolicy,
+    ImageTarget,
+    JumpHost,
+    LabTarget,
+    LocalTarget,
+    SshConfigTarget,
+    SshHostEntry,
+    SshSettings,
+    SshTarget,
+    TargetConfig,
+    is_host_name,
+)
 from .yamlfile import load_yaml, read_text
 
-DEFAULT_FILE_NAME = "azl-targets.yaml"
-DEFAULT_SSH_CONFIG = "~/.ssh/config"
-KINDS = ("local", "ssh", "ansible", "lab", "cluster", "image")
-HostKeyPolicy = Literal["strict", "accept-new"]
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def is_host_name(value: str) -> bool:
-    """Whether ``value`` can name a host in test ids and reports."""
-    return bool(_HOST_NAME.match(value))
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Expect(_Model):
-    """What the target's hosts are expected to run."""
-
-    image_version: str | None = None
-    allow_mixed_images: bool = False
-
-
-class JumpHost(_Model):
-    """One hop of a ProxyJump chain (``user@address:port`` or a mapping)."""
-
-    address: str
-    port: int = Field(default=22, ge=1, le=65535)
-    user: str | None = None
-    identity_file: str | None = None
-    password: SecretStr | None = None
-
-
-def _parse_jump(value: Any) -> Any:
-    if isinstance(value, str):
-        m = re.fullmatch(r"(?:(?P<user>[^@]+)@)?(?P<address>[^:@]+)(?::(?P<port>\d+))?", value)
-        if not m:
-            raise ValueError(f"not a jump host spec (user@address:port): {value!r}")
-        out: dict[str, Any] = {"address": m["address"]}
-        if m["user"]:
-            out["user"] = m["user"]
-        if m["port"]:
-            out["port"] = int(m["port"])
-        return out
-    return value
-
-
-class SshSettings(_Model):
-    """SSH settings shared by the hosts of a target (``defaults:``) or set per host."""
-
-    user: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
-    identity_file: str | None = None
-    password: SecretStr | None = None
-    known_hosts: str | None = None
-    host_key_policy: HostKeyPolicy | None = None
-    jump: list[JumpHost] | None = None
-    sudo: bool | None = None
-    sudo_password: SecretStr | None = None
-    connect_timeout: float | None = Field(default=None, gt=0)
-
-    @field_validator("jump", mode="before")
-    @classmethod
-    def _jump_list(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, str | Mapping):
-            value = [value]
-        return [_parse_jump(v) for v in value]
-
-
-class SshHostEntry(SshSettings):
-    """One host of an ``ssh`` target."""
-
-    name: str
-    address: str
-    profile: str | None = None
-    scratch_devices: list[str] = Field(default_factory=list)
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not _HOST_NAME.match(value):
-            raise ValueError(f"host name {value!r} may hold only letters, digits, '.', '_', '-'")
-        return value
-
-
-class _TargetBase(_Model):
-    description: str | None = None
-    profile: str | None = None
-    expect: Expect = Field(default_factory=Expect)
-    # Per-suite settings (thresholds, allowlists, probe addresses), read by the suites.
-    suites: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-
-class LocalTarget(_TargetBase):
-    kind: Literal["local"]
-    name: str = "localhost"
-    sudo: bool = False
-    scratch_devices: list[str] = Field(default_factory=list)
-
-
-class SshTarget(_TargetBase):
-    kind: Literal["ssh"]
-    defaults: SshSettings = Field(default_factory=SshSettings)
-    hosts: list[SshHostEntry] = Field(min_length=1)
-
-    @field_validator("hosts", mode="before")
-    @classmethod
-    def _no_aliases(cls, hosts: Any) -> Any:
-        for i, h in enumerate(hosts if isinstance(hosts, list) else ()):
-            if isinstance(h, str):
-                raise ValueError(
-                    f"hosts[{i}] is a name ({h!r}), not {{name, address}}: to pick hosts by "
-                    f"their ssh_config alias, set ssh_config: (default {DEFAULT_SSH_CONFIG})"
-                )
-        return hosts
-
-    @field_validator("hosts")
-    @classmethod
-    def _unique_names(cls, hosts: list[SshHostEntry]) -> list[SshHostEntry]:
-        seen: set[str] = set()
-        for h in hosts:
-            if h.name in seen:
-                raise ValueError(f"duplicate host name {h.name!r}")
-            seen.add(h.name)
-        return hosts
-
-
-def _config_path(value: str, info: ValidationInfo) -> str:
-    """``~`` expanded; a relative path is relative to the targets file that names it."""
-    path = Path(os.path.expanduser(value))
-    base = (info.context or {}).get("base_dir")
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    return str(path)
-
-
-class SshConfigTarget(_TargetBase):
-    """``kind: ssh`` with ``ssh_config:``: hosts named by alias (or glob) in an OpenSSH client
-    config; what the config leaves unset comes from ``defaults``."""
-
-    kind: Literal["ssh"]
-    ssh_config: str
-    hosts: list[str] = Field(min_length=1)
-    defaults: SshSettings = Field(default_factory=SshSettings)
-
-    @field_validator("ssh_config", mode="before")
-    @classmethod
-    def _default_config(cls, value: Any) -> Any:
-        if value is None or value is True:  # "ssh_config:" or "ssh_config: true"
-            return DEFAULT_SSH_CONFIG
-        if value is False or value == "":
-            raise ValueError("a path (or true for ~/.ssh/config); leave the key out for a "
-                             "plain ssh target")
-        return value
-
-    @field_validator("ssh_config")
-    @classmethod
-    def _relative_to_file(cls, value: str, info: ValidationInfo) -> str:
-        return _config_path(value, info)
-
-    @field_validator("hosts", mode="before")
-    @classmethod
-    def _aliases(cls, hosts: Any) -> Any:
-        for i, h in enumerate(hosts if isinstance(hosts, list) else ()):
-            if not isinstance(h, str):
-                raise ValueError(
-                    f"hosts[{i}]: with ssh_config, hosts are Host aliases or globs from that "
-                    f"file (strings), got a {type(h).__name__}"
-                )
-        return hosts
-
-
-class AnsibleTarget(_TargetBase):
-    """``kind: ansible``: the hosts of a group (or pattern) of an Ansible inventory file;
-    what the inventory leaves unset comes from ``defaults``."""
-
-    kind: Literal["ansible"]
-    inventory: str
-    group: str | None = None
-    pattern: str | None = None
-    defaults: SshSettings = Field(default_factory=SshSettings)
-
-    @field_validator("inventory")
-    @classmethod
-    def _relative_to_file(cls, value: str, info: ValidationInfo) -> str:
-        return _config_path(value, info)
-
-    @model_validator(mode="after")
-    def _group_or_pattern(self) -> AnsibleTarget:
-        if self.group is not None and self.pattern is not None:
-            raise ValueError("give group or pattern, not both")
-        return self
-
-    def selection(self) -> str:
-        """The Ansible host pattern this target selects (``all`` when neither is given)."""
-        return self.group or self.pattern or "all"
-
-
-class LabTarget(_TargetBase):
-    kind: Literal["lab"]
-    lab: str | None = None  # which lab (default: $AZL_LAB_NAME, else "azl")
-    hosts: int = Field(default=3, ge=1, le=200)
-    variants: list[str] = Field(default_factory=lambda: ["azl3", "azl3-hwe", "mariner2"])
-    disk_size: str = "1G"
-    keep: bool = False  # leave a lab this run started running at the end
-    sudo: bool = False  # run commands as root (the lab's azureuser has passwordless sudo)
-
-
-class ClusterTarget(_TargetBase):
-    kind: Literal["cluster"]
-    kubeconfig: str = "~/.kube/config"
-    context: str | None = None
-    pool: str | None = None
-    selector: str | None = None
-    namespace: str = "azl-system"
-    access: Literal["debug-pod", "ssh"] = "debug-pod"
-    debug_image: str = "mcr.microsoft.com/cbl-mariner/busybox:2.0"
-    ssh: SshSettings = Field(default_factory=SshSettings)
-
-    def label_selector(self) -> str:
-        parts = [p for p in (f"agentpool={self.pool}" if self.pool else None, self.selector) if p]
-        return ",".join(parts)
-
-
-ImageFormat = Literal["qcow2", "raw", "vpc", "vhdx"]
-IMAGE_SUFFIXES: dict[str, ImageFormat] = {
-    ".qcow2": "qcow2", ".raw": "raw", ".img": "raw", ".vhd": "vpc", ".vhdx": "vhdx",
-}
-
-
-class ImageTarget(_TargetBase):
-    """An image file booted under qemu (a copy-on-write overlay: the file is never changed),
-    provisioned by cloud-init from a NoCloud seed, reached over SSH on a lab bridge."""
-
-    kind: Literal["image"]
-    path: str
-    format: ImageFormat | None = None  # default: from the suffix (.vhd is qemu's "vpc")
-    firmware: Literal["bios", "uefi"] = "bios"
-    memory: int = Field(default=1024, ge=256, description="MiB")
-    cpus: int = Field(default=1, ge=1, le=64)
-    # seconds until sshd answers (default: 300 under KVM, 1800 under TCG, qemu's emulator)
-    boot_timeout: float | None = Field(default=None, gt=0)
-    instances: int = Field(default=1, ge=1, le=16)
-    keep: bool = False  # leave the VMs running at the end (``--azl-keep``)
-
-    @field_validator("path")
-    @classmethod
-    def _expand(cls, value: str) -> str:
-        return os.path.expanduser(value)
-
-    def image_format(self) -> ImageFormat | None:
-        """The format given, else the one the suffix names (None: qemu-img decides)."""
-        return self.format or IMAGE_SUFFIXES.get(Path(self.path).suffix.lower())
-
-
-AnyTarget = (
-    LocalTarget | SshTarget | SshConfigTarget | AnsibleTarget | LabTarget | ClusterTarget
-    | ImageTarget
-)
-
-
-def _target_tag(value: Any) -> Any:
-    """The model a target validates as: its ``kind``, except that ``kind: ssh`` with an
-    ``ssh_config`` key is the ssh_config model."""
-    if isinstance(value, Mapping):
-        kind = value.get("kind")
-        return "ssh-config" if kind == "ssh" and "ssh_config" in value else kind
-    return "ssh-config" if isinstance(value, SshConfigTarget) else getattr(value, "kind", None)
-
-
-Target = Annotated[
-    Annotated[LocalTarget, Tag("local")]
-    | Annotated[SshTarget, Tag("ssh")]
-    | Annotated[SshConfigTarget, Tag("ssh-config")]
-    | Annotated[AnsibleTarget, Tag("ansible")]
-    | Annotated[LabTarget, Tag("lab")]
-    | Annotated[ClusterTarget, Tag("cluster")]
-    | Annotated[ImageTarget, Tag("image")],
-    Discriminator(_target_tag),
+__all__ = [  # the models are importable from here, as before the kinds table
+    "BUILTIN_TARGETS",
+    "DEFAULT_FILE_NAME",
+    "DEFAULT_SSH_CONFIG",
+    "IMAGE_SUFFIXES",
+    "AnsibleTarget",
+    "AnyTarget",
+    "ClusterTarget",
+    "Expect",
+    "HostKeyPolicy",
+    "HostSpec",
+    "ImageTarget",
+    "JumpHost",
+    "KindTable",
+    "LabTarget",
+    "LocalTarget",
+    "SshConfigTarget",
+    "SshHostEntry",
+    "SshSettings",
+    "SshTarget",
+    "TargetConfig",
+    "TargetsFile",
+    "check_key_files",
+    "check_spec",
+    "is_host_name",
+    "load_targets",
+    "local_host_specs",
+    "merge_ssh_spec",
+    "parse_targets",
+    "split_names",
+    "ssh_host_specs",
+    "validate_target",
 ]
-_TARGET_ADAPTER: TypeAdapter[AnyTarget] = TypeAdapter(Target)
+
+if TYPE_CHECKING:
+    from .kinds import TargetKind
+
+DEFAULT_FILE_NAME = "azl-targets.yaml"
+AnyTarget = TargetConfig  # a validated target of any kind (the kind's own model)
+KindTable = Mapping[str, "TargetKind"]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
 
 BUILTIN_TARGETS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local", "description": "this machine"},
@@ -375,9 +135,15 @@ class HostSpec:
     node: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
 
+    def secret_fields(self) -> list[tuple[str, SecretStr]]:
+        """Each secret set on this host, with the field that holds it."""
+        fields = [("password", self.password), ("sudo_password", self.sudo_password)] + [
+            (f"jump[{i}].password", j.password) for i, j in enumerate(self.jump)
+        ]
+        return [(name, v) for name, v in fields if v is not None and v.get_secret_value()]
+
     def secrets(self) -> list[str]:
-        values = [self.password, self.sudo_password, *(j.password for j in self.jump)]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        return [v.get_secret_value() for _, v in self.secret_fields()]
 
 
 @dataclass(frozen=True)
@@ -386,6 +152,14 @@ class TargetsFile:
 
     path: Path | None
     targets: Mapping[str, AnyTarget]
+    kinds: KindTable = field(default_factory=lambda: _builtin_kinds())
+
+    def kind(self, name: str) -> TargetKind:
+        """The kinds-table entry of kind ``name`` (its model and resolver)."""
+        try:
+            return self.kinds[name]
+        except KeyError:
+            raise TargetsError(f"unsupported target kind {name!r}") from None
 
     def get(self, name: str) -> AnyTarget:
         try:
@@ -399,20 +173,20 @@ class TargetsFile:
 
     def secrets(self) -> list[str]:
         """Every secret value, so reports and logs can redact them."""
-        out: list[str] = []
-        for target in self.targets.values():
-            layers: list[SshSettings] = []
-            if isinstance(target, SshTarget):
-                layers = [target.defaults, *target.hosts]
-            elif isinstance(target, SshConfigTarget | AnsibleTarget):
-                layers = [target.defaults]
-            elif isinstance(target, ClusterTarget):
-                layers = [target.ssh]
-            for layer in layers:
-                values = [layer.password, layer.sudo_password,
-                          *(j.password for j in layer.jump or ())]
-                out.extend(v.get_secret_value() for v in values if v and v.get_secret_value())
-        return out
+        return [v for target in self.targets.values() for v in _secret_values(target)]
+
+
+def _secret_values(value: Any) -> Iterable[str]:
+    """The ``SecretStr`` values anywhere in a model (any kind's, whatever its fields)."""
+    if isinstance(value, SecretStr):
+        if value.get_secret_value():
+            yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_values(getattr(value, name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secret_values(item)
 
 
 def _expand_env(value: Any, where: str, env: Mapping[str, str], path: str = "") -> Any:
@@ -452,33 +226,70 @@ def _format_loc(loc: Sequence[int | str], tag: Any) -> str:
     return "".join(parts) or "(target)"
 
 
+def _builtin_kinds() -> KindTable:
+    from .kinds import BUILTIN_KINDS
+
+    return BUILTIN_KINDS
+
+
+@functools.lru_cache(maxsize=8)
+def _adapter(entries: tuple[TargetKind, ...]) -> tuple[TypeAdapter[TargetConfig], Any]:
+    """The validator of one kinds table: a union of every kind's models, told apart by the
+    ``kind`` field (and a variant's key)."""
+    by_model: dict[type[TargetConfig], str] = {}
+    variant_keys: dict[str, list[tuple[str, str]]] = {}
+    for kind in entries:
+        by_model[kind.model] = kind.name
+        for key, model in kind.variants:
+            by_model[model] = f"{kind.name}+{key}"
+            variant_keys.setdefault(kind.name, []).append((key, by_model[model]))
+    tags = [Annotated[model, Tag(tag)] for model, tag in by_model.items()]
+
+    def tag_of(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return by_model.get(type(value), getattr(value, "kind", None))
+        kind = value.get("kind")
+        for key, tag in variant_keys.get(kind, ()) if isinstance(kind, str) else ():
+            if key in value:
+                return tag
+        return kind
+
+    union: Any = Annotated[Union[tuple(tags)], Discriminator(tag_of)]  # noqa: UP007
+    return TypeAdapter[TargetConfig](union), tag_of
+
+
 def validate_target(
-    name: str, raw: Any, source: str, base_dir: Path | None = None
+    name: str, raw: Any, source: str, base_dir: Path | None = None,
+    kinds: KindTable | None = None,
 ) -> AnyTarget:
-    """Validate one target mapping; raise TargetsError naming source, target and field.
-    Relative paths to files a target reads (``inventory``, ``ssh_config``) are taken from
-    ``base_dir`` (the targets file's directory)."""
+    """Validate one target mapping against the kinds table (the built-in kinds by default);
+    raise TargetsError naming source, target and field. Relative paths to files a target
+    reads (``inventory``, ``ssh_config``) are taken from ``base_dir`` (the targets file's
+    directory)."""
+    table = _builtin_kinds() if kinds is None else kinds
     prefix = f"{source}: target {name!r}"
-    kinds = ", ".join(KINDS)
+    names = ", ".join(table)
     if not isinstance(raw, Mapping):
         raise TargetsError(f"{prefix}: must be a mapping, got {type(raw).__name__}")
     if "kind" not in raw:
-        raise TargetsError(f"{prefix}: field 'kind' is required ({kinds})")
+        raise TargetsError(f"{prefix}: field 'kind' is required ({names})")
+    adapter, tag_of = _adapter(tuple(table.values()))
     try:
-        return _TARGET_ADAPTER.validate_python(raw, context={"base_dir": base_dir})
+        return adapter.validate_python(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
         err = exc.errors()[0]
-        field_name = _format_loc(err["loc"], _target_tag(raw))
+        field_name = _format_loc(err["loc"], tag_of(raw))
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            msg = f"unknown kind {raw.get('kind')!r} (expected one of {kinds})"
+            msg = f"unknown kind {raw.get('kind')!r} (expected one of {names})"
             field_name = "kind"
         raise TargetsError(f"{prefix}: field '{field_name}': {msg}{more}") from None
 
 
 def parse_targets(
-    text: str, source: str, env: Mapping[str, str] | None = None, base_dir: Path | None = None
+    text: str, source: str, env: Mapping[str, str] | None = None, base_dir: Path | None = None,
+    kinds: KindTable | None = None,
 ) -> dict[str, AnyTarget]:
     """Parse targets-file text into validated targets (no built-ins); relative file paths
     in targets are taken from ``base_dir``."""
@@ -496,22 +307,27 @@ def parse_targets(
         raise TargetsError(f"{source}: 'targets' must be a mapping of name -> target")
     out: dict[str, AnyTarget] = {}
     for name, raw in raw_targets.items():
-        if not isinstance(name, str) or not _HOST_NAME.match(name):
+        if not isinstance(name, str) or not is_host_name(name):
             raise TargetsError(f"{source}: invalid target name {name!r}")
         expanded = _expand_env(raw, f"{source}: target {name!r}", env)
-        out[name] = validate_target(name, expanded, source, base_dir)
+        out[name] = validate_target(name, expanded, source, base_dir, kinds)
     return out
 
 
-def load_targets(path: Path | None, env: Mapping[str, str] | None = None) -> TargetsFile:
-    """Load a targets file on top of the built-in targets (``local``, ``lab``)."""
+def load_targets(
+    path: Path | None, env: Mapping[str, str] | None = None, kinds: KindTable | None = None
+) -> TargetsFile:
+    """Load a targets file on top of the built-in targets (``local``, ``lab``), against the
+    kinds table (the built-in kinds by default)."""
+    table = _builtin_kinds() if kinds is None else kinds
     targets: dict[str, AnyTarget] = {
-        name: validate_target(name, raw, "built-in") for name, raw in BUILTIN_TARGETS.items()
+        name: validate_target(name, raw, "built-in", kinds=table)
+        for name, raw in BUILTIN_TARGETS.items()
     }
     if path is not None:
         text = read_text(path, "targets file")
-        targets.update(parse_targets(text, str(path), env, path.absolute().parent))
-    return TargetsFile(path=path, targets=targets)
+        targets.update(parse_targets(text, str(path), env, path.absolute().parent, table))
+    return TargetsFile(path=path, targets=targets, kinds=table)
 
 
 def _pick(*values: Any, default: Any = None) -> Any:
@@ -554,6 +370,18 @@ def merge_ssh_spec(
         node=node,
         labels=dict(labels or {}),
     )
+
+
+def check_spec(spec: HostSpec) -> None:
+    """What a resolved host must satisfy before anything connects: key files that exist,
+    and secrets long enough to be redacted from output (see ``redaction.py``)."""
+    check_key_files(spec)
+    for field_name, value in spec.secret_fields():
+        why = check_secret(value.get_secret_value())
+        if why:
+            raise TargetsError(
+                f"target {spec.target!r}: host {spec.name!r}: field '{field_name}': {why}"
+            )
 
 
 def check_key_files(spec: HostSpec) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..settings import SuiteSettings, register
+from ..settings import SuiteSettings
 from .api import DEFAULT_BURST, DEFAULT_QPS
 from .context import POD_TIMEOUT
 
 
-@register
 class ClusterSettings(SuiteSettings):
     """``suites.cluster``; every field optional."""
 

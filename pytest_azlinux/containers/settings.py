@@ -13,7 +13,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator
 
 from ..analyse.escape import PROFILES, Profile
-from ..settings import SuiteSettings, register
+from ..settings import SuiteSettings
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9.\-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:]+\](?::\d{1,5})?$")
 # escape.sh's arguments (key=value); the typed fields below set most of them
@@ -23,7 +23,6 @@ PROBE_ARGUMENTS = (
 )
 
 
-@register
 class EscapeSettings(SuiteSettings):
     """``suites.escape`` of a target. Network checks run only against addresses set here."""
 

@@ -28,7 +28,7 @@ from _pytest.runner import runtestprotocol
 
 from ..errors import CommandTimeout, ConnectionLost, HostKeyError, HostUnreachable, InfraError
 from ..report.model import OUTCOME_RERUN, PROP_FLAKY
-from ..runstate import item_host, item_target
+from ..runstate import ATTEMPT_KEY, item_host, item_target
 from ..session import AzlSession, HostParam
 from .settings import RerunSettings
 
@@ -55,7 +55,7 @@ class RerunState:
     errors: list[str] = field(default_factory=list)  # one line per attempt that was rerun
 
 
-ATTEMPT = pytest.StashKey[RerunState]()
+ATTEMPT = ATTEMPT_KEY
 
 
 def item_params(item: pytest.Item, azl: AzlSession) -> list[HostParam]:

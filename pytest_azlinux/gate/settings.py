@@ -27,7 +27,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from ..acceptance import Acceptance
-from ..settings import SuiteSettings, register
+from ..settings import SuiteSettings
 from .waivers import glob_match
 
 SentinelName = Literal["kernel", "units", "denials"]
@@ -58,7 +58,6 @@ class SentinelAllow(Acceptance):
         return re.search(self.pattern, line) is not None
 
 
-@register
 class SentinelSettings(SuiteSettings):
     """``suites.sentinels`` of a target."""
 
@@ -76,7 +75,6 @@ class SentinelSettings(SuiteSettings):
         return self.enabled and bool(getattr(self, sentinel))
 
 
-@register
 class RerunSettings(SuiteSettings):
     """``suites.reruns`` of a target (the number of reruns is ``--azl-reruns``)."""
 

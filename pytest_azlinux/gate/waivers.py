@@ -168,9 +168,6 @@ class WaiverSet:
     def expired(self, today: dt.date) -> list[Loaded]:
         return [w for w in self.waivers if w.waiver.expired(today)]
 
-    def by_source(self) -> Mapping[str, Loaded]:
-        return {w.source: w for w in self.waivers}
-
     def __add__(self, other: WaiverSet) -> WaiverSet:
         return WaiverSet(self.waivers + other.waivers, self.files + other.files)
 

@@ -27,7 +27,7 @@ from ..runstate import item_host
 from .waivers import Loaded, Subject, WaiverSet
 
 PROP_CONTROL = "azl.control.id"  # a hardening control's id, on its tests' reports
-CONTROL_MARKER = "azl_control"  # declared with the plugin's markers (plugin.MARKERS)
+CONTROL_MARKER = "azl_control"  # declared by the hardening entry (builtin.py)
 
 
 def apply_waivers(waivers: WaiverSet, item: pytest.Item, call: pytest.CallInfo[None],

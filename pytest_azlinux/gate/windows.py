@@ -16,19 +16,19 @@ import pytest
 from .. import acceptance
 from ..errors import InfraError, SentinelFindings
 from ..report.model import OUTCOME_FINDING, PROP_OUTCOME, PROP_SENTINELS_OFF
-from ..runstate import item_host
+from ..runstate import WINDOW_KEY, item_host
 from ..session import AzlSession, HostParam
 from .denials import denial_findings, watched_by_selinux_suite
 from .reruns import item_params
 from .sentinels import Finding, HostWatch, Observation, kernel_findings
 from .settings import SENTINEL_NAMES, SentinelSettings
 
-NO_SENTINELS_MARKER = "azl_no_sentinels"  # declared with the plugin's markers (plugin.MARKERS)
+NO_SENTINELS_MARKER = "azl_no_sentinels"  # declared by the sentinels entry (builtin.py)
 _HOW_TO_ACCEPT = (
     "to accept a known line: targets.{target}.suites.sentinels.allowlist (pattern, reason, "
     "expires); a test that causes it on purpose: @pytest.mark.azl_no_sentinels({names})"
 )
-_WINDOW = pytest.StashKey["_Window"]()
+_WINDOW = WINDOW_KEY
 
 
 @dataclass

@@ -20,17 +20,14 @@ import pytest
 from ..errors import ControlsError, ProbeUnavailable, SettingsError
 from ..host import Host
 from ..profiles.fixtures import host_profile
-from ..runstate import item_host
+from ..runstate import BASELINES_KEY, COLLECTED_KEY, item_host
+from ..runstate import CONTROL_KEY as CONTROL_KEY
 from ..session import SelectedTarget
 from .baseline import HostBaseline, LevelChoice, unknown_profile_ids
 from .loader import load_controls
 from .model import Control
 from .settings import HardeningSettings
 
-CONTROL_KEY = pytest.StashKey[Control]()
-BASELINES_KEY = pytest.StashKey[dict[str, HostBaseline]]()
-# host id -> the controls collected for it (after -k/-m), by id: what its one read must cover
-COLLECTED_KEY = pytest.StashKey[dict[str | None, dict[str, Control]]]()
 MARKER = "azl_control"
 PROP_ID = "azl.control.id"
 PROP_TITLE = "azl.control.title"

@@ -6,11 +6,10 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from ..settings import SuiteSettings, register
+from ..settings import SuiteSettings
 from .model import ID_PATTERN
 
 
-@register
 class HardeningSettings(SuiteSettings):
     """``level``: 1 runs level-1 controls, 2 runs both levels (``--azl-hardening-level``
     overrides it). ``not_applicable``: control id -> reason, for what the target knowingly

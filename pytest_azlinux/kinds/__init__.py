@@ -1,35 +1,80 @@
-"""Target kinds: which resolver turns a target of each kind into hosts.
+"""Target kinds: one table, one entry per kind (its name, model and resolver).
 
+A kind's entry is all the core knows of it: ``targets.py`` validates a target with the
+entry's model (chosen by ``kind:``), the session resolves it with the entry's resolver.
 Resolvers are named by import path and imported on first use, so the core does not import
 the lab (``azl lab``) or the Kubernetes client unless a target of that kind is selected.
-A new kind is a module with a ``resolve`` function (``kinds/protocol.py``), a model in
-``targets.py`` and a line here.
+
+A plugin adds a kind by returning its entry from the ``pytest_azl_target_kinds`` hook, as
+``builtin.py`` does for these.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from ..errors import TargetsError
+from ..errors import ConfigError
+from ..target_config import (
+    AnsibleTarget,
+    ClusterTarget,
+    ImageTarget,
+    LabTarget,
+    LocalTarget,
+    SshConfigTarget,
+    SshTarget,
+    TargetConfig,
+)
 from .protocol import Resolved, Resolver
 
-RESOLVERS: dict[str, str] = {
-    "local": "pytest_azlinux.kinds.local:resolve",
-    "ssh": "pytest_azlinux.kinds.ssh:resolve",
-    "ansible": "pytest_azlinux.kinds.ansible:resolve",
-    "lab": "pytest_azlinux.lab.target:resolve_lab_target",
-    "cluster": "pytest_azlinux.cluster.target:resolve_cluster_target",
-    "image": "pytest_azlinux.kinds.image:resolve",
-}
-
-__all__ = ["RESOLVERS", "Resolved", "Resolver", "resolver"]
+__all__ = ["BUILTIN_KINDS", "Resolved", "Resolver", "TargetKind", "kind_table"]
 
 
-def resolver(kind: str) -> Resolver:
-    """The resolve function of ``kind``."""
-    try:
-        module_name, _, attr = RESOLVERS[kind].partition(":")
-    except KeyError:
-        raise TargetsError(f"unsupported target kind {kind!r}") from None
-    found: Resolver = getattr(importlib.import_module(module_name), attr)
-    return found
+@dataclass(frozen=True)
+class TargetKind:
+    """A target kind: ``name`` (the ``kind:`` value), the ``model`` its targets validate as
+    (a ``TargetConfig`` whose ``kind`` is ``Literal[name]``), and its ``resolver``
+    (``"module:function"``, see ``kinds/protocol.py``). ``variants``: (key, model) pairs,
+    a target with that key validates as that model instead."""
+
+    name: str
+    model: type[TargetConfig]
+    resolver: str
+    variants: tuple[tuple[str, type[TargetConfig]], ...] = ()
+
+    def resolve_function(self) -> Resolver:
+        """The resolver, imported now (the plugin does so for the selected targets' kinds
+        at start-up: a resolver that does not import stops the run there, one line)."""
+        module_name, _, attr = self.resolver.partition(":")
+        try:
+            found: Resolver = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"target kind {self.name!r}: cannot import resolver {self.resolver}: {exc}"
+            ) from None
+        return found
+
+
+BUILTIN: tuple[TargetKind, ...] = (
+    TargetKind("local", LocalTarget, "pytest_azlinux.kinds.local:resolve"),
+    TargetKind("ssh", SshTarget, "pytest_azlinux.kinds.ssh:resolve",
+               variants=(("ssh_config", SshConfigTarget),)),
+    TargetKind("ansible", AnsibleTarget, "pytest_azlinux.kinds.ansible:resolve"),
+    TargetKind("lab", LabTarget, "pytest_azlinux.lab.target:resolve_lab_target"),
+    TargetKind("cluster", ClusterTarget, "pytest_azlinux.cluster.target:resolve_cluster_target"),
+    TargetKind("image", ImageTarget, "pytest_azlinux.kinds.image:resolve"),
+)
+
+
+def kind_table(entries: Iterable[TargetKind]) -> dict[str, TargetKind]:
+    """Entries by name; a name registered twice is an error."""
+    table: dict[str, TargetKind] = {}
+    for entry in entries:
+        if entry.name in table and table[entry.name] != entry:
+            raise ConfigError(f"target kind {entry.name!r} is registered twice")
+        table[entry.name] = entry
+    return table
+
+
+BUILTIN_KINDS: Mapping[str, TargetKind] = {k.name: k for k in BUILTIN}

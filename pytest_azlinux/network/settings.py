@@ -17,12 +17,11 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..analyse.iperf import Spread
-from ..settings import SuiteSettings, register
+from ..settings import SuiteSettings
 
 DEFAULT_MAX_UDP_LOSS_PCT = 1.0
 
 
-@register
 class NetworkSettings(SuiteSettings):
     """``suites.network`` of a target; every field optional."""
 

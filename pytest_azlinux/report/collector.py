@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ..errors import ReportError
+from ..redaction import redact
 from .compare import ImageRun
 from .junit import write_report
 from .model import (
@@ -172,9 +173,7 @@ class ReportCollector:
         return None
 
     def _redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return redact(text, self.secrets)
 
     # -- output ----------------------------------------------------------------------------
     def write(self, interrupted: str | None = None) -> list[ImageReport]:
@@ -284,12 +283,6 @@ class ReportCollector:
                 known.extend(k for k in value if k and k not in known)
             elif value:
                 entry[key] = value
-
-
-def facts_property(image: str, os_id: str, version: str, variant: str, kernel: str,
-                   node_image_version: str | None) -> str:
-    return json.dumps({"image": image, "os_id": os_id, "version": version, "variant": variant,
-                       "kernels": [kernel], "node_image_version": node_image_version})
 
 
 def _counts(cases: list[CaseRecord]) -> dict[str, int]:

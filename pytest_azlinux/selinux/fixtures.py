@@ -28,6 +28,7 @@ from ..analyse.avc_groups import DenialGroup, format_groups, group_denials
 from ..errors import SettingsError
 from ..host import Host
 from ..profiles.model import Profile
+from ..runstate import SELINUX_STATE_KEY, SELINUX_WATCH_KEY
 from ..session import SelectedTarget
 from ..settings import parse
 from .allowlist import Verdict, apply_allowlist
@@ -37,18 +38,14 @@ from .settings import WATCH_MODES, SelinuxSettings, WatchMode, expected_mode
 
 PLUGIN_NAME = "azl-selinux"
 MARKER = "azl_selinux_watch"
-MARKER_HELP = (
-    "azl_selinux_watch(mode='fail'|'warn'|'ignore'): attach the SELinux denials that appear "
-    "on the test's host while it runs to the test (fail, warn or just record)"
-)
 PROP_DENIALS = "selinux.denials"
 PROP_GROUPS = "selinux.denial_groups"
 # the records' permissive= values: "0" (enforced), "1" (only logged), "unknown" (no field)
 PROP_PERMISSIVE = "selinux.permissive"
 PROP_ALLOWLIST = "azl.allowlist.used"  # JSON: the entries that absorbed records, with reasons
 
-_STATE = pytest.StashKey["_RunState"]()
-_WATCH = pytest.StashKey["_Watch"]()
+_STATE = SELINUX_STATE_KEY
+_WATCH = SELINUX_WATCH_KEY
 
 HostKey = tuple[str, str]  # (target, host name): a host's identity in the run
 
@@ -78,7 +75,6 @@ def register_plugin(config: pytest.Config) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", MARKER_HELP)
     if _STATE not in config.stash:
         config.stash[_STATE] = _RunState()
 

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ..profiles.model import Profile
-from ..settings import SuiteSettings, register
+from ..settings import SuiteSettings
 from .allowlist import AllowEntry
 from .collect import DEFAULT_AUDIT_LOG, Source
 from .containers import DEFAULT_ALLOWED
@@ -18,7 +18,6 @@ WatchMode = Literal["fail", "warn", "ignore"]
 WATCH_MODES: tuple[WatchMode, ...] = ("fail", "warn", "ignore")
 
 
-@register
 class SelinuxSettings(SuiteSettings):
     """``suites.selinux`` of a target (every key optional)."""
 

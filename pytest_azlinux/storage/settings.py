@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from ..settings import SuiteSettings, register
+from ..settings import SuiteSettings
 
 if TYPE_CHECKING:  # the session imports suite settings at start-up, not the other way round
     pass
@@ -14,7 +14,6 @@ if TYPE_CHECKING:  # the session imports suite settings at start-up, not the oth
 BackendName = Literal["btrfs", "lvm-thin"]
 
 
-@register
 class StorageSettings(SuiteSettings):
     """``suites.storage``; every field optional.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,10 +23,6 @@ class CommandResult:
     @property
     def stderr(self) -> str:
         return self.stderr_bytes.decode("utf-8", "replace")
-
-    @property
-    def succeeded(self) -> bool:
-        return self.rc == 0
 
     @property
     def failed(self) -> bool:
@@ -58,10 +53,3 @@ class Transport(Protocol):
         """End what the transport started on the machine (a running command, processes
         commands left behind, its shells) and release every resource; safe to call twice."""
 
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

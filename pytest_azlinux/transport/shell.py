@@ -50,7 +50,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..errors import CommandRefused, CommandTimeout, ConnectionLost, InfraError
-from .protocol import CommandResult, redact
+from ..redaction import redact
+from .protocol import CommandResult
 
 KILL_GRACE = 5.0  # after the kill, how long the markers may take to come back
 PROBE_AFTER = 5.0  # silence (s) while a command runs before the connection is probed

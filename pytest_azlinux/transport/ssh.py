@@ -19,8 +19,9 @@ from typing import Any
 import paramiko
 
 from ..errors import CommandTimeout, ConnectionLost, HostKeyError, HostUnreachable, InfraError
+from ..redaction import redact
 from ..targets import HostSpec, JumpHost
-from .protocol import CommandResult, redact
+from .protocol import CommandResult
 from .shell import ShellSession, sweep_script
 
 

@@ -25,12 +25,15 @@ def test_bad_suite_settings_stop_the_run_at_start(pytester: pytest.Pytester) -> 
     test ran (it used to show up as a traceback in every test)."""
     pytester.makeconftest("""
         from pydantic import Field
-        from pytest_azlinux import settings
+        from pytest_azlinux.settings import SuiteSettings
+        from pytest_azlinux.suite_table import Suite
 
-        @settings.register
-        class Demo(settings.SuiteSettings):
+        class Demo(SuiteSettings):
             suite = "demo"
             repetitions: int = Field(default=3, ge=1)
+
+        def pytest_azl_suites():
+            return [Suite("demo", settings="conftest:Demo")]
     """)
     pytester.makefile(".yaml", **{"azl-targets": (
         "targets:\n  here:\n    kind: local\n    suites:\n      demo: {repetitions: 0}\n")})

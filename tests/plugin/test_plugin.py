@@ -407,6 +407,79 @@ def test_sudo_password_from_env_is_used_and_redacted(
         "sudo_password", "")
 
 
+def _leaks(text: str, secret: str) -> list[str]:
+    """The spellings of ``secret`` (or 16-character pieces of it) that ``text`` shows."""
+    import shlex
+
+    shown = [secret, shlex.quote(secret), repr(secret)[1:-1], repr(repr(secret))[1:-1]]
+    pieces = [secret[i:i + 16] for i in range(0, len(secret) - 15, 8)]
+    return [s for s in shown + pieces if s in text]
+
+
+def test_secrets_are_redacted_in_every_spelling_everywhere_output_goes(
+    pytester: pytest.Pytester, sshd_factory: SshdFactory, sshd: SshServer
+) -> None:
+    """A password with ``'``, ``\\`` and ``"`` appears shell-quoted in a CommandFailed and
+    escaped in reprs; a 260-character one as head and tail of a cut repr (``-l``); both
+    whole in captured output and properties of a passing test (``-rA``, junit_logging=all).
+    None of it reaches the terminal, pytest's JUnit, the per-image reports or the HTML."""
+    quoted = "it's-a\\pass\"word-" + "x7" * 4
+    long = "L" + "0123456789abcdef" * 16 + "-end"
+    write_targets(pytester, ssh_target(
+        sshd_factory, "pw", {"guarded": (sshd.address, sshd.port)},
+        # the key user's sudo needs no password: sudo_password is never typed, only shown
+        extra="sudo_password: ${AZL_TEST_QUOTED}\npassword: ${AZL_TEST_LONG}\n",
+    ))
+    pytester.makepyfile(test_secret="""
+        import logging
+
+        def test_quoted_in_a_command(azl_host):
+            secret = azl_host.spec.sudo_password.get_secret_value()
+            azl_host.run("echo %s >&2; exit 3", secret, check=True)
+
+        def test_escaped_in_an_assertion(azl_host):
+            secret = azl_host.spec.sudo_password.get_secret_value()
+            assert secret == "something else"
+
+        def test_cut_in_a_long_repr(azl_host):
+            secret = azl_host.spec.password.get_secret_value()
+            assert not secret
+
+        def test_passes_and_prints(azl_host, record_property):
+            for value in (azl_host.spec.sudo_password, azl_host.spec.password):
+                secret = value.get_secret_value()
+                print("stdout", secret, repr(secret))
+                logging.getLogger("azl-test").warning("logged %s %r", secret, secret)
+                record_property("note", "pw=" + secret)
+    """)
+    os.environ.update(AZL_TEST_QUOTED=quoted, AZL_TEST_LONG=long)
+    junit = pytester.path / "pytest-junit.xml"
+    try:
+        result = pytester.runpytest_subprocess(
+            "--azl-target=pw", "-v", "-rA", "-l", f"--junit-xml={junit}",
+            "-o", "junit_logging=all", "-o", "log_level=INFO", *RUN)
+    finally:
+        del os.environ["AZL_TEST_QUOTED"], os.environ["AZL_TEST_LONG"]
+    assert outcomes(result) == {
+        "test_quoted_in_a_command[guarded]": "FAILED",
+        "test_escaped_in_an_assertion[guarded]": "FAILED",
+        "test_cut_in_a_long_repr[guarded]": "FAILED",
+        "test_passes_and_prints[guarded]": "PASSED",
+    }
+    reports = sorted((pytester.path / "reports").iterdir())
+    assert any(p.suffix == ".html" for p in reports) and any(p.suffix == ".xml" for p in reports)
+    outputs = {"terminal": result.stdout.str() + result.stderr.str(),
+               "pytest junit": junit.read_text()}
+    outputs.update((p.name, p.read_text()) for p in reports if p.suffix in (".xml", ".html"))
+    for where, text in outputs.items():
+        for secret in (quoted, long):
+            assert not _leaks(text, secret), (where, _leaks(text, secret))
+        assert "***" in text, where
+    terminal = outputs["terminal"]
+    assert "Captured stdout call" in terminal and "stdout *** " in terminal
+    assert "'***...***'" in terminal  # the long repr's head and tail, cut by pytest
+
+
 # -- misuse ----------------------------------------------------------------------------------
 def test_host_tests_without_a_target_are_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_one(azl_host): pass\n")

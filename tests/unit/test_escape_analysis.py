@@ -26,11 +26,13 @@ from pytest_azlinux.analyse.escape import (
     runtime_cves,
     verdict_for,
 )
+from pytest_azlinux.builtin import SUITES
 from pytest_azlinux.containers.oci import HostLayout, Variation, all_caps, build_config
 from pytest_azlinux.containers.runtime import parse_detection, skip_reason, usable_runc
 from pytest_azlinux.containers.settings import EscapeSettings
 from pytest_azlinux.errors import InfraError, SettingsError
-from pytest_azlinux.settings import parse, registered
+from pytest_azlinux.settings import parse
+from pytest_azlinux.suite_table import load_suites
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "escape"
 
@@ -183,7 +185,7 @@ def test_one_settings_model_for_the_host_and_pod_variants() -> None:
     with pytest.raises(SettingsError, match=r"'suites.escape.probe_args': unknown probe "
                        r"argument\(s\) rm \(escape.sh takes imds, "):
         parse(EscapeSettings, {"probe_args": {"rm": "-rf"}}, "pool")
-    assert registered()["escape"] is EscapeSettings
+    assert load_suites(SUITES)["escape"].model is EscapeSettings
 
 
 LAYOUT = HostLayout("x86_64", 40, ("/usr",), {"/bin": "usr/bin"}, 0x1FFFEFFFFFF)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_azlinux.errors import TargetsError
-from pytest_azlinux.kinds import resolver
+from pytest_azlinux.kinds import BUILTIN_KINDS
 from pytest_azlinux.targets import (
     DEFAULT_SSH_CONFIG,
     HostSpec,
@@ -40,7 +40,8 @@ def config_file(tmp_path: Path, text: str, name: str = "config") -> Path:
 def resolve(config: Path, hosts: list[str], **fields: object) -> dict[str, HostSpec]:
     target = SshConfigTarget(kind="ssh", ssh_config=str(config), hosts=hosts,
                              **fields)  # type: ignore[arg-type]
-    return {s.name: s for s in resolver("ssh")("fleet", target, start=True).hosts}
+    resolve = BUILTIN_KINDS["ssh"].resolve_function()
+    return {s.name: s for s in resolve("fleet", target, start=True).hosts}
 
 
 def fleet_config(tmp_path: Path, keys: Path) -> Path:

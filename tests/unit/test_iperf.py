@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_azlinux.analyse.iperf import IperfFormatError, parse_iperf_json, spread
+from pytest_azlinux.builtin import SUITES
 from pytest_azlinux.errors import SettingsError
 from pytest_azlinux.network.settings import (
     NetworkSettings,
@@ -15,7 +16,8 @@ from pytest_azlinux.network.settings import (
     throughput_threshold,
     throughput_verdicts,
 )
-from pytest_azlinux.settings import parse, registered
+from pytest_azlinux.settings import parse
+from pytest_azlinux.suite_table import load_suites
 
 DATA = Path(__file__).parent.parent / "data" / "iperf3"
 
@@ -101,7 +103,7 @@ def test_defaults_decide_udp_loss_and_say_when_throughput_has_no_threshold() -> 
 
 
 def test_settings_are_the_registered_suite_model() -> None:
-    assert registered()["network"] is NetworkSettings
+    assert load_suites(SUITES)["network"].model is NetworkSettings
     quick = parse(NetworkSettings, {"duration": 2, "repetitions": 2, "omit": 0,
                                     "udp_rate": "100M"}, "lab")
     assert (quick.duration, quick.repetitions, quick.omit) == (2, 2, 0)

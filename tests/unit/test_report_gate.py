@@ -228,7 +228,7 @@ def test_metric_gate_defaults() -> None:
 
 VERDICT_CONFTEST = dedent(
     """
-    from pytest_azlinux.plugin import WRITTEN_KEY
+    from pytest_azlinux.runstate import WRITTEN_KEY
     from pytest_azlinux.report.verdict import verdict_lines
 
     def pytest_terminal_summary(terminalreporter, config):

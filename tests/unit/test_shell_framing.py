@@ -267,10 +267,10 @@ def test_secrets_are_not_in_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None
     def respond(stream: FakeStream, kind: str, token: str) -> None:
         stream.emit(f"{token} S {FAKE_PID}\n".encode())
 
-    shell, _, _ = session(respond, secrets=["hunter2"])
+    shell, _, _ = session(respond, secrets=["hunter2-pw"])
     with pytest.raises(CommandTimeout) as info:
-        shell.run("login --password hunter2", timeout=0.2)
-    assert "hunter2" not in str(info.value) and "hunter2" not in info.value.command
+        shell.run("login --password hunter2-pw", timeout=0.2)
+    assert "hunter2-pw" not in str(info.value) and "hunter2-pw" not in info.value.command
     assert "login --password ***" in str(info.value)
 
 

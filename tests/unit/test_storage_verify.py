@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from pytest_azlinux.analyse.fio import FioFormatError, parse_fio_json
+from pytest_azlinux.builtin import SUITES
 from pytest_azlinux.errors import FormatError, SettingsError
 from pytest_azlinux.host import Host
-from pytest_azlinux.settings import parse, registered
+from pytest_azlinux.settings import parse
 from pytest_azlinux.storage.dataset import DatasetSpec, generate, write_dataset
 from pytest_azlinux.storage.settings import StorageSettings
 from pytest_azlinux.storage.verify import (
@@ -31,6 +32,7 @@ from pytest_azlinux.storage.verify import (
     parse_xattrs,
     read_manifest,
 )
+from pytest_azlinux.suite_table import load_suites
 from pytest_azlinux.targets import HostSpec
 from pytest_azlinux.transport.local import LocalTransport
 
@@ -198,7 +200,7 @@ def test_acl_codec_reads_what_the_kernel_wrote() -> None:
 
 # -- settings ----------------------------------------------------------------------------------
 def test_settings_defaults_and_registration() -> None:
-    assert registered()["storage"] is StorageSettings
+    assert load_suites(SUITES)["storage"].model is StorageSettings
     settings = parse(StorageSettings, None, "t")
     assert settings.backends == ("btrfs", "lvm-thin") and settings.fio_seconds == 0
     assert settings.overwrite_existing is False and settings.seed is None
