@@ -78,7 +78,7 @@ __all__ = [  # the models are importable from here, as before the kinds table
 ]
 
 if TYPE_CHECKING:
-    from .kinds import TargetKind
+    from .kind_table import TargetKind
 
 DEFAULT_FILE_NAME = "azl-targets.yaml"
 AnyTarget = TargetConfig  # a validated target of any kind (the kind's own model)
@@ -227,7 +227,7 @@ def _format_loc(loc: Sequence[int | str], tag: Any) -> str:
 
 
 def _builtin_kinds() -> KindTable:
-    from .kinds import BUILTIN_KINDS
+    from .kind_table import BUILTIN_KINDS
 
     return BUILTIN_KINDS
 

@@ -4,6 +4,7 @@ A kind's entry is all the core knows of it: ``targets.py`` validates a target wi
 entry's model (chosen by ``kind:``), the session resolves it with the entry's resolver.
 Resolvers are named by import path and imported on first use, so the core does not import
 the lab (``azl lab``) or the Kubernetes client unless a target of that kind is selected.
+The table itself lives in ``kind_table.py``, below ``targets.py``; it is re-exported here.
 
 A plugin adds a kind by returning its entry from the ``pytest_azl_target_kinds`` hook, as
 ``builtin.py`` does for these.
@@ -11,70 +12,7 @@ A plugin adds a kind by returning its entry from the ``pytest_azl_target_kinds``
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-
-from ..errors import ConfigError
-from ..target_config import (
-    AnsibleTarget,
-    ClusterTarget,
-    ImageTarget,
-    LabTarget,
-    LocalTarget,
-    SshConfigTarget,
-    SshTarget,
-    TargetConfig,
-)
+from ..kind_table import BUILTIN, BUILTIN_KINDS, TargetKind, kind_table
 from .protocol import Resolved, Resolver
 
-__all__ = ["BUILTIN_KINDS", "Resolved", "Resolver", "TargetKind", "kind_table"]
-
-
-@dataclass(frozen=True)
-class TargetKind:
-    """A target kind: ``name`` (the ``kind:`` value), the ``model`` its targets validate as
-    (a ``TargetConfig`` whose ``kind`` is ``Literal[name]``), and its ``resolver``
-    (``"module:function"``, see ``kinds/protocol.py``). ``variants``: (key, model) pairs,
-    a target with that key validates as that model instead."""
-
-    name: str
-    model: type[TargetConfig]
-    resolver: str
-    variants: tuple[tuple[str, type[TargetConfig]], ...] = ()
-
-    def resolve_function(self) -> Resolver:
-        """The resolver, imported now (the plugin does so for the selected targets' kinds
-        at start-up: a resolver that does not import stops the run there, one line)."""
-        module_name, _, attr = self.resolver.partition(":")
-        try:
-            found: Resolver = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(
-                f"target kind {self.name!r}: cannot import resolver {self.resolver}: {exc}"
-            ) from None
-        return found
-
-
-BUILTIN: tuple[TargetKind, ...] = (
-    TargetKind("local", LocalTarget, "pytest_azlinux.kinds.local:resolve"),
-    TargetKind("ssh", SshTarget, "pytest_azlinux.kinds.ssh:resolve",
-               variants=(("ssh_config", SshConfigTarget),)),
-    TargetKind("ansible", AnsibleTarget, "pytest_azlinux.kinds.ansible:resolve"),
-    TargetKind("lab", LabTarget, "pytest_azlinux.lab.target:resolve_lab_target"),
-    TargetKind("cluster", ClusterTarget, "pytest_azlinux.cluster.target:resolve_cluster_target"),
-    TargetKind("image", ImageTarget, "pytest_azlinux.kinds.image:resolve"),
-)
-
-
-def kind_table(entries: Iterable[TargetKind]) -> dict[str, TargetKind]:
-    """Entries by name; a name registered twice is an error."""
-    table: dict[str, TargetKind] = {}
-    for entry in entries:
-        if entry.name in table and table[entry.name] != entry:
-            raise ConfigError(f"target kind {entry.name!r} is registered twice")
-        table[entry.name] = entry
-    return table
-
-
-BUILTIN_KINDS: Mapping[str, TargetKind] = {k.name: k for k in BUILTIN}
+__all__ = ["BUILTIN", "BUILTIN_KINDS", "Resolved", "Resolver", "TargetKind", "kind_table"]
