@@ -43,6 +43,7 @@ HOST_FIXTURES = ("azl_host", "azl_host_pair", "azl_hosts", "azl_image", "azl_tar
 FIXTURE_MODULES = (
     "pytest_azlinux.fixtures",
     "pytest_azlinux.profiles.fixtures",
+    "pytest_azlinux.posture.fixtures",
     "pytest_azlinux.cluster.fixtures",
     "pytest_azlinux.containers.fixtures",
     "pytest_azlinux.selinux.fixtures",

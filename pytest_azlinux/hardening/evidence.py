@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..facts import ImageFacts, split_sections
+from ..facts import ImageFacts
 from ..posture.sshd import parse_sshd_t
+from ..reads import split_sections
 from .readplan import ReadPlan
 
 # -- parsed views ------------------------------------------------------------------------------
@@ -104,7 +105,8 @@ class Evidence:
     def parse(
         cls, host: str, text: str, plan: ReadPlan, facts: ImageFacts | None = None
     ) -> Evidence:
-        return cls(host, split_sections(text, plan.section_names()), facts)
+        sections = split_sections(text, plan.section_names())
+        return cls(host, {name: s.text for name, s in sections.items()}, facts)
 
     def has(self, name: str) -> bool:
         return name in self.sections

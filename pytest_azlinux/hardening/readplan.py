@@ -3,7 +3,7 @@
 Every check adds what it reads to a ``ReadPlan`` (fixed sections such as ``sshd`` or
 ``passwd``, and keyed reads: sysctl keys, file paths, kernel modules). ``gather_script``
 turns the plan into one POSIX shell script that prints each read as a ``==> NAME`` section
-(the shape ``facts.split_sections`` parses) followed, where the exit status matters, by a
+(the shape ``reads.split_sections`` parses) followed, where the exit status matters, by a
 ``==> rc:NAME`` section; ``ReadPlan.section_names`` lists what to split on.
 
 The script runs as root (``/etc/shadow``, ``sshd -T``, ``auditctl -l`` need it) and only
