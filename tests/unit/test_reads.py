@@ -6,8 +6,6 @@ Runs the batch script in this machine's real ``sh`` through the local transport.
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_azlinux.errors import InfraError
 from pytest_azlinux.facts import FACTS
 from pytest_azlinux.host import Host
