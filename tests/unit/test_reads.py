@@ -12,7 +12,7 @@ from pytest_azlinux.host import Host
 from pytest_azlinux.posture import gather
 from pytest_azlinux.reads import HostReads, Read, Section, batch_script, parse_batch, split_sections
 from pytest_azlinux.session import AzlSession, HostParam
-from pytest_azlinux.targets import HostSpec, parse_targets
+from pytest_azlinux.targets import HostSpec, TargetsFile, parse_targets
 from pytest_azlinux.transport.local import LocalTransport
 from pytest_azlinux.transport.protocol import CommandResult
 
@@ -121,7 +121,7 @@ def test_split_sections_with_and_without_names() -> None:
 
 def _session_with_local_host() -> tuple[AzlSession, HostParam]:
     targets = parse_targets("targets:\n  t:\n    kind: local\n", "t.yaml")
-    session = AzlSession(targets, ["t"])
+    session = AzlSession(TargetsFile(None, targets), ["t"])
     session.resolve()
     return session, session.params[0]
 
