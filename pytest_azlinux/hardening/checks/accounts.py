@@ -34,29 +34,28 @@ class ShadowEntry:
     max_days: int | None
 
 
-def parse_passwd(text: str) -> list[PasswdEntry] | None:
+def _rows(text: str, fields: int) -> list[list[str]] | None:
+    """The colon-separated lines with at least ``fields`` fields (None: nothing printed)."""
     if not text:
         return None
-    out = []
-    for line in text.splitlines():
-        parts = line.split(":")
-        if len(parts) < 7 or to_int(parts[2]) is None or to_int(parts[3]) is None:
-            continue
-        out.append(PasswdEntry(parts[0], parts[1], int(parts[2]), int(parts[3]),
-                               parts[5], parts[6]))  # fmt: skip
-    return out
+    return [parts for parts in (line.split(":") for line in text.splitlines())
+            if len(parts) >= fields]
+
+
+def parse_passwd(text: str) -> list[PasswdEntry] | None:
+    rows = _rows(text, 7)
+    if rows is None:
+        return None
+    return [PasswdEntry(p[0], p[1], int(p[2]), int(p[3]), p[5], p[6]) for p in rows
+            if to_int(p[2]) is not None and to_int(p[3]) is not None]
 
 
 def parse_shadow(text: str) -> list[ShadowEntry] | None:
-    if not text:
+    rows = _rows(text, 5)
+    if rows is None:
         return None
-    out = []
-    for line in text.splitlines():
-        parts = line.split(":")
-        if len(parts) < 5 or parts[1] not in ("EMPTY", "LOCKED", "HASH"):
-            continue
-        out.append(ShadowEntry(parts[0], parts[1], to_int(parts[4])))
-    return out
+    return [ShadowEntry(p[0], p[1], to_int(p[4])) for p in rows
+            if p[1] in ("EMPTY", "LOCKED", "HASH")]
 
 
 def parse_login_defs(text: str) -> dict[str, str]:

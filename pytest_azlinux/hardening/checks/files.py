@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
 
+from ...posture.osguard import Mount, parse_mounts
 from ..base import Strict, Verdict
 from ..evidence import Evidence, to_int
 from ..readplan import ReadPlan, SectionRead
@@ -28,14 +28,6 @@ SCAN_TIMEOUT = 30  # seconds for the find (the whole read has the host's command
 
 
 @dataclass(frozen=True)
-class Mount:
-    source: str
-    target: str
-    fstype: str
-    options: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class ScanResult:
     dirs: tuple[str, ...]
     files: tuple[str, ...]
@@ -43,33 +35,14 @@ class ScanResult:
     total_files: int
 
 
-def _unescape_mount(text: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
-
-
-def parse_mounts(text: str) -> list[Mount] | None:
-    """/proc/self/mounts (None: empty)."""
-    if not text:
-        return None
-    out = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 4:
-            out.append(Mount(
-                _unescape_mount(parts[0]), _unescape_mount(parts[1]), parts[2],
-                tuple(parts[3].split(",")),
-            ))  # fmt: skip
-    return out
-
-
 def mount_of(mounts: list[Mount], path: str) -> Mount | None:
     """The mount that holds ``path``: the longest mount point above it, the last one
     mounted there when several are stacked."""
     best: Mount | None = None
     for m in mounts:
-        target = m.target.rstrip("/") or "/"
+        target = m.mountpoint.rstrip("/") or "/"
         inside = path == target or path.startswith(target.rstrip("/") + "/")
-        if inside and (best is None or len(target) >= len(best.target.rstrip("/") or "/")):
+        if inside and (best is None or len(target) >= len(best.mountpoint.rstrip("/") or "/")):
             best = m
     return best
 
@@ -113,7 +86,7 @@ def _scan_script() -> str:
     )
 
 
-MOUNTS = SectionRead("mounts", "cat /proc/self/mounts", parse_mounts)
+MOUNTS = SectionRead("mounts", "cat /proc/self/mounts", lambda text: parse_mounts(text) or None)
 SCAN = SectionRead("scan", _scan_script(), parse_scan)
 
 
@@ -175,9 +148,9 @@ class MountCheck(Strict):
         mount = mount_of(mounts or [], self.path)
         if mount is None:
             return unavailable("cannot read /proc/self/mounts", expected)
-        where = f"{self.path} is on {mount.target} ({mount.fstype} {','.join(mount.options)})"
+        where = f"{self.path} is on {mount.mountpoint} ({mount.fstype} {','.join(mount.options)})"
         if self.separate:
-            return Verdict.judged(mount.target == self.path, where, expected)
+            return Verdict.judged(mount.mountpoint == self.path, where, expected)
         missing = [o for o in self.options if o not in mount.options]
         if missing:
             where += f": missing {','.join(missing)}"
