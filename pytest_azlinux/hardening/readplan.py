@@ -57,12 +57,6 @@ class ReadPlan:
                 raise ValueError(f"two reads named {section.name!r}: {other} and {section}")
             self.sections.add(section)
 
-    def merge(self, other: ReadPlan) -> None:
-        self.need(*other.sections)
-        self.sysctls |= other.sysctls
-        self.paths |= other.paths
-        self.modules |= other.modules
-
     def ordered(self) -> list[SectionRead[Any]]:
         return sorted(self.sections, key=lambda s: s.name)
 
