@@ -202,6 +202,9 @@ class HostReads:
             self.fetch(missing)
         return [self.get(r) for r in reads]
 
-    def fresh(self, read: Read, *, timeout: float | None = None) -> CommandResult:
-        """Run ``read`` now and keep nothing (its answer changes between calls)."""
-        return self.host.run(read.script, sudo=read.sudo, timeout=timeout)
+    def fresh(
+        self, read: Read, *, timeout: float | None = None, check: bool = False
+    ) -> CommandResult:
+        """Run ``read`` now and keep nothing (its answer changes between calls); ``check``:
+        a non-zero exit raises ``CommandFailed``, as ``host.run`` does."""
+        return self.host.run(read.script, sudo=read.sudo, timeout=timeout, check=check)
