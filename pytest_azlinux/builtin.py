@@ -19,7 +19,10 @@ def _shipped(name: str, package: str, model: str, *markers: str) -> Suite:
 
 
 SUITES = (
-    _shipped("image", "profiles", "ImageSettings", "azl_image: image posture suite"),
+    # the image suite's fixtures: the profile lookup and the posture reads fetched ahead
+    Suite("image", markers=("azl_image: image posture suite",),
+          fixtures="pytest_azlinux.posture.fixtures",
+          settings="pytest_azlinux.profiles.settings:ImageSettings"),
     _shipped("network", "network", "NetworkSettings", "azl_network: network throughput suite"),
     _shipped("storage", "storage", "StorageSettings", "azl_storage: storage snapshot suite"),
     _shipped("selinux", "selinux", "SelinuxSettings",

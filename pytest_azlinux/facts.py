@@ -1,15 +1,18 @@
 """ImageFacts: what image a machine runs, from its identity files, and the image key.
 
 The parsing is pure (``parse_facts`` takes the text one command prints) so it is tested on
-the real files of Azure Linux 3.0 and CBL-Mariner 2.0; ``FACTS_SCRIPT`` is that command.
+the real files of Azure Linux 3.0 and CBL-Mariner 2.0; ``FACTS`` is that command, read
+through ``host.reads`` like every other evidence.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+
+from .reads import Read, split_sections
 
 FACT_FILES = (
     "/etc/os-release",
@@ -24,6 +27,7 @@ FACTS_SCRIPT = (
     "printf '==> cmdline\\n'; cat /proc/cmdline 2>/dev/null; "
     "printf '==> hostname\\n'; hostname 2>/dev/null || cat /proc/sys/kernel/hostname"
 )
+FACTS = Read(FACTS_SCRIPT, sudo=False)  # read by ``Host.facts``, once per host
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -109,29 +113,10 @@ def parse_key_values(text: str) -> dict[str, str]:
     return out
 
 
-def split_sections(text: str, names: Sequence[str]) -> dict[str, str]:
-    """Split ``==> NAME`` sectioned output (the shape of ``FACTS_SCRIPT``) into its sections.
-
-    Only ``names`` start a section. A value printed without its newline ends up glued to the
-    next marker (``1==> getenforce``, as /sys/fs/selinux/enforce does): it is kept.
-    """
-    marker = re.compile(r"^(.*?)==> (" + "|".join(map(re.escape, names)) + r")$")
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines():
-        m = marker.match(line.rstrip())
-        if m:
-            if m.group(1) and current is not None:
-                current.append(m.group(1))
-            current = sections.setdefault(m.group(2), [])
-        elif current is not None:
-            current.append(line)
-    return {k: "\n".join(v).strip() for k, v in sections.items()}
-
-
 def parse_facts(text: str) -> ImageFacts:
     """Build ImageFacts from the output of ``FACTS_SCRIPT``."""
-    sections = split_sections(text, (*FACT_FILES, "uname", "cmdline", "hostname"))
+    found = split_sections(text, (*FACT_FILES, "uname", "cmdline", "hostname"))
+    sections = {name: section.text for name, section in found.items()}
     osr = parse_key_values(sections.get("/etc/os-release", ""))
     release_files = {
         path: sections[path] for path in FACT_FILES[1:] if path in sections

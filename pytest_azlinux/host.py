@@ -8,8 +8,8 @@ import shlex
 import threading
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
 
+from .command import build_command
 from .errors import (
     CommandFailed,
     CommandRefused,
@@ -18,37 +18,15 @@ from .errors import (
     HostUnreachable,
     InfraError,
 )
-from .facts import FACTS_SCRIPT, ImageFacts, parse_facts
+from .facts import FACTS, ImageFacts, parse_facts
+from .reads import HostReads
 from .redaction import redact
 from .targets import HostSpec
 from .transport.protocol import CommandResult, Transport
 
-__all__ = ["CommandResult", "Host"]
+__all__ = ["CommandResult", "Host", "build_command"]
 
-_PLACEHOLDER = re.compile(r"(?<!%)(?:%%)*%s")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def build_command(cmd: str, args: tuple[object, ...]) -> str:
-    """``cmd`` with ``args`` shell-quoted: ``%s`` placeholders if present, else appended.
-
-    A NUL byte cannot travel in a shell word (the shell would drop it, or cut the word
-    there): ``CommandRefused`` instead of running something else than was asked.
-    """
-    if "\0" in cmd:
-        raise CommandRefused(f"command {cmd[:80]!r} contains a NUL byte")
-    texts = [str(a) for a in args]
-    for index, text in enumerate(texts, 1):
-        if "\0" in text:
-            raise CommandRefused(
-                f"command {cmd[:80]!r}: argument {index} contains a NUL byte "
-                "(a shell argument cannot hold one; send binary data as stdin)")
-    if not args:
-        return cmd
-    quoted = tuple(shlex.quote(t) for t in texts)
-    if _PLACEHOLDER.search(cmd):  # "%%s" is a literal "%s" (printf formats), not a slot
-        return cmd % quoted
-    return " ".join((cmd, *quoted))
 
 
 def _exports(env: Mapping[str, str]) -> str:
@@ -73,7 +51,7 @@ class Host:
         self.transport = transport
         self.default_timeout = default_timeout
         self._lock = threading.Lock()
-        self.reads: Any = None  # the run's declared reads of this host (reads.ReadSet)
+        self.reads = HostReads(self)  # what was read from this host in this run
         self._node_image_version: str | None = spec.labels.get(
             "kubernetes.azure.com/node-image-version"
         )
@@ -161,7 +139,7 @@ class Host:
     @cached_property
     def facts(self) -> ImageFacts:
         """Identity of the image this host runs (read once)."""
-        result = self.run(FACTS_SCRIPT, sudo=False)
+        result = self.reads.get(FACTS)
         if "==> uname" not in result.stdout:
             raise InfraError(f"{self.name}: cannot read image facts: {result.stderr.strip()}")
         return parse_facts(result.stdout).with_node(self._node_image_version)

@@ -1,30 +1,41 @@
-"""Declared reads: what read-only checks fetch from a host, in one round trip, once per run.
+"""Host reads: the one way evidence is gathered from a host.
 
-A check declares each command it reads as a ``Read`` (a read-only script and whether it
-needs root). ``ReadSet.fetch`` runs every declared read of a host in one command per
-privilege (one for the user, one under sudo) and keeps the results for the run, so the
-checks of a suite become pure functions of what was read. A read that was not fetched runs
-on its own the first time and is kept too. Commands with side effects never go here: a
-test that must run its own command still calls ``host.run``.
+A source of evidence (image facts, the posture reads, SELinux mode, the hardening read, a
+sentinel check) declares what it reads as ``Read`` values (a read-only script and whether it
+needs root) and parses the results itself; it never calls ``host.run``. Commands with side
+effects (starting iperf3, formatting a disk) do not go here: they still call ``host.run``.
 
-The batch writes each read's output to a private temporary directory on the host (removed
-by the same command) so stdout, stderr and the exit code of every read stay apart.
+- ``HostReads`` (``host.reads``, one per ``Host``): ``fetch`` runs many reads in one round
+  trip per privilege and keeps the results for the run; ``get`` returns a kept result, or
+  runs the read alone and keeps it; ``fresh`` runs a read whose answer changes from one call
+  to the next (a sentinel check) and keeps nothing.
+- ``batch_script``/``parse_batch``: the one framing of a batch (stdout, stderr and exit code
+  of every read kept apart by byte counts).
+- ``split_sections``: the one splitter for a read whose single script prints several
+  ``==> NAME [ARGS]`` sections (image facts, the hardening read, a sentinel check).
+- ``ReadSource``: what a suite reads on every host it runs on; the session fetches the
+  declared sources while it prepares the hosts, concurrently (``AzlSession.read_ahead``).
+
+A new evidence source is a declaration: its ``Read`` constants (or a function of the host's
+facts that returns them) next to its pure parser, a function that gets them with
+``host.reads.get``/``get_all`` and parses, and, if a suite needs it on every host, a
+``ReadSource`` for the session (see ``posture/fixtures.py``).
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from .command import build_command
 from .errors import InfraError
-from .host import Host, build_command
 from .transport.protocol import CommandResult
 
-# Warm-ups a module of read-only checks registers on import (so only suites that were
-# collected add theirs): the session runs them for every host it prepares, in the same
-# concurrent pass as the connect, so a pool's reads are not fetched one host at a time.
-_WARMUPS: list[Callable[[Host], None]] = []
+if TYPE_CHECKING:
+    from .host import Host
 
 
 @dataclass(frozen=True)
@@ -40,13 +51,21 @@ class Read:
         return cls(build_command(cmd, args), sudo)
 
 
+# What a suite wants read on a host while the session prepares it (empty: nothing there).
+ReadSource = Callable[["Host"], Iterable[Read]]
+
+
+# -- the framing ---------------------------------------------------------------------------
+
+
 def batch_script(scripts: Sequence[str]) -> str:
     """One POSIX sh script that runs ``scripts`` and prints, in this order: a line
     ``==>azl-rc RC0 RC1 ...``, the byte counts of every read's stdout and stderr (one ``wc -c``
     line each), a line ``==>azl-data``, then every read's stdout and stderr back to back.
 
-    A handful of processes per batch, not several per read: on a pool the batch runs once on
-    every node, and the framing should cost next to nothing beside the reads themselves."""
+    Each read writes to a private temporary directory on the host (removed by the same
+    command). A handful of processes per batch, not several per read: on a pool the batch
+    runs once on every node, and the framing should cost next to nothing beside the reads."""
     lines = ['d=$(mktemp -d) || exit 97', "trap 'rm -rf \"$d\"' EXIT"]
     for i, script in enumerate(scripts):
         lines.append(f'( {script}\n) </dev/null >"$d/{i}.o" 2>"$d/{i}.e"; azl_r{i}=$?')
@@ -87,13 +106,62 @@ def parse_batch(output: bytes, scripts: Sequence[str], duration: float) -> list[
     return results
 
 
-@dataclass
-class ReadSet:
-    """The reads of one host for this run (kept on the ``Host``: ``host.reads``)."""
+# -- sections of one read ------------------------------------------------------------------
 
-    host: Host
-    results: dict[Read, CommandResult] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+@dataclass(frozen=True)
+class Section:
+    """One ``==> NAME ARGS`` section: the words after the name, and the lines below it."""
+
+    args: str
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines).strip()
+
+
+def split_sections(text: str, names: Collection[str] | None = None) -> dict[str, Section]:
+    """Split ``==> NAME [ARGS]`` headed output into its sections (a repeated name: the last).
+
+    Without ``names`` every line that starts with ``==> `` starts a section. With ``names``
+    only those do, and a value printed without its newline and so glued to the next marker
+    (``1==> getenforce``, as /sys/fs/selinux/enforce prints) stays the previous section's
+    last line.
+    """
+    marker = (
+        re.compile(r"^==> (\S*) ?(.*)$") if names is None else
+        re.compile(r"^(.*?)==> (" + "|".join(map(re.escape, names)) + r")(?: (.*))?$")
+    )
+    built: dict[str, tuple[str, list[str]]] = {}
+    body: list[str] | None = None
+    for line in text.splitlines():
+        m = marker.match(line if names is None else line.rstrip())
+        if m is None:
+            if body is not None:
+                body.append(line)
+            continue
+        if names is None:
+            name, args = m.group(1), m.group(2)
+        else:
+            if m.group(1) and body is not None:
+                body.append(m.group(1))
+            name, args = m.group(2), m.group(3) or ""
+        body = []
+        built[name] = (args.strip(), body)
+    return {name: Section(args, tuple(lines)) for name, (args, lines) in built.items()}
+
+
+# -- one host's reads ----------------------------------------------------------------------
+
+
+class HostReads:
+    """What was read from one host in this run (``host.reads``)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.results: dict[Read, CommandResult] = {}
+        self._lock = threading.Lock()
 
     def fetch(self, reads: Iterable[Read]) -> None:
         """Run the reads not fetched yet: one round trip for the user's, one for root's."""
@@ -122,32 +190,21 @@ class ReadSet:
             found = self.results.get(read)
         if found is not None:
             return found
-        result = self.host.run(read.script, sudo=read.sudo)
+        result = self.fresh(read)
         with self._lock:
             return self.results.setdefault(read, result)
 
+    def get_all(self, reads: Sequence[Read]) -> list[CommandResult]:
+        """The results of ``reads``, those not kept yet fetched together (one round trip)."""
+        with self._lock:
+            missing = [r for r in reads if r not in self.results]
+        if len(missing) > 1:
+            self.fetch(missing)
+        return [self.get(r) for r in reads]
 
-def reads_of(host: Host) -> ReadSet:
-    """The host's ``ReadSet`` (made on first use)."""
-    found = getattr(host, "reads", None)
-    if isinstance(found, ReadSet):
-        return found
-    made = ReadSet(host)
-    host.reads = made
-    return made
-
-
-def warm_on_prepare(warmup: Callable[[Host], None]) -> None:
-    """Run ``warmup(host)`` for every host the session prepares (once per callable)."""
-    if warmup not in _WARMUPS:
-        _WARMUPS.append(warmup)
-
-
-def warm(host: Host) -> None:
-    """Run the registered warm-ups on ``host``. A failure is left to the test that needs the
-    read: it runs again there and is reported in that test."""
-    for warmup in list(_WARMUPS):
-        try:
-            warmup(host)
-        except InfraError:
-            return
+    def fresh(
+        self, read: Read, *, timeout: float | None = None, check: bool = False
+    ) -> CommandResult:
+        """Run ``read`` now and keep nothing (its answer changes between calls); ``check``:
+        a non-zero exit raises ``CommandFailed``, as ``host.run`` does."""
+        return self.host.run(read.script, sudo=read.sudo, timeout=timeout, check=check)

@@ -18,18 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import reads
 from . import settings as suite_settings
 from .cleanup import CleanupLedger
 from .errors import InfraError, TargetsError
 from .host import Host
 from .kinds.protocol import HostsStarting
+from .reads import ReadSource
 from .targets import AnyTarget, HostSpec, TargetsFile, check_spec
 from .transport.local import LocalTransport
 from .transport.protocol import Transport
 
 S = TypeVar("S", bound=suite_settings.SuiteSettings)
 DEFAULT_CONNECT_WORKERS = 32
+READ_AHEAD_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class AzlSession:
     _opening: dict[str, threading.Lock] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _batch_of: dict[str, list[HostParam]] | None = None  # an xdist worker's: see use_batches
+    _read_ahead: list[ReadSource] = field(default_factory=list)
 
     # -- resolution -----------------------------------------------------------------------
     def validate(self) -> None:
@@ -226,7 +228,7 @@ class AzlSession:
                     param.target.context.wait_ready(param.spec.name)
                 host.transport.connect()
                 host.facts  # noqa: B018  (read once, in the same pass as the connect)
-                reads.warm(host)  # the suites' declared reads, in the same pass
+                self._read_ahead_on(host)
             except InfraError as exc:
                 with contextlib.suppress(Exception):
                     host.close()
@@ -235,6 +237,28 @@ class AzlSession:
             with self._lock:
                 self._hosts[param.id] = host
             return host
+
+    def read_ahead(self, source: ReadSource) -> None:
+        """Fetch ``source``'s reads on every host as it is prepared (in the concurrent pass,
+        not host by host when each host's first test comes up); once per source."""
+        with self._lock:
+            if source not in self._read_ahead:
+                self._read_ahead.append(source)
+
+    def _read_ahead_on(self, host: Host) -> None:
+        """The declared reads of ``host``, in one round trip per privilege; a source may want
+        more once its first reads are in (a query that depends on them): another round, at
+        most ``READ_AHEAD_ROUNDS``. A failure is left to the test that needs the read: it
+        runs again there and is reported in that test."""
+        with self._lock:
+            sources = list(self._read_ahead)
+        with contextlib.suppress(InfraError):
+            for _ in range(READ_AHEAD_ROUNDS):
+                wanted = [r for source in sources for r in source(host)
+                          if r not in host.reads.results]
+                if not wanted:
+                    return
+                host.reads.fetch(wanted)
 
     def prepare(self, params: Iterable[HostParam]) -> dict[str, InfraError]:
         """Connect to ``params`` and read their facts concurrently (at most

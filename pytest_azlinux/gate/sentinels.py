@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..host import Host
+from ..reads import Read, Section, split_sections
 from ..selinux.collect import DEFAULT_AUDIT_LOG
 from .settings import SENTINEL_NAMES, SentinelName, SentinelSettings
 
@@ -123,20 +124,6 @@ def failed_units(lines: Iterable[str]) -> set[str]:
         elif len(words) > 1:
             out.add(words[1])
     return out
-
-
-def split_sections(stdout: str) -> dict[str, tuple[str, list[str]]]:
-    """``==> name args`` headed sections: name -> (args, body lines)."""
-    sections: dict[str, tuple[str, list[str]]] = {}
-    body: list[str] | None = None
-    for line in stdout.splitlines():
-        if line.startswith("==> "):
-            name, _, args = line[4:].partition(" ")
-            body = []
-            sections[name] = (args.strip(), body)
-        elif body is not None:
-            body.append(line)
-    return sections
 
 
 # -- per host ------------------------------------------------------------------------------
@@ -255,7 +242,7 @@ class HostWatch:
 
     def check(self, host: Host, settings: SentinelSettings) -> Observation:
         """Run one check; the first one only probes and takes the baselines."""
-        result = host.run(self.script(settings), timeout=settings.timeout)
+        result = host.reads.fresh(Read(self.script(settings)), timeout=settings.timeout)
         sections = split_sections(result.stdout)
         if "end" not in sections:
             # the script did not run through (no sh, a broken shell): nothing to judge
@@ -269,16 +256,16 @@ class HostWatch:
             return Observation(uptime=_uptime(sections))
         return self._observe(sections)
 
-    def _probe(self, sections: Mapping[str, tuple[str, list[str]]],
+    def _probe(self, sections: Mapping[str, Section],
                settings: SentinelSettings) -> None:
         self.probed = True
         for name in SENTINEL_NAMES:
             if not settings.wants(name):
                 self.off[name] = "off in the target's suites.sentinels"
         self.kmsg_readable = "kmsg" in sections
-        if "kmsg-last" in sections and sections["kmsg-last"][0].isdigit():
-            self.kmsg_seq = int(sections["kmsg-last"][0])
-        boot = sections.get("boot", ("", []))[0]
+        if "kmsg-last" in sections and sections["kmsg-last"].args.isdigit():
+            self.kmsg_seq = int(sections["kmsg-last"].args)
+        boot = _args(sections, "boot")
         if "kernel" not in self.off:
             if not self.local_access and boot and boot == _machine_boot_id():
                 self.off["kernel"] = (
@@ -293,9 +280,9 @@ class HostWatch:
         if "units" not in self.off and "systemd" not in sections:
             self.off["units"] = "no systemd on the host (PID 1 is not systemd)"
         if "units" not in self.off:
-            self.units_seen = failed_units(sections.get("units", ("", []))[1])
-        if "audit" in sections and sections["audit"][0].isdigit():
-            self.audit_size = int(sections["audit"][0])
+            self.units_seen = failed_units(sections["units"].lines if "units" in sections else ())
+        if "audit" in sections and sections["audit"].args.isdigit():
+            self.audit_size = int(sections["audit"].args)
         if "denials" not in self.off and self.audit_size is None and (
             "kernel" in self.off or not self.kmsg_readable
         ):
@@ -303,20 +290,20 @@ class HostWatch:
                 "no readable audit log, and no kernel log of the host's own to find them in"
             )
 
-    def _observe(self, sections: Mapping[str, tuple[str, list[str]]]) -> Observation:
+    def _observe(self, sections: Mapping[str, Section]) -> Observation:
         seen = Observation(uptime=_uptime(sections))
         lines: list[str] | None = None
         last = ""  # the whole read's last sequence number
         if "kmsg-tail" in sections and "kmsg-tail-end" in sections:
-            lines = sections["kmsg-tail"][1]
+            lines = list(sections["kmsg-tail"].lines)
             # the script adds a newline: the last line is empty when the file ended on a
             # whole record, else it is a record being written (read again next time)
             whole = lines[:-1]
             self.follower_offset += sum(len(line.encode()) + 1 for line in whole)
             lines = whole
         elif "kmsg" in sections:
-            lines = sections["kmsg"][1]
-            last = sections.get("kmsg-last", ("", []))[0]
+            lines = list(sections["kmsg"].lines)
+            last = _args(sections, "kmsg-last")
             self._note_follower(sections)
         if lines is not None:
             records = [r for r in parse_kmsg(lines) if r.seq > self.kmsg_seq]
@@ -326,23 +313,28 @@ class HostWatch:
             if self._kmsg_denials():
                 seen.denial_lines += [r.text for r in records if DENIAL.search(r.text)]
         if "units" in sections:
-            failed = failed_units(sections["units"][1])
+            failed = failed_units(sections["units"].lines)
             seen.new_units = sorted(failed - self.units_seen)
             self.units_seen |= failed
-        if "audit" in sections and sections["audit"][0].isdigit():
-            self.audit_size = int(sections["audit"][0])
-            seen.denial_lines += [ln for ln in sections["audit"][1] if DENIAL.search(ln)]
+        if "audit" in sections and sections["audit"].args.isdigit():
+            self.audit_size = int(sections["audit"].args)
+            seen.denial_lines += [ln for ln in sections["audit"].lines if DENIAL.search(ln)]
         return seen
 
-    def _note_follower(self, sections: Mapping[str, tuple[str, list[str]]]) -> None:
-        pid = sections.get("kmsg-follower", ("", []))[0]
+    def _note_follower(self, sections: Mapping[str, Section]) -> None:
+        pid = _args(sections, "kmsg-follower")
         self.follower = int(pid) if pid.isdigit() else None
         self.follower_offset = 0
 
 
-def _uptime(sections: Mapping[str, tuple[str, list[str]]]) -> float | None:
+def _args(sections: Mapping[str, Section], name: str) -> str:
+    found = sections.get(name)
+    return found.args if found is not None else ""
+
+
+def _uptime(sections: Mapping[str, Section]) -> float | None:
     try:
-        return float(sections["up"][0])
+        return float(sections["up"].args)
     except (KeyError, ValueError):
         return None
 

@@ -1,8 +1,10 @@
 """A hardening baseline for Azure Linux 3.0: controls as data, one read per host, pure checks.
 
 - ``controls/*.yaml``: the controls (one file per area), loaded by ``load_controls()``;
-- ``checks.py``: the check kinds (what each reads, what passes, the judgement);
-- ``evidence.py``: the one gathering command per host and the parsed evidence;
+- ``checks/``: the check kinds, registered once in ``checks.KINDS`` (what each reads, with
+  the parser of each read, what passes, the judgement);
+- ``readplan.py``: the one gathering command per host (``ReadPlan``, ``SectionRead``);
+- ``evidence.py``: what that command printed, parsed on demand (``Evidence.get``);
 - ``baseline.py``: one host's run (level, not-applicable rules, cached evidence);
 - ``fixtures.py``: the pytest side (``azl_hardening``, item properties, ``control_id``);
 - ``docs.py``: docs/hardening.md, generated from the controls.

@@ -5,9 +5,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from .evidence import Evidence
+    from .readplan import ReadPlan
 
 Outcome = Literal["passed", "failed", "not_applicable", "unavailable"]
 
@@ -33,6 +37,26 @@ class Verdict:
     @classmethod
     def judged(cls, ok: bool, found: str, expected: str) -> Verdict:
         return cls("passed" if ok else "failed", found, expected)
+
+
+class CheckKind(Protocol):
+    """What a check kind (an entry of ``checks.KINDS``) provides."""
+
+    @property
+    def kind(self) -> str:
+        """The name controls select it by (``kind: Literal["<name>"]`` on the model)."""
+
+    def plan(self, plan: ReadPlan) -> None:
+        """Add what this check reads to ``plan``."""
+
+    def reads(self) -> str:
+        """What is read, one line for people (docs, messages)."""
+
+    def expects(self) -> str:
+        """What passes, one line for people."""
+
+    def judge(self, ev: Evidence) -> Verdict:
+        """The verdict on what the host showed (pure)."""
 
 
 def _as_int(value: str) -> int | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..errors import InfraError, ProbeUnavailable
 from ..host import Host
 from ..profiles.model import Profile
+from ..reads import Read
 from .evidence import Evidence
 from .model import Control, Level
 from .readplan import ReadPlan, gather_script
@@ -29,8 +30,8 @@ def plan_for(controls: Iterable[Control]) -> ReadPlan:
 
 
 def gather(host: Host, plan: ReadPlan) -> Evidence:
-    """Run the plan's one script on ``host`` (as root) and parse what it printed."""
-    result = host.run(gather_script(plan), sudo=True)
+    """Read the plan's one script on ``host`` (as root) and parse what it printed."""
+    result = host.reads.get(Read(gather_script(plan), sudo=True))
     if "==> " not in result.stdout:
         detail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.rc}, no output"]
         raise ProbeUnavailable(f"{host.name}: the hardening read printed nothing: {detail[0]}")

@@ -15,8 +15,9 @@ from pydantic import ValidationError
 
 from ..errors import ControlsError, TargetsError
 from ..yamlfile import load_yaml
-from .checks import KINDS
-from .model import Control, ControlsFile
+from .base import CheckKind
+from .checks import KINDS, kind_names
+from .model import Control, controls_file_model
 
 CONTROLS_DIR = Path(__file__).parent / "controls"
 
@@ -55,9 +56,6 @@ class ControlSet:
         except KeyError:
             raise ControlsError(f"unknown control id {control_id!r}") from None
 
-    def area_of(self, control_id: str) -> Area:
-        return self._area_of[control_id]
-
     def in_area(self, area: Area) -> list[Control]:
         return [c for c in self.controls if self._area_of[c.id] is area]
 
@@ -79,7 +77,9 @@ def _where(data: Any, loc: Sequence[int | str]) -> tuple[str, str]:
     return prefix, field or "(file)"
 
 
-def parse_controls_file(text: str, path: Path) -> tuple[Area, list[Control]]:
+def parse_controls_file(
+    text: str, path: Path, kinds: tuple[type[CheckKind], ...] = KINDS
+) -> tuple[Area, list[Control]]:
     try:
         data = load_yaml(text, str(path))
     except TargetsError as exc:  # load_yaml's one-line message, as a controls error
@@ -87,14 +87,14 @@ def parse_controls_file(text: str, path: Path) -> tuple[Area, list[Control]]:
     if not isinstance(data, Mapping):
         raise ControlsError(f"{path}: a controls file must be a mapping (area, title, controls)")
     try:
-        doc = ControlsFile.model_validate(data)
+        doc = controls_file_model(kinds).model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = list(err["loc"])
         # pydantic puts the check's kind in the location (check.sysctl.key): drop it
         if "check" in loc:
             i = loc.index("check")
-            if i + 1 < len(loc) and loc[i + 1] in KINDS:
+            if i + 1 < len(loc) and loc[i + 1] in kind_names(kinds):
                 del loc[i + 1]
         prefix, field = _where(data, loc)
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
@@ -115,14 +115,15 @@ def parse_controls_file(text: str, path: Path) -> tuple[Area, list[Control]]:
     return area, controls
 
 
-def load_controls_from(directory: Path) -> ControlSet:
+def load_controls_from(directory: Path, kinds: tuple[type[CheckKind], ...] = KINDS) -> ControlSet:
+    """The controls files of ``directory``, whose checks may use ``kinds``."""
     if not directory.is_dir():
         raise ControlsError(f"{directory}: controls directory does not exist")
     areas: list[tuple[Area, list[Control]]] = []
     seen: dict[str, Path] = {}
     codes: dict[str, Path] = {}
     for path in sorted(directory.glob("*.yaml")):
-        area, controls = parse_controls_file(path.read_text(), path)
+        area, controls = parse_controls_file(path.read_text(), path, kinds)
         if area.code in codes:
             raise ControlsError(
                 f"{path}: field 'area': {area.code} is also the area of {codes[area.code]}"

@@ -14,12 +14,24 @@ applicable by id with a reason (``hardening_not_applicable`` in profiles/*.yaml)
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
-from .base import Strict
-from .checks import Check
+from .base import CheckKind, Strict
+from .checks import KINDS
+
+
+def check_type(kinds: tuple[type[CheckKind], ...]) -> Any:
+    """The ``check:`` field's type for a table of kinds: one of them, chosen by ``kind``."""
+    return Annotated[Union[kinds], Field(discriminator="kind")]  # noqa: UP007  (a runtime tuple)
+
+
+if TYPE_CHECKING:
+    Check = CheckKind
+else:
+    Check = check_type(KINDS)
 
 Severity = Literal["low", "medium", "high"]
 Level = Literal[1, 2]
@@ -89,3 +101,15 @@ class ControlsFile(Strict):
     description: str = ""
     applies_if: dict[str, bool] = Field(default_factory=dict)  # default for its controls
     controls: list[Control] = Field(min_length=1)
+
+
+@lru_cache(maxsize=4)
+def controls_file_model(kinds: tuple[type[CheckKind], ...]) -> type[ControlsFile]:
+    """``ControlsFile`` whose controls may use ``kinds`` (the shipped table: ``ControlsFile``
+    itself; a table with more kinds, e.g. a test's toy kind: a model made for it)."""
+    if kinds == KINDS:
+        return ControlsFile
+    control = create_model("Control", __base__=Control, check=(check_type(kinds), ...))
+    return create_model(
+        "ControlsFile", __base__=ControlsFile, controls=(list[control], Field(min_length=1))  # type: ignore[valid-type]
+    )

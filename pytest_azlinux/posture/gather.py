@@ -1,9 +1,11 @@
 """Reading what the posture checks need from a host.
 
-Every command here is a declared ``Read`` (``READS``): the first gatherer called on a host
-fetches all of them in one round trip per privilege and keeps them for the run
-(``reads.ReadSet``), so each image-suite test is then a pure check. Only the package query,
-whose names come from the profile, runs on its own (once per host and name list).
+Every command here is a declared ``Read`` (``READS``, the SELinux owner's ``MODE_READS``
+among them): the first gatherer called on a host fetches all of them in one round trip per
+privilege and keeps them for the run (``host.reads``), so each image-suite test is then a
+pure check. The package query, whose names come from the profile, is a read of its own
+(``package_read``); the image suite reads all of these ahead while the session prepares the
+hosts (``posture/fixtures.py``).
 
 Where a host cannot show something at all (no securityfs, no package tool), the gatherers
 raise ``ProbeUnavailable`` (an InfraError: reported as ERROR, not as a finding).
@@ -11,13 +13,12 @@ raise ``ProbeUnavailable`` (an InfraError: reported as ERROR, not as a finding).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ..errors import (
-    ProbeUnavailable,
-)
+from ..errors import ProbeUnavailable
 from ..host import Host
-from ..reads import Read, reads_of, warm_on_prepare
+from ..reads import Read
+from ..selinux.mode import MODE_READS
 from ..transport.protocol import CommandResult
 from .lsm import APPARMOR_PACKAGES, AppArmorEvidence, parse_lsm
 from .packages import (
@@ -26,7 +27,6 @@ from .packages import (
     parse_query,
     rpm_query_command,
 )
-from .selinux import SELinuxState, selinux_state
 from .sshd import LISTENER_CONFIG, parse_sshd_config, parse_sshd_t
 
 LSM_FILE = "/sys/kernel/security/lsm"
@@ -43,7 +43,6 @@ def _which(command: str) -> Read:
 
 SECURITYFS_MOUNTED = Read("grep -qs ' /sys/kernel/security securityfs ' /proc/self/mounts")
 RPM_KNOWS_PACKAGES = Read("rpm -q --quiet rpm 2>/dev/null || rpm -qa 2>/dev/null | grep -q .")
-GETENFORCE = Read("getenforce")
 IPE_POLICIES = Read(
     "d=/sys/kernel/security/ipe; [ -d $d ] || exit 3; "
     'for p in $d/policies/*/; do [ -d "$p" ] || continue; '
@@ -58,39 +57,28 @@ OPENSSL_PROVIDERS = Read("openssl list -providers 2>&1")
 FILES = {
     "fips_enabled": _cat("/proc/sys/crypto/fips_enabled"),
     "lsm": _cat(LSM_FILE),
-    "selinux_enforce": _cat("/sys/fs/selinux/enforce"),
-    "selinux_config": _cat("/etc/selinux/config"),
     "apparmor_enabled": _cat("/sys/module/apparmor/parameters/enabled"),
     "apparmor_profiles": _cat("/sys/kernel/security/apparmor/profiles", sudo=True),
     "sshd_config": _cat("/etc/ssh/sshd_config", sudo=True),
 }
-TOOLS = ("dpkg-query", "rpm", "getenforce", "systemctl", "sshd", "veritysetup", "openssl")
+TOOLS = ("dpkg-query", "rpm", "systemctl", "sshd", "veritysetup", "openssl")
 SYSTEMCTL = {
     (verb, unit): Read.of("systemctl %s %s 2>&1", verb, unit)
     for verb in ("is-active", "is-enabled") for unit in ("apparmor.service",)
 }
 READS: tuple[Read, ...] = (
-    SECURITYFS_MOUNTED, RPM_KNOWS_PACKAGES, GETENFORCE, IPE_POLICIES, SSHD_T, SSHD_RUNNING,
+    SECURITYFS_MOUNTED, RPM_KNOWS_PACKAGES, *MODE_READS, IPE_POLICIES, SSHD_T, SSHD_RUNNING,
     VERITY_STATUS, OPENSSL_PROVIDERS, *FILES.values(), *(_which(t) for t in TOOLS),
     *SYSTEMCTL.values(), Read.of("test -e", "/usr/sbin/sshd"),
     Read.of("test -e", "/usr/sbin/veritysetup"),
 )
 
 
-def fetch_all(host: Host) -> None:
-    """Fetch every declared read of ``host`` (one round trip per privilege)."""
-    reads_of(host).fetch(READS)
-
-
-warm_on_prepare(fetch_all)
-
-
 def read(host: Host, what: Read) -> CommandResult:
     """A declared read's result; the first read of a host fetches all of ``READS``."""
-    reads = reads_of(host)
-    if what not in reads.results:
-        reads.fetch(READS)
-    return reads.get(what)
+    if what not in host.reads.results:
+        host.reads.fetch(READS)
+    return host.reads.get(what)
 
 
 def which(host: Host, command: str) -> str | None:
@@ -100,7 +88,6 @@ def which(host: Host, command: str) -> str | None:
 
 def exists(host: Host, path: str) -> bool:
     return read(host, Read.of("test -e", path)).rc == 0
-
 
 
 def read_optional(host: Host, path: str, *, sudo: bool | None = None) -> str | None:
@@ -134,19 +121,14 @@ def installed_packages(host: Host, names: Sequence[str]) -> tuple[Backend, dict[
     backend = package_backend(host)
     if not names:
         return backend, {}
-    cmd = rpm_query_command(names) if backend == "rpm" else dpkg_query_command(names)
-    result = reads_of(host).get(Read(cmd + " 2>/dev/null"))
+    result = host.reads.get(package_read(backend, names))
     return backend, parse_query(backend, result.stdout)
 
 
-def selinux(host: Host) -> SELinuxState:
-    enforce = read_optional(host, "/sys/fs/selinux/enforce")
-    getenforce = None
-    if enforce is None and which(host, "getenforce"):
-        result = read(host, GETENFORCE)
-        getenforce = result.stdout if result.rc == 0 else None
-    config = read_optional(host, "/etc/selinux/config")
-    return selinux_state(enforce, getenforce, config, host.facts.cmdline)
+def package_read(backend: Backend, names: Sequence[str]) -> Read:
+    """The query of ``names`` with ``backend`` (rpm or dpkg-query)."""
+    cmd = rpm_query_command(names) if backend == "rpm" else dpkg_query_command(names)
+    return Read(cmd + " 2>/dev/null")
 
 
 def _systemctl(host: Host, verb: str, unit: str) -> str | None:
@@ -223,3 +205,14 @@ def openssl_providers(host: Host) -> str:
     if not which(host, "openssl"):
         raise ProbeUnavailable(f"{host.name}: openssl not installed")
     return read(host, OPENSSL_PROVIDERS).stdout
+
+
+def reads_ahead(host: Host, package_names: Callable[[], Sequence[str]]) -> list[Read]:
+    """What the image suite reads on ``host``, as far as it is known yet: ``READS``, then,
+    once they are read (the package tool is known from them), the package queries of
+    ``package_names()`` and of AppArmor's packages."""
+    if any(r not in host.reads.results for r in READS):
+        return list(READS)
+    backend = package_backend(host)
+    queries = [tuple(package_names()), APPARMOR_PACKAGES]
+    return [*READS, *(package_read(backend, names) for names in queries if names)]

@@ -33,6 +33,9 @@ from typing import Literal
 from ..analyse.avc import AvcRecord, merge_sources, parse_journal_json, parse_records
 from ..errors import CollectorError
 from ..host import Host
+from ..reads import Read
+
+CLOCK = Read("date +%s.%N", sudo=False)  # the host's clock, read afresh each time
 
 Source = Literal["ausearch", "audit-log", "journal", "kmsg"]
 SOURCES: tuple[Source, ...] = ("ausearch", "audit-log", "journal", "kmsg")
@@ -125,15 +128,15 @@ class DenialCollector:
 
     def now(self) -> float:
         """The host's clock, in epoch seconds."""
-        out = self.host.run("date +%s.%N", sudo=False, timeout=self.timeout).stdout.strip()
+        out = self.host.reads.fresh(CLOCK, timeout=self.timeout).stdout.strip()
         try:
             return float(out)
         except ValueError:
             raise CollectorError(f"{self.host.name}: cannot read the clock: {out!r}") from None
 
     def boot_time(self) -> float:
-        out = self.host.run(
-            "date +%s.%N; cut -d' ' -f1 /proc/uptime", sudo=False, timeout=self.timeout
+        out = self.host.reads.fresh(
+            Read("date +%s.%N; cut -d' ' -f1 /proc/uptime", sudo=False), timeout=self.timeout
         ).stdout.split()
         try:
             return float(out[0]) - float(out[1])
@@ -171,7 +174,7 @@ class DenialCollector:
             "  else echo audit-log; fi; "
             "else echo none; fi"
         )
-        found = self.host.run(script, timeout=self.timeout).stdout.strip()
+        found = self.host.reads.fresh(Read(script), timeout=self.timeout).stdout.strip()
         if found == "unreadable":
             raise CollectorError(
                 f"{self.host.name}: {self.audit_log} is not readable as "
@@ -238,7 +241,7 @@ class DenialCollector:
         return "none readable", []
 
     def _read(self, command: str, ok: Sequence[int] = (0,)) -> str:
-        result = self.host.run(command, timeout=self.timeout)
+        result = self.host.reads.fresh(Read(command), timeout=self.timeout)
         if result.rc not in ok:
             raise self._failed(command, result.rc, result.stderr)
         return result.stdout
@@ -263,7 +266,7 @@ class DenialCollector:
         # ausearch -if is silent about a missing file: check it first (exit 2, a message)
         log = shlex.quote(self.audit_log)
         script = f"[ -r {log} ] || {{ echo 'cannot read '{log} >&2; exit 2; }}; {command}"
-        result = self.host.run(script, timeout=self.timeout)
+        result = self.host.reads.fresh(Read(script), timeout=self.timeout)
         # exit 1 is "nothing matched": "<no matches>" on stderr, or nothing for an empty log
         if result.rc == 1 and result.stderr.strip() in ("", "<no matches>"):
             return command, []

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..analyse.avc import Context
 from ..host import Host
+from ..reads import Read
 
 PS_COMMAND = "ps -e -o pid=,ppid=,label=,comm="
 SHIMS = ("containerd-shim", "conmon")
@@ -71,4 +72,4 @@ def wrong_domains(procs: Sequence[Proc], allowed: Sequence[str] = DEFAULT_ALLOWE
 
 
 def read_processes(host: Host) -> list[Proc]:
-    return parse_ps(host.run(PS_COMMAND, check=True).stdout)
+    return parse_ps(host.reads.fresh(Read(PS_COMMAND), check=True).stdout)

@@ -33,7 +33,7 @@ from ..session import SelectedTarget
 from ..settings import parse
 from .allowlist import Verdict, apply_allowlist
 from .collect import Checkpoint, Collection, DenialCollector
-from .mode import Mode, ModeReadings, read_mode
+from .mode import Mode, SelinuxState, read_mode
 from .settings import WATCH_MODES, SelinuxSettings, WatchMode, expected_mode
 
 PLUGIN_NAME = "azl-selinux"
@@ -120,7 +120,7 @@ class SelinuxHost:
     profile: Callable[[], Profile]  # the host's image profile (the azl_profile fixture)
 
     @cached_property
-    def readings(self) -> ModeReadings:
+    def readings(self) -> SelinuxState:
         return read_mode(self.host)
 
     @cached_property

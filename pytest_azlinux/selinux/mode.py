@@ -1,45 +1,46 @@
-"""SELinux mode from three places that must agree: runtime, config file, kernel command line.
+"""SELinux mode, the one owner: one state type, one read, one rule (image and SELinux suites).
 
-``parse_mode_readings`` is pure (it takes what ``MODE_SCRIPT`` prints); ``read_mode`` runs
-the script on a host.
+Three places say what the mode is and must agree: the running kernel (selinuxfs), the config
+file and the kernel command line. ``read_mode`` reads them through the host's reads
+(``MODE_READS``, batched with the image suite's other reads; the command line comes with the
+host's facts); ``selinux_state`` builds the ``SelinuxState`` from that text (pure), and
+``mode_problems`` is the rule both suites judge it by.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..facts import split_sections
 from ..host import Host
+from ..reads import Read
 
 Mode = Literal["enforcing", "permissive", "disabled"]
 MODES: tuple[Mode, ...] = ("enforcing", "permissive", "disabled")
 CONFIG_PATH = "/etc/selinux/config"
-
-# Each marker starts on a line of its own: /sys/fs/selinux/enforce and
-# /sys/kernel/security/lsm have no trailing newline (a real kernel prints "1" without one).
-MODE_SCRIPT = (
-    "printf '==> enforce\\n'; cat /sys/fs/selinux/enforce 2>/dev/null; "
-    "printf '\\n==> getenforce\\n'; getenforce 2>/dev/null; "
-    f"printf '\\n==> config\\n'; cat {CONFIG_PATH} 2>/dev/null; "
-    "printf '\\n==> cmdline\\n'; cat /proc/cmdline; "
-    "printf '\\n==> lsm\\n'; cat /sys/kernel/security/lsm 2>/dev/null; echo"
+ENFORCE_PATH = "/sys/fs/selinux/enforce"
+# /sys/fs/selinux/enforce, getenforce (where selinuxfs cannot be read), the config file
+MODE_READS = (
+    Read.of("cat -- %s 2>/dev/null", ENFORCE_PATH),
+    Read("getenforce"),
+    Read.of("cat -- %s 2>/dev/null", CONFIG_PATH),
 )
-SECTIONS = ("enforce", "getenforce", "config", "cmdline", "lsm")
+Aspect = Literal["getenforce", "consistency", "expected"]
 
 
 @dataclass(frozen=True)
-class ModeReadings:
+class SelinuxState:
     """What each place says. None: that place says nothing (file absent, option not given)."""
 
     runtime: Mode
-    runtime_source: str
+    runtime_source: str  # where the running mode was read: "/sys/fs/selinux/enforce=1"...
     getenforce: Mode | None
-    config: Mode | None
-    config_type: str | None
-    cmdline: Mode | None
-    cmdline_detail: str
+    config: Mode | None  # SELINUX= of /etc/selinux/config
+    config_type: str | None  # SELINUXTYPE=
+    cmdline: Mode | None  # the mode the kernel command line forces
+    cmdline_detail: str  # the selinux=/enforcing=/security=/lsm= options that say so
 
     @property
     def configured(self) -> Mode:
@@ -55,6 +56,18 @@ class ModeReadings:
             f"config={config} ({CONFIG_PATH} SELINUX=), "
             f"cmdline={self.cmdline or 'not set'} ({self.cmdline_detail or 'no selinux options'})"
         )
+
+
+@dataclass(frozen=True)
+class ModeProblem:
+    """One disagreement: between the places (``getenforce``, ``consistency``) or with the
+    expected mode (``expected``)."""
+
+    aspect: Aspect
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def parse_config(text: str) -> tuple[Mode | None, str | None]:
@@ -123,37 +136,51 @@ def runtime_mode(enforce: str | None, getenforce: str | None) -> tuple[Mode, str
     return "disabled", "no selinuxfs"
 
 
-def parse_mode_readings(text: str) -> ModeReadings:
-    s = split_sections(text, SECTIONS)
-    get = s.get("getenforce", "").strip().lower()
-    runtime, source = runtime_mode(s.get("enforce", ""), get)
-    config, policy = parse_config(s.get("config", ""))
-    cmdline, detail = parse_cmdline(s.get("cmdline", "").split())
-    return ModeReadings(
+def selinux_state(
+    enforce: str | None, getenforce: str | None, config_text: str | None, cmdline: Sequence[str]
+) -> SelinuxState:
+    """The mode from what the places printed (None: not readable) and the command line."""
+    get = (getenforce or "").strip().lower()
+    runtime, source = runtime_mode(enforce, get)
+    config, policy = parse_config(config_text or "")
+    forced, detail = parse_cmdline(list(cmdline))
+    return SelinuxState(
         runtime=runtime,
         runtime_source=source,
         getenforce=get if get in MODES else None,
         config=config,
         config_type=policy,
-        cmdline=cmdline,
+        cmdline=forced,
         cmdline_detail=detail,
     )
 
 
-def mode_problems(readings: ModeReadings, expected: Mode | None, expected_from: str) -> list[str]:
-    """Disagreements between the three places and with the expectation (empty: all agree)."""
+def mode_problems(
+    mode: SelinuxState, expected: Mode | None, expected_from: str
+) -> list[ModeProblem]:
+    """The one rule: disagreements between the three places and with the expectation
+    (empty: all agree)."""
     problems = []
-    if readings.getenforce is not None and readings.getenforce != readings.runtime:
-        problems.append(f"getenforce says {readings.getenforce}, selinuxfs says {readings.runtime}")
-    if readings.configured != readings.runtime:
-        problems.append(
-            f"config and cmdline imply {readings.configured} but the running mode is "
-            f"{readings.runtime}"
-        )
-    if expected is not None and readings.runtime != expected:
-        problems.append(f"expected {expected} ({expected_from}), running {readings.runtime}")
+    if mode.getenforce is not None and mode.getenforce != mode.runtime:
+        problems.append(ModeProblem(
+            "getenforce", f"getenforce says {mode.getenforce}, selinuxfs says {mode.runtime}"))
+    if mode.configured != mode.runtime:
+        problems.append(ModeProblem(
+            "consistency",
+            f"config and cmdline imply {mode.configured} but the running mode is {mode.runtime}",
+        ))
+    if expected is not None and mode.runtime != expected:
+        problems.append(ModeProblem(
+            "expected", f"expected {expected} ({expected_from}), running {mode.runtime}"))
     return problems
 
 
-def read_mode(host: Host) -> ModeReadings:
-    return parse_mode_readings(host.run(MODE_SCRIPT, sudo=False).stdout)
+def read_mode(host: Host) -> SelinuxState:
+    """The host's SELinux mode (one batch, kept for the run with the host's other reads)."""
+    enforce, getenforce, config = host.reads.get_all(MODE_READS)
+    return selinux_state(
+        enforce.stdout if enforce.rc == 0 else None,
+        getenforce.stdout if getenforce.rc == 0 else None,
+        config.stdout if config.rc == 0 else None,
+        host.facts.cmdline,
+    )

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 
 from pytest_azlinux.host import Host
-from pytest_azlinux.posture import gather
 from pytest_azlinux.posture.assertions import assert_no_findings
 from pytest_azlinux.posture.selinux import check_selinux_consistent, check_selinux_mode
 from pytest_azlinux.profiles import Profile
+from pytest_azlinux.selinux.mode import read_mode
 
 pytestmark = pytest.mark.azl_image
 
 
 def test_selinux_mode(azl_host: Host, azl_profile: Profile) -> None:
-    assert_no_findings(check_selinux_mode(gather.selinux(azl_host), azl_profile), azl_profile)
+    assert_no_findings(check_selinux_mode(read_mode(azl_host), azl_profile), azl_profile)
 
 
 def test_selinux_config_consistent(azl_host: Host, azl_profile: Profile) -> None:
-    state = gather.selinux(azl_host)
+    state = read_mode(azl_host)
     assert_no_findings(check_selinux_consistent(state, azl_profile), azl_profile)

@@ -25,7 +25,7 @@ def test_selinux_mode(azl_selinux: SelinuxHost) -> None:
     problems = mode_problems(readings, expected, expected_from)
     if problems:
         pytest.fail(
-            f"{azl_selinux.host.name}: SELinux mode mismatch: {'; '.join(problems)}\n"
+            f"{azl_selinux.host.name}: SELinux mode mismatch: {'; '.join(map(str, problems))}\n"
             f"  {readings.describe()}\n  expected: {expected} "
             f"({expected_from})",
             pytrace=False,

@@ -102,7 +102,7 @@ def test_forced_profiles_fail_with_the_right_message(suite: pytest.Pytester, lab
     # FIPS profile on a kernel without FIPS or SELinux
     outcome, message = results[f"test_selinux_mode[{azl3}]"]
     assert outcome == "failed"
-    assert "selinux.runtime: expected permissive, found runtime disabled" in message
+    assert "selinux.runtime: expected permissive, found runtime=disabled" in message
     assert "FIPS, core-efi-selinux, full and OVA configs set permissive" in message
     outcome, message = results[f"test_fips_enabled[{azl3}]"]
     assert outcome == "failed" and "fips.fips_enabled: expected 1" in message

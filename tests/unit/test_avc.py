@@ -32,7 +32,7 @@ from pytest_azlinux.selinux.containers import (
     parse_ps,
     wrong_domains,
 )
-from pytest_azlinux.selinux.mode import mode_problems, parse_mode_readings
+from pytest_azlinux.selinux.mode import Mode, SelinuxState, mode_problems, selinux_state
 from pytest_azlinux.selinux.settings import SelinuxSettings
 from pytest_azlinux.settings import parse
 
@@ -287,23 +287,26 @@ def test_context_parse() -> None:
 AZL_CONFIG = "# This file controls the state of SELinux\nSELINUX=permissive\nSELINUXTYPE=targeted\n"
 
 
-def _mode_output(enforce: str | None, config: str, cmdline: str, getenforce: str = "") -> str:
-    return (f"==> enforce\n{enforce or ''}\n==> getenforce\n{getenforce}\n==> config\n{config}\n"
-            f"==> cmdline\n{cmdline}\n==> lsm\nlockdown,capability,landlock,yama,selinux\n")
+def _mode(enforce: str | None, config: str, cmdline: str, getenforce: str = "") -> SelinuxState:
+    return selinux_state(enforce, getenforce or None, config or None, cmdline.split())
+
+
+def _problems(state: SelinuxState, expected: Mode | None, expected_from: str) -> list[str]:
+    return [str(p) for p in mode_problems(state, expected, expected_from)]
 
 
 def test_mode_permissive_agrees() -> None:
-    r = parse_mode_readings(_mode_output("0", AZL_CONFIG, "BOOT_IMAGE=/vmlinuz ro", "Permissive"))
+    r = _mode("0", AZL_CONFIG, "BOOT_IMAGE=/vmlinuz ro", "Permissive")
     assert (r.runtime, r.config, r.config_type, r.cmdline, r.configured) == (
         "permissive", "permissive", "targeted", None, "permissive")
-    assert mode_problems(r, "permissive", "profile azl-3.0-fips") == []
+    assert _problems(r, "permissive", "profile azl-3.0-fips") == []
 
 
 def test_mode_selinux0_disables_and_mismatch_names_all_three() -> None:
-    r = parse_mode_readings(_mode_output(None, AZL_CONFIG, "ro selinux=0 console=ttyS0"))
+    r = _mode(None, AZL_CONFIG, "ro selinux=0 console=ttyS0")
     assert (r.runtime, r.cmdline, r.configured) == ("disabled", "disabled", "disabled")
-    assert mode_problems(r, "disabled", "profile azl-3.0") == []
-    problems = mode_problems(r, "enforcing", "profile azl-3.0-baremetal")
+    assert _problems(r, "disabled", "profile azl-3.0") == []
+    problems = _problems(r, "enforcing", "profile azl-3.0-baremetal")
     assert problems == ["expected enforcing (profile azl-3.0-baremetal), running disabled"]
     text = r.describe()
     assert "runtime=disabled" in text and "config=permissive" in text
@@ -311,13 +314,13 @@ def test_mode_selinux0_disables_and_mismatch_names_all_three() -> None:
 
 
 def test_mode_enforcing_cmdline_overrides_config_and_disagreement() -> None:
-    r = parse_mode_readings(_mode_output("0", AZL_CONFIG, "enforcing=1", "Permissive"))
+    r = _mode("0", AZL_CONFIG, "enforcing=1", "Permissive")
     assert r.configured == "enforcing"
-    assert mode_problems(r, None, "") == [
+    assert _problems(r, None, "") == [
         "config and cmdline imply enforcing but the running mode is permissive"]
-    r = parse_mode_readings(_mode_output(None, "", "ro"))  # no config, no selinuxfs
+    r = _mode(None, "", "ro")  # no config, no selinuxfs
     assert (r.config, r.configured, r.runtime) == (None, "disabled", "disabled")
-    r = parse_mode_readings(_mode_output(None, AZL_CONFIG, "security=apparmor"))
+    r = _mode(None, AZL_CONFIG, "security=apparmor")
     assert r.cmdline == "disabled"
 
 
@@ -536,21 +539,21 @@ def test_image_and_selinux_suites_judge_consistency_alike(
     enforce: str | None, config: str | None, cmdline: str
 ) -> None:
     """One rule: the image suite's consistency check and the SELinux suite's mode check
-    say the same on the same readings."""
-    from pytest_azlinux.posture.selinux import selinux_state
+    say the same on the same state."""
+    from pytest_azlinux.posture.selinux import check_selinux_consistent
+    from pytest_azlinux.profiles import load_profiles
 
-    readings = parse_mode_readings(_mode_output(enforce, config or "", cmdline))
     state = selinux_state(enforce, None, config, cmdline.split())
-    assert state.implied == readings.configured
-    assert state.runtime == readings.runtime
-    consistent = not any("imply" in p for p in mode_problems(readings, None, ""))
-    assert consistent == (state.implied == state.runtime)
+    consistent = not any("imply" in p for p in _problems(state, None, ""))
+    assert consistent == (state.configured == state.runtime)
+    image_findings = check_selinux_consistent(state, load_profiles().get("azl-3.0"))
+    assert consistent == (image_findings == [])
 
 
 def test_no_config_with_enforcing_on_the_command_line_is_consistent() -> None:
     # libselinux: the command line's enforcing= wins; an absent config does not disable
-    readings = parse_mode_readings(_mode_output("1", "", "security=selinux selinux=1 enforcing=1"))
-    assert readings.configured == "enforcing" and mode_problems(readings, None, "") == []
+    readings = _mode("1", "", "security=selinux selinux=1 enforcing=1")
+    assert readings.configured == "enforcing" and _problems(readings, None, "") == []
 
 
 def test_kernel_log_filter_keeps_selinux_records_and_their_syscalls() -> None:

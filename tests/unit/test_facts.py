@@ -127,12 +127,3 @@ def test_facts_script_runs_for_real_and_parses() -> None:
     assert f.os_id == expected_id
     assert f.kernel == Path("/proc/sys/kernel/osrelease").read_text().strip()
     assert f.cmdline == tuple(Path("/proc/cmdline").read_text().split())
-
-
-def test_split_sections_keeps_a_value_glued_to_the_next_marker() -> None:
-    from pytest_azlinux.facts import split_sections
-
-    # /sys/fs/selinux/enforce prints "1" without a newline; "==> x" inside content is data
-    text = "==> enforce\n1==> getenforce\nEnforcing\n==> config\nA ==> b\n"
-    assert split_sections(text, ("enforce", "getenforce", "config")) == {
-        "enforce": "1", "getenforce": "Enforcing", "config": "A ==> b"}

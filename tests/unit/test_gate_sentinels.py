@@ -16,9 +16,9 @@ from pytest_azlinux.gate.sentinels import (
     kernel_category,
     kernel_findings,
     parse_kmsg,
-    split_sections,
 )
 from pytest_azlinux.gate.settings import SentinelAllow, SentinelSettings
+from pytest_azlinux.reads import Section, split_sections
 from pytest_azlinux.session import SelectedTarget
 from pytest_azlinux.settings import parse
 from pytest_azlinux.targets import validate_target
@@ -105,7 +105,7 @@ def test_denial_lines() -> None:
     assert not DENIAL.search("audit: type=1400 avc:  granted  { setenforce }")
 
 
-def sections(*lines: str) -> dict[str, tuple[str, list[str]]]:
+def sections(*lines: str) -> dict[str, Section]:
     return split_sections("\n".join(lines) + "\n")
 
 

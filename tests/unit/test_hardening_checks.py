@@ -17,8 +17,9 @@ import yaml
 from pytest_azlinux.hardening import Evidence, load_controls
 from pytest_azlinux.hardening.base import Compare, Verdict
 from pytest_azlinux.hardening.baseline import plan_for
+from pytest_azlinux.hardening.checks.accounts import PASSWD
 from pytest_azlinux.hardening.fixtures import failure_message
-from pytest_azlinux.hardening.readplan import ReadPlan, gather_script
+from pytest_azlinux.hardening.readplan import ReadPlan, SectionRead, gather_script
 from tests.data.hardening.verdicts import EXPECTED, HERE, evidence, recordings, verdicts
 
 AZL = HERE / "azurelinux"
@@ -339,9 +340,11 @@ def test_the_gathering_script_is_valid_sh_and_reads_only_what_is_planned() -> No
     assert "find " not in small and "sshd" not in small and "/etc/shadow" not in small
 
 
-def test_a_plan_knows_only_its_reads() -> None:
-    with pytest.raises(KeyError):
-        ReadPlan().need("registry")
+def test_a_plan_refuses_two_reads_of_one_name() -> None:
+    plan = ReadPlan()
+    plan.need(PASSWD, PASSWD)  # the same read twice is one read
+    with pytest.raises(ValueError, match="two reads named 'passwd'"):
+        plan.need(SectionRead("passwd", "cat /etc/passwd-", str))
 
 
 def test_failure_message_says_found_expected_remediation() -> None:

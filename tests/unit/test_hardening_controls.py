@@ -11,7 +11,7 @@ import pytest
 from pytest_azlinux.errors import ControlsError, SettingsError
 from pytest_azlinux.hardening import load_controls
 from pytest_azlinux.hardening.baseline import LevelChoice, skip_reason, unknown_profile_ids
-from pytest_azlinux.hardening.checks import KINDS
+from pytest_azlinux.hardening.checks import NAMES
 from pytest_azlinux.hardening.docs import render
 from pytest_azlinux.hardening.loader import load_controls_from, parse_controls_file
 from pytest_azlinux.hardening.settings import HardeningSettings
@@ -74,7 +74,7 @@ def test_the_issue_s_areas_are_covered() -> None:
 
 def test_every_check_kind_is_used_and_described() -> None:
     used = {c.check.kind for c in load_controls()}
-    assert used == KINDS
+    assert used == NAMES
     for control in load_controls():
         assert control.check.reads() and control.check.expects(), control.id
 

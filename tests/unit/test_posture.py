@@ -30,11 +30,7 @@ from pytest_azlinux.posture.packages import (
     rpmvercmp,
     version_at_least,
 )
-from pytest_azlinux.posture.selinux import (
-    check_selinux_consistent,
-    check_selinux_mode,
-    selinux_state,
-)
+from pytest_azlinux.posture.selinux import check_selinux_consistent, check_selinux_mode
 from pytest_azlinux.posture.sshd import (
     check_client_alive_interval,
     check_sshd_presence,
@@ -42,6 +38,7 @@ from pytest_azlinux.posture.sshd import (
     parse_sshd_t,
 )
 from pytest_azlinux.profiles import Profile, load_profiles
+from pytest_azlinux.selinux.mode import selinux_state
 
 AZL3_FACTS = """==> /etc/os-release
 NAME="Microsoft Azure Linux"
@@ -235,21 +232,22 @@ def test_apparmor_both_ways(profiles: dict[str, Profile]) -> None:
 def test_selinux_mode_and_consistency(profiles: dict[str, Profile]) -> None:
     # marketplace 3.0: selinux=0 on the command line, selinux-policy %post wrote permissive
     azl = selinux_state(None, None, "SELINUX=permissive\nSELINUXTYPE=targeted\n", ("selinux=0",))
-    assert azl.runtime == "disabled" and azl.implied == "disabled"
+    assert azl.runtime == "disabled" and azl.configured == "disabled"
     assert check_selinux_mode(azl, profiles["azl-3.0"]) == []
     assert check_selinux_consistent(azl, profiles["azl-3.0"]) == []
     # FIPS image: permissive at run time and in config
     fips = selinux_state("0\n", None, "SELINUX=permissive\n", ())
     assert check_selinux_mode(fips, profiles["azl-3.0-fips"]) == []
     [f] = check_selinux_mode(fips, profiles["azl-3.0-osguard-ci"])
-    assert f.expected == "enforcing" and "runtime permissive (/sys/fs/selinux/enforce)" in f.found
+    assert f.expected == "enforcing" and "runtime=permissive (/sys/fs/selinux/enforce=0)" in f.found
     # the lab: Debian's config says permissive, the shared kernel has no SELinux active
     lab = selinux_state(None, "Disabled\n", "SELINUX=permissive\n", ())
     assert check_selinux_mode(lab, profiles["azl-3.0"]) == []
     [f] = check_selinux_consistent(lab, profiles["azl-3.0"])
     assert "they ask for permissive" in f.found
     # enforcing=0 on the command line overrides an enforcing config
-    assert selinux_state("0", None, "SELINUX=enforcing", ("enforcing=0",)).implied == "permissive"
+    overridden = selinux_state("0", None, "SELINUX=enforcing", ("enforcing=0",))
+    assert overridden.configured == "permissive"
 
 
 def test_sshd(profiles: dict[str, Profile]) -> None:
@@ -330,11 +328,9 @@ def test_package_queries_and_rules(profiles: dict[str, Profile]) -> None:
 
 
 def test_selinux_implied_mode_honours_security_and_lsm_options() -> None:
-    from pytest_azlinux.posture.selinux import selinux_state
-
     apparmor_boot = ["root=/dev/vda", "security=apparmor", "apparmor=1"]
-    assert selinux_state(None, None, "SELINUX=permissive\n", apparmor_boot).implied == "disabled"
+    assert selinux_state(None, None, "SELINUX=permissive\n", apparmor_boot).configured == "disabled"
     lsm_without = ["lsm=landlock,lockdown,yama,apparmor"]
-    assert selinux_state(None, None, "SELINUX=enforcing\n", lsm_without).implied == "disabled"
+    assert selinux_state(None, None, "SELINUX=enforcing\n", lsm_without).configured == "disabled"
     lsm_with = ["lsm=landlock,selinux", "enforcing=1"]
-    assert selinux_state("1", None, "SELINUX=permissive\n", lsm_with).implied == "enforcing"
+    assert selinux_state("1", None, "SELINUX=permissive\n", lsm_with).configured == "enforcing"

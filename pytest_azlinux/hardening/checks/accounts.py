@@ -4,14 +4,86 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
 
 from ..base import Compare, Strict, Verdict
-from ..evidence import Evidence
-from ..readplan import ReadPlan
+from ..evidence import Evidence, to_int
+from ..readplan import ReadPlan, SectionRead
 from .common import shorten, unavailable
+
+
+@dataclass(frozen=True)
+class PasswdEntry:
+    name: str
+    password: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+
+@dataclass(frozen=True)
+class ShadowEntry:
+    """One /etc/shadow line with the hash replaced by its kind (EMPTY, LOCKED, HASH)."""
+
+    name: str
+    kind: str
+    max_days: int | None
+
+
+def _rows(text: str, fields: int) -> list[list[str]] | None:
+    """The colon-separated lines with at least ``fields`` fields (None: nothing printed)."""
+    if not text:
+        return None
+    return [parts for parts in (line.split(":") for line in text.splitlines())
+            if len(parts) >= fields]
+
+
+def parse_passwd(text: str) -> list[PasswdEntry] | None:
+    rows = _rows(text, 7)
+    if rows is None:
+        return None
+    return [PasswdEntry(p[0], p[1], int(p[2]), int(p[3]), p[5], p[6]) for p in rows
+            if to_int(p[2]) is not None and to_int(p[3]) is not None]
+
+
+def parse_shadow(text: str) -> list[ShadowEntry] | None:
+    rows = _rows(text, 5)
+    if rows is None:
+        return None
+    return [ShadowEntry(p[0], p[1], to_int(p[4])) for p in rows
+            if p[1] in ("EMPTY", "LOCKED", "HASH")]
+
+
+def parse_login_defs(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2:
+            out[words[0]] = words[1]
+    return out
+
+
+PASSWD = SectionRead("passwd", "cat /etc/passwd", parse_passwd)
+SHADOW = SectionRead(
+    "shadow",
+    "awk -F: '{h=$2; k=(h==\"\")?\"EMPTY\":((h ~ /^[!*]/)?\"LOCKED\":\"HASH\"); "
+    "print $1\":\"k\":\"$3\":\"$4\":\"$5\":\"$6\":\"$7\":\"$8}' /etc/shadow",
+    parse_shadow,
+)
+LOGIN_DEFS = SectionRead(  # grep: 1 = no lines
+    "login.defs", "grep -Ev '^[[:space:]]*(#|$)' /etc/login.defs", parse_login_defs,
+    rc_ok=(0, 1),
+)
+SUDOERS = SectionRead(
+    "sudoers",
+    "grep -hE '^[[:space:]]*Defaults|NOPASSWD|!authenticate' /etc/sudoers "
+    "/etc/sudoers.d/* 2>/dev/null",
+    lambda text: [ln.strip() for ln in text.splitlines() if ln.strip()],
+)
 
 AccountRule = Literal[
     "no_empty_passwords",
@@ -36,11 +108,11 @@ class AccountsCheck(Strict):
     max_days: int | None = None  # password_max_days
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("passwd")
+        plan.need(PASSWD)
         if self.rule in ("no_empty_passwords", "password_max_days"):
-            plan.need("shadow")
+            plan.need(SHADOW)
         if self.rule == "system_accounts_no_login":
-            plan.need("login.defs")
+            plan.need(LOGIN_DEFS)
 
     def reads(self) -> str:
         if self.rule in ("no_empty_passwords", "password_max_days"):
@@ -65,11 +137,11 @@ class AccountsCheck(Strict):
 
     def judge(self, ev: Evidence) -> Verdict:
         expected = self.expects()
-        users = ev.passwd
+        users = ev.get(PASSWD)
         if users is None:
             return unavailable("cannot read /etc/passwd", expected)
         if self.rule == "no_empty_passwords":
-            shadow = ev.shadow
+            shadow = ev.get(SHADOW)
             if shadow is None:
                 return unavailable("cannot read /etc/shadow", expected)
             empty = [s.name for s in shadow if s.kind == "EMPTY"]
@@ -102,7 +174,7 @@ class AccountsCheck(Strict):
                 found = f"shared {key}s: {shorten(dup)}"
             return Verdict.judged(not dup, found, expected)
         if self.rule == "system_accounts_no_login":
-            defs = ev.login_defs or {}
+            defs = ev.get(LOGIN_DEFS) or {}
             uid_text = defs.get("UID_MIN", "")
             uid_min = int(uid_text) if uid_text.isdigit() else 1000
             bad = [
@@ -113,7 +185,7 @@ class AccountsCheck(Strict):
             found = f"login shells: {shorten(bad)}" if bad else f"none below UID {uid_min}"
             return Verdict.judged(not bad, found, expected)
         # password_max_days: only accounts that have a password at all
-        shadow = ev.shadow
+        shadow = ev.get(SHADOW)
         if shadow is None:
             return unavailable("cannot read /etc/shadow", expected)
         with_password = [s for s in shadow if s.kind == "HASH"]
@@ -141,7 +213,7 @@ class LoginDefsCheck(Strict):
     expect: Compare
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("login.defs")
+        plan.need(LOGIN_DEFS)
 
     def reads(self) -> str:
         return f"`{self.key}` in /etc/login.defs"
@@ -151,7 +223,7 @@ class LoginDefsCheck(Strict):
 
     def judge(self, ev: Evidence) -> Verdict:
         expected = self.expects()
-        defs = ev.login_defs
+        defs = ev.get(LOGIN_DEFS)
         if defs is None:
             return unavailable("cannot read /etc/login.defs", expected)
         value = defs.get(self.key)
@@ -167,7 +239,7 @@ class SudoersCheck(Strict):
     rule: Literal["use_pty", "logfile", "no_nopasswd"]
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("sudoers")
+        plan.need(SUDOERS)
 
     def reads(self) -> str:
         return "`Defaults` and `NOPASSWD` lines of /etc/sudoers and /etc/sudoers.d/*"
@@ -181,7 +253,7 @@ class SudoersCheck(Strict):
 
     def judge(self, ev: Evidence) -> Verdict:
         expected = self.expects()
-        lines = ev.sudoers
+        lines = ev.get(SUDOERS)
         if lines is None:
             return unavailable("cannot read /etc/sudoers", expected)
         defaults = [ln for ln in lines if ln.startswith("Defaults")]

@@ -3,15 +3,62 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ...posture.fips import parse_providers
+from ...posture.fips import Provider, parse_providers
+from ...posture.lsm import parse_lsm
 from ..base import Compare, Strict, Verdict
 from ..evidence import Evidence
-from ..readplan import ReadPlan, sysctl_path
+from ..readplan import ReadPlan, SectionRead, sysctl_path
 from .common import IfAbsent, first_line, unavailable
+
+
+def _filesystems(text: str) -> set[str]:
+    return {line.split()[-1] for line in text.splitlines() if line.split()}
+
+
+FILESYSTEMS = SectionRead("filesystems", "cat /proc/filesystems", _filesystems)
+LSM = SectionRead("lsm", "cat /sys/kernel/security/lsm && echo", parse_lsm, rc_ok=(0,))
+OPENSSL = SectionRead("openssl", "openssl list -providers 2>&1", parse_providers, rc_ok=(0,))
+
+
+@dataclass(frozen=True)
+class ModuleEvidence:
+    """What a host shows about one kernel module."""
+
+    name: str
+    modprobe: str  # ``modprobe -n -v`` output
+    modprobe_rc: int | None
+    loaded: bool
+    builtin: bool
+    module_support: bool  # /proc/modules exists (CONFIG_MODULES)
+    filesystem_registered: bool  # listed in /proc/filesystems (a filesystem built in or loaded)
+
+
+def module_evidence(ev: Evidence, name: str) -> ModuleEvidence | None:
+    """The keyed module reads of ``name`` (None: not read)."""
+    section = f"module:{name}"
+    if section not in ev.sections:
+        return None
+    underscored = name.replace("-", "_")
+    loaded_text = ev.sections.get("modules.loaded", "")
+    loaded = any(line.split(" ", 1)[0] == underscored for line in loaded_text.splitlines())
+    builtin = any(
+        re.search(rf"/{re.escape(name).replace('-', '[-_]')}\.ko", line)
+        for line in ev.sections.get("modules.builtin", "").splitlines()
+    )
+    return ModuleEvidence(
+        name=name,
+        modprobe=ev.sections[section].strip(),
+        modprobe_rc=ev.rc(section),
+        loaded=loaded,
+        builtin=builtin,
+        module_support=bool(loaded_text.strip()),
+        filesystem_registered=name in (ev.get(FILESYSTEMS) or set()),
+    )
 
 
 class SysctlCheck(Strict):
@@ -62,7 +109,7 @@ class ModuleCheck(Strict):
 
     def plan(self, plan: ReadPlan) -> None:
         plan.modules.add(self.module)
-        plan.need("filesystems")
+        plan.need(FILESYSTEMS)
 
     def reads(self) -> str:
         return (
@@ -75,7 +122,7 @@ class ModuleCheck(Strict):
 
     def judge(self, ev: Evidence) -> Verdict:
         expected = self.expects()
-        m = ev.module(self.module)
+        m = module_evidence(ev, self.module)
         if m is None:
             return unavailable(f"module {self.module} was not read", expected)
         sysfs = f"/sys/module/{self.module.replace('-', '_')}"
@@ -153,7 +200,7 @@ class LsmCheck(Strict):
     any_of: list[str] = Field(min_length=1)
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("lsm")
+        plan.need(LSM)
 
     def reads(self) -> str:
         return "`/sys/kernel/security/lsm`"
@@ -163,7 +210,7 @@ class LsmCheck(Strict):
 
     def judge(self, ev: Evidence) -> Verdict:
         expected = self.expects()
-        active = ev.lsms
+        active = ev.get(LSM)
         if active is None:
             return unavailable(
                 "cannot read /sys/kernel/security/lsm (securityfs not mounted?)", expected
@@ -178,7 +225,7 @@ class OpensslFipsCheck(Strict):
     kind: Literal["openssl_fips_provider"]
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("openssl")
+        plan.need(OPENSSL)
 
     def reads(self) -> str:
         return "`openssl list -providers`"
@@ -194,7 +241,7 @@ class OpensslFipsCheck(Strict):
             return unavailable("openssl is not installed", expected)
         if rc != 0:
             return unavailable(f"openssl list -providers failed: {first_line(text)}", expected)
-        providers = parse_providers(text)
+        providers: list[Provider] = ev.get(OPENSSL) or []
         ok = any(p.is_fips and p.status == "active" for p in providers)
         found = ", ".join(f"{p.id} ({p.status or 'no status'})" for p in providers)
         return Verdict.judged(ok, f"providers: {found or 'none'}", expected)

@@ -3,14 +3,108 @@
 from __future__ import annotations
 
 import configparser
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
 
 from ..base import Strict, Verdict
 from ..evidence import Evidence
-from ..readplan import ReadPlan
+from ..readplan import ReadPlan, SectionRead
 from .common import first_line, shorten, unavailable
+
+_SYSTEMD_UP = ("running", "degraded", "starting", "initializing", "maintenance", "stopping")
+
+
+@dataclass(frozen=True)
+class UnitStates:
+    """unit (without .service) -> (is-active, is-enabled); whether systemd answers at all
+    (``is-system-running`` prints a state, not an error)."""
+
+    units: dict[str, tuple[str, str]]
+    systemd_running: bool
+
+
+def parse_units(text: str) -> UnitStates:
+    units: dict[str, tuple[str, str]] = {}
+    running = False
+    for line in text.splitlines():
+        words = line.split()
+        if line.startswith("system "):
+            running = running or line.removeprefix("system ").strip() in _SYSTEMD_UP
+        elif words and words[0] != "system":
+            units[words[0]] = (
+                words[1] if len(words) > 1 else "", words[2] if len(words) > 2 else ""
+            )
+    return UnitStates(units, running)
+
+
+def parse_audit_rules(text: str) -> list[str]:
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "No rules"]
+
+
+def parse_audit_status(text: str) -> dict[str, str] | None:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2:
+            out[words[0]] = words[1]
+    return out or None
+
+
+def parse_time_sources(text: str) -> list[tuple[str, str]]:
+    out = []
+    for line in text.splitlines():
+        daemon, _, rest = line.partition(" ")
+        if rest.strip():
+            out.append((daemon, rest.strip()))
+    return out
+
+
+def parse_package_configs(text: str) -> dict[str, str]:
+    """path -> text of tdnf/dnf/yum configuration and repo files."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("# file "):
+            current = out.setdefault(line.removeprefix("# file ").strip(), [])
+        elif current is not None:
+            current.append(line)
+    return {path: "\n".join(lines) for path, lines in out.items()}
+
+
+# without /run/systemd/system systemd is not PID 1 (sd_booted): do not ask systemctl
+UNITS = SectionRead(
+    "units",
+    "if [ -d /run/systemd/system ]; then "
+    "for u in auditd chronyd chrony systemd-timesyncd ntpd ntp; do "
+    'printf "%s %s %s\\n" "$u" "$(systemctl is-active "$u.service" 2>/dev/null)" '
+    '"$(systemctl is-enabled "$u.service" 2>/dev/null)"; done; '
+    "systemctl is-system-running 2>&1 | sed 's/^/system /'; "
+    "else echo 'system offline'; fi",
+    parse_units,
+)
+PROCESSES = SectionRead(
+    "processes", "cat /proc/[0-9]*/comm 2>/dev/null | sort -u",
+    lambda text: {ln.strip() for ln in text.splitlines()},
+)
+AUDIT_RULES = SectionRead("audit.rules", "auditctl -l 2>&1", parse_audit_rules, rc_ok=(0,))
+AUDIT_STATUS = SectionRead("audit.status", "auditctl -s 2>&1", parse_audit_status, rc_ok=(0,))
+TIMESOURCES = SectionRead(
+    "timesources",
+    "grep -hE '^[[:space:]]*(server|pool|peer|refclock)[[:space:]]' /etc/chrony.conf "
+    "/etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf /etc/chrony/sources.d/*.sources "
+    "/etc/ntp.conf 2>/dev/null | sed 's/^/chrony /'; "
+    "grep -hE '^[[:space:]]*(NTP|FallbackNTP)=' /etc/systemd/timesyncd.conf "
+    "/etc/systemd/timesyncd.conf.d/*.conf 2>/dev/null | sed 's/^/timesyncd /'",
+    parse_time_sources,
+)
+PKGCONF = SectionRead(
+    "pkgconf",
+    "for f in /etc/tdnf/tdnf.conf /etc/dnf/dnf.conf /etc/yum.conf /etc/yum.repos.d/*.repo; do "
+    '[ -f "$f" ] || continue; printf "# file %s\\n" "$f"; cat "$f"; echo; done',
+    parse_package_configs,
+)
 
 
 class ServiceCheck(Strict):
@@ -21,7 +115,7 @@ class ServiceCheck(Strict):
     processes: list[str] = Field(min_length=1)  # their /proc/*/comm names
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("units", "processes")
+        plan.need(UNITS, PROCESSES)
 
     def reads(self) -> str:
         return "`systemctl is-active` of " + ", ".join(f"{u}.service" for u in self.any_of) + (
@@ -33,12 +127,13 @@ class ServiceCheck(Strict):
 
     def judge(self, ev: Evidence) -> Verdict:
         expected = self.expects()
-        if ev.systemd_running:
-            states = {u: ev.units.get(u, ("unknown", ""))[0] for u in self.any_of}
+        units = ev.get(UNITS)
+        if units is not None and units.systemd_running:
+            states = {u: units.units.get(u, ("unknown", ""))[0] for u in self.any_of}
             ok = any(s == "active" for s in states.values())
             shown = ", ".join(f"{u} {s or 'unknown'}" for u, s in states.items())
             return Verdict.judged(ok, shown, expected)
-        running = sorted(p for p in self.processes if p in ev.processes)
+        running = sorted(p for p in self.processes if p in (ev.get(PROCESSES) or set()))
         return Verdict.judged(
             bool(running),
             "systemd is not running; processes: "
@@ -53,7 +148,7 @@ class TimeSourceCheck(Strict):
     kind: Literal["time_source"]
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("timesources")
+        plan.need(TIMESOURCES)
 
     def reads(self) -> str:
         return "chrony.conf (and its conf.d/sources.d), ntp.conf, timesyncd.conf `NTP=`"
@@ -63,7 +158,7 @@ class TimeSourceCheck(Strict):
 
     def judge(self, ev: Evidence) -> Verdict:
         expected = self.expects()
-        sources = ev.time_sources
+        sources = ev.get(TIMESOURCES) or []
         shown = shorten([f"{d}: {s}" for d, s in sources], 4)
         return Verdict.judged(bool(sources), shown or "no source configured", expected)
 
@@ -82,7 +177,7 @@ class AuditCheck(Strict):
     syscalls: list[str] = Field(default_factory=list)
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("audit.status" if self.rule in ("enabled", "immutable") else "audit.rules")
+        plan.need(AUDIT_STATUS if self.rule in ("enabled", "immutable") else AUDIT_RULES)
 
     def reads(self) -> str:
         return "`auditctl -s`" if self.rule in ("enabled", "immutable") else "`auditctl -l`"
@@ -110,11 +205,11 @@ class AuditCheck(Strict):
         if rc != 0:
             return unavailable(f"auditctl failed (rc {rc}): {first_line(text)}", expected)
         if self.rule in ("enabled", "immutable"):
-            status = ev.audit_status or {}
+            status = ev.get(AUDIT_STATUS) or {}
             enabled = status.get("enabled", "?")
             want = ("1", "2") if self.rule == "enabled" else ("2",)
             return Verdict.judged(enabled in want, f"enabled {enabled}", expected)
-        rules = ev.audit_rules or []
+        rules = ev.get(AUDIT_RULES) or []
         if self.rule == "watches":
             missing = [
                 f"{w.path} ({w.perms})" for w in self.watches if not _has_watch(rules, w)
@@ -178,7 +273,7 @@ class GpgCheck(Strict):
     what: Literal["main", "repos", "repo_metadata"]
 
     def plan(self, plan: ReadPlan) -> None:
-        plan.need("pkgconf")
+        plan.need(PKGCONF)
 
     def reads(self) -> str:
         if self.what == "main":
@@ -194,7 +289,7 @@ class GpgCheck(Strict):
 
     def judge(self, ev: Evidence) -> Verdict:
         expected = self.expects()
-        configs = ev.package_configs
+        configs = ev.get(PKGCONF) or {}
         mains = {p: t for p, t in configs.items() if not p.endswith(".repo")}
         repos = {p: t for p, t in configs.items() if p.endswith(".repo")}
         if not mains:
