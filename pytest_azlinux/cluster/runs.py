@@ -53,7 +53,6 @@ NAMESPACED_KINDS = (
     Kind("Pod", plural="pods"),
     Kind("PersistentVolumeClaim", plural="persistentvolumeclaims"),
     Kind("VolumeSnapshot", "snapshot.storage.k8s.io", "v1", "volumesnapshots"),
-    Kind("Service", plural="services"),
     Kind("ConfigMap", plural="configmaps"),
 )
 
