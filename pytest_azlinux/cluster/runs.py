@@ -115,6 +115,8 @@ class RunLedger:
                 self._delete_kind(kind, selector)
             except ClusterError as exc:
                 errors.append(f"{kind.name}: {exc}")
+        if errors:  # what could not be deleted will not go: waiting would only time out
+            return errors
 
         def gone() -> tuple[bool, str]:
             left = self.remaining(selector)
