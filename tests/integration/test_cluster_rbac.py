@@ -217,7 +217,7 @@ def _counting_plugin(bed: BedHandle, tmp: Path, ttl: float) -> tuple[Path, Path]
     import sys
 
     runs = tmp / "plugin-runs"
-    command = shlex.join([sys.executable, "-m", "pytest_azlinux.lab.bed.tokens", "credential",
+    command = shlex.join([sys.executable, "-m", "pytest_azlinux.lab.bed.idp", "credential",
                           f"--pki={bed.bed.pki}", "--user=azl-ci@example.test",
                           f"--group={GROUP}", f"--ttl={ttl:g}"])
     kubeconfig = identities.exec_command_kubeconfig(

@@ -38,7 +38,7 @@ def exec_plugin_kubeconfig(
 ) -> Path:
     """A kubeconfig whose user runs the bed's credential plugin (``tokens.py``), as an AKS
     kubeconfig runs ``kubelogin get-token``: tokens for ``user``/``groups``, ``ttl`` s each."""
-    args = ["-m", "pytest_azlinux.lab.bed.tokens", "credential", f"--pki={bed.pki}",
+    args = ["-m", "pytest_azlinux.lab.bed.idp", "credential", f"--pki={bed.pki}",
             f"--user={user}", f"--ttl={ttl:g}", *(f"--group={g}" for g in groups)]
     return _kubeconfig(bed, path, {"exec": {
         "apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,

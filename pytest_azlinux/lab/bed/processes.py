@@ -165,7 +165,7 @@ def apiserver_argv(
 
 
 def token_webhook_argv(layout: Layout, ports: Mapping[str, int]) -> list[str]:
-    return [sys.executable, "-m", "pytest_azlinux.lab.bed.tokens", "serve",
+    return [sys.executable, "-m", "pytest_azlinux.lab.bed.idp", "serve",
             f"--pki={layout.pki}", f"--port={ports[TOKEN_WEBHOOK]}"]
 
 

@@ -9,13 +9,12 @@ token is refused as an expired Entra ID token would be. ``credential`` is the ex
 kubeconfig names, as it would name kubelogin: it prints an ExecCredential with the token and
 its ``expirationTimestamp``.
 
-    python -m pytest_azlinux.lab.bed.tokens serve --pki DIR --port N
-    python -m pytest_azlinux.lab.bed.tokens credential --pki DIR --user U [--group G] [--ttl S]
+    python -m pytest_azlinux.lab.bed.idp serve --pki DIR --port N
+    python -m pytest_azlinux.lab.bed.idp credential --pki DIR --user U [--group G] [--ttl S]
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import hashlib
@@ -23,7 +22,6 @@ import hmac
 import json
 import secrets
 import ssl
-import sys
 import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -144,29 +142,3 @@ def credential(pki: Path, user: str, groups: Sequence[str], ttl: float) -> str:
         "status": {"token": token,
                    "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}})
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_azlinux.lab.bed.tokens")
-    sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="the authentication webhook")
-    s.add_argument("--pki", type=Path, required=True)
-    s.add_argument("--port", type=int, required=True)
-    c = sub.add_parser("credential", help="print an ExecCredential (an exec plugin)")
-    c.add_argument("--pki", type=Path, required=True)
-    c.add_argument("--user", required=True)
-    c.add_argument("--group", action="append", default=[])
-    c.add_argument("--ttl", type=float, default=3600.0)
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        serve(args.pki, args.port)
-        return 0
-    try:
-        sys.stdout.write(credential(args.pki, args.user, args.group, args.ttl) + "\n")
-    except OSError as exc:
-        print(f"azl test-bed credential: cannot read the signing key: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
