@@ -204,11 +204,24 @@ _FORBIDDEN = re.compile(
     r'(?: in the namespace \\*"(?P<namespace>[^"\\]+)\\*")?')
 
 
-def api_failure(what: str, status: int, message: str) -> ApiError:
+def api_failure(
+    what: str, status: int, message: str, *,
+    attempted: tuple[str, str, str | None] | None = None,
+) -> ApiError:
     """The error of a failed call: ``PermissionDenied`` for an RBAC refusal (naming verb,
-    resource and namespace), else ``ApiError``."""
+    resource and namespace), else ``ApiError``.
+
+    ``attempted`` (verb, resource, namespace): what to name when the server refuses without
+    saying why ('pods "x" is forbidden: '), as kube-apiserver does when a websocket exec
+    has ``get`` on pods/exec but not ``create``."""
     found = _FORBIDDEN.search(message) if status == 403 else None
     if found is None:
+        bare = status == 403 and re.search(r'is forbidden: (?:\\*",|$)', message)
+        if attempted is not None and bare:
+            verb, resource, namespace = attempted
+            return PermissionDenied(
+                f"{what}; refused without a reason", message, verb=verb, resource=resource,
+                namespace=namespace, user="this identity")
         return ApiError(what, status, message)
     resource = found["resource"] + (f".{found['group']}" if found["group"] else "")
     return PermissionDenied(what, message, verb=found["verb"], resource=resource,

@@ -219,7 +219,8 @@ def exec_once(
             _preload_content=False, binary=True, **kwargs,
         )
     except ApiException as exc:  # the client wraps every failed handshake in one
-        raise api_failure(where, *api_error(exc)) from None
+        raise api_failure(where, *api_error(exc),
+                          attempted=("create", "pods/exec", namespace)) from None
     out, err = bytearray(), bytearray()
     try:
         if stdin is not None:

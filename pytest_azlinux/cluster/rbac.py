@@ -93,8 +93,10 @@ RULES: tuple[Rule, ...] = (
     # -- pods on the nodes ------------------------------------------------------------------
     Rule(("pods",), ("create", "get"), "create the run's pods pinned to nodes and wait until "
          "they run (debug pods, probe pods)", POD_USERS),
-    Rule(("pods/exec",), ("create",), "run commands in those pods: the node shell of a debug "
-         "pod, the probes", POD_USERS),
+    Rule(("pods/exec",), ("get",), "run commands in those pods (the node shell of a debug "
+         "pod, the probes): an exec stream is a websocket GET", POD_USERS),
+    Rule(("pods/exec",), ("create",), "the same streams: kube-apiserver also asks for create "
+         "on a websocket exec (as for kubectl's POST)", POD_USERS),
     Rule(("pods",), ("delete",), "delete a probe pod when the test that made it ends",
          PROBE_PODS),
     # -- CSI snapshots ----------------------------------------------------------------------

@@ -211,7 +211,8 @@ class KubeTransport:
                 tty=False, _preload_content=False, binary=True,
             )
         except ApiException as exc:  # the client wraps every failed handshake in one
-            raise api_failure(f"exec in pod {ctx.namespace}/{self._pod}", *api_error(exc)) from None
+            raise api_failure(f"exec in pod {ctx.namespace}/{self._pod}", *api_error(exc),
+                              attempted=("create", "pods/exec", ctx.namespace)) from None
         return _ExecStream(ws)
 
     def _kill(self, script: str) -> None:

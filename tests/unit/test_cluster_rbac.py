@@ -220,3 +220,21 @@ def test_a_kubeconfig_with_a_broken_plugin_is_a_usage_error(tmp_path: Path) -> N
     assert str(info.value) == (
         f"target 'canary': kubeconfig {kubeconfig}: exec plugin `kubelogin-missing get-token`: "
         "command not found: kubelogin-missing")
+
+
+def test_an_exec_refused_without_a_reason_names_what_was_attempted() -> None:
+    """kube-apiserver v1.37 refuses a websocket exec that has ``get`` but not ``create`` on
+    pods/exec with a bare 'is forbidden: ' (recorded on the bed): the caller's attempt is
+    named instead."""
+    body = ('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":'
+            '"pods \\"azl-debug-347cc157-aks-canary-31415926-vmss000000-b1955b\\" is forbidden: ",'
+            '"reason":"Forbidden","details":{"name":"azl-debug-347cc157","kind":"pods"},'
+            '"code":403}')
+    reason = f"Handshake status 403 Forbidden -+-+- {{'content-length': '286'}} -+-+- {body}"
+    status, message = api_error(ApiException(status=0, reason=reason))
+    err = api_failure("exec in pod azl-rbac/azl-debug-1", status, message,
+                      attempted=("create", "pods/exec", "azl-rbac"))
+    assert isinstance(err, PermissionDenied)
+    assert str(err).startswith(
+        "pytest-azlinux needs `create` on `pods/exec` in `azl-rbac`: see `azl cluster rbac`")
+    assert type(api_failure("exec", status, message)) is ApiError  # nothing attempted: as is
