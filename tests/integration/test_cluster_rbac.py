@@ -138,8 +138,8 @@ def test_the_suites_pass_under_the_shipped_role_alone(rbac_bed: RbacBed, tmp_pat
     assert not errors, "\n".join(f"{n}: {m}" for n, m in errors.items())[:3000]
     assert "pytest-azlinux needs" not in out and "cleanup failed" not in out, out[-3000:]
     assert "Traceback" not in out
-    for suite in ("test_identity", "test_escape", "test_escape_probe_in_pod",
-                  "test_volume_snapshot_restore"):
+    for suite in ("test_os_release_matches_profile", "test_container_escape",
+                  "test_escape_probe_in_pod", "test_volume_snapshot_restore"):
         assert any(suite in name for name in outcomes), (suite, sorted(outcomes)[:20])
     passed = [n for n, (o, _) in outcomes.items() if o == "passed"]
     assert passed, out[-2000:]
@@ -248,7 +248,9 @@ def test_the_bed_refuses_an_expired_token(cluster_bed: BedHandle) -> None:
             return exc.code
 
     assert status() in (200, 403)  # authenticated (403 when GROUP holds no role yet)
-    time.sleep(3.5)  # expired, and past the webhook cache (1 s)
+    # expired, and past kube-apiserver's caches of a successful authentication: the
+    # webhook's (1 s) and the overall one (10 s, which the server warns about at start)
+    time.sleep(13)
     assert status() == 401
 
 

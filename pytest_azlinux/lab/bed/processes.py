@@ -151,8 +151,8 @@ def apiserver_argv(
         # as on AKS: a kubelet may only touch its own node and the pods bound to it
         "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
         # bearer tokens besides certificates: service-account tokens, and short-lived tokens
-        # checked by the bed's webhook (tokens.py: Entra ID's part); a 1 s cache, so an
-        # expired token is refused within a second
+        # checked by the bed's webhook (tokens.py: Entra ID's part); its cache 1 s, so an
+        # expired token is refused after kube-apiserver's overall token cache (10 s)
         f"--authentication-token-webhook-config-file={layout.token_webhook_config}",
         "--authentication-token-webhook-version=v1",
         "--authentication-token-webhook-cache-ttl=1s",

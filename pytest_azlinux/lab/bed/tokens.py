@@ -4,8 +4,9 @@ prints them.
 
 A token is ``azl1.<payload>.<mac>``: user, groups and expiry, signed with HMAC-SHA256 by a key
 in the bed's pki directory. kube-apiserver asks the webhook (``serve``, a process of the bed)
-about every bearer token it does not know (TokenReview, webhook cache 1 s), so an expired
-token is refused as an expired Entra ID token would be. ``credential`` is the exec plugin a
+about every bearer token it does not know (TokenReview; its webhook cache 1 s, its overall
+token cache 10 s), so an expired token is refused, at most 10 s late, as an expired Entra ID
+token would be. ``credential`` is the exec plugin a
 kubeconfig names, as it would name kubelogin: it prints an ExecCredential with the token and
 its ``expirationTimestamp``.
 
