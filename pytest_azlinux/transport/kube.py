@@ -96,7 +96,10 @@ class _ExecStream:
     def send(self, data: bytes) -> None:
         if self._eof or not self._ws.is_open():
             raise EOFError("exec stream closed")
-        self._ws.write_stdin(data)
+        try:
+            self._ws.write_stdin(data)
+        except _STREAM_ENDED as exc:  # closed by the server since the check above
+            raise EOFError(f"exec stream closed: {exc}") from None
 
     def fileno(self) -> int:
         return self._rfd
