@@ -1,4 +1,4 @@
-"""The ``azl`` command: ``azl lab ...``, ``azl report ...``, ``azl targets``.
+"""The ``azl`` command: ``azl lab ...``, ``azl report ...``, ``azl targets``, ``azl cluster``.
 
 Each command group lives beside what it drives and registers its own sub-commands
 (``register(subparsers)``); a handler returns the exit code.
@@ -15,6 +15,7 @@ from .errors import AzlError
 
 # command group -> module with register(subparsers)
 GROUPS: dict[str, str] = {
+    "cluster": "pytest_azlinux.cluster.cli",
     "lab": "pytest_azlinux.lab.cli",
     "report": "pytest_azlinux.report.cli",
     "targets": "pytest_azlinux.targets_cli",

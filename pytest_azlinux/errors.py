@@ -23,6 +23,8 @@
     │   ├── DeviceRefused        a scratch device may not be used (not named, mounted, held)
     │   ├── ClusterError         the Kubernetes API failed or a wait ran out
     │   │   ├── ApiError         the API answered an error status (status, message)
+    │   │   │   └── PermissionDenied   RBAC refused a request: names verb, resource, namespace
+    │   │   ├── CredentialPluginFailed the kubeconfig's exec plugin failed (command, stderr)
     │   │   ├── PodSecurityRejected
     │   │   └── WaitTimeout
     │   ├── CleanupFailed        an undo step failed: something may be left on a target
@@ -143,6 +145,28 @@ class ApiError(ClusterError):
         self.what = what
         self.status = status
         self.message = message
+
+
+class PermissionDenied(ApiError):
+    """RBAC refused a request (403): the message names the verb, resource and namespace the
+    run needs and points at ``azl cluster rbac``, which prints the role that grants them."""
+
+    def __init__(self, what: str, message: str, *, verb: str, resource: str,
+                 namespace: str | None, user: str) -> None:
+        where = f"in `{namespace}`" if namespace else "cluster-wide"
+        super().__init__(what, 403, message)
+        self.verb, self.resource, self.namespace, self.user = verb, resource, namespace, user
+        self.needs = f"pytest-azlinux needs `{verb}` on `{resource}` {where}"
+        self.args = (f"{self.needs}: see `azl cluster rbac` ({user} may not; {what})",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CredentialPluginFailed(ClusterError):
+    """The kubeconfig user's ``exec`` credential plugin (kubelogin and the like) is missing,
+    failed or printed no usable ExecCredential; the message names the command and its
+    stderr. At start-up the target resolution turns it into a ``TargetsError`` (exit 4)."""
 
 
 class PodSecurityRejected(ClusterError):

@@ -445,6 +445,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             failures = azl.close()
             for failure in failures:
                 config.get_terminal_writer().line(f"azl: cleanup failed: {failure}", red=True)
+            if failures and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # it left something behind
 
 
 def _write_reports(

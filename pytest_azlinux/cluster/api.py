@@ -5,12 +5,21 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..errors import ApiError, ClusterError, TargetsError, WaitTimeout
+from ..errors import (
+    ApiError,
+    ClusterError,
+    CredentialPluginFailed,
+    PermissionDenied,
+    TargetsError,
+    WaitTimeout,
+)
+from .credentials import ExecPlugin, attach
 
 T = TypeVar("T")
 RETRIED = frozenset({409, 429, 500, 502, 503, 504})
@@ -64,13 +73,26 @@ def set_rate_limit(api: Any, qps: float, burst: int) -> None:
 
 
 def _limited(api: Any) -> Any:
-    """``api`` with every REST request taking a token of its target's limiter first."""
+    """``api`` with every REST request taking a token of its target's limiter first; with an
+    exec plugin's token, a 401 runs the plugin again and repeats the request once."""
+    from .k8s import ApiException
+
     rest = api.rest_client
     request = rest.request
 
     def limited_request(*args: Any, **kwargs: Any) -> Any:
         rate_limiter(api).acquire()
-        return request(*args, **kwargs)
+        try:
+            return request(*args, **kwargs)
+        except ApiException as exc:
+            plugin = getattr(api.configuration, "azl_exec_plugin", None)
+            headers = kwargs.get("headers")
+            if exc.status != 401 or plugin is None or not isinstance(headers, dict):
+                raise
+            plugin.invalidate()
+            headers["authorization"] = plugin.header()
+            rate_limiter(api).acquire()
+            return request(*args, **kwargs)
 
     rest.request = limited_request
     return api
@@ -88,14 +110,57 @@ def load_client(kubeconfig: str, context: str | None, where: str) -> Any:
         raise TargetsError(f"{where}: field 'kubeconfig': file not found: {path}")
     cfg = client.Configuration()
     try:
-        config.load_kube_config(path, context=context, client_configuration=cfg)
+        data, plugin = _split_exec_user(path, context)
+        config.kube_config.KubeConfigLoader(
+            config_dict=data, active_context=context,
+            config_base_path=os.path.dirname(os.path.abspath(path)),
+        ).load_and_set(cfg)
+        if plugin is not None:
+            attach(cfg, plugin)  # runs it once: a broken plugin stops the run here
     except ConfigException as exc:
+        raise TargetsError(f"{where}: kubeconfig {path}: {exc}") from None
+    except CredentialPluginFailed as exc:
         raise TargetsError(f"{where}: kubeconfig {path}: {exc}") from None
     cfg.retries = 0  # our own retry policy below
     # Hosts are prepared by up to 32 threads at once (--azl-connect-workers): a pool smaller
     # than that drops connections after use and every request pays a new TLS handshake.
     cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, 64)
     return _limited(client.ApiClient(cfg))
+
+
+def _split_exec_user(path: str, context: str | None) -> tuple[Any, ExecPlugin | None]:
+    """The kubeconfig's data without its context user's ``exec`` block, and that block as an
+    ``ExecPlugin`` (None when the user has none): the plugin is run here, not by the client."""
+    import copy
+
+    import yaml
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigException(f"cannot read it: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigException("not a kubeconfig (no mapping at the top)")
+    name = context or data.get("current-context")
+    ctx = next((c.get("context") or {} for c in data.get("contexts") or []
+                if isinstance(c, dict) and c.get("name") == name), None)
+    if not isinstance(ctx, dict):
+        return data, None  # the client names the missing context
+    users = [u for u in data.get("users") or []
+             if isinstance(u, dict) and u.get("name") == ctx.get("user")]
+    block = (users[0].get("user") or {}).get("exec") if users else None
+    if not isinstance(block, dict):
+        return data, None
+    cluster = next((c.get("cluster") for c in data.get("clusters") or []
+                    if isinstance(c, dict) and c.get("name") == ctx.get("cluster")), None)
+    plugin = ExecPlugin.from_kubeconfig(block, os.path.dirname(os.path.abspath(path)), cluster)
+    data = copy.deepcopy(data)
+    for user in data["users"]:
+        if isinstance(user, dict) and user.get("name") == ctx.get("user"):
+            (user.get("user") or {}).pop("exec", None)
+    return data, plugin
 
 
 def exec_client(api: Any) -> Any:
@@ -113,7 +178,10 @@ def exec_client(api: Any) -> Any:
 
 
 def api_error(exc: BaseException) -> tuple[int, str]:
-    """(status, message) of an ApiException, the server's message if there is one."""
+    """(status, message) of an ApiException, the server's message if there is one.
+
+    A refused exec stream comes as status 0 with "Handshake status 403 Forbidden ..." and
+    the server's answer in the reason: its status is read from there."""
     import json
 
     status = int(getattr(exc, "status", 0) or 0)
@@ -122,7 +190,42 @@ def api_error(exc: BaseException) -> tuple[int, str]:
     if body:
         with contextlib.suppress(ValueError, AttributeError):
             message = json.loads(body).get("message", message)
+    if not status:
+        handshake = re.match(r"Handshake status (\d{3})", message)
+        status = int(handshake.group(1)) if handshake else 0
     return status, message
+
+
+# RBAC's refusal: 'pods "x" is forbidden: User "u" cannot create resource "pods/exec" in API
+# group "" in the namespace "azl-system"' (quotes escaped when it comes inside a handshake).
+_FORBIDDEN = re.compile(
+    r'User \\*"(?P<user>[^"\\]*)\\*" cannot (?P<verb>[a-z]+) resource '
+    r'\\*"(?P<resource>[^"\\]+)\\*" in API group \\*"(?P<group>[^"\\]*)\\*"'
+    r'(?: in the namespace \\*"(?P<namespace>[^"\\]+)\\*")?')
+
+
+def api_failure(
+    what: str, status: int, message: str, *,
+    attempted: tuple[str, str, str | None] | None = None,
+) -> ApiError:
+    """The error of a failed call: ``PermissionDenied`` for an RBAC refusal (naming verb,
+    resource and namespace), else ``ApiError``.
+
+    ``attempted`` (verb, resource, namespace): what to name when the server refuses without
+    saying why ('pods "x" is forbidden: '), as kube-apiserver does when a websocket exec
+    has ``get`` on pods/exec but not ``create``."""
+    found = _FORBIDDEN.search(message) if status == 403 else None
+    if found is None:
+        bare = status == 403 and re.search(r'is forbidden: (?:\\*",|$)', message)
+        if attempted is not None and bare:
+            verb, resource, namespace = attempted
+            return PermissionDenied(
+                f"{what}; refused without a reason", message, verb=verb, resource=resource,
+                namespace=namespace, user="this identity")
+        return ApiError(what, status, message)
+    resource = found["resource"] + (f".{found['group']}" if found["group"] else "")
+    return PermissionDenied(what, message, verb=found["verb"], resource=resource,
+                            namespace=found["namespace"], user=found["user"])
 
 
 def retry(
@@ -147,7 +250,7 @@ def retry(
         except ApiException as exc:
             status, message = api_error(exc)
             if status not in retried or attempt == attempts:
-                raise ApiError(what, status, message) from None
+                raise api_failure(what, status, message) from None
             wait = delay
             headers = getattr(exc, "headers", None) or {}
             if status == 429 and headers.get("Retry-After", "").isdigit():

@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from ..errors import ApiError, ClusterError, PodSecurityRejected
+from ..errors import ApiError, ClusterError, PermissionDenied, PodSecurityRejected
 from ..transport.protocol import CommandResult
-from .api import NOT_ON_CONFLICT, api_error, exec_client, retry, wait_for
+from .api import NOT_ON_CONFLICT, api_error, api_failure, exec_client, retry, wait_for
 from .runs import MANAGED_BY, MANAGED_LABEL, RunLedger
 
 PodProfile = Literal["restricted", "baseline", "privileged"]
@@ -47,6 +47,12 @@ def ensure_namespace(api: Any, namespace: str, level: PodProfile) -> bool:
             retry(lambda: core.create_namespace(body), f"create namespace {namespace}",
                   retried=NOT_ON_CONFLICT)
             return True
+        except PermissionDenied as denied:  # the shipped role: the namespace is made once
+            raise PermissionDenied(
+                f"helper namespace {namespace} does not exist: apply the Namespace that "
+                "`azl cluster rbac` prints, or grant this", denied.message, verb=denied.verb,
+                resource=denied.resource, namespace=denied.namespace, user=denied.user,
+            ) from None
         except ApiError as exc2:
             if exc2.status != 409:  # 409: another run made it a moment ago
                 raise
@@ -213,7 +219,8 @@ def exec_once(
             _preload_content=False, binary=True, **kwargs,
         )
     except ApiException as exc:  # the client wraps every failed handshake in one
-        raise ApiError(where, *api_error(exc)) from None
+        raise api_failure(where, *api_error(exc),
+                          attempted=("create", "pods/exec", namespace)) from None
     out, err = bytearray(), bytearray()
     try:
         if stdin is not None:

@@ -53,7 +53,6 @@ NAMESPACED_KINDS = (
     Kind("Pod", plural="pods"),
     Kind("PersistentVolumeClaim", plural="persistentvolumeclaims"),
     Kind("VolumeSnapshot", "snapshot.storage.k8s.io", "v1", "volumesnapshots"),
-    Kind("Service", plural="services"),
     Kind("ConfigMap", plural="configmaps"),
 )
 
@@ -116,6 +115,8 @@ class RunLedger:
                 self._delete_kind(kind, selector)
             except ClusterError as exc:
                 errors.append(f"{kind.name}: {exc}")
+        if errors:  # what could not be deleted will not go: waiting would only time out
+            return errors
 
         def gone() -> tuple[bool, str]:
             left = self.remaining(selector)

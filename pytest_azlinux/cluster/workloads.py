@@ -7,12 +7,11 @@ measurement; ``volumes`` gives the CSI helpers of ``volumes.py``.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ClusterError
+from ..errors import ClusterError, PermissionDenied
 from ..transport.protocol import CommandResult
 from .context import ClusterContext
 from .nodes import NodeFacts
@@ -98,10 +97,17 @@ class ClusterPods:
                        self.settings.snapshot_timeout)
 
     def delete_all(self) -> None:
+        denied: PermissionDenied | None = None
         for name in reversed(self.created):
-            with contextlib.suppress(ClusterError):  # the run's cleanup deletes it by label
+            try:
                 delete_pod(self.api, self.namespace, name)
+            except PermissionDenied as exc:  # said, not hidden: the role lacks a rule
+                denied = denied or exc
+            except ClusterError:  # the run's cleanup deletes it by label
+                pass
         self.created.clear()
+        if denied is not None:
+            raise denied
 
 
 @dataclass(frozen=True)

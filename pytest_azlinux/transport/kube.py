@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from websocket import WebSocketException
 
-from ..errors import ClusterError, CommandTimeout, ConnectionLost, HostUnreachable
+from ..errors import (
+    ClusterError,
+    CommandTimeout,
+    ConnectionLost,
+    HostUnreachable,
+    PermissionDenied,
+)
 from ..targets import HostSpec
 from .protocol import CommandResult
 from .shell import ShellSession
@@ -90,7 +96,10 @@ class _ExecStream:
     def send(self, data: bytes) -> None:
         if self._eof or not self._ws.is_open():
             raise EOFError("exec stream closed")
-        self._ws.write_stdin(data)
+        try:
+            self._ws.write_stdin(data)
+        except _STREAM_ENDED as exc:  # closed by the server since the check above
+            raise EOFError(f"exec stream closed: {exc}") from None
 
     def fileno(self) -> int:
         return self._rfd
@@ -176,6 +185,10 @@ class KubeTransport:
                     return
                 cause = f"probe exited {probe.rc}: {probe.stderr.strip()[:300]}"
                 shell.close()
+            except PermissionDenied as exc:  # no retry can help: say what is missing
+                if stream is not None:
+                    stream.close()
+                raise self._unreachable(str(exc)) from None
             except (ConnectionLost, CommandTimeout, OSError, EOFError, ClusterError) as exc:
                 said = stream.diagnostics() if stream is not None else ""
                 cause = f"{exc}" + (f" ({said})" if said else "")
@@ -189,9 +202,8 @@ class KubeTransport:
     def _exec_stream(self) -> _ExecStream:
         from kubernetes.stream import stream
 
-        from ..cluster.api import api_error, exec_client
+        from ..cluster.api import api_error, api_failure, exec_client
         from ..cluster.k8s import ApiException, client
-        from ..errors import ApiError
 
         ctx = self.context
         core = client.CoreV1Api(exec_client(ctx.api))
@@ -202,7 +214,8 @@ class KubeTransport:
                 tty=False, _preload_content=False, binary=True,
             )
         except ApiException as exc:  # the client wraps every failed handshake in one
-            raise ApiError(f"exec in pod {ctx.namespace}/{self._pod}", *api_error(exc)) from None
+            raise api_failure(f"exec in pod {ctx.namespace}/{self._pod}", *api_error(exc),
+                              attempted=("create", "pods/exec", ctx.namespace)) from None
         return _ExecStream(ws)
 
     def _kill(self, script: str) -> None:

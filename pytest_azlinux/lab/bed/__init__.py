@@ -17,6 +17,9 @@ One job per module:
 - ``lab_pool``   lab hosts behind simulated nodes; the targets file of the bed's pools
 - ``node_images`` the real nodes' pod and sandbox images, built here as OCI archives
 - ``real_nodes`` real nodes: lab VMs running containerd and a kubelet, joined over TLS
+- ``tokens``     TEST-BED STAND-IN for Entra ID: short-lived bearer tokens, their webhook
+- ``idp``        the commands of that stand-in: the webhook server, the exec plugin
+- ``identities`` kubeconfigs of a service account or an exec-plugin user; applying RBAC
 """
 
 from __future__ import annotations

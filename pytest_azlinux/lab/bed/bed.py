@@ -23,7 +23,7 @@ import yaml
 
 from ...errors import BedError
 from ...localproc import pid_alive
-from . import processes, shims
+from . import processes, shims, tokens
 from .binaries import COMPONENTS, Binaries, find_binaries
 from .manifests import NodeImage, node_manifest, snapshot_class_manifest, storage_class_manifest
 from .pki import kubeconfig_text, write_pki
@@ -97,6 +97,7 @@ class ClusterBed:
         for d in (self.root, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         write_pki(self.pki, addresses=(listen,) if listen != "127.0.0.1" else ())
+        tokens.write_key(self.pki)
         shims.install_shims(self.root)
         shims.nodes_dir(self.root).mkdir(parents=True, exist_ok=True)
         ports = processes.free_ports()
@@ -104,6 +105,8 @@ class ClusterBed:
         self.kubeconfig.write_text(kubeconfig_text(server, self.pki))
         self.kubeconfig.chmod(0o600)
         self.layout.kwok_config.write_text(yaml.safe_dump_all(kwok_config(self.root)))
+        self.layout.token_webhook_config.write_text(
+            tokens.webhook_kubeconfig(self.pki, ports[processes.TOKEN_WEBHOOK]))
         state = BedState(server=server, kubeconfig=str(self.kubeconfig), ports=ports,
                          started=time.time(), listen=listen)
         deadline = time.monotonic() + timeout
@@ -116,7 +119,11 @@ class ClusterBed:
 
         try:
             pid = start("etcd", processes.etcd_argv(layout, bins, ports))
+            webhook = start(processes.TOKEN_WEBHOOK, processes.token_webhook_argv(layout, ports),
+                            {"PYTHONPATH": processes.PACKAGE_PATH})
             processes.wait_port(ports["etcd"], deadline, "etcd", layout.log("etcd"), pid)
+            processes.wait_port(ports[processes.TOKEN_WEBHOOK], deadline, processes.TOKEN_WEBHOOK,
+                                layout.log(processes.TOKEN_WEBHOOK), webhook)
             start("kube-apiserver", processes.apiserver_argv(layout, bins, ports, listen))
             self._wait_healthy(server, deadline)
             start("kube-controller-manager", processes.controller_manager_argv(layout, bins))
@@ -145,7 +152,8 @@ class ClusterBed:
             from .real_nodes import remove_real_nodes
 
             remove_real_nodes(self, state.lab, state.real_nodes)
-        for name in reversed(COMPONENTS):
+        others = [name for name in state.pids if name not in COMPONENTS]  # the token webhook
+        for name in [*reversed(COMPONENTS), *others]:
             pid = state.pids.get(name)
             if pid:
                 processes.stop(pid)

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ from ...localproc import pid_alive
 from .binaries import Binaries, etcd_supports_unsafe_no_fsync
 from .manifests import SIMULATED_ANNOTATION
 
-PORTS = ("etcd", "etcd-peer", "apiserver", "kwok")
+PORTS = ("etcd", "etcd-peer", "apiserver", "kwok", "token-webhook")
+TOKEN_WEBHOOK = "token-webhook"  # a component of the bed that is not a Go binary
+# Python components and plugins of the bed import this very copy of the package
+PACKAGE_PATH = str(Path(__file__).resolve().parents[3])
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class Layout:
     @property
     def kubeconfig(self) -> Path:
         return self.root / "kubeconfig"
+
+    @property
+    def token_webhook_config(self) -> Path:
+        return self.root / "token-webhook.kubeconfig"
 
     @property
     def kwok_config(self) -> Path:
@@ -142,12 +150,23 @@ def apiserver_argv(
         "--service-cluster-ip-range=10.96.0.0/16",
         # as on AKS: a kubelet may only touch its own node and the pods bound to it
         "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+        # bearer tokens besides certificates: service-account tokens, and short-lived tokens
+        # checked by the bed's webhook (tokens.py: Entra ID's part); its cache 1 s, so an
+        # expired token is refused after kube-apiserver's overall token cache (10 s)
+        f"--authentication-token-webhook-config-file={layout.token_webhook_config}",
+        "--authentication-token-webhook-version=v1",
+        "--authentication-token-webhook-cache-ttl=1s",
         "--allow-privileged=true",
         f"--kubelet-client-certificate={p / 'admin.crt'}",
         f"--kubelet-client-key={p / 'admin.key'}",
         "--kubelet-preferred-address-types=InternalDNS,InternalIP",
         "--endpoint-reconciler-type=none", "--profiling=false",
     ]
+
+
+def token_webhook_argv(layout: Layout, ports: Mapping[str, int]) -> list[str]:
+    return [sys.executable, "-m", "pytest_azlinux.lab.bed.idp", "serve",
+            f"--pki={layout.pki}", f"--port={ports[TOKEN_WEBHOOK]}"]
 
 
 def controller_manager_argv(layout: Layout, bins: Binaries) -> list[str]:
