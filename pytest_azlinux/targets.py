@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -65,11 +66,20 @@ class Expect(_Model):
     allow_mixed_images: bool = False
 
 
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would take true for port 1
+        raise ValueError(f"a port is a number, not {str(value).lower()}")
+    return value
+
+
+Port = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=65535)]
+
+
 class JumpHost(_Model):
     """One hop of a ProxyJump chain (``user@address:port`` or a mapping)."""
 
     address: str
-    port: int = Field(default=22, ge=1, le=65535)
+    port: Port = 22
     user: str | None = None
     identity_file: str | None = None
     password: SecretStr | None = None
@@ -93,7 +103,7 @@ class SshSettings(_Model):
     """SSH settings shared by the hosts of a target (``defaults:``) or set per host."""
 
     user: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Port | None = None
     identity_file: str | None = None
     password: SecretStr | None = None
     known_hosts: str | None = None
@@ -386,8 +396,12 @@ class TargetsFile:
 
     path: Path | None
     targets: Mapping[str, AnyTarget]
+    # Targets that name an unset ${VARIABLE}: the error, raised only if one is selected.
+    unset_variables: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> AnyTarget:
+        if name in self.unset_variables:
+            raise TargetsError(self.unset_variables[name])
         try:
             return self.targets[name]
         except KeyError:
@@ -478,10 +492,12 @@ def validate_target(
 
 
 def parse_targets(
-    text: str, source: str, env: Mapping[str, str] | None = None, base_dir: Path | None = None
+    text: str, source: str, env: Mapping[str, str] | None = None, base_dir: Path | None = None,
+    unset: dict[str, str] | None = None,
 ) -> dict[str, AnyTarget]:
     """Parse targets-file text into validated targets (no built-ins); relative file paths
-    in targets are taken from ``base_dir``."""
+    in targets are taken from ``base_dir``. With ``unset``, a target naming an unset
+    ``${VARIABLE}`` is left out and its error put there (raised if it is selected)."""
     env = os.environ if env is None else env
     data = load_yaml(text, source)
     if data is None:
@@ -498,7 +514,13 @@ def parse_targets(
     for name, raw in raw_targets.items():
         if not isinstance(name, str) or not _HOST_NAME.match(name):
             raise TargetsError(f"{source}: invalid target name {name!r}")
-        expanded = _expand_env(raw, f"{source}: target {name!r}", env)
+        try:
+            expanded = _expand_env(raw, f"{source}: target {name!r}", env)
+        except TargetsError as exc:  # a variable is not set
+            if unset is None:
+                raise
+            unset[name] = str(exc)
+            continue
         out[name] = validate_target(name, expanded, source, base_dir)
     return out
 
@@ -508,10 +530,11 @@ def load_targets(path: Path | None, env: Mapping[str, str] | None = None) -> Tar
     targets: dict[str, AnyTarget] = {
         name: validate_target(name, raw, "built-in") for name, raw in BUILTIN_TARGETS.items()
     }
+    unset: dict[str, str] = {}
     if path is not None:
         text = read_text(path, "targets file")
-        targets.update(parse_targets(text, str(path), env, path.absolute().parent))
-    return TargetsFile(path=path, targets=targets)
+        targets.update(parse_targets(text, str(path), env, path.absolute().parent, unset))
+    return TargetsFile(path=path, targets=targets, unset_variables=unset)
 
 
 def _pick(*values: Any, default: Any = None) -> Any:
