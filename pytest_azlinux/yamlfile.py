@@ -64,12 +64,19 @@ def _check_expansion(root: yaml.Node) -> None:
     """Refuse a document whose aliases expand it far beyond what the file holds. Linear in the
     number of nodes written (aliases are shared node objects, each sized once)."""
     written: set[int] = set()
+    aliased = False
     todo = [root]
     while todo:
         node = todo.pop()
-        if id(node) not in written:
+        if id(node) in written:
+            aliased = True
+        elif not isinstance(node, yaml.ScalarNode):
             written.add(id(node))
             todo.extend(_children(node))
+        else:
+            written.add(id(node))
+    if not aliased:  # a tree: it holds what is written, nothing more
+        return
     limit = EXPANSION_PER_NODE * len(written) + EXPANSION_FLOOR
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()
