@@ -10,10 +10,11 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -43,11 +44,20 @@ class Expect(_Model):
     allow_mixed_images: bool = False
 
 
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # pydantic would take true for port 1
+        raise ValueError(f"a port is a number, not {str(value).lower()}")
+    return value
+
+
+Port = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=65535)]
+
+
 class JumpHost(_Model):
     """One hop of a ProxyJump chain (``user@address:port`` or a mapping)."""
 
     address: str
-    port: int = Field(default=22, ge=1, le=65535)
+    port: Port = 22
     user: str | None = None
     identity_file: str | None = None
     password: SecretStr | None = None
@@ -71,7 +81,7 @@ class SshSettings(_Model):
     """SSH settings shared by the hosts of a target (``defaults:``) or set per host."""
 
     user: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Port | None = None
     identity_file: str | None = None
     password: SecretStr | None = None
     known_hosts: str | None = None

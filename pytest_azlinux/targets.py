@@ -153,6 +153,8 @@ class TargetsFile:
     path: Path | None
     targets: Mapping[str, AnyTarget]
     kinds: KindTable = field(default_factory=lambda: _builtin_kinds())
+    # Targets that name an unset ${VARIABLE}: the error, raised only if one is selected.
+    unset_variables: Mapping[str, str] = field(default_factory=dict)
 
     def kind(self, name: str) -> TargetKind:
         """The kinds-table entry of kind ``name`` (its model and resolver)."""
@@ -162,6 +164,8 @@ class TargetsFile:
             raise TargetsError(f"unsupported target kind {name!r}") from None
 
     def get(self, name: str) -> AnyTarget:
+        if name in self.unset_variables:
+            raise TargetsError(self.unset_variables[name])
         try:
             return self.targets[name]
         except KeyError:
@@ -289,10 +293,11 @@ def validate_target(
 
 def parse_targets(
     text: str, source: str, env: Mapping[str, str] | None = None, base_dir: Path | None = None,
-    kinds: KindTable | None = None,
+    kinds: KindTable | None = None, unset: dict[str, str] | None = None,
 ) -> dict[str, AnyTarget]:
     """Parse targets-file text into validated targets (no built-ins); relative file paths
-    in targets are taken from ``base_dir``."""
+    in targets are taken from ``base_dir``. With ``unset``, a target naming an unset
+    ``${VARIABLE}`` is left out and its error put there (raised if it is selected)."""
     env = os.environ if env is None else env
     data = load_yaml(text, source)
     if data is None:
@@ -309,7 +314,13 @@ def parse_targets(
     for name, raw in raw_targets.items():
         if not isinstance(name, str) or not is_host_name(name):
             raise TargetsError(f"{source}: invalid target name {name!r}")
-        expanded = _expand_env(raw, f"{source}: target {name!r}", env)
+        try:
+            expanded = _expand_env(raw, f"{source}: target {name!r}", env)
+        except TargetsError as exc:  # a variable is not set
+            if unset is None:
+                raise
+            unset[name] = str(exc)
+            continue
         out[name] = validate_target(name, expanded, source, base_dir, kinds)
     return out
 
@@ -324,10 +335,11 @@ def load_targets(
         name: validate_target(name, raw, "built-in", kinds=table)
         for name, raw in BUILTIN_TARGETS.items()
     }
+    unset: dict[str, str] = {}
     if path is not None:
         text = read_text(path, "targets file")
-        targets.update(parse_targets(text, str(path), env, path.absolute().parent, table))
-    return TargetsFile(path=path, targets=targets, kinds=table)
+        targets.update(parse_targets(text, str(path), env, path.absolute().parent, table, unset))
+    return TargetsFile(path=path, targets=targets, kinds=table, unset_variables=unset)
 
 
 def _pick(*values: Any, default: Any = None) -> Any:

@@ -5,10 +5,15 @@ go to workers in batches (``host_batches``) that a worker prepares at once, as t
 controller does for a run without xdist; tests not bound to a host are spread by module,
 as ``--dist loadscope`` does. The controller sees node
 ids only, so here (and only here) a test's host is found from its node id.
+
+Workers are told the collection this process decided (rootdir, config file, and the test
+paths when they came from ``testpaths`` or the invocation directory) instead of deciding it
+again from the raw command line in whatever directory they start in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,3 +62,28 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
         collector.collected(nodeid, host, azl.param(host).target.name if host else None)
 
 
+def worker_args(config: pytest.Config) -> tuple[str, ...]:
+    """The command line a worker gets: the user's, then the rootdir and config file this
+    process found, then (when no test path was given) the paths it chose, made absolute."""
+    params = config.invocation_params
+    args = [*params.args, f"--rootdir={config.rootpath}"]
+    if config.inipath is not None:
+        args.append(f"--config-file={config.inipath}")
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        args += [a if config.option.pyargs else str(params.dir / a) for a in config.args]
+    return tuple(args)
+
+
+def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[Any]) -> None:
+    """Before xdist starts the workers: they collect what a run without ``-n`` collects.
+
+    Each worker runs pytest's start-up again in its own process: a worker whose directory or
+    environment is not the one pytest saw at start (the controller's working directory moved,
+    say) would find another rootdir, lose ``testpaths`` and ``addopts``, and collect other
+    tests under other node ids. Workers started elsewhere (``--tx ssh=...``) keep xdist's
+    own handling (their paths are made relative to the rsync roots)."""
+    if not all(getattr(spec, "popen", None) and not getattr(spec, "chdir", None)
+               for spec in specs):
+        return
+    config.invocation_params = dataclasses.replace(
+        config.invocation_params, args=worker_args(config))

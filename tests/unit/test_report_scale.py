@@ -9,9 +9,7 @@ does not count; the best of a few runs keeps one unlucky pause from deciding.
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,25 +20,10 @@ from pytest_azlinux.report.collector import ReportCollector
 from pytest_azlinux.report.compare import load_run
 from pytest_azlinux.report.junit import write_report
 from tests.fixtures.reports import synthetic_cases, write_synthetic_run
+from tests.fixtures.timing import best_of
 
 SMALL, LARGE = 2_000, 20_000
 MAX_RATIO = 15
-
-
-def best_of(runs: int, step: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        # Objects that exist before the step (pytest's own, the fixtures') are frozen out of
-        # the collector's scans: an `azl report` process does not carry them.
-        gc.collect()
-        gc.freeze()
-        try:
-            started = time.process_time()
-            step()
-            best = min(best, time.process_time() - started)
-        finally:
-            gc.unfreeze()
-    return best
 
 
 def ratio(step: Callable[[int], Callable[[], object]]) -> float:
