@@ -108,20 +108,20 @@ def test_merge_keys_share_settings(pytester: pytest.Pytester) -> None:
         "  t1:\n"
         "    kind: local\n"
         "    suites:\n"
-        "      demo: &shared {a: 1, b: 2}\n"
+        "      network: &shared {min_gbps: 1, tolerance: 0.1}\n"
         "  t2:\n"
         "    <<: {kind: local, name: other}\n"
         "    suites:\n"
-        "      demo: {<<: *shared, b: 3}\n")
+        "      network: {<<: *shared, tolerance: 0.3}\n")
     pytester.makeconftest("""
         def pytest_collection_finish(session):
             azl = session.config.stash[__import__("pytest_azlinux.runstate",
                                                   fromlist=["SESSION_KEY"]).SESSION_KEY]
-            print("SETTINGS", azl.target("t2").settings("demo"), azl.target("t2").kind)
+            print("SETTINGS", azl.target("t2").settings("network"), azl.target("t2").kind)
     """)
     result, _ = run_child(pytester, "--azl-target=t1,t2", "-s")
     result.assert_outcomes(passed=2)
-    assert "SETTINGS {'a': 1, 'b': 3} local" in result.stdout.str()
+    assert "SETTINGS {'min_gbps': 1, 'tolerance': 0.3} local" in result.stdout.str()
 
 
 def test_unset_variable_of_a_target_not_selected_does_not_stop_the_run(
