@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +32,7 @@ from pytest_azlinux.errors import (
     ConnectionLost,
     HostUnreachable,
     InfraError,
+    OutputLost,
 )
 from pytest_azlinux.host import Host
 from pytest_azlinux.targets import HostSpec
@@ -417,3 +419,87 @@ def test_lab_host_under_heavy_loss_is_never_an_authentication_failure(fault_lab:
         fault_lab.fault(spec.name, clear=True)
     for message in messages:
         assert "authentication failed" not in message, message
+
+
+# -- a full output filesystem (28.1) -----------------------------------------------------------
+def small_filesystems(factory: SshdFactory) -> dict[str, str]:
+    """Every place the shell may keep command output, each a 2 MiB tmpfs of its own."""
+    home = Path("/home") / factory.users.user
+    return {d: "size=2m,mode=1777" for d in ("/dev/shm", "/tmp", "/var/tmp", str(home), "/root")}
+
+
+def fill(server: SshServer, directory: str) -> None:
+    done = server.in_namespace("dd", "if=/dev/zero", f"of={directory}/azl-fill", "bs=64k")
+    assert "No space left on device" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_output_directory_filled_mid_run_is_an_error_not_a_result(
+    sshd_factory: SshdFactory, sudo: bool
+) -> None:
+    server = sshd_factory.start("full1", tmpfs=small_filesystems(sshd_factory))
+    h = connect(sshd_factory.spec(server))
+    try:
+        assert h.run("echo before", sudo=sudo).stdout == "before\n"
+        workdir = shell_of(h, sudo).workdir
+        assert workdir is not None and workdir.startswith("/dev/shm/")
+        fill(server, "/dev/shm")
+        for command in ("sleep 0.1; echo slow-0", "cat -- /etc/hostname", "echo x | cat"):
+            with pytest.raises(OutputLost) as info:
+                h.run(command, sudo=sudo)
+            message = str(info.value)
+            assert message.startswith("full1: ") and workdir in message, message
+            assert "No space left on device" in message and command in message, message
+        server.in_namespace("rm", "-f", "/dev/shm/azl-fill")
+        assert h.run("echo after", sudo=sudo).stdout == "after\n"  # the shell stays usable
+    finally:
+        h.close()
+
+
+def test_every_output_directory_full_before_the_run_names_each(sshd_factory: SshdFactory) -> None:
+    places = small_filesystems(sshd_factory)
+    server = sshd_factory.start("full2", tmpfs=places)
+    for directory in places:
+        fill(server, directory)
+    h = connect(sshd_factory.spec(server))
+    try:
+        with pytest.raises(InfraError) as info:
+            h.facts  # noqa: B018
+        message = str(info.value)
+        assert message.startswith("full2: no directory can take command output"), message
+        for directory in set(places) - {"/root"}:  # the user's candidates
+            assert f"{directory}: write error: No space left on device;" in message + ";", message
+    finally:
+        h.close()
+    listing = server.in_namespace("sh", "-c", "ls -a /dev/shm /tmp /var/tmp").stdout
+    assert not re.search(r"azl[0-9a-f]{16}", listing), listing  # no directory left behind
+
+
+# -- what leaves the tag still ends with the run (28.6) ----------------------------------------------
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_processes_without_the_tag_end_with_the_run(host: Host, sudo: bool) -> None:
+    """``sudo`` and ``env -i`` start processes without ``AZL_SHELL`` in their environment;
+    they are still the run's (its shell's session) and end when it closes."""
+    host.run("sudo -n sleep 621.5 & env -i sleep 622.5 & sudo -n env -i sleep 623.5 &",
+             sudo=sudo)
+    host.run("env -i sh -c 'sleep 624.5 & exec sleep 625.5' &", sudo=sudo)
+    shell = shell_of(host, sudo)
+    wait_until(lambda: all(running(f"sleep 62{n}.5") for n in range(1, 6)), "not started")
+    host.close()
+    wait_until(lambda: not running("sleep 62[1-5].5"), "a process without the tag survived",
+               timeout=30)
+    wait_until(nothing_left(shell.tag, shell.workdir), "the shell or its directory survived")
+
+
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_processes_without_the_tag_end_after_a_dropped_session(
+    host: Host, sshd: SshServer, sudo: bool
+) -> None:
+    host.run("env -i sleep 626.5 & sudo -n sleep 627.5 &", sudo=sudo)
+    lost = shell_of(host, sudo)
+    wait_until(lambda: running("sleep 626.5") and running("sleep 627.5"), "not started")
+    assert sshd.drop_connections() >= 1
+    assert host.check_output("echo back", sudo=sudo) == "back"  # reconnects, sweeps
+    wait_until(lambda: not running("sleep 62[67].5"), "the lost session's processes survived",
+               timeout=30)
+    wait_until(nothing_left(lost.tag, lost.workdir), "the lost shell or its directory survived")

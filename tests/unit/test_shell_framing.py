@@ -72,7 +72,7 @@ class FakeStream:
         if text.startswith("AZL_SHELL="):
             tag = re.match(r"AZL_SHELL=(\w+) ", text)
             assert tag is not None
-            self.emit(f"{tag.group(1)} R {FAKE_PID - 1} files /dev/shm/azl.fake\n".encode())
+            self.emit(f"{tag.group(1)} R {FAKE_PID - 1} - files /dev/shm/azl.fake\n".encode())
             return
         token = re.search(r"azl_(?:fin|end) (\w+)", text)
         self.respond(self, "command" if token else "other", token.group(1) if token else text)
@@ -355,8 +355,9 @@ class PipeStream:
     """A real ``sh`` on pipes (no SSH): the session's shell code runs for real."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
+        # A session of its own, as sshd gives each channel: the sweep ends all of it.
         self.proc = subprocess.Popen(["sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=subprocess.PIPE, env=env, start_new_session=True)
         assert self.proc.stdout and self.proc.stderr and self.proc.stdin
         self._fds = (self.proc.stdout.fileno(), self.proc.stderr.fileno())
         for fd in self._fds:
