@@ -9,7 +9,10 @@ ids only, so here (and only here) a test's host is found from its node id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import signal
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import pytest
@@ -57,3 +60,27 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
         collector.collected(nodeid, host, azl.param(host).target.name if host else None)
 
 
+
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Ctrl-C or SIGTERM on the controller interrupts the workers too, at once. A busy
+    worker (connecting to hosts, running a test) would not read the controller's shutdown
+    until xdist gives up on it (10 s) and kills it without its cleanup."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        _interrupt_workers(session.config)
+        raise
+
+
+def _interrupt_workers(config: pytest.Config) -> None:
+    dsession = config.pluginmanager.getplugin("dsession")
+    group = getattr(getattr(dsession, "nodemanager", None), "group", None)
+    for gateway in list(group or ()):
+        popen = getattr(getattr(gateway, "_io", None), "popen", None)
+        pid = getattr(popen, "pid", None)
+        if isinstance(pid, int) and popen is not None and popen.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)

@@ -475,7 +475,7 @@ def test_every_output_directory_full_before_the_run_names_each(sshd_factory: Ssh
     assert not re.search(r"azl[0-9a-f]{16}", listing), listing  # no directory left behind
 
 
-# -- what leaves the tag still ends with the run (28.6) ----------------------------------------------
+# -- what leaves the tag still ends with the run (28.6) ---------------------------------------
 @pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
 def test_processes_without_the_tag_end_with_the_run(host: Host, sudo: bool) -> None:
     """``sudo`` and ``env -i`` start processes without ``AZL_SHELL`` in their environment;
@@ -503,3 +503,76 @@ def test_processes_without_the_tag_end_after_a_dropped_session(
     wait_until(lambda: not running("sleep 62[67].5"), "the lost session's processes survived",
                timeout=30)
     wait_until(nothing_left(lost.tag, lost.workdir), "the lost shell or its directory survived")
+
+
+# -- a restarted daemon comes back (28.7) ------------------------------------------------------
+def test_sshd_restart_is_survived_within_the_reconnect_budget(
+    sshd_factory: SshdFactory, sshd: SshServer
+) -> None:
+    h = connect(sshd_factory.spec(sshd, reconnect_within=30.0))
+    try:
+        h.run("sleep 628.5 >/dev/null 2>&1 &")
+        lost = shell_of(h)
+        sshd.drop_connections()  # the connection is gone and new ones are refused ...
+        sshd.stop()
+        restart = threading.Thread(target=sshd.restart, args=(5.0,))
+        restart.start()  # ... for 5 s
+        start = time.monotonic()
+        assert h.check_output("echo back") == "back"  # sent again: it never started
+        assert 3.0 < time.monotonic() - start < 30.0
+        restart.join()
+        wait_until(nothing_left(lost.tag, lost.workdir), "the lost session survived")
+        # a command that was running when the daemon went is not sent again: it is lost
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                h.run("sleep 629.5", timeout=120)
+            except BaseException as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        wait_until(lambda: running("sleep 629.5"), "the command did not start")
+        sshd.restart(3.0)
+        worker.join(timeout=60)
+        assert len(errors) == 1 and isinstance(errors[0], ConnectionLost), errors
+        assert h.check_output("echo again") == "again"
+    finally:
+        h.close()
+
+
+def test_first_connect_is_tried_again_until_the_daemon_answers(
+    sshd_factory: SshdFactory, sshd: SshServer
+) -> None:
+    spec = sshd_factory.spec(sshd, reconnect_within=30.0)
+    sshd.stop()
+    threading.Thread(target=sshd.restart, args=(4.0,), daemon=True).start()
+    start = time.monotonic()
+    h = connect(spec)  # refused for 4 s, then in
+    try:
+        assert 3.0 < time.monotonic() - start < 30.0
+        assert h.check_output("echo in") == "in"
+    finally:
+        h.close()
+
+
+def test_reconnect_budget_ends_with_the_cause_and_the_tries(
+    sshd_factory: SshdFactory, sshd: SshServer
+) -> None:
+    spec = sshd_factory.spec(sshd, reconnect_within=3.0)
+    sshd.stop()
+    start = time.monotonic()
+    with pytest.raises(HostUnreachable) as info:
+        connect(spec)
+    elapsed = time.monotonic() - start
+    assert 3.0 <= elapsed < 10.0
+    assert "Connection refused" in str(info.value) and "times in 3 s" in str(info.value)
+
+
+def test_a_refused_login_is_not_tried_again(sshd_factory: SshdFactory, sshd: SshServer) -> None:
+    spec = sshd_factory.spec(sshd, user="nobody", reconnect_within=30.0)
+    start = time.monotonic()
+    with pytest.raises(HostUnreachable, match="authentication failed"):
+        connect(spec)
+    assert time.monotonic() - start < 10.0
