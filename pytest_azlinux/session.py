@@ -210,7 +210,7 @@ class AzlSession:
         with opening:  # one opener per host; other hosts open concurrently
             with self._lock:
                 if param.id in self._dead:
-                    raise self._dead[param.id]
+                    raise _again(self._dead[param.id]) from None
                 host = self._hosts.get(param.id)
             if host is not None:
                 return host
@@ -341,6 +341,16 @@ class AzlSession:
             with ThreadPoolExecutor(max(1, min(self.connect_workers, len(hosts)))) as pool:
                 list(pool.map(close_one, hosts))
         return self.teardown.run()
+
+
+def _again(error: InfraError) -> InfraError:
+    """A fresh copy of a remembered error, with the traceback of its first raise: raising
+    the one object again would add each raise to its traceback (every later test of a
+    dead host longer, and slower, to report than the one before)."""
+    again = type(error).__new__(type(error), *error.args)
+    again.args = error.args
+    again.__dict__.update(error.__dict__)
+    return again.with_traceback(error.__traceback__)  # where it first happened (--tb=long)
 
 
 def make_transport(spec: HostSpec, context: Any = None) -> Transport:

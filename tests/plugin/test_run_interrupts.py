@@ -13,6 +13,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from xml.etree import ElementTree
 
 import pytest
 
@@ -79,3 +80,35 @@ def test_sigterm_while_hosts_connect_ends_at_once(
     expected = {f"test_{i}[{h}]" for i in range(3) for h in ("mute", "vanished")}
     assert set(outcomes) == expected, output
     assert set(outcomes.values()) == {"error"}, outcomes
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts TCP and never sends an SSH banner."""
+    mute = socket.create_server(("127.0.0.1", 0), backlog=64)
+    yield mute.getsockname()[1]
+    mute.close()
+
+
+def test_dead_host_errors_stay_short_and_cheap(pytester: pytest.Pytester, silent_port: int) -> None:
+    """Every ERROR of a dead host carries a fresh copy of its first error: the traceback of
+    the 30th is as long as the first's (it grew by each raise, and formatting it made each
+    ERROR slower than the last). paramiko's own traceback of the failed handshake stays out
+    of "Captured log" under xdist."""
+    pytester.makefile(".yaml", **{"azl-targets": (
+        "targets:\n  dead:\n    kind: ssh\n"
+        "    defaults: {connect_timeout: 1, reconnect_within: 0, user: x}\n"
+        f"    hosts:\n      - {{name: d1, address: 127.0.0.1, port: {silent_port}}}\n")})
+    pytester.makepyfile(test_x="import pytest\n@pytest.mark.parametrize('n', range(30))\n"
+                               "def test_a(azl_host, n): pass\n")
+    result = pytester.runpytest_subprocess(*RUN, "--azl-target=dead", "-p", "no:xdist",
+                                           "--tb=long", "--junit-xml=long.xml")
+    result.assert_outcomes(errors=30)
+    tree = ElementTree.parse(pytester.path / "long.xml")
+    lengths = [len((e.text or "").splitlines()) for e in tree.iter("error")]
+    assert len(lengths) == 30 and max(lengths) - min(lengths) <= 2, lengths
+    assert any("raise HostUnreachable" in (e.text or "") for e in tree.iter("error"))
+    shown = pytester.runpytest_subprocess(*RUN, "--azl-target=dead", "-n", "2", "-rA")
+    shown.assert_outcomes(errors=30)
+    text = shown.stdout.str()
+    assert "Captured log" not in text and "Traceback" not in text, text[-3000:]
