@@ -4,7 +4,7 @@ Opening an SSH channel (or an exec stream) per command costs tens of millisecond
 kept open answers in well under one. The shell first re-executes itself with a tag in its
 environment (``AZL_SHELL=<tag>``, inherited by everything it starts, so whatever it started
 can be found and ended later) and makes a private directory; it reports ``<tag> R <pid>
-<dir>``. Each command is then framed by a random token ``T``:
+<session> <capture> <dir>``. Each command is then framed by a random token ``T``:
 
     azl_n=$((azl_n+1)); ( eval '<script>' ) </dev/null >"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e" &
     azl_fin T      # prints "T S <pid>", waits, prints the .o file, "T O", the .e file, "T E <rc>"
@@ -32,10 +32,17 @@ permissive one would log denials the read itself caused. The price: a process th
 leaves behind with its output open holds the command until it ends (as ``ssh host cmd``
 does).
 
+Output that could not be kept is no result. After each command ``azl_end`` checks that the
+command's files exist and that a byte can still be written beside them (builtins only; a
+``cat`` on the failing path for the kernel's cause) and adds the cause to the end marker:
+``T E <rc> <cause>``; the session then raises ``OutputLost`` instead of returning.
+
 ``close()`` ends what the shell started: it kills a running command, then the shell becomes
-a sweeper (its own tag removed) that kills every process carrying the tag and removes the
-directory. When that cannot be done in-band (the connection is gone), the transport runs
-``sweep_script`` through a new connection.
+a sweeper (its own tag removed) that kills every process of the shell's session (sshd makes
+one per channel; also what ``sudo`` or ``env -i`` started, which lose the tag), every process
+carrying the tag and everything below those, and removes the directory. When that cannot be
+done in-band (the connection is gone), the transport runs ``sweep_script`` through a new
+connection.
 """
 
 from __future__ import annotations
