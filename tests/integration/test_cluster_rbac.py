@@ -261,8 +261,13 @@ def test_an_exec_plugin_user_runs_the_image_suite_and_refreshes_its_token(
     to the shipped roles: the image suite runs on the kwok pool; its tokens live 10 s, so
     the plugin runs again within the run (the run's end comes after the first expired)."""
     kubeconfig, runs = _counting_plugin(rbac_bed.bed, tmp_path, ttl=10)
+    # the image suite alone may end within the token's life (its reads are all fetched
+    # while the hosts are prepared): a test that outlives the token makes the run's cleanup
+    # call the API server with an expired one
+    outlive = tmp_path / "test_outlive_token.py"
+    outlive.write_text("import time\n\n\ndef test_outlive_the_token():\n    time.sleep(11)\n")
     rc, out, junit = _run(rbac_bed.targets(tmp_path, kubeconfig), tmp_path,
-                          [str(ROOT / "suites" / "image")], RUN_WITHIN)
+                          [str(ROOT / "suites" / "image"), str(outlive)], RUN_WITHIN)
     assert junit.exists(), out[-3000:]
     outcomes = junit_outcomes(junit)
     errors = {n: m for n, (o, m) in outcomes.items() if o == "error"}
