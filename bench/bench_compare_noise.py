@@ -81,21 +81,22 @@ def neighbour(name: str, enabled: bool) -> Iterator[None]:
         lab.down()
 
 
-def findings(result: Comparison) -> tuple[list[str], list[str]]:
-    """(regressions, inconclusive gated metrics) of one compare, one line each."""
+def findings(result: Comparison) -> tuple[list[str], list[str], list[str]]:
+    """(metric regressions, inconclusive gated metrics, new failures) of one compare."""
     # imported here: the measuring phase runs long before, from a frozen copy of the tree
     from pytest_azlinux.report.compare_render import describe_change
 
-    regressions, inconclusive = [], []
+    regressions, inconclusive, failures = [], [], []
     for image in result.images:
         regressions += [f"{image.image}: {describe_change(r)}" for r in image.metric_regressions]
-        regressions += [f"{image.image}: new failure {c.test}" for c in image.new_failures]
-        inconclusive += [f"{image.image}: {describe_change(r)}" for r in image.metrics
-                         if r.verdict == "inconclusive" and r.gated]
-    return regressions, inconclusive
+        inconclusive += [f"{image.image}: {describe_change(r)}"
+                         for r in image.metric_inconclusive if r.gated]
+        failures += [f"{image.image}: new {c.current} {c.test}: {c.message[:160]}"
+                     for c in image.new_failures]
+    return regressions, inconclusive, failures
 
 
-def compare(bases: Sequence[Path], current: Path) -> tuple[list[str], list[str]]:
+def compare(bases: Sequence[Path], current: Path) -> tuple[list[str], list[str], list[str]]:
     from pytest_azlinux.report.compare import compare_runs, load_tolerances
 
     return findings(compare_runs(list(bases), current, load_tolerances(None)))
@@ -139,51 +140,58 @@ def measure(args: argparse.Namespace, out: Path) -> None:
         lab.down()
 
 
+def _lines(found: list[str]) -> str:
+    return "".join(f"\n      {line}" for line in found)
+
+
 def report(out: Path) -> bool:
-    """Compare what ``out`` holds; True when compare cried wolf or missed the cut."""
+    """Compare what ``out`` holds; True when compare cried wolf or missed the cut.
+
+    New failures (an ERROR in one run: a lost connection, a timeout) are listed apart: they
+    are the outcome gate, not the metric judgement this bench measures.
+    """
     runs = sorted(p for p in out.glob("run*") if p.is_dir())
     degraded = out / DEGRADED
     failed = False
-    wolves: Counter[str] = Counter()
-    inconclusive_total = 0
+    wolves = inconclusive = errors = 0
     print(f"unchanged runs, pairwise ({len(runs)} runs):")
     for a, b in itertools.combinations(runs, 2):
-        found, unsure = compare([a], b)
+        found, unsure, new = compare([a], b)
         failed |= bool(found)
-        inconclusive_total += len(unsure)
-        wolves.update(line.split(": ", 1)[1].split(" ")[0] for line in found)
-        print(f"  {a.name} -> {b.name}: {len(found)} regression(s), {len(unsure)} "
-              "inconclusive" + "".join(f"\n      {line}" for line in found), flush=True)
+        wolves += len(found)
+        inconclusive += len(unsure)
+        errors += len(new)
+        print(f"  {a.name} -> {b.name}: {len(found)} metric regression(s), {len(unsure)} "
+              f"inconclusive, {len(new)} new failure(s)" + _lines(found + new), flush=True)
     pairs = len(runs) * (len(runs) - 1) // 2
-    print(f"  => {sum(1 for _ in wolves.elements())} regression(s) over {pairs} pairs; "
-          f"{inconclusive_total} gated metric(s) inconclusive")
+    print(f"  => {wolves} metric regression(s) over {pairs} pairs; {inconclusive} gated "
+          f"metric(s) inconclusive; {errors} new failure(s)")
     if degraded.is_dir():
         print(f"degraded run: {(out / 'fault.txt').read_text().strip()}")
         flagged = Counter[str]()
         for base in runs:
-            found, _ = compare([base], degraded)
+            found, _, new = compare([base], degraded)
             cut = [line for line in found if "throughput" in line]
             failed |= not cut
             flagged.update(line.split(": ", 1)[1].split(" ")[0] for line in cut)
-            print(f"  {base.name} -> degraded: {len(cut)} throughput regression(s)"
-                  + "".join(f"\n      {line}" for line in cut), flush=True)
+            print(f"  {base.name} -> degraded: {len(cut)} throughput regression(s), "
+                  f"{len(new)} new failure(s)" + _lines(cut), flush=True)
         print("  tests flagged, in how many of the pairs:")
         for test, count in sorted(flagged.items()):
             print(f"      {count}/{len(runs)} {test}")
     if len(runs) >= 3:
         print("history: each unchanged run against all the others as its history")
         for current in runs:
-            history = [r for r in runs if r != current]
-            found, unsure = compare(history, current)
+            found, unsure, new = compare([r for r in runs if r != current], current)
             failed |= bool(found)
-            print(f"  {current.name}: {len(found)} regression(s), {len(unsure)} inconclusive"
-                  + "".join(f"\n      {line}" for line in found), flush=True)
+            print(f"  {current.name}: {len(found)} metric regression(s), {len(unsure)} "
+                  f"inconclusive" + _lines(found), flush=True)
         if degraded.is_dir():
-            found, _ = compare(runs, degraded)
+            found, _, _ = compare(runs, degraded)
             cut = [line for line in found if "throughput" in line]
             failed |= not cut
             print(f"  degraded against all {len(runs)}: {len(cut)} throughput regression(s)"
-                  + "".join(f"\n      {line}" for line in cut), flush=True)
+                  + _lines(cut), flush=True)
     return failed
 
 
