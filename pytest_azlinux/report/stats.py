@@ -19,8 +19,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as _scipy
-
 ALPHA = 0.05  # significance level of the rank test (benchstat's default)
 CONFIDENCE = 0.95  # level of the confidence interval of a median
 
@@ -68,7 +66,9 @@ def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Median
 
 def _coverage(n: int, k: int) -> float:
     """Coverage of ``[x(k), x(n-k+1)]`` for the median of ``n`` values."""
-    return float(1.0 - 2.0 * _scipy.binom.cdf(k - 1, n, 0.5))
+    from scipy.stats import binom  # imported on use: a run's end renders without it
+
+    return float(1.0 - 2.0 * binom.cdf(k - 1, n, 0.5))
 
 
 def smallest_p(n: int, m: int) -> float:
@@ -91,8 +91,9 @@ def mann_whitney_p(base: Sequence[float], current: Sequence[float]) -> float:
         raise ValueError("both samples need values")
     if len(set(base) | set(current)) == 1:
         return 1.0  # no ranks to tell apart (SciPy would warn and return NaN)
-    result = _scipy.mannwhitneyu(list(base), list(current), alternative="two-sided",
-                                 method="auto")
+    from scipy.stats import mannwhitneyu
+
+    result = mannwhitneyu(list(base), list(current), alternative="two-sided", method="auto")
     return float(result.pvalue)
 
 
