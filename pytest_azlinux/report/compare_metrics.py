@@ -132,12 +132,14 @@ def _range_rule(test: str, host: str | None, base: Metric, current: Metric,
     verdict: MetricVerdict = "within noise"
     if abs(delta) > band + 1e-12 * scale:
         verdict = _verdict(_direction(delta, current.better), gated)
-    missing = "neither run" if not (base.samples or current.samples) else (
-        "the base run" if not base.samples else "the current run")
+    if not (base.samples or current.samples):
+        missing = "neither run kept repetitions"
+    else:
+        missing = f"the {'base' if not base.samples else 'current'} run kept no repetitions"
     return MetricChange(test, host, current.name, current.unit or base.unit, current.better,
                         base.value, current.value, _relative(delta, base.value), tolerance,
                         band, band_from, verdict, "range", gated=gated,
-                        note=f"{missing} kept repetitions: range rule")
+                        note=f"{missing}: range rule")
 
 
 def judge_history(test: str, host: str | None, history: Sequence[Metric], current: Metric,
