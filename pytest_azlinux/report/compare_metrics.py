@@ -112,7 +112,8 @@ def _rank_test(test: str, host: str | None, base: Metric, current: Metric,
     p = mann_whitney_p(base.samples, current.samples)
     if beyond and p < ALPHA:
         return replace(row, verdict=_verdict(_direction(delta, current.better), gated),
-                       p_value=p, note=f"p={p:.3g} < {ALPHA:g}, beyond {tolerance:.0%}")
+                       p_value=p,
+                       note=f"p={p:.3g}, significant at {ALPHA:g}, beyond {tolerance:.0%}")
     note = (f"p={p:.3g}, not significant" if p >= ALPHA
             else f"p={p:.3g}, within {tolerance:.0%} tolerance")
     return replace(row, p_value=p, note=note)

@@ -8,8 +8,9 @@ few repetitions no outcome of the test can reach ``ALPHA`` (2 against 2 gives at
 p = 0.33): such a pair is *inconclusive*, never a regression.
 
 The p-values come from SciPy (``scipy.stats.mannwhitneyu``: the exact distribution for
-small samples without ties, the normal approximation with the tie correction otherwise),
-the interval from the binomial distribution of order statistics (``scipy.stats.binom``).
+small samples without ties, the normal approximation with the tie correction otherwise;
+imported on use, so writing a report never loads it); the interval from the binomial
+distribution of order statistics, exact in integers.
 """
 
 from __future__ import annotations
@@ -66,9 +67,8 @@ def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Median
 
 def _coverage(n: int, k: int) -> float:
     """Coverage of ``[x(k), x(n-k+1)]`` for the median of ``n`` values."""
-    from scipy.stats import binom  # imported on use: a run's end renders without it
-
-    return float(1.0 - 2.0 * binom.cdf(k - 1, n, 0.5))
+    below = sum(math.comb(n, i) for i in range(k))  # P(Binomial(n, 1/2) < k), exactly
+    return 1.0 - 2.0 * below / 2**n
 
 
 def smallest_p(n: int, m: int) -> float:
