@@ -68,7 +68,7 @@ def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Median
 def _coverage(n: int, k: int) -> float:
     """Coverage of ``[x(k), x(n-k+1)]`` for the median of ``n`` values."""
     below = sum(math.comb(n, i) for i in range(k))  # P(Binomial(n, 1/2) < k), exactly
-    return 1.0 - 2.0 * below / 2**n
+    return 1.0 - 2.0 * below / (1 << n)
 
 
 def smallest_p(n: int, m: int) -> float:
