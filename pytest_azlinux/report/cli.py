@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
         description="Compare runs per image: new failures, fixed, still failing, new and "
         "removed tests, and metrics: a regression is a change in the metric's bad direction "
         "beyond its tolerance that a rank test over the repetitions of both runs finds "
-        "significant (p < 0.05). Several base runs (oldest first) form a history: a metric "
+        "significant (p < 0.01). Several base runs (oldest first) form a history: a metric "
         "regresses when it falls outside what they show. Exit 1 on new failures or metric "
         "regressions, 0 otherwise, 2 on bad input.",
     )
@@ -31,9 +31,13 @@ def register(sub: Any) -> None:
                    help="BASE [BASE ...] CURRENT: directories of per-image reports or files; "
                    "several bases are a history, oldest first")
     p.add_argument("--config", type=Path, metavar="YAML",
-                   help="tolerances: {tolerances: {throughput_gbps: 0.05, default: 0.10}}")
+                   help="tolerances: {tolerances: {throughput_gbps: 0.05, default: 0.10}, "
+                   "alpha: 0.01}")
     p.add_argument("--tolerance", type=float, metavar="FRACTION",
                    help="default relative tolerance (overrides the config's default; 0.1 = 10%%)")
+    p.add_argument("--alpha", type=float, metavar="P",
+                   help="significance level of the rank test (default 0.01; the config's "
+                   "alpha)")
     p.add_argument("--json", action="store_true", help="JSON instead of Markdown")
     p.add_argument("--max-rows", type=int, default=50, help="rows per Markdown table")
     p.set_defaults(func=_compare)
@@ -91,7 +95,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     if len(args.runs) < 2:
         raise ReportError("compare: give a base run and the current run (BASE... CURRENT)")
-    tolerances = load_tolerances(args.config, args.tolerance)
+    tolerances = load_tolerances(args.config, args.tolerance, args.alpha)
     result = compare_runs(args.runs[:-1], args.runs[-1], tolerances)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

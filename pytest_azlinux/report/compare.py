@@ -21,6 +21,7 @@ from ..errors import ReportError
 from .compare_metrics import MetricChange, judge_history, judge_metric
 from .junit import records_of, stream_report
 from .model import FAILING, PROP_CONTROL_SEVERITY, CaseRecord, Metric, finding_text
+from .stats import ALPHA
 
 DEFAULT_TOLERANCE = 0.10
 
@@ -111,18 +112,23 @@ def load_run(path: Path) -> dict[str, ImageRun]:
 # -- tolerances -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Tolerances:
-    """Relative tolerance per metric name (0.05 = 5 %), with a default."""
+    """Relative tolerance per metric name (0.05 = 5 %), with a default, and the significance
+    level of the rank test."""
 
     per_metric: Mapping[str, float] = field(default_factory=dict)
     default: float = DEFAULT_TOLERANCE
+    alpha: float = ALPHA
 
     def of(self, metric: str) -> float:
         return self.per_metric.get(metric, self.default)
 
 
-def load_tolerances(path: Path | None, default: float | None = None) -> Tolerances:
-    """Read ``{tolerances: {throughput_gbps: 0.05, default: 0.10}}`` from a YAML file."""
+def load_tolerances(path: Path | None, default: float | None = None,
+                    alpha: float | None = None) -> Tolerances:
+    """Read ``{tolerances: {throughput_gbps: 0.05, default: 0.10}, alpha: 0.01}`` from a YAML
+    file; ``default`` and ``alpha`` (the command line's) override the file's."""
     values: dict[str, float] = {}
+    level = ALPHA
     if path is not None:
         try:
             raw = yaml.safe_load(path.read_text())
@@ -134,10 +140,12 @@ def load_tolerances(path: Path | None, default: float | None = None) -> Toleranc
             raw = {}
         if not isinstance(raw, dict) or not isinstance(raw.get("tolerances", {}), dict):
             raise ReportError(f"{path}: expected a mapping 'tolerances: {{metric: fraction}}'")
-        unknown = sorted(set(raw) - {"tolerances"})
+        unknown = sorted(set(raw) - {"tolerances", "alpha"})
         if unknown:
             raise ReportError(f"{path}: unknown field(s) {', '.join(unknown)} "
-                              "(expected 'tolerances')")
+                              "(expected 'tolerances', 'alpha')")
+        if "alpha" in raw:
+            level = _alpha(raw["alpha"], f"{path}: alpha")
         for name, value in (raw.get("tolerances") or {}).items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ReportError(f"{path}: tolerances.{name}: expected a number >= 0 "
@@ -148,7 +156,16 @@ def load_tolerances(path: Path | None, default: float | None = None) -> Toleranc
         if default < 0:
             raise ReportError(f"--tolerance: expected a number >= 0, got {default}")
         fallback = default
-    return Tolerances(values, fallback)
+    if alpha is not None:
+        level = _alpha(alpha, "--alpha")
+    return Tolerances(values, fallback, level)
+
+
+def _alpha(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ReportError(f"{where}: expected a significance level between 0 and 1 "
+                          f"(e.g. 0.01), got {value!r}")
+    return float(value)
 
 
 # -- comparison -------------------------------------------------------------------------------
@@ -351,7 +368,7 @@ def _compare_metrics(
         if base is None or not (math.isfinite(base.value) and math.isfinite(metric.value)):
             continue
         tolerance = _tolerance(tol, metric.name, (base, metric))
-        _record(out, judge_metric(test, host, base, metric, tolerance))
+        _record(out, judge_metric(test, host, base, metric, tolerance, tol.alpha))
 
 
 def _compare_history(out: ImageComparison, test: str, case: CaseRecord,
@@ -365,9 +382,9 @@ def _compare_history(out: ImageComparison, test: str, case: CaseRecord,
             continue
         tolerance = _tolerance(tol, metric.name, (*earlier, metric))
         if len(earlier) == 1:
-            _record(out, judge_metric(test, case.host, earlier[0], metric, tolerance))
+            _record(out, judge_metric(test, case.host, earlier[0], metric, tolerance, tol.alpha))
         else:
-            _record(out, judge_history(test, case.host, earlier, metric, tolerance))
+            _record(out, judge_history(test, case.host, earlier, metric, tolerance, tol.alpha))
 
 
 # -- Markdown ---------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ The rule (docs/reports.md, "How a metric is judged"):
 
 - **rank test** (both runs kept their repetitions): a regression is a change of the median
   in the metric's bad direction, larger than the tolerance, that the Mann-Whitney U test over
-  the repetitions of both runs finds significant (p < 0.05). Beyond the tolerance but with
-  too few repetitions for the test to ever reach 0.05: *inconclusive*, shown, not a gate.
+  the repetitions of both runs finds significant (p < alpha, 0.01 unless set). Beyond the
+  tolerance but with too few repetitions for the test ever to reach alpha: *inconclusive*,
+  shown, not a gate.
 - **history** (several base runs): the centre is the median of the runs' medians; the
   change must exceed the tolerance *and* three robust standard deviations of those medians
   (what the history shows from night to night), and be significant against all the
@@ -83,16 +84,16 @@ def _verdict(worse: bool, gated: bool) -> MetricVerdict:
 
 
 def judge_metric(test: str, host: str | None, base: Metric, current: Metric,
-                 tolerance: float) -> MetricChange:
+                 tolerance: float, alpha: float = ALPHA) -> MetricChange:
     """One metric of one test against one base run: the rank test where both runs kept
     their repetitions, the range rule otherwise."""
     if base.samples and current.samples:
-        return _rank_test(test, host, base, current, tolerance)
+        return _rank_test(test, host, base, current, tolerance, alpha)
     return _range_rule(test, host, base, current, tolerance)
 
 
 def _rank_test(test: str, host: str | None, base: Metric, current: Metric,
-               tolerance: float) -> MetricChange:
+               tolerance: float, alpha: float) -> MetricChange:
     before, now = median_ci(base.samples), median_ci(current.samples)
     delta = now.median - before.median
     scale = abs(before.median) or 1.0
@@ -103,18 +104,18 @@ def _rank_test(test: str, host: str | None, base: Metric, current: Metric,
                        band, "tolerance", rule="rank test", base_ci=before, current_ci=now,
                        gated=gated)
     beyond = abs(delta) > band + 1e-12 * scale
-    if not can_decide(before.n, now.n):
+    if not can_decide(before.n, now.n, alpha):
         if not beyond:
             return replace(row, note=f"within {tolerance:.0%} tolerance")
         return replace(row, verdict="inconclusive",
                        note=f"{before.n} vs {now.n} repetitions: p >= "
-                       f"{smallest_p(before.n, now.n):.2g}, cannot reach {ALPHA:g}")
+                       f"{smallest_p(before.n, now.n):.2g}, cannot reach {alpha:g}")
     p = mann_whitney_p(base.samples, current.samples)
-    if beyond and p < ALPHA:
+    if beyond and p < alpha:
         return replace(row, verdict=_verdict(_direction(delta, current.better), gated),
                        p_value=p,
-                       note=f"p={p:.3g}, significant at {ALPHA:g}, beyond {tolerance:.0%}")
-    note = (f"p={p:.3g}, not significant" if p >= ALPHA
+                       note=f"p={p:.3g}, significant at {alpha:g}, beyond {tolerance:.0%}")
+    note = (f"p={p:.3g}, not significant" if p >= alpha
             else f"p={p:.3g}, within {tolerance:.0%} tolerance")
     return replace(row, p_value=p, note=note)
 
@@ -144,7 +145,7 @@ def _range_rule(test: str, host: str | None, base: Metric, current: Metric,
 
 
 def judge_history(test: str, host: str | None, history: Sequence[Metric], current: Metric,
-                  tolerance: float) -> MetricChange:
+                  tolerance: float, alpha: float = ALPHA) -> MetricChange:
     """One metric against several earlier runs (oldest first): outside what they show."""
     medians = [statistics.median(m.samples) if m.samples else m.value for m in history]
     center = statistics.median(medians)
@@ -169,11 +170,11 @@ def judge_history(test: str, host: str | None, history: Sequence[Metric], curren
     if now is None or not any(m.samples for m in history):
         return replace(row, verdict=worse,
                        note=f"outside the history ({shown}); no repetitions to test")
-    if not can_decide(len(pooled), now.n):
+    if not can_decide(len(pooled), now.n, alpha):
         return replace(row, verdict="inconclusive",
-                       note=f"{len(pooled)} vs {now.n} repetitions cannot reach {ALPHA:g}")
+                       note=f"{len(pooled)} vs {now.n} repetitions cannot reach {alpha:g}")
     p = mann_whitney_p(pooled, current.samples)
-    if p >= ALPHA:
+    if p >= alpha:
         return replace(row, p_value=p, note=f"outside the history ({shown}) but p={p:.3g}")
     return replace(row, verdict=worse, p_value=p,
                    note=f"outside the history ({shown}), p={p:.3g}")

@@ -105,7 +105,7 @@ def test_a_significant_cut_beyond_the_tolerance_regresses(
     assert reg["base_ci"]["n"] == 5 and reg["current_ci"]["median"] == 0.487556
     code, text = azl(capsys, "report", "compare", str(base), str(cut))
     assert code == 1 and "**Metric regressions** (1)" in text
-    assert "| -32.4% | rank test: p=0.00794, significant at 0.05, beyond 20% | regression |" in text
+    assert "| -32.4% | rank test: p=0.00794, significant at 0.01, beyond 20% | regression |" in text
 
 
 def test_too_few_repetitions_are_inconclusive_and_do_not_fail_the_gate(
@@ -116,26 +116,30 @@ def test_too_few_repetitions_are_inconclusive_and_do_not_fail_the_gate(
     assert code == 0, text
     assert "**Inconclusive (beyond the tolerance, too few repetitions to tell; not a gate)** " \
            "(1)" in text
-    assert "3 vs 3 repetitions: p >= 0.1, cannot reach 0.05 | inconclusive |" in text
+    assert "3 vs 3 repetitions: p >= 0.1, cannot reach 0.01 | inconclusive |" in text
     assert "1 metric value(s) compared (1 inconclusive)" in text
 
 
 def test_a_history_of_runs_sets_the_bar(pytester: pytest.Pytester,
                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # the last night was the noisy one
     nights = [run(pytester, name, values) for name, values in
-              (("n1", SHARE_RUN1), ("n2", SHARE_RUN3), ("n3", SHARE_RUN1))]
+              (("n1", SHARE_RUN1), ("n2", SHARE_RUN2), ("n3", SHARE_RUN1), ("n4", SHARE_RUN3))]
     tonight = run(pytester, "tonight", SHARE_RUN2)
     cut = run(pytester, "cut", CUT)
     # Against the noisy night alone, tonight looks like +33 %: the history centres it.
+    code, text = azl(capsys, "report", "compare", str(nights[-1]), str(tonight))
+    assert "| +33.2% |" in share_row(text)
     code, text = azl(capsys, "report", "compare", *map(str, nights), str(tonight))
     assert code == 0, text
-    assert "Metrics judged against a history of 3 runs" in text
-    assert "inside the history (3 runs, medians 0.5228-0.7211)" in share_row(text)
+    assert "Metrics judged against a history of 4 runs" in text
+    assert "inside the history (4 runs, medians 0.5228-0.7211)" in share_row(text)
     code, text = azl(capsys, "report", "compare", *map(str, nights), str(cut))
     assert code == 1
     row = share_row(text)
-    assert "(median of 3 runs, 0.6854 [0.5663, 0.7238] ratio (n=15, 96% CI) pooled)" in row
-    assert "history: outside the history (3 runs, medians 0.5228-0.7211), p=" in row
+    assert "| 0.7088 ratio (median of 4 runs, 0.691 [0.6656, 0.7238] ratio (n=20, 96% CI) " \
+           "pooled) |" in row
+    assert "history: outside the history (4 runs, medians 0.5228-0.7211), p=0.00884;" in row
     assert row.endswith("| regression |")
 
 
@@ -158,4 +162,4 @@ def test_the_html_page_shows_repetitions_intervals_and_the_verdict(
     html = page.read_text()
     assert '<td class="num nowrap">[0.4151, 0.5742] 94%</td>' in html
     assert '<td class="num" title="0.4151, 0.5742, 0.4694, 0.5209, 0.4876">5</td>' in html
-    assert 'title="p=0.00794, significant at 0.05, beyond 20%">regression</td>' in html
+    assert 'title="p=0.00794, significant at 0.01, beyond 20%">regression</td>' in html

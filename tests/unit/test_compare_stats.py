@@ -10,10 +10,13 @@ host's link limited to 70 % of its measured throughput (``azl lab fault --rate``
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from scipy.stats import mannwhitneyu
 
+from pytest_azlinux.errors import ReportError
+from pytest_azlinux.report.compare import load_tolerances
 from pytest_azlinux.report.compare_metrics import judge_history, judge_metric
 from pytest_azlinux.report.junit import from_testcase, to_testcase
 from pytest_azlinux.report.model import CaseRecord, Metric, format_samples, parse_samples
@@ -65,7 +68,8 @@ def test_median_ci_narrows_with_more_repetitions() -> None:
 def test_how_many_repetitions_can_decide() -> None:
     assert smallest_p(5, 5) == pytest.approx(2 / 252)
     assert not can_decide(2, 2) and not can_decide(3, 3)  # p >= 0.33, >= 0.1
-    assert can_decide(4, 4) and can_decide(5, 5) and can_decide(45, 5)
+    assert can_decide(5, 5) and can_decide(45, 5)
+    assert not can_decide(4, 4) and can_decide(4, 4, alpha=0.05)  # p >= 0.029
     assert not can_decide(0, 5)
 
 
@@ -94,12 +98,14 @@ def test_a_run_shifted_beyond_the_tolerance_but_not_significant_is_not_a_regress
 
 
 def test_significant_but_within_the_tolerance_is_not_a_regression() -> None:
-    # The raw throughput fell 11 %, one of 25 pairs out of order (p = 0.032): a whole run
-    # moved with the machine's load; 20 % is the change that matters here.
+    # The raw throughput fell 11 %, one of 25 pairs out of order (p = 0.032, significant at
+    # benchstat's 0.05): a whole run moved with the machine's load; 20 % is what matters.
     row = judge_metric("t", "h", share(GBPS_RUN1, name="throughput_gbps"),
-                       share(GBPS_RUN2, name="throughput_gbps"), 0.2)
+                       share(GBPS_RUN2, name="throughput_gbps"), 0.2, alpha=0.05)
     assert row.p_value is not None and row.p_value < 0.05
     assert row.verdict == "within noise" and "within 20% tolerance" in row.note
+    strict = judge_metric("t", "h", share(GBPS_RUN1), share(GBPS_RUN2), 0.05)  # alpha 0.01
+    assert strict.verdict == "within noise" and strict.note == "p=0.0317, not significant"
 
 
 def test_a_cut_beyond_the_tolerance_and_significant_is_a_regression() -> None:
@@ -116,7 +122,7 @@ def test_too_few_repetitions_are_inconclusive_not_a_regression() -> None:
     cut = tuple(v * 0.5 for v in SHARE_RUN2[:3])
     row = judge_metric("t", "h", share(SHARE_RUN1[:3]), share(cut), 0.2)
     assert row.verdict == "inconclusive" and row.p_value is None
-    assert row.note == "3 vs 3 repetitions: p >= 0.1, cannot reach 0.05"
+    assert row.note == "3 vs 3 repetitions: p >= 0.1, cannot reach 0.01"
     # inside the tolerance the count does not matter
     same = judge_metric("t", "h", share(SHARE_RUN1[:3]), share(SHARE_RUN1[:3]), 0.2)
     assert same.verdict == "within noise"
@@ -173,3 +179,16 @@ def test_unreadable_repetitions_are_dropped_not_fatal() -> None:
     assert parse_samples(None) == () and parse_samples("") == ()
     assert format_samples([1 / 3, 2.0]) == "0.333333,2"
     assert not math.isnan(sum(parse_samples("nan,1")))
+
+
+def test_alpha_comes_from_the_config_or_the_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "tolerances.yaml"
+    config.write_text("tolerances: {default: 0.2}\nalpha: 0.05\n")
+    assert load_tolerances(config).alpha == 0.05 and load_tolerances(None).alpha == 0.01
+    assert load_tolerances(config, alpha=0.001).alpha == 0.001
+    config.write_text("alpha: 5\n")
+    with pytest.raises(ReportError, match=r"tolerances.yaml: alpha: expected a significance "
+                       r"level between 0 and 1 \(e.g. 0.01\), got 5$"):
+        load_tolerances(config)
+    with pytest.raises(ReportError, match=r"^--alpha: expected"):
+        load_tolerances(None, alpha=0.0)
