@@ -289,7 +289,7 @@ def compare_image(base: ImageRun | None, current: ImageRun, tol: Tolerances,
     """One image against its base; ``history``: the image in every base run, oldest first
     (the base last); with two or more, metrics are judged against all of them."""
     out = ImageComparison(current.name, base.name if base else None)
-    out.history_runs = len(history)
+    out.history_runs = len(history) or int(base is not None)
     before = base.cases if base else {}
     out.waived = (_count(before.values(), "waived"), _count(current.cases.values(), "waived"))
     out.flaky = (sum(1 for c in before.values() if c.flaky_attempts),
