@@ -8,6 +8,8 @@ judged against no threshold says so in the report (threshold ``none``).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pytest_azlinux.analyse.iperf import IperfResult, spread
@@ -85,8 +87,10 @@ def _check(pair: tuple[Host, Host], what: str, params: IperfParams,
     client, server = pair
     paired = None
     if reference is not None:
-        # each repetition right after a loopback run on the client (see the fixture)
-        paired = measure_with_loopback(client, server, params, reference,
+        # each repetition right after a loopback run on the client (see the fixture), with
+        # as many streams as the test: 4 streams load the machine's cores as 1 does not
+        paired = measure_with_loopback(client, server, params,
+                                       replace(reference, streams=params.streams),
                                        repetitions=settings.repetitions)
         results = paired.measured
     else:
