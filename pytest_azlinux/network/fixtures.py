@@ -20,7 +20,8 @@ def azl_network_reference(azl_network_settings: NetworkSettings) -> IperfParams 
     """The reference run of the target's TCP tests, or None where ``reference`` is none.
 
     With ``reference: loopback``, each repetition of a TCP test is preceded by one run of
-    this (TCP, one stream, the same duration) from the client to itself over 127.0.0.1, and
+    this (TCP, the same duration, as many streams as the test) from the client to itself
+    over 127.0.0.1, and
     the test records the share of each repetition in its own reference run: both sides are
     measured with repetitions, side by side in time, so the ratio carries the noise of both
     and not a load change between a reference taken once and the measurement.
