@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal, Protocol
 
 import pytest
@@ -12,7 +12,14 @@ from .cleanup import CleanupLedger
 from .errors import CleanupFailed
 from .facts import ImageFacts
 from .host import Host
-from .report.model import METRIC_PREFIX, PROP_FACTS, PROP_HOST, PROP_IMAGE, PROP_TARGET
+from .report.model import (
+    METRIC_PREFIX,
+    PROP_FACTS,
+    PROP_HOST,
+    PROP_IMAGE,
+    PROP_TARGET,
+    format_samples,
+)
 from .runstate import SESSION_KEY, item_target
 from .session import AzlSession, HostParam, SelectedTarget
 
@@ -23,6 +30,7 @@ class MetricRecorder(Protocol):
         better: Literal["higher", "lower"] = "higher", *,
         spread: tuple[float, float] | None = None, gate: bool | None = None,
         threshold: str | None = None, tolerance: float | None = None,
+        samples: Sequence[float] | None = None,
     ) -> None: ...
 
 
@@ -101,10 +109,13 @@ def azl_image(azl_host: Host) -> ImageFacts:
 def azl_metric(request: pytest.FixtureRequest) -> MetricRecorder:
     """Record a metric on the test's report: ``azl_metric("throughput_gbps", 9.4, "Gbit/s")``.
 
-    ``spread=(low, high)``: the range over repeated measurements, so ``azl report compare``
-    tells a change from noise. ``gate``: whether compare may call a change a regression
-    (default: yes, except durations). ``threshold``: what the value was judged against, as
-    text (``"none"``: measured without a threshold, said so in the summary). ``tolerance``:
+    ``samples``: the repetitions behind ``value`` (their median): kept in the report, so
+    ``azl report compare`` can test a change for significance; their range is the spread
+    unless ``spread`` is given. ``spread=(low, high)``: the range over repeated
+    measurements, where the repetitions themselves are not at hand. ``gate``: whether
+    compare may call a change a regression (default: yes, except durations).
+    ``threshold``: what the value was judged against, as text (``"none"``: measured without
+    a threshold, said so in the summary). ``tolerance``:
     the relative change that is noise for this metric here (compare takes the wider of it
     and its own).
     """
@@ -113,6 +124,7 @@ def azl_metric(request: pytest.FixtureRequest) -> MetricRecorder:
         name: str, value: float, unit: str = "", better: Literal["higher", "lower"] = "higher",
         *, spread: tuple[float, float] | None = None, gate: bool | None = None,
         threshold: str | None = None, tolerance: float | None = None,
+        samples: Sequence[float] | None = None,
     ) -> None:
         if better not in ("higher", "lower"):
             raise ValueError(f"metric {name}: better must be 'higher' or 'lower', got {better!r}")
@@ -121,6 +133,10 @@ def azl_metric(request: pytest.FixtureRequest) -> MetricRecorder:
         if unit:
             props.append((f"{METRIC_PREFIX}{name}:unit", unit))
         props.append((f"{METRIC_PREFIX}{name}:better", better))
+        if samples:
+            props.append((f"{METRIC_PREFIX}{name}:values", format_samples(samples)))
+            if spread is None:
+                spread = (min(samples), max(samples))
         if spread is not None:
             props.append((f"{METRIC_PREFIX}{name}:low", float(min(spread))))
             props.append((f"{METRIC_PREFIX}{name}:high", float(max(spread))))

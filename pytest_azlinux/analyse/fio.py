@@ -1,4 +1,5 @@
-"""fio JSON (``--output-format=json``) -> IOPS and mean latency per direction."""
+"""fio JSON (``--output-format=json``) -> IOPS and mean latency per direction; fio's IOPS log
+(``--write_iops_log`` with ``--log_avg_msec=1000``) -> IOPS per second, the repetitions."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ class FioResult:
     write_iops: float
     read_lat_ms: float | None
     write_lat_ms: float | None
+    # IOPS of each second of the run (from the IOPS log), per direction; empty without one
+    read_iops_samples: tuple[float, ...] = ()
+    write_iops_samples: tuple[float, ...] = ()
 
 
 def parse_fio_json(text: str) -> FioResult:
@@ -40,3 +44,24 @@ def parse_fio_json(text: str) -> FioResult:
         return weighted / iops / 1e6 if iops else None
 
     return FioResult(totals["read"][0], totals["write"][0], lat_ms("read"), lat_ms("write"))
+
+
+_DIRECTIONS = {"0": "read", "1": "write"}
+
+
+def parse_fio_iops_log(text: str) -> dict[str, tuple[float, ...]]:
+    """IOPS per logged interval and direction from an IOPS log: lines ``msec, value, ddir,
+    bs, offset`` (ddir 0 read, 1 write). Intervals of several jobs' logs are not summed here:
+    pass one job's log. A malformed line raises ``FioFormatError``."""
+    out: dict[str, list[float]] = {"read": [], "write": []}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        try:
+            value, direction = float(fields[1]), _DIRECTIONS.get(fields[2])
+        except (IndexError, ValueError):
+            raise FioFormatError(f"not a fio IOPS log (line {number}: {line[:80]!r})") from None
+        if direction is not None:
+            out[direction].append(value)
+    return {k: tuple(v) for k, v in out.items()}

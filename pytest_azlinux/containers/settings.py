@@ -38,6 +38,11 @@ class EscapeSettings(SuiteSettings):
     runc: str = "runc"
     timeout: float = Field(default=60.0, gt=0)  # seconds per container (or pod exec) run
     net_timeout: int = Field(default=1, ge=1, le=5)
+    # How many times the probe runs per container profile for its run time
+    # (escape_probe_ms): the first run's findings decide the test, every run's time is a
+    # repetition azl report compare tests for a change (5 against 5 can reach p = 0.008;
+    # fewer than 4 can never be significant). Each run is one container, about 1 s.
+    timing_repetitions: int = Field(default=5, ge=1, le=50)
     # further probe arguments (escape.sh key=value), applied last, e.g. {host_ns: "..."}
     probe_args: dict[str, str] = Field(default_factory=dict)
 

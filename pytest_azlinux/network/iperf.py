@@ -175,3 +175,32 @@ def measure(client: Endpoint, server_end: Endpoint, params: IperfParams, *,
     with iperf_server(server_end) as server:
         return [run_client(client, server, address or server_end.address, params)
                 for _ in range(repetitions)]
+
+
+@dataclass(frozen=True)
+class PairedRuns:
+    """Repetitions of a measurement, each right after a run of its reference on the client
+    (``reference[i]`` belongs to ``measured[i]``): a ratio of the two moves with the link,
+    not with what the machine did between repetitions."""
+
+    measured: list[IperfResult]
+    reference: list[IperfResult]
+
+    def ratios(self) -> list[float]:
+        """``measured / reference`` per repetition (Gbit/s over Gbit/s)."""
+        return [m.throughput_gbps / r.throughput_gbps
+                for m, r in zip(self.measured, self.reference, strict=True)
+                if r.throughput_gbps > 0]
+
+
+def measure_with_loopback(client: Endpoint, server_end: Endpoint, params: IperfParams,
+                          reference: IperfParams, *, repetitions: int = 3) -> PairedRuns:
+    """``repetitions`` runs to ``server_end``, each preceded by one run of ``reference`` from
+    the client to itself (127.0.0.1). Both servers stay up for all repetitions."""
+    measured: list[IperfResult] = []
+    loop: list[IperfResult] = []
+    with iperf_server(server_end) as server, iperf_server(client) as own:
+        for _ in range(repetitions):
+            loop.append(run_client(client, own, "127.0.0.1", reference))
+            measured.append(run_client(client, server, server_end.address, params))
+    return PairedRuns(measured, loop)

@@ -20,16 +20,24 @@ def register(sub: Any) -> None:
 
     p = tools.add_parser(
         "compare", help="what got worse between two runs (exit 1 on regressions)",
-        description="Compare two runs per image: new failures, fixed, still failing, new and "
-        "removed tests, metric regressions beyond a tolerance in the metric's own direction. "
-        "Exit 1 on new failures or metric regressions, 0 otherwise, 2 on bad input.",
+        description="Compare runs per image: new failures, fixed, still failing, new and "
+        "removed tests, and metrics: a regression is a change in the metric's bad direction "
+        "beyond its tolerance that a rank test over the repetitions of both runs finds "
+        "significant (p < 0.01). Several base runs (oldest first) form a history: a metric "
+        "regresses when it falls outside what they show. Exit 1 on new failures or metric "
+        "regressions, 0 otherwise, 2 on bad input.",
     )
-    p.add_argument("base", type=Path, help="base run: a directory of per-image reports or a file")
-    p.add_argument("current", type=Path, help="current run: a directory or a file")
+    p.add_argument("runs", type=Path, nargs="+", metavar="RUN",
+                   help="BASE [BASE ...] CURRENT: directories of per-image reports or files; "
+                   "several bases are a history, oldest first")
     p.add_argument("--config", type=Path, metavar="YAML",
-                   help="tolerances: {tolerances: {throughput_gbps: 0.05, default: 0.10}}")
+                   help="tolerances: {tolerances: {throughput_gbps: 0.05, default: 0.10}, "
+                   "alpha: 0.01}")
     p.add_argument("--tolerance", type=float, metavar="FRACTION",
                    help="default relative tolerance (overrides the config's default; 0.1 = 10%%)")
+    p.add_argument("--alpha", type=float, metavar="P",
+                   help="significance level of the rank test (default 0.01; the config's "
+                   "alpha)")
     p.add_argument("--json", action="store_true", help="JSON instead of Markdown")
     p.add_argument("--max-rows", type=int, default=50, help="rows per Markdown table")
     p.set_defaults(func=_compare)
@@ -81,10 +89,14 @@ def register(sub: Any) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .compare import compare_runs, load_tolerances, render_markdown
+    from ..errors import ReportError
+    from .compare import compare_runs, load_tolerances
+    from .compare_render import render_markdown
 
-    tolerances = load_tolerances(args.config, args.tolerance)
-    result = compare_runs(args.base, args.current, tolerances)
+    if len(args.runs) < 2:
+        raise ReportError("compare: give a base run and the current run (BASE... CURRENT)")
+    tolerances = load_tolerances(args.config, args.tolerance, args.alpha)
+    result = compare_runs(args.runs[:-1], args.runs[-1], tolerances)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -43,6 +43,7 @@ from .model import (
     bounded_message,
     finding_text,
     is_waived,
+    parse_samples,
     split_nodeid,
 )
 from .run_dir import HTML_NAME, clear_run_files
@@ -324,7 +325,8 @@ def _metric(name: str, parts: dict[str, str]) -> Metric:
                   high=None if high is None else float(high),
                   gate=None if gate is None else gate in ("True", "true"),
                   threshold=parts.get("threshold"),
-                  tolerance=None if tolerance is None else float(tolerance))
+                  tolerance=None if tolerance is None else float(tolerance),
+                  samples=parse_samples(parts.get("values")))
 
 
 def _failure_message(report: pytest.TestReport) -> str:

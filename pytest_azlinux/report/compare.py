@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from ..errors import ReportError
+from .compare_metrics import MetricChange, judge_history, judge_metric
 from .junit import records_of, stream_report
 from .model import FAILING, PROP_CONTROL_SEVERITY, CaseRecord, Metric, finding_text
+from .stats import ALPHA
 
 DEFAULT_TOLERANCE = 0.10
 
@@ -110,18 +112,23 @@ def load_run(path: Path) -> dict[str, ImageRun]:
 # -- tolerances -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Tolerances:
-    """Relative tolerance per metric name (0.05 = 5 %), with a default."""
+    """Relative tolerance per metric name (0.05 = 5 %), with a default, and the significance
+    level of the rank test."""
 
     per_metric: Mapping[str, float] = field(default_factory=dict)
     default: float = DEFAULT_TOLERANCE
+    alpha: float = ALPHA
 
     def of(self, metric: str) -> float:
         return self.per_metric.get(metric, self.default)
 
 
-def load_tolerances(path: Path | None, default: float | None = None) -> Tolerances:
-    """Read ``{tolerances: {throughput_gbps: 0.05, default: 0.10}}`` from a YAML file."""
+def load_tolerances(path: Path | None, default: float | None = None,
+                    alpha: float | None = None) -> Tolerances:
+    """Read ``{tolerances: {throughput_gbps: 0.05, default: 0.10}, alpha: 0.01}`` from a YAML
+    file; ``default`` and ``alpha`` (the command line's) override the file's."""
     values: dict[str, float] = {}
+    level = ALPHA
     if path is not None:
         try:
             raw = yaml.safe_load(path.read_text())
@@ -133,10 +140,12 @@ def load_tolerances(path: Path | None, default: float | None = None) -> Toleranc
             raw = {}
         if not isinstance(raw, dict) or not isinstance(raw.get("tolerances", {}), dict):
             raise ReportError(f"{path}: expected a mapping 'tolerances: {{metric: fraction}}'")
-        unknown = sorted(set(raw) - {"tolerances"})
+        unknown = sorted(set(raw) - {"tolerances", "alpha"})
         if unknown:
             raise ReportError(f"{path}: unknown field(s) {', '.join(unknown)} "
-                              "(expected 'tolerances')")
+                              "(expected 'tolerances', 'alpha')")
+        if "alpha" in raw:
+            level = _alpha(raw["alpha"], f"{path}: alpha")
         for name, value in (raw.get("tolerances") or {}).items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ReportError(f"{path}: tolerances.{name}: expected a number >= 0 "
@@ -147,7 +156,16 @@ def load_tolerances(path: Path | None, default: float | None = None) -> Toleranc
         if default < 0:
             raise ReportError(f"--tolerance: expected a number >= 0, got {default}")
         fallback = default
-    return Tolerances(values, fallback)
+    if alpha is not None:
+        level = _alpha(alpha, "--alpha")
+    return Tolerances(values, fallback, level)
+
+
+def _alpha(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ReportError(f"{where}: expected a significance level between 0 and 1 "
+                          f"(e.g. 0.01), got {value!r}")
+    return float(value)
 
 
 # -- comparison -------------------------------------------------------------------------------
@@ -160,33 +178,6 @@ class CaseChange:
     base: str  # outcome in the base run, "absent" for a new test
     current: str  # outcome now, "absent" for a removed test
     message: str = ""
-
-
-MetricVerdict = Literal["regression", "improvement", "within noise", "worse, not a gate"]
-
-
-@dataclass(frozen=True)
-class MetricChange:
-    """One metric compared: ``change`` is relative (signed), ``band`` the absolute noise band.
-
-    A change is a regression only when it is in the metric's bad direction and larger than
-    ``band``: the tolerance (relative to the base) and the measured range of either run,
-    whichever is wider. Metrics that are not gates (durations, unless declared) are shown
-    but never regress.
-    """
-
-    test: str
-    host: str | None
-    metric: str
-    unit: str
-    better: Literal["higher", "lower"]
-    base: float
-    current: float
-    change: float
-    tolerance: float
-    band: float = 0.0
-    band_from: str = "tolerance"  # tolerance | base range | current range
-    verdict: MetricVerdict = "within noise"
 
 
 @dataclass
@@ -205,10 +196,13 @@ class ImageComparison:
     removed_tests: list[CaseChange] = field(default_factory=list)
     metric_regressions: list[MetricChange] = field(default_factory=list)
     metric_improvements: list[MetricChange] = field(default_factory=list)
+    # Beyond the tolerance, but too few repetitions to tell: shown, not a gate.
+    metric_inconclusive: list[MetricChange] = field(default_factory=list)
     metrics: list[MetricChange] = field(default_factory=list)  # every metric compared
     metrics_compared: int = 0
     waived: tuple[int, int] = (0, 0)  # (base, current)
     flaky: tuple[int, int] = (0, 0)
+    history_runs: int = 1  # base runs the metrics were judged against
 
     @property
     def regressed(self) -> bool:
@@ -225,6 +219,7 @@ class Comparison:
     current: str
     images: list[ImageComparison]
     only_in_base: list[str]  # images with no counterpart in the current run
+    history: list[str] = field(default_factory=list)  # every base run, oldest first
 
     @property
     def regressed(self) -> bool:
@@ -264,21 +259,44 @@ def pair_images(
     return [(pairs[n], current[n]) for n in sorted(current)], sorted(left_base)
 
 
-def compare_runs(base_path: Path, current_path: Path, tolerances: Tolerances) -> Comparison:
-    base = load_run(base_path)
+def compare_runs(base_paths: Path | Sequence[Path], current_path: Path,
+                 tolerances: Tolerances) -> Comparison:
+    """Compare ``current_path`` with one base run, or with a history of runs (oldest first).
+
+    Outcomes (new failures, fixed, ...) are compared with the last base run; with several,
+    each metric is judged against all of them (``judge_history``).
+    """
+    bases = [base_paths] if isinstance(base_paths, Path) else list(base_paths)
+    if not bases:
+        raise ReportError("compare: no base run given")
+    runs = [load_run(path) for path in bases]
     current = load_run(current_path)
-    pairs, only_in_base = pair_images(base, current)
-    images = [compare_image(b, c, tolerances) for b, c in pairs]
-    return Comparison(str(base_path), str(current_path), images, only_in_base)
+    pairs, only_in_base = pair_images(runs[-1], current)
+    # each earlier run's counterpart of each current image (paired the same way)
+    earlier = [{c.name: b for b, c in pair_images(run, current)[0]} for run in runs[:-1]]
+    images = []
+    for base, image in pairs:
+        history = [found for found in (e.get(image.name) for e in earlier) if found is not None]
+        if base is not None:
+            history.append(base)
+        images.append(compare_image(base, image, tolerances, history))
+    return Comparison(str(bases[-1]), str(current_path), images, only_in_base,
+                      [str(p) for p in bases])
 
 
-def compare_image(base: ImageRun | None, current: ImageRun, tol: Tolerances) -> ImageComparison:
+def compare_image(base: ImageRun | None, current: ImageRun, tol: Tolerances,
+                  history: Sequence[ImageRun] = ()) -> ImageComparison:
+    """One image against its base; ``history``: the image in every base run, oldest first
+    (the base last); with two or more, metrics are judged against all of them."""
     out = ImageComparison(current.name, base.name if base else None)
+    out.history_runs = len(history) or int(base is not None)
     before = base.cases if base else {}
     out.waived = (_count(before.values(), "waived"), _count(current.cases.values(), "waived"))
     out.flaky = (sum(1 for c in before.values() if c.flaky_attempts),
                  sum(1 for c in current.cases.values() if c.flaky_attempts))
     for nodeid, case in sorted(current.cases.items()):
+        if len(history) >= 2:
+            _compare_history(out, nodeid, case, history, tol)
         old = before.get(nodeid)
         if old is None:
             change = CaseChange(nodeid, case.host, "absent", case.outcome, case.message)
@@ -294,7 +312,8 @@ def compare_image(base: ImageRun | None, current: ImageRun, tol: Tolerances) -> 
         if case.outcome == "waived" and old.outcome != "waived":
             out.newly_waived.append(CaseChange(nodeid, case.host, old.outcome, "waived",
                                                case.waiver_text()))
-        _compare_metrics(out, nodeid, case.host, old.metrics, case.metrics, tol)
+        if len(history) < 2:
+            _compare_metrics(out, nodeid, case.host, old.metrics, case.metrics, tol)
     for nodeid, old in sorted(before.items()):
         if nodeid not in current.cases:
             out.removed_tests.append(CaseChange(nodeid, old.host, old.outcome, "absent"))
@@ -322,28 +341,21 @@ def _control_regressions(before: Mapping[str, CaseRecord], now: Mapping[str, Cas
     return out
 
 
-def judge_metric(test: str, host: str | None, base: Metric, current: Metric,
-                 tolerance: float) -> MetricChange:
-    """Compare one metric of one test: the change, the noise band it must exceed, a verdict."""
-    delta = current.value - base.value
-    # Relative to the base; a base of 0 has no scale, so the tolerance is absolute there.
-    scale = abs(base.value) or 1.0
-    change = delta / abs(base.value) if base.value else delta
-    band, band_from = tolerance * scale, "tolerance"
-    for spread, source in ((base.spread, "base range"), (current.spread, "current range")):
-        if spread > band:
-            band, band_from = spread, source
-    worse = delta < 0 if current.better == "higher" else delta > 0
-    verdict: MetricVerdict = "within noise"
-    if abs(delta) > band + 1e-12 * scale:
-        if not worse:
-            verdict = "improvement"
-        elif current.gated and base.gated:
-            verdict = "regression"
-        else:
-            verdict = "worse, not a gate"
-    return MetricChange(test, host, current.name, current.unit or base.unit, current.better,
-                        base.value, current.value, change, tolerance, band, band_from, verdict)
+def _tolerance(tol: Tolerances, name: str, metrics: Iterable[Metric]) -> float:
+    """The configured tolerance, or the widest a run declared for this metric."""
+    declared = [m.tolerance for m in metrics if m.tolerance is not None]
+    return max([tol.of(name), *declared])
+
+
+def _record(out: ImageComparison, entry: MetricChange) -> None:
+    out.metrics_compared += 1
+    out.metrics.append(entry)
+    if entry.verdict == "regression":
+        out.metric_regressions.append(entry)
+    elif entry.verdict == "improvement":
+        out.metric_improvements.append(entry)
+    elif entry.verdict == "inconclusive":
+        out.metric_inconclusive.append(entry)
 
 
 def _compare_metrics(
@@ -355,14 +367,24 @@ def _compare_metrics(
         base = old.get(metric.name)
         if base is None or not (math.isfinite(base.value) and math.isfinite(metric.value)):
             continue
-        out.metrics_compared += 1
-        declared = [t for t in (base.tolerance, metric.tolerance) if t is not None]
-        entry = judge_metric(test, host, base, metric, max([tol.of(metric.name), *declared]))
-        out.metrics.append(entry)
-        if entry.verdict == "regression":
-            out.metric_regressions.append(entry)
-        elif entry.verdict == "improvement":
-            out.metric_improvements.append(entry)
+        tolerance = _tolerance(tol, metric.name, (base, metric))
+        _record(out, judge_metric(test, host, base, metric, tolerance, tol.alpha))
+
+
+def _compare_history(out: ImageComparison, test: str, case: CaseRecord,
+                     history: Sequence[ImageRun], tol: Tolerances) -> None:
+    for metric in case.metrics:
+        if not math.isfinite(metric.value):
+            continue
+        earlier = [m for run in history if (c := run.cases.get(test)) is not None
+                   for m in c.metrics if m.name == metric.name and math.isfinite(m.value)]
+        if not earlier:
+            continue
+        tolerance = _tolerance(tol, metric.name, (*earlier, metric))
+        if len(earlier) == 1:
+            _record(out, judge_metric(test, case.host, earlier[0], metric, tolerance, tol.alpha))
+        else:
+            _record(out, judge_history(test, case.host, earlier, metric, tolerance, tol.alpha))
 
 
 # -- Markdown ---------------------------------------------------------------------------------
@@ -376,101 +398,3 @@ def md_cell(text: object, limit: int = 200) -> str:
 
 def format_value(value: float, unit: str = "") -> str:
     return f"{value:.4g} {unit}".strip()
-
-
-def render_markdown(result: Comparison, max_rows: int = 50) -> str:
-    regressions = sum(i.regressions for i in result.images)
-    lines = ["## azl report compare", "",
-             f"Base `{result.base}` → current `{result.current}`", ""]
-    if result.regressed:
-        lines.append(f"**REGRESSED**: {regressions} regression(s) (new failures, or metrics "
-                     "worse than their noise band).")
-    else:
-        lines.append("**OK**: no new failures, no metric regressions.")
-    lines += ["", "| image | compared with | new failures | metric regressions | fixed "
-              "| still failing | waived | flaky | new tests | removed tests |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for i in result.images:
-        lines.append(
-            f"| {md_cell(i.image)} | {md_cell(i.base_image or '(none)')} | "
-            f"{len(i.new_failures)} | "
-            f"{len(i.metric_regressions)} | {len(i.fixed)} | {len(i.still_failing)} | "
-            f"{_before_now(i.waived)} | {_before_now(i.flaky)} | "
-            f"{len(i.new_tests)} | {len(i.removed_tests)} |"
-        )
-    for name in result.only_in_base:
-        lines.append(f"| {md_cell(name)} (only in base) | | | | | | | | | |")
-    for i in result.images:
-        lines += ["", f"### {md_cell(i.image)}"]
-        if i.base_image and i.base_image != i.image:
-            lines.append(f"Compared with `{i.base_image}` (same os, variant and target).")
-        if i.base_image is None:
-            lines.append("No base report for this image: every test is new.")
-        lines.append(f"{i.metrics_compared} metric value(s) compared; waived "
-                     f"{_before_now(i.waived)}, flaky {_before_now(i.flaky)} (before → now).")
-        lines += _case_table("New failures", i.new_failures, max_rows, message=True)
-        lines += _case_table("Hardening controls that passed before (among the new "
-                             "failures)", i.control_regressions, max_rows, message=True)
-        lines += _case_table("Newly waived (failing, accepted by a waiver)", i.newly_waived,
-                             max_rows, message=True)
-        lines += _metric_table("Metric regressions", i.metric_regressions, max_rows)
-        lines += _case_table("Fixed", i.fixed, max_rows)
-        lines += _case_table("Still failing", i.still_failing, max_rows, message=True)
-        lines += _case_table("New tests", i.new_tests, max_rows)
-        lines += _case_table("Removed tests", i.removed_tests, max_rows)
-        lines += _metric_table("Metrics", _metrics_in_order(i.metrics), max_rows)
-    return "\n".join(lines) + "\n"
-
-
-def _before_now(pair: tuple[int, int]) -> str:
-    return f"{pair[0]} → {pair[1]}" if pair[0] != pair[1] else str(pair[1])
-
-
-_VERDICT_ORDER = {"regression": 0, "worse, not a gate": 1, "improvement": 2, "within noise": 3}
-
-
-def _metrics_in_order(rows: list[MetricChange]) -> list[MetricChange]:
-    return sorted(rows, key=lambda r: _VERDICT_ORDER[r.verdict])
-
-
-def _case_table(title: str, rows: list[CaseChange], max_rows: int,
-                message: bool = False) -> list[str]:
-    if not rows:
-        return []
-    head = "| test | host | before | now |" + (" message |" if message else "")
-    sep = "|---|---|---|---|" + ("---|" if message else "")
-    out = ["", f"**{title}** ({len(rows)})", "", head, sep]
-    for r in rows[:max_rows]:
-        line = f"| {md_cell(r.test)} | {md_cell(r.host or '')} | {r.base} | {r.current} |"
-        out.append(line + (f" {md_cell(finding_text(r.message))} |" if message else ""))
-    if len(rows) > max_rows:
-        out.append(f"| … {len(rows) - max_rows} more | | | |" + (" |" if message else ""))
-    return out
-
-
-def format_change(row: MetricChange) -> str:
-    return f"{row.change:+.1%}" if row.base else f"{row.change:+.4g} (abs)"
-
-
-def format_band(row: MetricChange) -> str:
-    text = f"±{format_value(row.band, row.unit)}"
-    if row.band_from == "tolerance":
-        return f"{text} ({row.tolerance * 100:g}% tolerance)"
-    return f"{text} ({row.band_from})"
-
-
-def _metric_table(title: str, rows: list[MetricChange], max_rows: int) -> list[str]:
-    if not rows:
-        return []
-    out = ["", f"**{title}** ({len(rows)})", "",
-           "| test | metric | better | before | now | change | noise band | verdict |",
-           "|---|---|---|---:|---:|---:|---|---|"]
-    for r in rows[:max_rows]:
-        out.append(
-            f"| {md_cell(r.test)} | {md_cell(r.metric)} | {r.better} | "
-            f"{format_value(r.base, r.unit)} | {format_value(r.current, r.unit)} | "
-            f"{format_change(r)} | {format_band(r)} | {r.verdict} |"
-        )
-    if len(rows) > max_rows:
-        out.append(f"| … {len(rows) - max_rows} more | | | | | | | |")
-    return out

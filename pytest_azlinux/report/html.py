@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ReportError
-from .compare import ImageRun, load_images, pair_images
+from .compare import ImageRun, Tolerances, compare_image, load_images, pair_images
+from .compare_metrics import MetricChange
 from .model import FAILING, NO_THRESHOLD, CaseRecord, Metric, finding_text
 from .run_dir import HTML_GENERATOR
+from .stats import median_ci
 from .summary import Score, counts_of, hardening_scores
 from .verdict import counts_line
 
@@ -61,6 +63,11 @@ class MetricView:
     spark: str = ""  # SVG polyline points, "" without history
     history: str = ""
     gated: bool = True  # False: shown for information, compare never calls it a regression
+    ci: str = ""  # the median's confidence interval, "[low, high] 94%"
+    repetitions: int = 0  # 0: the report kept none (measured once, or an older report)
+    samples: str = ""  # the repetitions themselves
+    verdict: str = ""  # against the history (azl report html --history), as compare says it
+    verdict_note: str = ""
 
 
 @dataclass
@@ -144,7 +151,8 @@ def render_html(images: Mapping[str, ImageRun],
     env = Environment(loader=PackageLoader("pytest_azlinux.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
-    views = [_image_view(images[name], _past_values(images[name], images, history))
+    views = [_image_view(images[name], _past_values(images[name], images, history),
+                         _verdicts(images[name], images, history))
              for name in sorted(images)]
     failed = [v for v in views if v.verdict == "failed"]
     return env.get_template(TEMPLATE).render(
@@ -172,6 +180,23 @@ def _past_values(run: ImageRun, images: Mapping[str, ImageRun],
     return series
 
 
+def _verdicts(run: ImageRun, images: Mapping[str, ImageRun],
+              history: Sequence[tuple[str, Mapping[str, ImageRun]]]
+              ) -> dict[tuple[str, str], MetricChange]:
+    """(test, metric) -> how ``azl report compare`` judges it against the history (the
+    default tolerance; one earlier run: against it, several: the history rule)."""
+    earlier = []
+    for _, past in history:
+        pairs, _ = pair_images(past, images)
+        base = next((b for b, c in pairs if c.name == run.name and b is not None), None)
+        if base is not None:
+            earlier.append(base)
+    if not earlier:
+        return {}
+    result = compare_image(earlier[-1], run, Tolerances(), earlier)
+    return {(m.test, m.metric): m for m in result.metrics}
+
+
 def _test_view(image: str, case: CaseRecord) -> TestView:
     host = case.host or ""
     message = case.message
@@ -187,7 +212,8 @@ def _test_view(image: str, case: CaseRecord) -> TestView:
     )
 
 
-def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]]) -> ImageView:
+def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]],
+                verdicts: Mapping[tuple[str, str], MetricChange]) -> ImageView:
     cases = sorted(run.cases.values(), key=lambda c: c.nodeid)
     views: dict[str, TestView] = {}
 
@@ -213,7 +239,8 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
         shown = [view(c) for c in own if c.outcome != "passed" or c.nodeid in listed]
         hosts.append(HostView(host, anchor("h", run.name, host), shown,
                               counts_line(counts_of(own).as_dict())))
-    metrics = [_metric_view(run.name, c, m, past.get((c.nodeid, m.name), []))
+    metrics = [_metric_view(run.name, c, m, past.get((c.nodeid, m.name), []),
+                            verdicts.get((c.nodeid, m.name)))
                for c in cases for m in c.metrics]
     return ImageView(
         name=run.name, anchor=anchor("i", run.name), verdict=verdict,
@@ -241,8 +268,8 @@ def _pair(case: CaseRecord) -> str:
     return match.group(1) if match else (case.host or "")
 
 
-def _metric_view(image: str, case: CaseRecord, m: Metric,
-                 past: list[float | None]) -> MetricView:
+def _metric_view(image: str, case: CaseRecord, m: Metric, past: list[float | None],
+                 verdict: MetricChange | None) -> MetricView:
     spark = history = ""
     values = [*past, m.value] if past else []
     if sum(v is not None for v in values) >= 2:
@@ -257,7 +284,17 @@ def _metric_view(image: str, case: CaseRecord, m: Metric,
         name=m.name, value=f"{m.value:.4g}", unit=m.unit, better=m.better,
         range="" if m.low is None or m.high is None else f"{m.low:.4g} to {m.high:.4g}",
         threshold=threshold, spark=spark, history=history,
+        ci=_ci(m), repetitions=len(m.samples),
+        samples=", ".join(f"{v:.4g}" for v in m.samples),
+        verdict=verdict.verdict if verdict else "", verdict_note=verdict.note if verdict else "",
     )
+
+
+def _ci(m: Metric) -> str:
+    if len(m.samples) < 2:
+        return ""
+    ci = median_ci(m.samples)
+    return f"[{ci.low:.4g}, {ci.high:.4g}] {ci.level:.0%}"
 
 
 def sparkline(values: Sequence[float | None], width: int = SPARK_W,

@@ -1,9 +1,9 @@
 """Write and read per-image JUnit XML, properties included, in time linear in the cases.
 
 Metrics are testcase properties ``metric.<name>`` = value, with ``metric.<name>.unit``,
-``.better``, ``.low``/``.high`` (the measured range), ``.gate`` and ``.threshold`` beside
-them; a waived test is ``<skipped type="azl.waived">``. Standard JUnit readers accept the
-file unchanged.
+``.better``, ``.low``/``.high`` (the measured range), ``.values`` (the repetitions, comma
+separated), ``.gate`` and ``.threshold`` beside them; a waived test is
+``<skipped type="azl.waived">``. Standard JUnit readers accept the file unchanged.
 
 Written and read with the standard library's ElementTree, one test case at a time: the
 counts are summed first, then each case is serialized and written (junitparser recomputed
@@ -26,6 +26,8 @@ from .model import (
     CaseRecord,
     Metric,
     Outcome,
+    format_samples,
+    parse_samples,
 )
 
 _RESULT_TAG = {"failed": "failure", "error": "error", "skipped": "skipped", "waived": "skipped"}
@@ -176,6 +178,8 @@ def metric_properties(metric: Metric) -> list[tuple[str, str]]:
         out.append((f"{key}.threshold", metric.threshold))
     if metric.tolerance is not None:
         out.append((f"{key}.tolerance", f"{metric.tolerance:g}"))
+    if metric.samples:
+        out.append((f"{key}.values", format_samples(metric.samples)))
     return out
 
 
@@ -290,6 +294,7 @@ def _metrics(props: Mapping[str, str]) -> list[Metric]:
             gate=None if gate is None else gate == "true",
             threshold=props.get(f"{key}.threshold"),
             tolerance=_optional_float(props.get(f"{key}.tolerance")),
+            samples=parse_samples(props.get(f"{key}.values")),
         ))
     return metrics
 

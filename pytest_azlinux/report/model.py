@@ -87,7 +87,7 @@ def bounded_message(text: str) -> str:
 
 # Metric attributes beside ``metric.<name>`` (``metric.<name>.<attr>`` in JUnit,
 # ``metric.<name>:<attr>`` in a test report's user properties).
-METRIC_ATTRS = ("unit", "better", "low", "high", "gate", "threshold", "tolerance")
+METRIC_ATTRS = ("unit", "better", "low", "high", "gate", "threshold", "tolerance", "values")
 # Units of time: a metric in one of them is a duration, compared for information only unless
 # its suite declares it a gate (``gate=True``): run times move with the machine's load.
 DURATION_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "min", "h"})
@@ -98,7 +98,10 @@ NO_THRESHOLD = "none"
 class Metric:
     """A measured value with its unit, which direction is better, and its spread.
 
-    ``low``/``high``: the range over the repetitions behind ``value`` (the measured noise).
+    ``low``/``high``: the range over the repetitions behind ``value`` (the measured noise);
+    ``samples``: the repetitions themselves (``value`` is their median), which
+    ``azl report compare`` tests for a significant change. Empty in reports written before
+    repetitions were kept, and for values measured once.
     ``gate``: whether ``azl report compare`` may call a change a regression; None = by kind
     (durations no, everything else yes). ``threshold``: what the test judged the value
     against, as text; ``"none"`` says it was measured without one.
@@ -115,6 +118,7 @@ class Metric:
     # The relative change the suite declares as noise for this metric on this target (the
     # lab's CPU-bound links); compare uses it where it is wider than its own tolerance.
     tolerance: float | None = None
+    samples: tuple[float, ...] = ()
 
     @property
     def gated(self) -> bool:
@@ -128,6 +132,27 @@ class Metric:
         if self.low is None or self.high is None:
             return 0.0
         return abs(self.high - self.low)
+
+
+def format_samples(values: Iterable[float]) -> str:
+    """Repetitions as the report keeps them: ``9.41,8.87,9.6`` (6 significant digits)."""
+    return ",".join(f"{v:.6g}" for v in values)
+
+
+def parse_samples(text: str | None) -> tuple[float, ...]:
+    """The repetitions of a ``metric.<name>.values`` property; unreadable entries are dropped
+    (a report edited by hand must not stop a compare), NaN and infinities too."""
+    if not text:
+        return ()
+    out = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            continue
+        if value == value and abs(value) != float("inf"):
+            out.append(value)
+    return tuple(out)
 
 
 @dataclass(slots=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ..analyse.fio import FioResult, parse_fio_json
+from ..analyse.fio import FioResult, parse_fio_iops_log, parse_fio_json
 from ..cleanup import CleanupLedger
 from ..host import Host
 from .backends import SnapshotBackend
@@ -182,7 +182,9 @@ class SnapshotFlow:
         out = self.host.run(
             f"mkdir -p {load} && {{ fio --name=azl-load --directory={load} --size=64M "
             f"--rw=randrw --bs=4k --ioengine=psync --time_based --runtime={self.fio_seconds} "
-            f"--output-format=json --output={load}/fio.json >/dev/null 2>&1 & }}; echo $!",
+            f"--output-format=json --output={load}/fio.json "
+            # IOPS of each second: the repetitions compare tests for a change
+            f"--write_iops_log={load}/azl --log_avg_msec=1000 >/dev/null 2>&1 & }}; echo $!",
             sudo=True, check=True, timeout=30,
         )
         pid = int(out.stdout.split()[-1])
@@ -198,5 +200,11 @@ class SnapshotFlow:
                       f" 2>/dev/null; do sleep 0.2; done",
                       sudo=True, timeout=self.fio_seconds + 60)
         text = self.host.run(f"cat {load}/fio.json", sudo=True, check=True).stdout
+        log = self.host.run(f"cat {load}/azl_iops.1.log", sudo=True)
         self.host.run(f"rm -rf {load}", sudo=True)
-        return parse_fio_json(text)
+        result = parse_fio_json(text)
+        if log.rc != 0:  # an fio without the log: the summary alone, no repetitions
+            return result
+        per_second = parse_fio_iops_log(log.stdout)
+        return replace(result, read_iops_samples=per_second["read"],
+                       write_iops_samples=per_second["write"])

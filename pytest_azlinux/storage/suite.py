@@ -12,7 +12,8 @@ from .dataset import DatasetSpec
 from .flow import FlowResult, SnapshotFlow
 from .settings import StorageSettings
 
-Metric = tuple[str, float, str, Literal["higher", "lower"]]
+# (name, value, unit, better, repetitions): fio's IOPS come with one value per second
+Metric = tuple[str, float, str, Literal["higher", "lower"], tuple[float, ...]]
 
 
 def why_not_run(host: Host, backend: str, settings: StorageSettings) -> str | None:
@@ -35,17 +36,19 @@ def snapshot_flow(host: Host, backend: str, settings: StorageSettings,
 
 
 def metrics(result: FlowResult) -> list[Metric]:
-    """``(name, value, unit, better)`` of what the flow measured."""
+    """``(name, value, unit, better, repetitions)`` of what the flow measured."""
     out: list[Metric] = []
     if result.snapshot_seconds is not None:
-        out.append(("snapshot_seconds", result.snapshot_seconds, "s", "lower"))
+        out.append(("snapshot_seconds", result.snapshot_seconds, "s", "lower", ()))
     if result.restore_seconds is not None:
-        out.append(("restore_seconds", result.restore_seconds, "s", "lower"))
+        out.append(("restore_seconds", result.restore_seconds, "s", "lower", ()))
     if result.fio is not None:
-        out += [("fio_read_iops", result.fio.read_iops, "IOPS", "higher"),
-                ("fio_write_iops", result.fio.write_iops, "IOPS", "higher")]
+        out += [("fio_read_iops", result.fio.read_iops, "IOPS", "higher",
+                 result.fio.read_iops_samples),
+                ("fio_write_iops", result.fio.write_iops, "IOPS", "higher",
+                 result.fio.write_iops_samples)]
         if result.fio.read_lat_ms is not None:
-            out.append(("fio_read_lat_ms", result.fio.read_lat_ms, "ms", "lower"))
+            out.append(("fio_read_lat_ms", result.fio.read_lat_ms, "ms", "lower", ()))
         if result.fio.write_lat_ms is not None:
-            out.append(("fio_write_lat_ms", result.fio.write_lat_ms, "ms", "lower"))
+            out.append(("fio_write_lat_ms", result.fio.write_lat_ms, "ms", "lower", ()))
     return out

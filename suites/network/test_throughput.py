@@ -1,21 +1,27 @@
 """Throughput between host pairs with iperf3: TCP (1 and N streams, both directions) and UDP.
 
 Each test runs ``repetitions`` measurements against one iperf3 server on the peer and
-reports the median with its range (the range lets ``azl report compare`` tell a change from
-noise); thresholds come from the target's ``suites.network``. A measurement judged against
-no threshold says so in the report (threshold ``none``).
+reports the median with every repetition (``azl report compare`` tests them for a
+significant change); thresholds come from the target's ``suites.network``. A measurement
+judged against no threshold says so in the report (threshold ``none``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from pytest_azlinux.analyse.iperf import IperfResult, Spread, spread
+from pytest_azlinux.analyse.iperf import IperfResult, spread
 from pytest_azlinux.errors import MeasurementError
 from pytest_azlinux.fixtures import MetricRecorder
 from pytest_azlinux.host import Host
-from pytest_azlinux.network.fixtures import Reference
-from pytest_azlinux.network.iperf import IperfParams, measure
+from pytest_azlinux.network.iperf import (
+    IperfParams,
+    PairedRuns,
+    measure,
+    measure_with_loopback,
+)
 from pytest_azlinux.network.settings import (
     NetworkSettings,
     loss_threshold,
@@ -25,6 +31,7 @@ from pytest_azlinux.network.settings import (
 )
 
 pytestmark = pytest.mark.azl_network
+Reference = IperfParams | None  # the loopback run before each repetition, if any
 
 # (attribute, metric, unit): recorded for information; only throughput (and, by the test's own
 # limit, UDP loss) decides. Retransmits, jitter and CPU move with the machine's load.
@@ -36,35 +43,41 @@ _INFORMATIONAL = (("retransmits", "retransmits", "count"),
 
 def _record(results: list[IperfResult], azl_metric: MetricRecorder,
             settings: NetworkSettings, *, udp: bool = False,
-            reference: Spread | None = None) -> None:
-    thr = spread([r.throughput_gbps for r in results])
+            paired: PairedRuns | None = None) -> None:
+    """Every metric with its repetitions (``samples``): compare tests them for a change."""
+    values = [r.throughput_gbps for r in results]
+    thr = spread(values)
     if udp:
         # A UDP run's throughput is the rate it was sent at, not a capacity: no floor for it.
-        azl_metric("throughput_gbps", thr.median, "Gbit/s", "higher",
-                   spread=(thr.low, thr.high), gate=False,
-                   threshold=f"sent at {settings.udp_rate}bit/s")
+        azl_metric("throughput_gbps", thr.median, "Gbit/s", "higher", samples=values,
+                   gate=False, threshold=f"sent at {settings.udp_rate}bit/s")
     else:
         # With a loopback reference, compare gates the share of it (see NetworkSettings).
-        azl_metric("throughput_gbps", thr.median, "Gbit/s", "higher",
-                   spread=(thr.low, thr.high), gate=reference is None,
-                   threshold=throughput_threshold(settings),
-                   tolerance=settings.noise_tolerance if reference is None else None)
-    if reference is not None and not udp and reference.low > 0:
-        azl_metric("throughput_loopback_share", thr.median / reference.median, "ratio",
-                   "higher", spread=(thr.low / reference.high, thr.high / reference.low),
-                   gate=True, threshold=f"none (loopback {reference.describe('Gbit/s')})",
-                   tolerance=settings.noise_tolerance)
+        azl_metric("throughput_gbps", thr.median, "Gbit/s", "higher", samples=values,
+                   gate=paired is None, threshold=throughput_threshold(settings),
+                   tolerance=settings.noise_tolerance if paired is None else None)
+    if paired is not None and not udp:
+        ratios = paired.ratios()
+        loop_values = [r.throughput_gbps for r in paired.reference]
+        loop = spread(loop_values)
+        if ratios:
+            share = spread(ratios)
+            azl_metric("throughput_loopback_share", share.median, "ratio", "higher",
+                       samples=ratios, gate=True,
+                       threshold=f"none (loopback {loop.describe('Gbit/s')})",
+                       tolerance=settings.noise_tolerance)
+        # The reference itself, for the reader: a share that moved because loopback did.
+        azl_metric("loopback_gbps", loop.median, "Gbit/s", "higher", samples=loop_values,
+                   gate=False, threshold="none (the reference of the share)")
     for attr, name, unit in _INFORMATIONAL:
-        values = [getattr(r, attr) for r in results if getattr(r, attr) is not None]
-        if values:
-            s = spread(values)
-            azl_metric(name, s.median, unit, "lower", spread=(s.low, s.high), gate=False)
+        found = [getattr(r, attr) for r in results if getattr(r, attr) is not None]
+        if found:
+            azl_metric(name, spread(found).median, unit, "lower", samples=found, gate=False)
     losses = [r.lost_percent for r in results if r.lost_percent is not None]
     if losses:
-        s = spread(losses)
         # Judged by the test against max_udp_loss_pct; compare shows it, does not gate it.
-        azl_metric("loss_pct", s.median, "%", "lower", spread=(s.low, s.high), gate=False,
-                   threshold=loss_threshold(settings))
+        azl_metric("loss_pct", spread(losses).median, "%", "lower", samples=losses,
+                   gate=False, threshold=loss_threshold(settings))
 
 
 def _check(pair: tuple[Host, Host], what: str, params: IperfParams,
@@ -72,10 +85,17 @@ def _check(pair: tuple[Host, Host], what: str, params: IperfParams,
            reference: Reference) -> list[IperfResult]:
     __tracebackhide__ = True
     client, server = pair
-    # the target's loopback figure first (measured once per run)
-    loopback = reference()
-    results = measure(client, server, params, repetitions=settings.repetitions)
-    _record(results, azl_metric, settings, reference=loopback)
+    paired = None
+    if reference is not None:
+        # each repetition right after a loopback run on the client (see the fixture), with
+        # as many streams as the test: 4 streams load the machine's cores as 1 does not
+        paired = measure_with_loopback(client, server, params,
+                                       replace(reference, streams=params.streams),
+                                       repetitions=settings.repetitions)
+        results = paired.measured
+    else:
+        results = measure(client, server, params, repetitions=settings.repetitions)
+    _record(results, azl_metric, settings, paired=paired)
     measured = spread([r.throughput_gbps for r in results])
     problems = throughput_verdicts(f"{client.name}->{server.name}", what, measured, settings)
     if problems:

@@ -4,10 +4,13 @@ A container is started on each host with runc for each profile (restricted, base
 privileged), the escape probe runs inside it (read-only), and its findings are judged for
 that profile: a restricted or baseline container with a FAIL finding fails the test, listing
 the findings; a privileged container's access is reported as expected.
-Settings: ``suites.escape`` (pytest_azlinux.containers.settings), shared with the pod variant.
+Settings: ``suites.escape`` (pytest_azlinux.containers.settings), shared with the pod variant;
+``timing_repetitions`` probe runs per profile give the run time's repetitions.
 """
 
 from __future__ import annotations
+
+import statistics
 
 import pytest
 
@@ -28,10 +31,17 @@ def test_container_escape(
 ) -> None:
     if profile not in azl_escape_settings.profiles:
         pytest.skip(f"profile {profile} not in suites.escape.profiles")
-    run = azl_escape_runner.run(profile, probe_args=azl_escape_settings.probe_arguments())  # type: ignore[arg-type]
+    args = azl_escape_settings.probe_arguments()
+    run = azl_escape_runner.run(profile, probe_args=args)  # type: ignore[arg-type]
     verdict = run.verdict
     if verdict.elapsed_ms is not None:
-        azl_metric("escape_probe_ms", verdict.elapsed_ms, "ms", better="lower")
+        # the findings are the first run's; later runs only repeat the timing
+        times = [verdict.elapsed_ms] + [
+            ms for _ in range(azl_escape_settings.timing_repetitions - 1)
+            if (ms := azl_escape_runner.run(profile, probe_args=args).verdict.elapsed_ms)  # type: ignore[arg-type]
+            is not None]
+        azl_metric("escape_probe_ms", statistics.median(times), "ms", better="lower",
+                   samples=times)
     record_property("escape.outcome", verdict.outcome)
     for finding in verdict.with_severity(Severity.FAIL, Severity.WARN, Severity.EXPECTED):
         record_property(f"escape.{finding.check}", finding.severity.value)

@@ -34,8 +34,8 @@ def test_snapshot_restore(azl_host: Host, backend: str, azl_storage_settings: St
     if reason:
         pytest.skip(reason)
     result = snapshot_flow(azl_host, backend, azl_storage_settings, azl_cleanup).run()
-    for metric in metrics(result):
-        azl_metric(*metric)
+    for name, value, unit, better, repetitions in metrics(result):
+        azl_metric(name, value, unit, better, samples=repetitions or None)
     if result.not_compared:
         record_property("azl.storage.not_compared", "; ".join(result.not_compared))
     if result.problems:

@@ -77,10 +77,17 @@ def test_suite_run_records_plausible_metrics(lab: Lab, tmp_path: Path,
         assert 0.01 < share.value < 10 and share.threshold.startswith("none (loopback median")
         assert share.low is not None and share.high is not None
         assert share.low <= share.value <= share.high
+        # every repetition kept: the pair's runs, each over the loopback run just before it
+        loop = m["loopback_gbps"]
+        assert len(thr.samples) == len(share.samples) == len(loop.samples) == 2
+        for got, gbps, ref in zip(share.samples, thr.samples, loop.samples, strict=True):
+            assert got == pytest.approx(gbps / ref, rel=1e-3)
+        assert not loop.gated
         assert share.tolerance == 0.2 and thr.tolerance is None  # declared noise, in the report
         assert m["retransmits"].better == "lower" and not m["retransmits"].gated
         assert 0 <= m["cpu_client_pct"].value <= 100.5
     for m in udp:
+        assert len(m["loss_pct"].samples) == 2 and len(m["jitter_ms"].samples) == 2
         assert m["throughput_gbps"].value == pytest.approx(0.01, rel=0.2)
         assert not m["throughput_gbps"].gated  # the rate it was sent at
         assert m["jitter_ms"].value >= 0 and m["loss_pct"].value < 5

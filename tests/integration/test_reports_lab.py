@@ -34,6 +34,20 @@ TESTS = dedent(
         assert azl_host.check_output("echo ok").strip() == "ok"
     """
 )
+# Five repetitions of 1 s, every one kept: compare's rank test decides.
+REPEATED = dedent(
+    """
+    import statistics
+    from pytest_azlinux.network.iperf import IperfParams, measure
+
+    def test_tcp(azl_host_pair, azl_metric):
+        client, server = azl_host_pair
+        runs = measure(client, server, IperfParams(duration=1, omit=0), repetitions=5)
+        values = [r.throughput_gbps for r in runs]
+        azl_metric("throughput_gbps", statistics.median(values), "Gbit/s", "higher",
+                   samples=values)
+    """
+)
 # Per-host tests only: a pair needs both hosts in one shard. (A separate module rather than
 # -k: deselected tests would be reported as "not run" errors by the collector.)
 PER_HOST = dedent(
@@ -114,6 +128,40 @@ def test_compare_flags_a_degraded_link(pytester: pytest.Pytester, reports_lab: L
     # Listed under the regressions and again among all metrics, with the band used.
     rows = {line for line in text.splitlines() if line.endswith("| regression |")}
     assert len(rows) == 2 and all("| throughput_gbps | higher |" in r for r in rows), rows
+
+
+def test_compare_decides_a_degraded_link_by_the_rank_test(
+        pytester: pytest.Pytester, reports_lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    hosts = [h.name for h in reports_lab.hosts]
+    base, degraded = pytester.path / "base", pytester.path / "degraded"
+    run_lab(pytester, reports_lab, base, source=REPEATED)
+    victim = hosts[1]
+    reports_lab.fault(victim, rate=DEGRADED_RATE_MBIT)
+    try:
+        run_lab(pytester, reports_lab, degraded, source=REPEATED)
+    finally:
+        reports_lab.fault(victim, clear=True)
+    capsys.readouterr()
+    # the tolerance wide enough for the healthy pair's run-to-run moves on a loaded machine
+    code = main(["report", "compare", str(base), str(degraded), "--json", "--tolerance", "0.5"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    rows = {r["test"].rsplit("[", 1)[1].rstrip("]"): r
+            for image in data["images"] for r in image["metrics"]}
+    through_victim = {f"{a}->{b}" for a, b in zip(hosts, hosts[1:] + hosts[:1], strict=True)
+                      if victim in (a, b)}
+    assert len(rows) == 3
+    for pair, row in rows.items():
+        assert row["rule"] == "rank test" and row["base_ci"]["n"] == row["current_ci"]["n"] == 5
+        if pair in through_victim:  # every capped repetition below every healthy one
+            assert row["verdict"] == "regression" and row["p_value"] < 0.01, row
+            assert row["current"] * 1000 < DEGRADED_RATE_MBIT * 1.2
+        else:
+            assert row["verdict"] != "regression", row
+    # Markdown: the medians with their intervals, and how it was decided
+    assert main(["report", "compare", str(base), str(degraded), "--tolerance", "0.5"]) == 1
+    text = capsys.readouterr().out
+    assert "(n=5, 94% CI)" in text and "rank test: p=0.00794, significant at 0.01" in text
 
 
 def test_shards_cover_every_host_once_and_merge(pytester: pytest.Pytester, reports_lab: Lab,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -103,6 +104,9 @@ def test_snapshot_restore_passes_on_every_lab_host(
     result.stdout.fnmatch_lines(["*lvm-thin on *: device-mapper not available in the kernel*"])
     report = "\n".join(p.read_text() for p in (tmp_path / "reports").glob("*.xml"))
     assert 'name="metric.snapshot_seconds"' in report and 'name="metric.fio_write_iops"' in report
+    # fio's IOPS of each second are the repetitions (fio_seconds 2: one or two of them)
+    per_second = re.findall(r'name="metric.fio_write_iops.values" value="([^"]+)"', report)
+    assert len(per_second) == 3 and all(1 <= len(v.split(",")) <= 3 for v in per_second), report
     assert "azl.storage.not_compared" not in report  # btrfs keeps xattrs and ACLs
     for lab_host in lab_hosts.values():
         assert leftovers(lab_host) == [], lab_host.name

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_azlinux.analyse.fio import FioFormatError, parse_fio_json
+from pytest_azlinux.analyse.fio import FioFormatError, parse_fio_iops_log, parse_fio_json
 from pytest_azlinux.builtin import SUITES
 from pytest_azlinux.errors import FormatError, SettingsError
 from pytest_azlinux.host import Host
@@ -231,3 +231,14 @@ def test_fio_json_recorded() -> None:
 def test_fio_garbage_is_a_format_error() -> None:
     with pytest.raises(FioFormatError):
         parse_fio_json("fio: no such file")
+
+
+def test_fio_iops_log_recorded_gives_the_iops_of_each_second() -> None:
+    # fio-3.33, randrw psync 4k for 4 s with --write_iops_log --log_avg_msec=1000
+    per_second = parse_fio_iops_log((DATA / "fio" / "randrw_psync_iops.1.log").read_text())
+    assert per_second == {"read": (5784.0, 5498.0, 7154.0), "write": (5833.0, 5378.0, 7240.0)}
+
+
+def test_fio_iops_log_garbage_is_a_format_error() -> None:
+    with pytest.raises(FioFormatError, match="line 2"):
+        parse_fio_iops_log("1000, 5784, 0, 0, 0\nfio: no such file\n")
