@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..host import Host
+from ..reads import Read
 
 RUNTIMES = ("runc", "crun", "ctr", "crictl", "docker")
 _DETECT = r"""
@@ -70,7 +71,7 @@ def parse_detection(text: str) -> list[RuntimeInfo]:
 
 def detect_runtimes(host: Host) -> list[RuntimeInfo]:
     """The container runtimes installed on ``host`` (as root: /usr/sbin is on its PATH)."""
-    return parse_detection(host.run(_DETECT, sudo=True, timeout=60).stdout)
+    return parse_detection(host.reads.fresh(Read(_DETECT, sudo=True), timeout=60).stdout)
 
 
 def usable_runc(runtimes: list[RuntimeInfo]) -> RuntimeInfo | None:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from ..cleanup import CleanupLedger
 from ..host import Host
+from ..reads import Read
 from .device import ScratchDevice
 
 LVM_OPTS = ("--config='activation{udev_sync=0 udev_rules=0 verify_udev_operations=1} "
@@ -70,8 +71,8 @@ class BtrfsBackend:
     mountpoint: str = ""
 
     def unavailable(self, host: Host) -> str | None:
-        if host.run("command -v mkfs.btrfs && grep -qw btrfs /proc/filesystems",
-                    sudo=True).rc != 0:
+        found = Read("command -v mkfs.btrfs && grep -qw btrfs /proc/filesystems", sudo=True)
+        if host.reads.fresh(found).rc != 0:
             return "btrfs not available (mkfs.btrfs missing or no btrfs in /proc/filesystems)"
         return None
 
@@ -94,7 +95,7 @@ class BtrfsBackend:
 
     def snapshot_missing(self, host: Host) -> str | None:
         snap = f"{self.mountpoint}/snap"
-        shown = host.run("btrfs subvolume show", snap, sudo=True, timeout=60)
+        shown = host.reads.fresh(Read.of("btrfs subvolume show", snap, sudo=True), timeout=60)
         return None if shown.rc == 0 else f"snapshot {snap} is gone ({_first_line(shown.stderr)})"
 
     def rollback(self, host: Host) -> str:
@@ -158,7 +159,7 @@ class LvmThinBackend:
         return self.snap_mnt
 
     def snapshot_missing(self, host: Host) -> str | None:
-        shown = host.run(f"lvs {self.vg}/snap {LVM_OPTS}", sudo=True, timeout=60)
+        shown = host.reads.fresh(Read(f"lvs {self.vg}/snap {LVM_OPTS}", sudo=True), timeout=60)
         return None if shown.rc == 0 else (
             f"snapshot {self.vg}/snap is gone ({_first_line(shown.stderr)})")
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from ..cleanup import CleanupLedger
 from ..errors import DeviceRefused
 from ..host import Host
+from ..reads import Read
 
 log = logging.getLogger("pytest_azlinux.storage")
 MAX_REASONS = 6  # a device mounted in many namespaces: the first few say enough
@@ -88,8 +89,8 @@ true
 
 def in_use(host: Host, device: str) -> list[str]:
     """Every way ``device`` is in use on ``host`` (empty when free)."""
-    result = host.run(f"sh -c {shlex.quote(IN_USE_SCRIPT)} sh {shlex.quote(device)}",
-                      sudo=True, timeout=60, check=True)
+    read = Read(f"sh -c {shlex.quote(IN_USE_SCRIPT)} sh {shlex.quote(device)}", sudo=True)
+    result = host.reads.fresh(read, timeout=60, check=True)
     reasons: dict[str, list[str]] = {}
     for line in result.stdout.splitlines():
         kind, _, text = line.partition("\t")
@@ -114,7 +115,7 @@ class Signature:
 
 def signature(host: Host, device: str) -> Signature | None:
     """What ``blkid`` finds on ``device``, or None."""
-    result = host.run("blkid -p -o export", device, sudo=True, timeout=60)
+    result = host.reads.fresh(Read.of("blkid -p -o export", device, sudo=True), timeout=60)
     if result.rc == 2:  # nothing found
         return None
     if result.rc != 0:
