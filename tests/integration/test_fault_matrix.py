@@ -84,8 +84,8 @@ def test_cut_off_run_keeps_outcomes_and_leaves_nothing(
             assert "interrupt" in case.message or "not run" in case.message, case.message
         else:
             assert case.outcome in ("passed", "error"), (case.name, case.outcome)
-            if case.outcome == "error":
-                assert "not run" in case.message, case.message
+            if case.outcome == "error":  # not reached, or running when the signal came
+                assert "not run" in case.message or "interrupt" in case.message, case.message
     assert sum(c.outcome == "passed" for c in cases) >= 1
     for name, host in lab_hosts.items():  # nothing the run started is still running there
         deadline = time.monotonic() + 30
