@@ -285,8 +285,6 @@ calls = (
                               b"azl_probe_invalid_option")),  # the option: EINVAL
     ("init_module", nr[7], (image, 64, b"")),
     ("finit_module", nr[8], (fd, b"", 0)),
-    ("ptrace", nr[9], (L(2), 0, 0, 0)),  # PTRACE_PEEKDATA of pid 0: ESRCH
-    ("process_vm_readv", nr[10], (0, None, 0, None, 0, L(1))),  # flags 1: EINVAL
     ("userfaultfd", nr[11], (ctypes.c_int(-1),)),
     ("io_uring_setup", nr[12], (0, None)),
 )
@@ -396,8 +394,6 @@ raw_elf() {  # NAME -> the result of the call the Python helper names NAME
         "mount(cgroup)") elf_call 165 s:cgroup "s:$TMP/mnt" s:cgroup 15 s:azl_probe_invalid_option ;;
         init_module) elf_call 175 zeros64 64 s: ;;
         finit_module) elf_call 313 3 s: 0 ;;
-        ptrace) elf_call 101 2 0 0 0 ;;
-        process_vm_readv) elf_call 310 0 0 0 0 0 1 ;;
         userfaultfd) elf_call 323 -1 ;;
         io_uring_setup) elf_call 425 0 0 ;;
         *) echo not-tried:no-helper ;;
@@ -781,7 +777,9 @@ if [ -d "$TMP/mnt" ]; then sc="$sc umount2(non-mountpoint)=$(try_child bb umount
 else sc="$sc umount2(non-mountpoint)=not-tried:no-tmpdir"; fi
 if [ -n "$TMP" ] && : >"$TMP/sw" 2>/dev/null; then sc="$sc swapoff(non-swap-file)=$(try_child bb swapoff "$TMP/sw")"
 else sc="$sc swapoff(non-swap-file)=not-tried:no-tmpdir"; fi
-for n in bpf perf_event_open ptrace process_vm_readv userfaultfd io_uring_setup; do
+# ptrace and process_vm_readv are left out: the runtimes' default seccomp profiles allow them
+# (kernel 4.8 on), so reaching them says nothing; ptrace.host tries what matters, attaching.
+for n in bpf perf_event_open userfaultfd io_uring_setup; do
     sc="$sc $n=$(raw $n)"
 done
 reached=$(printf '%s\n' $sc | sed -n 's/=reached:.*//p' | tr '\n' ' ')
