@@ -141,9 +141,7 @@ class Host:
         """Identity of the image this host runs (read once)."""
         result = self.reads.get(FACTS)
         if "==> uname" not in result.stdout:
-            said = result.stderr.strip() or "no error output"
-            raise InfraError(f"{self.name}: cannot read image facts (exit code {result.rc}): "
-                             f"{said}")
+            raise InfraError(f"{self.name}: cannot read image facts: {result.stderr.strip()}")
         return parse_facts(result.stdout).with_node(self._node_image_version)
 
     def close(self) -> None:
