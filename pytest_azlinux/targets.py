@@ -17,11 +17,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Discriminator, SecretStr, Tag, TypeAdapter, ValidationError
 
 from .errors import TargetsError
+from .kind_table import BUILTIN_KINDS, TargetKind
 from .redaction import check_secret
 from .target_config import (
     DEFAULT_SSH_CONFIG,
@@ -77,12 +78,9 @@ __all__ = [  # the models are importable from here, as before the kinds table
     "validate_target",
 ]
 
-if TYPE_CHECKING:
-    from .kind_table import TargetKind
-
 DEFAULT_FILE_NAME = "azl-targets.yaml"
 AnyTarget = TargetConfig  # a validated target of any kind (the kind's own model)
-KindTable = Mapping[str, "TargetKind"]
+KindTable = Mapping[str, TargetKind]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -152,7 +150,7 @@ class TargetsFile:
 
     path: Path | None
     targets: Mapping[str, AnyTarget]
-    kinds: KindTable = field(default_factory=lambda: _builtin_kinds())
+    kinds: KindTable = field(default_factory=lambda: BUILTIN_KINDS)
     # Targets that name an unset ${VARIABLE}: the error, raised only if one is selected.
     unset_variables: Mapping[str, str] = field(default_factory=dict)
 
@@ -230,12 +228,6 @@ def _format_loc(loc: Sequence[int | str], tag: Any) -> str:
     return "".join(parts) or "(target)"
 
 
-def _builtin_kinds() -> KindTable:
-    from .kind_table import BUILTIN_KINDS
-
-    return BUILTIN_KINDS
-
-
 @functools.lru_cache(maxsize=8)
 def _adapter(entries: tuple[TargetKind, ...]) -> tuple[TypeAdapter[TargetConfig], Any]:
     """The validator of one kinds table: a union of every kind's models, told apart by the
@@ -270,7 +262,7 @@ def validate_target(
     raise TargetsError naming source, target and field. Relative paths to files a target
     reads (``inventory``, ``ssh_config``) are taken from ``base_dir`` (the targets file's
     directory)."""
-    table = _builtin_kinds() if kinds is None else kinds
+    table = BUILTIN_KINDS if kinds is None else kinds
     prefix = f"{source}: target {name!r}"
     names = ", ".join(table)
     if not isinstance(raw, Mapping):
@@ -330,7 +322,7 @@ def load_targets(
 ) -> TargetsFile:
     """Load a targets file on top of the built-in targets (``local``, ``lab``), against the
     kinds table (the built-in kinds by default)."""
-    table = _builtin_kinds() if kinds is None else kinds
+    table = BUILTIN_KINDS if kinds is None else kinds
     targets: dict[str, AnyTarget] = {
         name: validate_target(name, raw, "built-in", kinds=table)
         for name, raw in BUILTIN_TARGETS.items()
