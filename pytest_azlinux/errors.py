@@ -117,6 +117,11 @@ class ProbeUnavailable(InfraError):
     """The host cannot show what a check needs (e.g. securityfs not mounted)."""
 
 
+class NotRecorded(AzlError):
+    """A recorded image (``kind: recorded``) does not hold the evidence a check needs: the
+    check is a SKIP saying what was not recorded, never a FAIL and never an ERROR."""
+
+
 class CollectorError(InfraError):
     """An SELinux record source could not be read (missing tool, permission, exit code)."""
 

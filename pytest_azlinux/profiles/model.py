@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 SELinuxMode = Literal["disabled", "permissive", "enforcing"]
 AppArmorState = Literal["absent", "installed", "enabled"]
 KernelFlavour = Literal["default", "hwe", "mshv", "rt", "64k", "uvm", "ipe"]
+IpeMode = Literal["off", "audit", "enforce"]
+PackageSource = Literal["rpm", "dpkg", "spdx"]
+ModuleBlacklist = Literal["required", "forbidden"]
 
 T = TypeVar("T")
 
@@ -74,6 +78,22 @@ class ExpectDoc(_Model):
     sshd_client_alive_interval: Sourced[tuple[int, int]] | None = None
     lsm_include: Sourced[list[str]] | None = None
     lsm_exclude: Sourced[list[str]] | None = None
+    # Boot chain and immutable-image expectations (None: not checked on this image).
+    secure_boot: Sourced[bool] | None = None  # SecureBoot efivar says enabled
+    tpm: Sourced[bool] | None = None  # a TPM device is present
+    uki: Sourced[bool] | None = None  # booted from a unified kernel image
+    usrhash: Sourced[bool] | None = None  # ``usrhash=`` on the kernel command line
+    verity_ab: Sourced[bool] | None = None  # /usr from one of two A/B slots, the active one known
+    sysexts: Sourced[list[str]] | None = None  # system extensions that must be merged
+    selinux_policy: Sourced[str] | None = None  # the loaded policy's name ("targeted")
+    ipe_mode: Sourced[IpeMode] | None = None
+    module_blacklist: Sourced[ModuleBlacklist] | None = None
+    immutable: Sourced[bool] | None = None  # changes go into the image build, not the host
+    package_source: Sourced[PackageSource] | None = None  # where the image keeps its packages
+    # Support window: past ``support_ends`` a run FAILs test_image_supported.
+    support_ends: Sourced[date] | None = None
+    removed_on: Sourced[date] | None = None
+    successor: Sourced[str] | None = None
     # name -> rule; ``null`` drops a rule inherited through ``extends``.
     packages: dict[str, PackageRule | None] = Field(default_factory=dict)
 
@@ -144,6 +164,20 @@ class Profile(_Model):
     sshd_client_alive_interval: tuple[int, int] | None = None
     lsm_include: tuple[str, ...] = ()
     lsm_exclude: tuple[str, ...] = ()
+    secure_boot: bool | None = None
+    tpm: bool | None = None
+    uki: bool | None = None
+    usrhash: bool | None = None
+    verity_ab: bool | None = None
+    sysexts: tuple[str, ...] | None = None
+    selinux_policy: str | None = None
+    ipe_mode: IpeMode | None = None
+    module_blacklist: ModuleBlacklist | None = None
+    immutable: bool | None = None
+    package_source: PackageSource | None = None
+    support_ends: date | None = None
+    removed_on: date | None = None
+    successor: str | None = None
     packages: tuple[PackageMinimum, ...] = ()
     sources: Mapping[str, str] = Field(default_factory=dict)
     hardening_not_applicable: Mapping[str, str] = Field(default_factory=dict)

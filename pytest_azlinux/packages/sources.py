@@ -1,0 +1,29 @@
+"""The reads that list every installed package, one per place an image keeps them.
+
+Each prints one package per line (rpm, dpkg) or one ``==> PATH`` section per manifest
+(SPDX); the inventory parses them (``inventory.py``). A recorded image answers the same
+reads from its recording (``recorded/``), so both go through one parser.
+"""
+
+from __future__ import annotations
+
+from ..reads import Read
+
+MANIFEST_DIR = "/usr/share/os-manifests"
+MANIFEST_GLOB = f"{MANIFEST_DIR}/package-manifest*.spdx.json"
+
+# ``NAME<TAB>[EPOCH:]VERSION-RELEASE<TAB>ARCH`` per package (no epoch: no ``N:``).
+RPM_ALL = Read(
+    "rpm -qa --qf '%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\n' "
+    "2>/dev/null"
+)
+# ``PACKAGE<TAB>VERSION<TAB>ARCH<TAB>STATUS`` per package dpkg knows (installed: ``ii``).
+DPKG_ALL = Read(
+    "dpkg-query -W -f='${Package}\\t${Version}\\t${Architecture}\\t${db:Status-Abbrev}\\n' "
+    "2>/dev/null"
+)
+# ``==> PATH`` then the file's JSON, per manifest; no manifest: exit 3.
+SPDX_MANIFESTS = Read(
+    f"found=; for f in {MANIFEST_GLOB}; do [ -e \"$f\" ] || continue; found=1; "
+    "printf '==> %s\\n' \"$f\"; cat -- \"$f\" || exit 4; echo; done; [ -n \"$found\" ] || exit 3"
+)
