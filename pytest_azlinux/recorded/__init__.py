@@ -1,0 +1,1 @@
+"""Images replayed from their recordings: AgentBaker release notes, SPDX manifests."""
