@@ -21,6 +21,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 # Significance level of the rank test. benchstat's 0.05 is for a person reading one table; a
 # gate tests every metric of every host at once, and on the lab at 0.05 one unchanged pair of
@@ -77,22 +78,29 @@ def _coverage(n: int, k: int) -> float:
     return 1.0 - 2.0 * below / (1 << n)
 
 
-def smallest_p(n: int, m: int) -> float:
-    """The smallest two-sided p-value the rank test can give for ``n`` against ``m``
-    repetitions (every value of one run below every value of the other)."""
+Alternative = Literal["two-sided", "less", "greater"]  # how ``current`` lies against ``base``
+
+
+def smallest_p(n: int, m: int, alternative: Alternative = "two-sided") -> float:
+    """The smallest p-value the rank test can give for ``n`` against ``m`` repetitions
+    (every value of one run beyond every value of the other)."""
     if n < 1 or m < 1:
         return 1.0
-    return min(1.0, 2.0 / math.comb(n + m, n))
+    sides = 2.0 if alternative == "two-sided" else 1.0
+    return min(1.0, sides / math.comb(n + m, n))
 
 
-def can_decide(n: int, m: int, alpha: float = ALPHA) -> bool:
+def can_decide(n: int, m: int, alpha: float = ALPHA,
+               alternative: Alternative = "two-sided") -> bool:
     """Whether ``n`` against ``m`` repetitions can show a significant difference at all
-    (at 0.01: 5 against 5 yes, p >= 0.008; 4 against 4 no, p >= 0.029)."""
-    return smallest_p(n, m) < alpha
+    (two-sided at 0.01: 5 against 5 yes, p >= 0.008; 4 against 4 no, p >= 0.029)."""
+    return smallest_p(n, m, alternative) < alpha
 
 
-def mann_whitney_p(base: Sequence[float], current: Sequence[float]) -> float:
-    """Two-sided p-value of the Mann-Whitney U test (1.0 when all values are equal)."""
+def mann_whitney_p(base: Sequence[float], current: Sequence[float],
+                   alternative: Alternative = "two-sided") -> float:
+    """p-value of the Mann-Whitney U test (1.0 when all values are equal); ``less``: that
+    ``current`` lies below ``base``."""
     if not base or not current:
         raise ValueError("both samples need values")
     if len(set(base) | set(current)) == 1:
@@ -103,22 +111,34 @@ def mann_whitney_p(base: Sequence[float], current: Sequence[float]) -> float:
         # interleave, so SciPy's answer for that order is kept (5 against 5 have 252 orders;
         # a fleet's thousands of metrics then cost one SciPy call per order, not per metric).
         merged = sorted([(v, False) for v in base] + [(v, True) for v in current])
-        return _p_of_order(tuple(now for _, now in merged))
-    return _scipy_p(list(base), list(current))
+        return _p_of_order(tuple(now for _, now in merged), alternative)
+    return _scipy_p(list(base), list(current), alternative)
+
+
+def beyond_margin_p(base: Sequence[float], current: Sequence[float], margin: float,
+                    lower: bool) -> float:
+    """One-sided p-value that ``current`` lies more than ``margin`` (absolute) below
+    ``base`` (``lower``) or above it: the rank test of ``current`` against ``base`` moved by
+    the margin. Run-to-run drift (the load of a shared machine between two runs) moves every
+    repetition of a run a little, which the plain test calls significant; this asks whether
+    the repetitions show a change of a size that matters."""
+    if lower:
+        return mann_whitney_p([v - margin for v in base], current, "less")
+    return mann_whitney_p([v + margin for v in base], current, "greater")
 
 
 @functools.lru_cache(maxsize=4096)
-def _p_of_order(order: tuple[bool, ...]) -> float:
+def _p_of_order(order: tuple[bool, ...], alternative: Alternative) -> float:
     """The p-value of untied runs whose merged order is ``order`` (True: current run)."""
     ranks = list(range(len(order)))
     return _scipy_p([r for r, now in zip(ranks, order, strict=True) if not now],
-                    [r for r, now in zip(ranks, order, strict=True) if now])
+                    [r for r, now in zip(ranks, order, strict=True) if now], alternative)
 
 
-def _scipy_p(base: list[float], current: list[float]) -> float:
+def _scipy_p(base: list[float], current: list[float], alternative: Alternative) -> float:
     from scipy.stats import mannwhitneyu  # imported on use: writing a report never needs it
 
-    return float(mannwhitneyu(base, current, alternative="two-sided", method="auto").pvalue)
+    return float(mannwhitneyu(current, base, alternative=alternative, method="auto").pvalue)
 
 
 def robust_spread(values: Sequence[float]) -> float:

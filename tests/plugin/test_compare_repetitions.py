@@ -89,7 +89,8 @@ def test_unchanged_runs_compare_within_noise_with_medians_and_intervals(
     # -27.5 %, beyond the 20 % the test declared, but not significant (p = 0.095): not a gate
     code, text = azl(capsys, "report", "compare", str(base), str(shifted))
     assert code == 0, text
-    assert "| -27.5% | rank test: p=0.0952, not significant | within noise |" in share_row(text)
+    assert ("| -27.5% | rank test: beyond 20%; beyond 10%: p=0.0754 (one-sided), not significant "
+            "| within noise |") in share_row(text)
 
 
 def test_a_significant_cut_beyond_the_tolerance_regresses(
@@ -101,11 +102,12 @@ def test_a_significant_cut_beyond_the_tolerance_regresses(
     assert code == 1 and data["regressed"]
     ((reg,),) = [i["metric_regressions"] for i in data["images"]]
     assert reg["verdict"] == "regression" and reg["rule"] == "rank test"
-    assert reg["p_value"] == pytest.approx(2 / 252)  # every repetition lower
+    assert reg["p_value"] == pytest.approx(1 / 252)  # every repetition lower by over 10 %
     assert reg["base_ci"]["n"] == 5 and reg["current_ci"]["median"] == 0.487556
     code, text = azl(capsys, "report", "compare", str(base), str(cut))
     assert code == 1 and "**Metric regressions** (1)" in text
-    assert "| -32.4% | rank test: p=0.00794, significant at 0.01, beyond 20% | regression |" in text
+    assert ("| -32.4% | rank test: beyond 20%; beyond 10%: p=0.00397 (one-sided), significant at "
+            "0.01 | regression |") in text
 
 
 def test_too_few_repetitions_are_inconclusive_and_do_not_fail_the_gate(
@@ -116,7 +118,7 @@ def test_too_few_repetitions_are_inconclusive_and_do_not_fail_the_gate(
     assert code == 0, text
     assert "**Inconclusive (beyond the tolerance, too few repetitions to tell; not a gate)** " \
            "(1)" in text
-    assert "3 vs 3 repetitions: p >= 0.1, cannot reach 0.01 | inconclusive |" in text
+    assert "3 vs 3 repetitions: p >= 0.05, cannot reach 0.01 | inconclusive |" in text
     assert "1 metric value(s) compared (1 inconclusive)" in text
 
 
@@ -162,4 +164,5 @@ def test_the_html_page_shows_repetitions_intervals_and_the_verdict(
     html = page.read_text()
     assert '<td class="num nowrap">[0.4151, 0.5742] 94%</td>' in html
     assert '<td class="num" title="0.4151, 0.5742, 0.4694, 0.5209, 0.4876">5</td>' in html
-    assert 'title="p=0.00794, significant at 0.01, beyond 20%">regression</td>' in html
+    assert ('title="beyond 20%; beyond 10%: p=0.00397 (one-sided), significant at 0.01">'
+            'regression</td>') in html

@@ -105,13 +105,14 @@ def test_significant_but_within_the_tolerance_is_not_a_regression() -> None:
     assert row.p_value is not None and row.p_value < 0.05
     assert row.verdict == "within noise" and "within 20% tolerance" in row.note
     strict = judge_metric("t", "h", share(GBPS_RUN1), share(GBPS_RUN2), 0.05)  # alpha 0.01
-    assert strict.verdict == "within noise" and strict.note == "p=0.0317, not significant"
+    assert strict.verdict == "within noise"
+    assert strict.note == "beyond 5%; beyond 2.5%: p=0.0476 (one-sided), not significant"
 
 
 def test_a_cut_beyond_the_tolerance_and_significant_is_a_regression() -> None:
     cut = tuple(v * 0.7 for v in SHARE_RUN2)  # the same noise, 30 % lower
     row = judge_metric("t", "h", share(SHARE_RUN1), share(cut), 0.2)
-    assert row.verdict == "regression" and row.p_value == pytest.approx(2 / 252)
+    assert row.verdict == "regression" and row.p_value == pytest.approx(1 / 252)
     improved = judge_metric("t", "h", share(cut), share(SHARE_RUN1), 0.2)
     assert improved.verdict == "improvement"
     info = judge_metric("t", "h", share(SHARE_RUN1, gate=False), share(cut, gate=False), 0.2)
@@ -122,7 +123,7 @@ def test_too_few_repetitions_are_inconclusive_not_a_regression() -> None:
     cut = tuple(v * 0.5 for v in SHARE_RUN2[:3])
     row = judge_metric("t", "h", share(SHARE_RUN1[:3]), share(cut), 0.2)
     assert row.verdict == "inconclusive" and row.p_value is None
-    assert row.note == "3 vs 3 repetitions: p >= 0.1, cannot reach 0.01"
+    assert row.note == "3 vs 3 repetitions: p >= 0.05, cannot reach 0.01"
     # inside the tolerance the count does not matter
     same = judge_metric("t", "h", share(SHARE_RUN1[:3]), share(SHARE_RUN1[:3]), 0.2)
     assert same.verdict == "within noise"
@@ -206,3 +207,21 @@ def test_p_values_kept_per_order_are_scipys() -> None:
                 assert mann_whitney_p(base, current) == pytest.approx(expected, rel=1e-12)
     tied = ([200.0, 180.0, 200.0, 190.0, 210.0], [200.0, 460.0, 230.0, 250.0, 240.0])
     assert mann_whitney_p(*tied) == pytest.approx(mannwhitneyu(*tied).pvalue, rel=1e-12)
+
+
+# The 4-stream share of two unchanged lab runs on a busy machine (bench/bench_compare_noise.py,
+# second bench, runs 5 and 8; docs/network.md): every repetition of run 8 is lower (the plain
+# rank test: p = 0.008), but by a few per cent each; the median moved -25 % with the load.
+BUSY_RUN5 = (0.929357, 0.999303, 0.867788, 1.12338, 0.968595)
+BUSY_RUN8 = (0.85076, 0.624731, 0.825544, 0.726426, 0.667216)
+
+
+def test_a_whole_run_drifting_with_the_load_is_not_a_regression() -> None:
+    assert mann_whitney_p(BUSY_RUN5, BUSY_RUN8) == pytest.approx(2 / 252)
+    row = judge_metric("t", "h", share(BUSY_RUN5), share(BUSY_RUN8), 0.2)
+    assert row.change == pytest.approx(-0.25, abs=0.005)
+    assert row.verdict == "within noise" and row.p_value is not None and row.p_value > 0.01
+    assert "beyond 10%" in row.note and "not significant" in row.note
+    # the same two runs 30 % further apart are a regression
+    cut = tuple(v * 0.7 for v in BUSY_RUN8)
+    assert judge_metric("t", "h", share(BUSY_RUN5), share(cut), 0.2).verdict == "regression"
