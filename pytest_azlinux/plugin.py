@@ -103,6 +103,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="extra image profile directories (add to or override the shipped profiles)",
     )
     group.addoption(
+        "--azl-today", metavar="YYYY-MM-DD",
+        help="the day support windows are judged on (default: ini azl_today, else today); "
+        "for reproducible runs",
+    )
+    group.addoption(
         "--azl-hardening-level", type=int, choices=(1, 2), metavar="1|2",
         help="hardening controls to run: 1 (level 1) or 2 (levels 1 and 2); default: the "
         "target's suites.hardening.level, else 1",
@@ -131,6 +136,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("azl_command_timeout", "default remote command timeout (s)", default="60")
     parser.addini("azl_connect_workers", "hosts prepared at once",
                   default=str(DEFAULT_CONNECT_WORKERS))
+    parser.addini("azl_today", "the day support windows are judged on (YYYY-MM-DD)", default="")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -192,6 +198,9 @@ def _register_suites(config: pytest.Config) -> dict[str, LoadedSuite]:
 
 def pytest_configure(config: pytest.Config) -> None:
     suites = _register_suites(config)
+    from .posture.fixtures import run_day
+
+    run_day(config)  # a bad --azl-today is exit 4 before anything runs
     if config.pluginmanager.hasplugin("xdist"):
         from . import xdist_scheduling
 

@@ -4,6 +4,7 @@ a time when each host's first image test comes up."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from ..reads import Read
 from ..runstate import SESSION_KEY, item_host
 from ..session import AzlSession
 from . import gather
+from .support import parse_day
 
 MARKER = "azl_image"
 
@@ -53,3 +55,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             hosts.add((param.target.name, param.spec.name))
     if hosts:
         azl.read_ahead(ImageReads(session.config, azl, frozenset(hosts)))
+
+
+def run_day(config: pytest.Config) -> dt.date:
+    """The day support windows are judged on: ``--azl-today``, else the ini value
+    ``azl_today``, else today (UTC). A bad value is a usage error (exit 4), one line."""
+    raw = config.getoption("azl_today", default=None)
+    where = "--azl-today"
+    if not raw:
+        try:
+            raw = config.getini("azl_today")
+        except ValueError:  # not registered: the plugin is not the one that loaded us
+            raw = ""
+        where = "ini azl_today"
+    if not raw:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return parse_day(str(raw))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
+
+
+@pytest.fixture(scope="session")
+def azl_today(pytestconfig: pytest.Config) -> dt.date:
+    """The day the run judges support windows on (``--azl-today`` for reproducible runs)."""
+    return run_day(pytestconfig)

@@ -71,6 +71,17 @@ def host_profile(config: pytest.Config, host: Host, target: SelectedTarget) -> P
     pytest.fail(message, pytrace=False)  # outside the except: no chained traceback
 
 
+def successor_profile(
+    config: pytest.Config, target: SelectedTarget, profile: Profile
+) -> Profile | None:
+    """``profile.successor`` as a profile of the same profile set, or None (no successor, or
+    one that names no profile: the message then shows the text as written)."""
+    if not profile.successor:
+        return None
+    profiles = load_profiles(profile_dirs(config, target))
+    return profiles.get(profile.successor) if profile.successor in profiles else None
+
+
 @pytest.fixture
 def azl_profile(
     request: pytest.FixtureRequest, azl_host: Host, azl_target: SelectedTarget

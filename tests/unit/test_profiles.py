@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,13 @@ def test_every_shipped_profile_resolves_with_sources() -> None:
         "aks-node-3.0-pre-202511",
         "aks-node-3.0",
         "mariner-2.0",
+        "acl-3.0",
+        "acl-3.0-fips",
+        "aks-node-acl",
+        "aks-node-acl-fips",
+        "aks-node-osguard",
+        "azl-4.0",
+        "azl-4.0-fips",
     ):
         assert wanted in names
     for profile in profiles.all():
@@ -70,6 +78,10 @@ def test_every_shipped_profile_resolves_with_sources() -> None:
             assert profile.source(field) != "not set in this profile", (profile.name, field)
         for rule in profile.packages:
             assert rule.source
+        if profile.successor is not None:  # a successor is a profile one can move to
+            assert profile.successor in profiles, (profile.name, profile.successor)
+        if profile.removed_on is not None:
+            assert profile.support_ends is not None and profile.removed_on > profile.support_ends
 
 
 def test_shipped_expectations_follow_the_reference() -> None:
@@ -90,6 +102,43 @@ def test_shipped_expectations_follow_the_reference() -> None:
     assert runc is not None and runc.min == "1.1.12" and runc.required
     assert "CVE-2024-21626" in p.get("aks-node-3.0").source("packages.runc")
     assert p.get("mariner-2.0").os_id == "mariner"
+
+
+def test_new_images_follow_their_sources() -> None:
+    p = load_profiles()
+    acl = p.get("acl-3.0")
+    assert (acl.selinux, acl.selinux_policy, acl.ipe_mode) == ("enforcing", "targeted", "off")
+    assert acl.secure_boot and acl.tpm and acl.uki and acl.usrhash
+    assert acl.verity_usr and acl.verity_ab and acl.immutable
+    assert acl.sysexts == ("containerd",) and acl.package_source == "spdx" and acl.sshd
+    assert acl.fips is False and p.get("acl-3.0-fips").fips is True
+    assert p.get("aks-node-acl").module_blacklist == "required"
+    assert p.get("aks-node-acl-fips").fips is True
+    osguard = p.get("aks-node-osguard")
+    assert osguard.chain[:2] == ("aks-node-osguard", "azl-3.0-osguard")
+    assert osguard.module_blacklist == "required" and osguard.uki and osguard.fips
+    assert p.get("aks-node-3.0").module_blacklist == "forbidden"
+    assert p.get("azl-3.0").module_blacklist is None  # AgentBaker's rule is for AKS nodes
+    four = p.get("azl-4.0")
+    assert (four.selinux, four.apparmor, four.package_source) == ("enforcing", "absent", "rpm")
+    assert four.kernel_flavour is None  # not verifiable: left unset, the description says so
+    assert "kernel flavour" in four.description
+    assert p.get("azl-4.0-fips").package("dracut-fips") is not None
+
+
+def test_support_windows_are_the_announced_dates() -> None:
+    p = load_profiles()
+    for name in ("azl-3.0-osguard", "azl-3.0-osguard-ci", "aks-node-osguard"):
+        osguard = p.get(name)
+        assert (osguard.support_ends, osguard.removed_on) == (date(2026, 12, 10), date(2027, 3, 10))
+        assert "Azure/AKS#5950" in osguard.source("support_ends")
+    assert p.get("azl-3.0-osguard").successor == "acl-3.0"
+    assert p.get("aks-node-osguard").successor == "aks-node-acl"
+    mariner = p.get("mariner-2.0")
+    assert mariner.support_ends == date(2025, 11, 30) and mariner.successor == "azl-3.0"
+    assert "Azure/AKS#4988" in mariner.source("support_ends")
+    for name in ("azl-3.0", "acl-3.0", "aks-node-acl", "azl-4.0"):
+        assert p.get(name).support_ends is None  # no end announced
 
 
 def test_aliases_and_abstract() -> None:
@@ -227,8 +276,8 @@ expect:
 def test_missing_directory_and_unknown_name(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="profiles directory does not exist"):
         load_profiles([tmp_path / "nope"])
-    with pytest.raises(ProfileError, match=r"host h1: unknown profile 'azl-4.0' \(known: "):
-        load_profiles().get("azl-4.0", wanted_by="host h1")
+    with pytest.raises(ProfileError, match=r"host h1: unknown profile 'azl-9.9' \(known: "):
+        load_profiles().get("azl-9.9", wanted_by="host h1")
 
 
 def test_profile_error_is_an_azl_error() -> None:
@@ -311,6 +360,63 @@ def test_detection(
     assert name == expected
     assert reason
     load_profiles().get(name)  # every detected name exists
+
+
+DATA = Path(__file__).parent.parent / "data" / "os-release"
+ACL_OS_RELEASE = (DATA / "acl-3.0.20260706.os-release").read_text()
+OSGUARD_OS_RELEASE = (DATA / "azurelinux-3.0-osguard.os-release").read_text()
+# Azure Linux 4.0: the fields its own image tests assert (ID, VERSION_ID; microsoft/azurelinux
+# base/images/tests/cases/static/test_os_release.py). Not a verbatim file: none is public.
+AZL4_OS_RELEASE = 'NAME="Azure Linux"\nID=azurelinux\nVERSION_ID="4.0"\n'
+
+
+def _acl_with_id(os_id: str) -> str:
+    """The shipped ACL os-release with the ID an earlier ACL build reported (AgentBaker
+    docs/acl-build-issues.md: 'ACL reports ID=acl')."""
+    return ACL_OS_RELEASE.replace("ID=azurelinux\n", f"ID={os_id}\n")
+
+
+NODE = "kubernetes.azure.com/node-image-version"
+
+
+@pytest.mark.parametrize(
+    ("os_release", "cmdline", "labels", "expected"),
+    [
+        (ACL_OS_RELEASE, "usrhash=ab12", {}, "acl-3.0"),
+        (ACL_OS_RELEASE, "fips=1", {}, "acl-3.0-fips"),
+        (_acl_with_id("acl"), "", {}, "acl-3.0"),
+        (_acl_with_id("azurecontainerlinux"), "", {}, "acl-3.0"),
+        (OSGUARD_OS_RELEASE, "fips=1 ipe.enforce=0", {}, "azl-3.0-osguard"),
+        (AZL4_OS_RELEASE, "console=ttyS0 earlyprintk=ttyS0 rd.shell=0", {}, "azl-4.0"),
+        (AZL4_OS_RELEASE, "console=ttyS0 fips=1 rd.shell=0", {}, "azl-4.0-fips"),
+        # node image versions as AKS spells them
+        (ACL_OS_RELEASE, "", {NODE: "AKSAzureContainerLinux-202606.01.0"}, "aks-node-acl"),
+        (ACL_OS_RELEASE, "", {NODE: "AKSAzureLinux-aclgen2TL-202609.23.0"}, "aks-node-acl"),
+        (ACL_OS_RELEASE, "", {NODE: "AKSAzureLinux-aclgen2fipsTL-202609.23.0"},
+         "aks-node-acl-fips"),
+        (ACL_OS_RELEASE, "", {NODE: "AKSAzureContainerLinux-202606.01.0",
+                              "kubernetes.azure.com/fips_enabled": "true"}, "aks-node-acl-fips"),
+        (OSGUARD_OS_RELEASE, "fips=1", {NODE: "AKSAzureLinux-OSGuardV3gen2fipsTL-202512.18.0"},
+         "aks-node-osguard"),
+        (MARINER_OS_RELEASE, "", {NODE: "AKSAzureLinux-V2gen2-202512.18.0"}, "mariner-2.0"),
+    ],
+)
+def test_detection_of_the_new_images(
+    os_release: str, cmdline: str, labels: dict[str, str], expected: str
+) -> None:
+    name, reason = detect_profile_name(facts(os_release, "6.6.143.1-1.azl3", cmdline), labels)
+    assert name == expected
+    assert reason
+    load_profiles().get(name)
+
+
+def test_acl_is_told_from_azure_linux_3_by_variant_not_id() -> None:
+    acl = facts(ACL_OS_RELEASE, "6.6.143.1-1.azl3")
+    assert acl.os_id == "azurelinux"  # the same ID as Azure Linux 3.0
+    selected = select_profile(load_profiles(), acl)
+    assert selected.name == "acl-3.0"
+    assert "VARIANT_ID=azurecontainerlinux" in selected.reason
+    assert acl.image_key == "azurelinux-3.0.20260706-azurecontainerlinux"
 
 
 def test_detection_reason_names_what_was_seen() -> None:
