@@ -84,6 +84,7 @@ class RecordedImage:
     version: str | None  # YYYYMM.DD.N, from the file name
     node_image_version: str | None  # the node label's value, where its shape is known
     os_release: Mapping[str, str]
+    os_release_text: str  # the section's lines as recorded
     proc_version: str | None
     kernel_release: str | None
     arch: str | None
@@ -240,6 +241,7 @@ def parse_release_notes(text: str, path: Path | str) -> RecordedImage:
         version=version,
         node_image_version=node_image_version(sku, flavour, version),
         os_release=os_release,
+        os_release_text="".join(line + "\n" for line in sections["os-release"]),
         proc_version=proc_version,
         kernel_release=kernel_release,
         arch=arch,
