@@ -132,7 +132,8 @@ def parse_facts(text: str) -> ImageFacts:
         kv = parse_key_values(release_files.get(path, ""))
         build = build or kv.get("AZURELINUX_BUILD_NUMBER") or kv.get("MARINER_BUILD_NUMBER")
     lsb = parse_key_values(release_files.get("/etc/lsb-release", ""))
-    uname = sections.get("uname", "").splitlines()
+    # by line, not the stripped text: a recording that lacks the release leaves line 1 empty
+    uname = list(found["uname"].lines) if "uname" in found else []
     kernel = uname[0].strip() if uname else ""
     arch = uname[1].strip() if len(uname) > 1 else ""
     version = osr.get("VERSION", "")

@@ -154,6 +154,7 @@ def test_os_guard(pytester: pytest.Pytester) -> None:
     assert not [n for n, (o, _) in outcomes.items() if o in ("error", "failed")], outcomes
     image = props["azurelinux-3.0.20260107-osguard"]
     assert image["azl.node_image_version"] == "AKSAzureLinux-OSGuardV3gen2fipsTL-202608.20.0"
+    assert image.get("azl.kernels", "") == ""  # not recorded: no kernel is claimed
 
 
 LIVE_TESTS = """
