@@ -410,8 +410,10 @@ def _skip_live_suites_on_recordings(item: pytest.Item) -> None:
     for mark in item.iter_markers():
         if mark.name in live:
             suite, what = live[mark.name]
-            pytest.skip(f"{recorded[0].spec.address}: a recorded image; the {suite} suite "
-                        f"needs a running host (it {what})")
+            # reported at the test, as a skip marker's is (pytest's own skipping does so)
+            raise pytest.skip.Exception(
+                f"{recorded[0].spec.address}: a recorded image; the {suite} suite needs a "
+                f"running host (it {what})", _use_item_location=True)
 
 
 @pytest.hookimpl(wrapper=True)
