@@ -28,6 +28,9 @@ FACTS_SCRIPT = (
     "printf '==> hostname\\n'; hostname 2>/dev/null || cat /proc/sys/kernel/hostname"
 )
 FACTS = Read(FACTS_SCRIPT, sudo=False)  # read by ``Host.facts``, once per host
+# A recording's answer to FACTS names, in this section, the facts it does not hold.
+NOT_RECORDED = "not-recorded"
+MISSING_FACTS = ("kernel", "arch", "cmdline", "release_files")
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -51,6 +54,9 @@ class ImageFacts:
     node_image_version: str | None = None
     os_release: Mapping[str, str] = field(default_factory=dict)
     release_files: Mapping[str, str] = field(default_factory=dict)
+    # facts a recording does not hold (``kernel``, ``arch``, ``cmdline``, ``release_files``),
+    # from its ``not-recorded`` section; a live host shows them all (empty)
+    missing: frozenset[str] = frozenset()
 
     @property
     def image_key(self) -> str:
@@ -115,7 +121,7 @@ def parse_key_values(text: str) -> dict[str, str]:
 
 def parse_facts(text: str) -> ImageFacts:
     """Build ImageFacts from the output of ``FACTS_SCRIPT``."""
-    found = split_sections(text, (*FACT_FILES, "uname", "cmdline", "hostname"))
+    found = split_sections(text, (*FACT_FILES, "uname", "cmdline", "hostname", NOT_RECORDED))
     sections = {name: section.text for name, section in found.items()}
     osr = parse_key_values(sections.get("/etc/os-release", ""))
     release_files = {
@@ -126,7 +132,10 @@ def parse_facts(text: str) -> ImageFacts:
         kv = parse_key_values(release_files.get(path, ""))
         build = build or kv.get("AZURELINUX_BUILD_NUMBER") or kv.get("MARINER_BUILD_NUMBER")
     lsb = parse_key_values(release_files.get("/etc/lsb-release", ""))
-    uname = sections.get("uname", "").splitlines()
+    # by line, not the stripped text: a recording that lacks the release leaves line 1 empty
+    uname = list(found["uname"].lines) if "uname" in found else []
+    kernel = uname[0].strip() if uname else ""
+    arch = uname[1].strip() if len(uname) > 1 else ""
     version = osr.get("VERSION", "")
     version_id = osr.get("VERSION_ID", "")
     # VERSION is "3.0.20251021" on Azure Linux; elsewhere (Debian) prose: keep VERSION_ID.
@@ -142,10 +151,11 @@ def parse_facts(text: str) -> ImageFacts:
         variant=osr.get("VARIANT") or None,
         build_number=build,
         lsb_release=lsb.get("DISTRIB_RELEASE"),
-        kernel=uname[0].strip() if uname else "",
-        arch=uname[1].strip() if len(uname) > 1 else "",
+        kernel=kernel,
+        arch=arch,
         cmdline=tuple(sections.get("cmdline", "").split()),
         hostname=sections.get("hostname", "").strip(),
         os_release=osr,
         release_files=release_files,
+        missing=frozenset(sections.get(NOT_RECORDED, "").split()),
     )

@@ -19,6 +19,7 @@ from .target_config import (
     ImageTarget,
     LabTarget,
     LocalTarget,
+    RecordedTarget,
     SshConfigTarget,
     SshTarget,
     TargetConfig,
@@ -63,6 +64,7 @@ BUILTIN: tuple[TargetKind, ...] = (
     TargetKind("lab", LabTarget, "pytest_azlinux.lab.target:resolve_lab_target"),
     TargetKind("cluster", ClusterTarget, "pytest_azlinux.cluster.target:resolve_cluster_target"),
     TargetKind("image", ImageTarget, "pytest_azlinux.kinds.image:resolve"),
+    TargetKind("recorded", RecordedTarget, "pytest_azlinux.kinds.recorded:resolve"),
 )
 
 

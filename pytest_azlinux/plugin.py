@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from . import __version__, builtin, hookspecs
-from .errors import ConfigError, HostUnreachable, InfraError, TargetsError
+from .errors import ConfigError, HostUnreachable, InfraError, NotRecorded, TargetsError
 from .image.capabilities import apply_capabilities
 from .image.options import apply_image_options
 from .kinds import kind_table
@@ -28,6 +28,7 @@ from .report.model import PROP_OUTCOME
 from .requirements import apply_requirements
 from .runstate import COLLECTOR_KEY as COLLECTOR_KEY  # xdist_scheduling reads it here
 from .runstate import (
+    LIVE_MARKERS_KEY,
     SESSION_KEY,
     WRITTEN_KEY,
     bind_item,
@@ -193,6 +194,9 @@ def _register_suites(config: pytest.Config) -> dict[str, LoadedSuite]:
         if not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module, name)
     _check_mark_expression(config, {_marker_name(line) for line in lines})
+    config.stash[LIVE_MARKERS_KEY] = {
+        _marker_name(line): (s.suite.name, s.suite.live)
+        for s in suites.values() if s.suite.live for line in s.suite.markers}
     return suites
 
 
@@ -399,8 +403,26 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     worker learns its hosts a batch at a time: see xdist_scheduling)."""
     azl = item.config.stash.get(SESSION_KEY, None)
     host = item_host(item)
+    _skip_live_suites_on_recordings(item)
     if azl is not None and host is not None:
         azl.prepare_batch_of(host.id)
+
+
+def _skip_live_suites_on_recordings(item: pytest.Item) -> None:
+    """A test of a suite that acts on a running host (``Suite.live``) is a SKIP on a
+    recorded image, saying why, before its fixtures try to run anything there."""
+    recorded = [p for p in (*item_hosts(item), item_host(item))
+                if p is not None and p.spec.access == "recorded"]
+    if not recorded:
+        return
+    live = item.config.stash.get(LIVE_MARKERS_KEY, {})
+    for mark in item.iter_markers():
+        if mark.name in live:
+            suite, what = live[mark.name]
+            # reported at the test, as a skip marker's is (pytest's own skipping does so)
+            raise pytest.skip.Exception(
+                f"{recorded[0].spec.address}: a recorded image; the {suite} suite needs a "
+                f"running host (it {what})", _use_item_location=True)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -409,7 +431,14 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     azl = item.config.stash.get(SESSION_KEY, None)
-    if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
+    if (call.excinfo is not None and call.excinfo.errisinstance(NotRecorded)
+            and call.when in ("setup", "call")):
+        # a recorded image lacks the evidence: a SKIP saying what (not a finding, and the
+        # host is not dead: its other tests read what it holds)
+        path, line, _ = item.reportinfo()
+        report.outcome = "skipped"
+        report.longrepr = (str(path), (line or 0) + 1, f"Skipped: {call.excinfo.value}")
+    elif call.excinfo is not None and call.excinfo.errisinstance(InfraError):
         if call.when == "call":
             report.user_properties.append((PROP_OUTCOME, "error"))
         host = item_host(item)

@@ -15,6 +15,9 @@ effects (starting iperf3, formatting a disk) do not go here: they still call ``h
   ``==> NAME [ARGS]`` sections (image facts, the hardening read, a sentinel check).
 - ``ReadSource``: what a suite reads on every host it runs on; the session fetches the
   declared sources while it prepares the hosts, concurrently (``AzlSession.read_ahead``).
+- ``ReplaysReads``: a transport that answers reads from a recording of the machine instead
+  of running them (``kind: recorded``); a read the recording does not hold raises
+  ``NotRecorded`` naming it (``Read.label``, or the command).
 
 A new evidence source is a declaration: its ``Read`` constants (or a function of the host's
 facts that returns them) next to its pure parser, a function that gets them with
@@ -27,11 +30,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .command import build_command
-from .errors import InfraError
+from .errors import CommandFailed, InfraError, NotRecorded
 from .transport.protocol import CommandResult
 
 if TYPE_CHECKING:
@@ -41,18 +44,47 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Read:
     """One read-only command (arguments shell-quoted) and whether it runs as root
-    (``None``: as the host's target says)."""
+    (``None``: as the host's target says). ``label`` says in words what it reads (for a
+    recording that does not hold it); it is not part of the read's identity."""
 
     script: str
     sudo: bool | None = None
+    label: str = field(default="", compare=False)
 
     @classmethod
     def of(cls, cmd: str, *args: object, sudo: bool | None = None) -> Read:
         return cls(build_command(cmd, args), sudo)
 
+    @classmethod
+    def file(cls, path: str, sudo: bool | None = None) -> Read:
+        """The content of the file ``path`` (exit non-zero, no output: missing or unreadable);
+        the one way a file is read, so a recording can answer it by path."""
+        return cls(build_command("cat -- %s 2>/dev/null", (path,)), sudo, f"the file {path}")
+
+    @property
+    def words(self) -> str:
+        """What the read reads, in words (its label, else its command's first line)."""
+        if self.label:
+            return self.label
+        first = self.script.strip().splitlines()[0] if self.script.strip() else ""
+        return f"the output of `{first[:70]}{'...' if len(first) > 70 else ''}`"
+
 
 # What a suite wants read on a host while the session prepares it (empty: nothing there).
 ReadSource = Callable[["Host"], Iterable[Read]]
+
+
+@runtime_checkable
+class ReplaysReads(Protocol):
+    """A transport whose machine is a recording: reads are answered from it, not run."""
+
+    def answer(self, read: Read) -> CommandResult | None:
+        """The recorded result of ``read``; None: the recording does not hold it."""
+        ...
+
+    def not_recorded(self, what: Read | str) -> NotRecorded:
+        """The error for evidence the recording does not hold (a read, or in words)."""
+        ...
 
 
 # -- the framing ---------------------------------------------------------------------------
@@ -162,11 +194,38 @@ class HostReads:
         self.host = host
         self.results: dict[Read, CommandResult] = {}
         self._lock = threading.Lock()
+        transport = host.transport
+        self.replay = transport if isinstance(transport, ReplaysReads) else None
+
+    @property
+    def replayed(self) -> bool:
+        """Whether the host is a recording (reads answered from it, nothing run)."""
+        return self.replay is not None
+
+    def not_recorded(self, what: str) -> NotRecorded:
+        """The error for evidence ``what`` (in words) that the host's recording lacks."""
+        if self.replay is not None:
+            return self.replay.not_recorded(what)
+        return NotRecorded(f"{self.host.name}: the host does not show {what}")
+
+    def _answer(self, read: Read) -> CommandResult:
+        assert self.replay is not None
+        found = self.replay.answer(read)
+        if found is None:
+            raise self.replay.not_recorded(read)
+        return found
 
     def fetch(self, reads: Iterable[Read]) -> None:
-        """Run the reads not fetched yet: one round trip for the user's, one for root's."""
+        """Run the reads not fetched yet: one round trip for the user's, one for root's. On
+        a recording, keep the answers it holds (the others raise when a test gets them)."""
         with self._lock:
             todo = [r for r in dict.fromkeys(reads) if r not in self.results]
+            if self.replay is not None:
+                for r in todo:
+                    found = self.replay.answer(r)
+                    if found is not None:
+                        self.results[r] = found
+                return
             for sudo in (False, True):
                 batch = [r for r in todo if self._as_root(r) is sudo]
                 if not batch:
@@ -206,5 +265,11 @@ class HostReads:
         self, read: Read, *, timeout: float | None = None, check: bool = False
     ) -> CommandResult:
         """Run ``read`` now and keep nothing (its answer changes between calls); ``check``:
-        a non-zero exit raises ``CommandFailed``, as ``host.run`` does."""
+        a non-zero exit raises ``CommandFailed``, as ``host.run`` does. A recording answers
+        what it holds (the same answer each time)."""
+        if self.replay is not None:
+            found = self._answer(read)
+            if check and found.rc != 0:
+                raise CommandFailed(self.host.name, read.script, found.rc, found.stderr)
+            return found
         return self.host.run(read.script, sudo=read.sudo, timeout=timeout, check=check)

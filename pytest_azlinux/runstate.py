@@ -29,6 +29,8 @@ COLLECTOR_KEY = pytest.StashKey[ReportCollector]()  # the controller's per-image
 WRITTEN_KEY = pytest.StashKey[list[ImageReport]]()  # the reports written at the end
 SELINUX_STATE_KEY = pytest.StashKey["_RunState"]()  # the SELinux suite's run-wide state
 BASELINES_KEY = pytest.StashKey[dict[str, "HostBaseline"]]()  # hardening: one read per host
+# the markers of suites that need a running host -> (suite, what it does there)
+LIVE_MARKERS_KEY = pytest.StashKey[dict[str, tuple[str, str]]]()
 # hardening: host id -> the controls collected for it (after -k/-m), by id
 COLLECTED_KEY = pytest.StashKey[dict[str | None, dict[str, "Control"]]]()
 

@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 from . import settings as suite_settings
 from .cleanup import CleanupLedger
-from .errors import InfraError, TargetsError
+from .errors import InfraError, NotRecorded, TargetsError
 from .host import Host
-from .kinds.protocol import HostsStarting
+from .kinds.protocol import HostsStarting, MakesTransports
 from .reads import ReadSource
 from .targets import AnyTarget, HostSpec, TargetsFile, check_spec
 from .transport.local import LocalTransport
@@ -252,7 +252,7 @@ class AzlSession:
         runs again there and is reported in that test."""
         with self._lock:
             sources = list(self._read_ahead)
-        with contextlib.suppress(InfraError):
+        with contextlib.suppress(InfraError, NotRecorded):  # a recording lacking a read
             for _ in range(READ_AHEAD_ROUNDS):
                 wanted = [r for source in sources for r in source(host)
                           if r not in host.reads.results]
@@ -329,7 +329,10 @@ class AzlSession:
 
 
 def make_transport(spec: HostSpec, context: Any = None) -> Transport:
-    """The transport of ``spec``'s access; ``context`` is its target's (a cluster's client)."""
+    """The transport of ``spec``'s access; ``context`` is its target's (a cluster's client,
+    or one that makes its transports itself: ``MakesTransports``)."""
+    if isinstance(context, MakesTransports):
+        return context.transport(spec)
     if spec.access == "local":
         return LocalTransport(spec.name)
     if spec.access == "ssh":

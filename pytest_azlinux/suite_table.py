@@ -24,12 +24,16 @@ class Suite:
     ``markers`` are marker lines (``"azl_network: network throughput suite"``), ``fixtures``
     a module registered as a pytest plugin, ``settings`` a ``"module:Class"`` naming the
     ``SuiteSettings`` model of ``suites.<name>`` (without one, the mapping is taken as it is).
+    ``live``: what the suite does that needs a running host (``"measures throughput between
+    hosts"``); its tests are skipped on a recorded image, saying so. None: it reads evidence
+    a recording may hold.
     """
 
     name: str
     markers: tuple[str, ...] = ()
     fixtures: str | None = None
     settings: str | None = None
+    live: str | None = None
 
 
 @dataclass(frozen=True)

@@ -289,3 +289,17 @@ class ImageTarget(TargetConfig):
     def image_format(self) -> ImageFormat | None:
         """The format given, else the one the suffix names (None: qemu-img decides)."""
         return self.format or IMAGE_SUFFIXES.get(Path(self.path).suffix.lower())
+
+
+class RecordedTarget(TargetConfig):
+    """``kind: recorded``: images replayed from their recordings, nothing booted or reached.
+    ``path``: an AgentBaker release-notes file, or a directory of them (``*.txt``: one host
+    per file, named after the file's stem); relative to the targets file."""
+
+    kind: Literal["recorded"]
+    path: str
+
+    @field_validator("path")
+    @classmethod
+    def _relative_to_file(cls, value: str, info: ValidationInfo) -> str:
+        return _config_path(value, info)

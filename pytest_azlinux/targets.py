@@ -35,6 +35,7 @@ from .target_config import (
     JumpHost,
     LabTarget,
     LocalTarget,
+    RecordedTarget,
     SshConfigTarget,
     SshHostEntry,
     SshSettings,
@@ -60,6 +61,7 @@ __all__ = [  # the models are importable from here, as before the kinds table
     "KindTable",
     "LabTarget",
     "LocalTarget",
+    "RecordedTarget",
     "SshConfigTarget",
     "SshHostEntry",
     "SshSettings",
@@ -115,7 +117,7 @@ class HostSpec:
 
     name: str
     target: str
-    access: Literal["local", "ssh", "kube"]
+    access: Literal["local", "ssh", "kube", "recorded"]
     address: str = "localhost"
     port: int = 22
     user: str | None = None

@@ -98,8 +98,8 @@ class SentinelWindows:
 
     def _watch(self, param: HostParam) -> HostWatch | None:
         settings = param.target.settings_for(SentinelSettings)
-        if not settings.enabled:
-            return None
+        if not settings.enabled or param.spec.access == "recorded":
+            return None  # a recording has no kernel log, units or denials to watch
         watch = self.watches.get(param.id)
         if watch is None:
             watch = self.watches[param.id] = HostWatch(param.id, param.spec.access == "local")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..targets import AnyTarget, HostSpec
+from ..transport.protocol import Transport
 
 
 @dataclass(frozen=True)
@@ -42,4 +43,13 @@ class HostsStarting(Protocol):
 
     def wait_ready(self, host: str) -> None:
         """Return once ``host`` can be connected to; raise an InfraError if it never will."""
+        ...
+
+
+@runtime_checkable
+class MakesTransports(Protocol):
+    """A context that makes its hosts' transports itself (a recorded image's answers its
+    reads from the recording): the session asks it before the access's own transport."""
+
+    def transport(self, spec: HostSpec) -> Transport:
         ...

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import ProbeUnavailable
 from ..host import Host
+from ..packages.sources import RPM_ALL
 from ..reads import Read
 from ..selinux.mode import MODE_READS
 from ..transport.protocol import CommandResult
@@ -34,7 +35,7 @@ _SBIN = "PATH=$PATH:/usr/sbin:/sbin"  # non-root login shells often lack sbin
 
 
 def _cat(path: str, sudo: bool | None = None) -> Read:
-    return Read.of("cat -- %s 2>/dev/null", path, sudo=sudo)
+    return Read.file(path, sudo)
 
 
 def _which(command: str) -> Read:
@@ -117,7 +118,12 @@ def package_backend(host: Host) -> Backend:
 
 
 def installed_packages(host: Host, names: Sequence[str]) -> tuple[Backend, dict[str, str]]:
-    """``(backend, {name: version})`` of those of ``names`` that are installed."""
+    """``(backend, {name: version})`` of those of ``names`` that are installed. On a
+    recorded image, from its recorded package list (``RPM_ALL``: the same ``NAME<TAB>EVR``
+    columns the rpm query prints); one that holds none raises ``NotRecorded``."""
+    if host.reads.replayed:
+        listed = parse_query("rpm", host.reads.get(RPM_ALL).stdout)
+        return "rpm", {n: v for n, v in listed.items() if n in set(names)}
     backend = package_backend(host)
     if not names:
         return backend, {}

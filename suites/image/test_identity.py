@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from pytest_azlinux.host import Host
-from pytest_azlinux.posture.assertions import assert_no_findings
+from pytest_azlinux.posture.assertions import assert_no_findings, require_facts
 from pytest_azlinux.posture.identity import (
     check_expected_version,
     check_profile_identity,
@@ -25,6 +25,7 @@ def test_os_release_matches_profile(azl_host: Host, azl_profile: Profile) -> Non
 
 
 def test_release_files_agree(azl_host: Host, azl_profile: Profile) -> None:
+    require_facts(azl_host, "release_files")
     assert_no_findings(check_release_files_agree(azl_host.facts), azl_profile)
 
 

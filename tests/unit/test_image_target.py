@@ -58,7 +58,7 @@ def test_bad_fields_name_the_field(fields: dict[str, object], where: str) -> Non
 
 def test_unknown_kind_lists_image() -> None:
     with pytest.raises(TargetsError,
-                       match="expected one of local, ssh, ansible, lab, cluster, image"):
+                       match="expected one of local, ssh, ansible, lab, cluster, image, recorded"):
         parse_targets("targets:\n  x: {kind: vm}\n", "t.yaml", env={})
 
 

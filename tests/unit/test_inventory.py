@@ -393,7 +393,7 @@ def test_targets_file_schema(tmp_path: Path) -> None:
         ("{kind: ansible, inventory: x, hosts: [a]}", "field 'hosts': Extra inputs"),
         ("{kind: ansible, inventory: x, defaults: {port: 0}}", "field 'defaults.port'"),
         ("{kind: ansibel, inventory: x}", "unknown kind 'ansibel' \\(expected one of local, ssh, "
-                                          "ansible, lab, cluster, image\\)"),
+                                          "ansible, lab, cluster, image, recorded\\)"),
         ("{kind: null, inventory: x}", "field 'kind': unknown kind None"),
     ],
 )
