@@ -107,8 +107,12 @@ def _bed_of(args: argparse.Namespace) -> ClusterBed:
 
 
 def _down(args: argparse.Namespace) -> int:
-    left = _bed_of(args).down(keep_logs=False)
-    if left:
+    bed = _bed_of(args)
+    existed = args.root.exists()
+    left = bed.down(keep_logs=False)
+    if not existed:
+        print(f"cluster test bed down; nothing was at {args.root}")
+    elif left:
         print(f"cluster test bed down; kept {args.root}: it holds what the bed did not write "
               f"({', '.join(left)})")
     else:
