@@ -31,6 +31,16 @@ FACTS = Read(FACTS_SCRIPT, sudo=False)  # read by ``Host.facts``, once per host
 # A recording's answer to FACTS names, in this section, the facts it does not hold.
 NOT_RECORDED = "not-recorded"
 MISSING_FACTS = ("kernel", "arch", "cmdline", "release_files")
+# Labels AKS sets on every node (reserved: users cannot change them): the node image and its
+# OS SKU. os-sku is what the pool was created with (``AzureLinux``), os-sku-requested the
+# SKU as the API request spelled it, os-sku-effective the versioned SKU the node runs
+# (``AzureLinux3``). Sources: learn.microsoft.com/azure/aks/use-labels (reserved system
+# labels); Azure/karpenter-provider-azure hack/validation/aks_requirements.sh
+# (commit cc4512ff6b6e1462a46d5042bc2b2354bfd6a0d2), the labels AKS manages.
+LABEL_NODE_IMAGE = "kubernetes.azure.com/node-image-version"
+LABEL_OS_SKU = "kubernetes.azure.com/os-sku"
+LABEL_OS_SKU_EFFECTIVE = "kubernetes.azure.com/os-sku-effective"
+LABEL_OS_SKU_REQUESTED = "kubernetes.azure.com/os-sku-requested"
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -51,7 +61,10 @@ class ImageFacts:
     arch: str = ""
     cmdline: tuple[str, ...] = ()
     hostname: str = ""
-    node_image_version: str | None = None
+    node_image_version: str | None = None  # AKS nodes: the node image (LABEL_NODE_IMAGE)
+    os_sku: str | None = None  # AKS nodes: LABEL_OS_SKU
+    os_sku_effective: str | None = None  # AKS nodes: LABEL_OS_SKU_EFFECTIVE
+    os_sku_requested: str | None = None  # AKS nodes: LABEL_OS_SKU_REQUESTED
     os_release: Mapping[str, str] = field(default_factory=dict)
     release_files: Mapping[str, str] = field(default_factory=dict)
     # facts a recording does not hold (``kernel``, ``arch``, ``cmdline``, ``release_files``),
@@ -92,6 +105,15 @@ class ImageFacts:
 
     def with_node(self, node_image_version: str | None) -> ImageFacts:
         return replace(self, node_image_version=node_image_version)
+
+    def with_node_labels(self, labels: Mapping[str, str]) -> ImageFacts:
+        """These facts with what the node's AKS labels say of its image (none elsewhere)."""
+        return replace(
+            self, node_image_version=labels.get(LABEL_NODE_IMAGE) or None,
+            os_sku=labels.get(LABEL_OS_SKU) or None,
+            os_sku_effective=labels.get(LABEL_OS_SKU_EFFECTIVE) or None,
+            os_sku_requested=labels.get(LABEL_OS_SKU_REQUESTED) or None,
+        )
 
 
 def kernel_series(release: str) -> tuple[int, int]:

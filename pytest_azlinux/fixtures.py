@@ -17,6 +17,10 @@ from .report.model import (
     PROP_FACTS,
     PROP_HOST,
     PROP_IMAGE,
+    PROP_NODE_IMAGE,
+    PROP_OS_SKU,
+    PROP_OS_SKU_EFFECTIVE,
+    PROP_OS_SKU_REQUESTED,
     PROP_TARGET,
     format_samples,
 )
@@ -57,8 +61,13 @@ def _bind(request: pytest.FixtureRequest, session: AzlSession, param: HostParam)
     props.append((PROP_FACTS, json.dumps({
         "image": facts.image_key, "os_id": facts.os_id, "version": facts.version,
         "variant": facts.variant_name, "kernels": [facts.kernel],
-        "node_image_version": facts.node_image_version,
+        "node_image_version": facts.node_image_version, "os_sku": facts.os_sku,
     })))
+    for name, value in ((PROP_NODE_IMAGE, facts.node_image_version), (PROP_OS_SKU, facts.os_sku),
+                        (PROP_OS_SKU_EFFECTIVE, facts.os_sku_effective),
+                        (PROP_OS_SKU_REQUESTED, facts.os_sku_requested)):
+        if value:  # an AKS node's image, on each of its tests (its JUnit properties)
+            props.append((name, value))
     return host
 
 

@@ -52,9 +52,6 @@ class Host:
         self.default_timeout = default_timeout
         self._lock = threading.Lock()
         self.reads = HostReads(self)  # what was read from this host in this run
-        self._node_image_version: str | None = spec.labels.get(
-            "kubernetes.azure.com/node-image-version"
-        )
 
     @property
     def name(self) -> str:
@@ -142,7 +139,7 @@ class Host:
         result = self.reads.get(FACTS)
         if "==> uname" not in result.stdout:
             raise InfraError(f"{self.name}: cannot read image facts: {result.stderr.strip()}")
-        return parse_facts(result.stdout).with_node(self._node_image_version)
+        return parse_facts(result.stdout).with_node_labels(self.spec.labels)
 
     def close(self) -> None:
         self.transport.close()

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ApiError, TargetsError
+from ..facts import LABEL_NODE_IMAGE, LABEL_OS_SKU, LABEL_OS_SKU_EFFECTIVE
 from .api import retry
 from .limits import declared_limits
 
 LABEL_POOL = "agentpool"
-LABEL_NODE_IMAGE = "kubernetes.azure.com/node-image-version"
-LABEL_OS_SKU = "kubernetes.azure.com/os-sku"
 LABEL_FIPS = "kubernetes.azure.com/fips_enabled"
 LABEL_MODE = "kubernetes.azure.com/mode"
 
@@ -44,6 +43,10 @@ class NodeFacts:
     @property
     def os_sku(self) -> str | None:
         return self.labels.get(LABEL_OS_SKU)
+
+    @property
+    def os_sku_effective(self) -> str | None:
+        return self.labels.get(LABEL_OS_SKU_EFFECTIVE)
 
     @property
     def fips_enabled(self) -> bool | None:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from ..errors import ApiError, ClusterError, PermissionDenied, PodSecurityRejected
 from ..transport.protocol import CommandResult
 from .api import NOT_ON_CONFLICT, api_error, api_failure, exec_client, retry, wait_for
+from .pod_start import PodStart
 from .runs import MANAGED_BY, MANAGED_LABEL, RunLedger
 
 PodProfile = Literal["restricted", "baseline", "privileged"]
@@ -159,12 +160,15 @@ def _safe_level(api: Any, namespace: str) -> str:
 def wait_running(
     api: Any, namespace: str, name: str, timeout: float, node: str | None = None
 ) -> Any:
-    """Wait until the pod runs with every container ready; fail fast when it cannot.
-    ``node``: where it was pinned (else read from the pod, one more request)."""
+    """Wait until the pod runs with every container ready; fail as soon as it cannot (the pod
+    ended, or a container waits for a reason only a change can end: ``pod_start.py``), with
+    the kubelet's message. ``node``: where it was pinned (else read from the pod, one more
+    request)."""
     from .k8s import client
 
     core = client.CoreV1Api(api)
     pod: list[Any] = [None]
+    start = PodStart()
 
     def check() -> tuple[bool, str]:
         p = retry(lambda: core.read_namespaced_pod(name, namespace), f"read pod {name}")
@@ -173,6 +177,9 @@ def wait_running(
         if phase in ("Failed", "Succeeded"):
             raise ClusterError(f"pod {namespace}/{name} ended ({phase}) before it could be used: "
                                f"{p.status.message or p.status.reason or ''}")
+        blocker = start.blocker(api.sanitize_for_serialization(p))  # the API's JSON
+        if blocker:  # known now: waiting out the timeout would only hide the kubelet's word
+            raise ClusterError(f"pod {namespace}/{name} on node {node} cannot start: {blocker}")
         waiting = [
             f"{c.name}: {c.state.waiting.reason}"
             for c in p.status.container_statuses or [] if c.state and c.state.waiting

@@ -17,14 +17,15 @@ def register_cluster(subparsers: Any) -> None:
         "cluster", help="the cluster test bed: real kube-apiserver + etcd, kwok-simulated nodes")
     sub = cluster.add_subparsers(dest="cluster_command", required=True, metavar="ACTION")
 
-    def common(p: argparse.ArgumentParser) -> None:
+    def common(p: argparse.ArgumentParser) -> None:  # one flag set for up, down and status
         p.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                        help=f"state directory (default $AZL_TESTBED_ROOT or {DEFAULT_ROOT})")
+        p.add_argument("--lab", metavar="NAME",
+                       help="up: bind a pool to the hosts of this running lab (exec runs "
+                       "inside them); down, status: the bed must be the one bound to this lab")
 
     up = sub.add_parser("up", help="start the bed (builds binaries on first use)")
     common(up)
-    up.add_argument("--lab", metavar="NAME",
-                    help="bind a pool to the hosts of this running lab (exec runs inside them)")
     up.add_argument("--lab-pool", default="canary", help="pool name of the lab-backed nodes")
     up.add_argument("--real-nodes", type=int, default=0, metavar="N",
                     help="also boot N real nodes (lab VMs with containerd and a kubelet; "
@@ -66,6 +67,7 @@ def _up(args: argparse.Namespace) -> int:
     pools: dict[str, str] = {}
     real: set[str] = set()
     if lab is not None:
+        bed.record_lab(lab.name)
         nodes = add_lab_pool(bed, args.lab_pool, lab)
         pools[f"nodepool-{args.lab_pool}"] = args.lab_pool
         print(f"pool {args.lab_pool}: {len(nodes)} nodes backed by lab {args.lab}")
@@ -92,18 +94,40 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bed_of(args: argparse.Namespace) -> ClusterBed:
+    """The bed at ``--root``; with ``--lab``, refused unless it is bound to that lab (a bed
+    that is not started is bound to none: nothing to refuse)."""
+    bed = ClusterBed(args.root)
+    if args.lab and bed.running():
+        bound = bed.state().lab
+        if bound != args.lab:
+            raise BedError(f"the test bed at {args.root} is bound to "
+                           f"{f'lab {bound}' if bound else 'no lab'}, not lab {args.lab}")
+    return bed
+
+
 def _down(args: argparse.Namespace) -> int:
-    ClusterBed(args.root).down()
-    print("cluster test bed down")
+    bed = _bed_of(args)
+    existed = args.root.exists()
+    left = bed.down(keep_logs=False)
+    if not existed:
+        print(f"cluster test bed down; nothing was at {args.root}")
+    elif left:
+        print(f"cluster test bed down; kept {args.root}: it holds what the bed did not write "
+              f"({', '.join(left)})")
+    else:
+        print(f"cluster test bed down; {args.root} removed")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    bed = ClusterBed(args.root)
+    bed = _bed_of(args)
     running = bed.running()
     if not running:
         print("cluster test bed: not started")
         return 1
+    if bed.state().lab:
+        print(f"lab {bed.state().lab}")
     for name, alive in running.items():
         print(f"{name:26} {'running' if alive else 'DEAD'}")
     if bed.is_up():

@@ -116,19 +116,36 @@ def check_expected_version(facts: ImageFacts, expected: str) -> list[Finding]:
     ]
 
 
+def _groups(values: Mapping[str, str]) -> tuple[int, str]:
+    """How many distinct values, and ``value: host, host; value: host`` sorted by value."""
+    groups: dict[str, list[str]] = {}
+    for host, value in values.items():
+        groups.setdefault(value, []).append(host)
+    found = "; ".join(f"{value}: {', '.join(sorted(hosts))}"
+                      for value, hosts in sorted(groups.items()))
+    return len(groups), found
+
+
+_MIXED_SOURCE = ("the target's expect.allow_mixed_images is false (set it to true for a mixed "
+                 "fleet)")
+
+
 def check_one_image(images: Mapping[str, str]) -> list[Finding]:
     """All hosts of a target run one image: ``{host: image key}``."""
-    groups: dict[str, list[str]] = {}
-    for host, key in images.items():
-        groups.setdefault(key, []).append(host)
-    if len(groups) <= 1:
+    count, found = _groups(images)
+    if count <= 1:
         return []
-    found = "; ".join(f"{key}: {', '.join(sorted(hosts))}" for key, hosts in sorted(groups.items()))
-    return [
-        Finding(
-            "images",
-            "one image on every host",
-            f"{len(groups)} images ({found})",
-            "the target's expect.allow_mixed_images is false (set it to true for a mixed fleet)",
-        )
-    ]
+    return [Finding("images", "one image on every host", f"{count} images ({found})",
+                    _MIXED_SOURCE)]
+
+
+def check_one_node_image(node_images: Mapping[str, str]) -> list[Finding]:
+    """All AKS nodes of a target run one node image: ``{node: node image version}`` (the
+    ``kubernetes.azure.com/node-image-version`` label). A pool half upgraded runs two node
+    images even where their OS images agree (a node image also carries the kubelet,
+    containerd and the cached container images), so it is judged on its own."""
+    count, found = _groups(node_images)
+    if count <= 1:
+        return []
+    return [Finding("node_images", "one node image version on every node",
+                    f"{count} node image versions ({found})", _MIXED_SOURCE)]

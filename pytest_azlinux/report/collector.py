@@ -49,7 +49,10 @@ from .model import (
 from .run_dir import HTML_NAME, clear_run_files
 
 _PROP_ORDER = ("azl.image", "azl.os_id", "azl.version", "azl.variant", "azl.kernels",
-               "azl.node_image_version", "azl.target", "azl.hosts")
+               "azl.node_image_version", "azl.os_sku", "azl.target", "azl.hosts")
+# Facts the hosts of one image may not share (one OS image under two AKS node images, a
+# kernel update on some hosts): the suite property lists each, comma-separated.
+_MANY = ("kernels", "node_image_version", "os_sku")
 
 
 @dataclass
@@ -261,7 +264,7 @@ class ReportCollector:
         props: dict[str, str] = {}
         if not group.startswith("target-"):
             props["azl.image"] = group
-        for key in ("os_id", "version", "variant", "kernels", "node_image_version"):
+        for key in ("os_id", "version", "variant", "kernels", "node_image_version", "os_sku"):
             value = facts.get(key)
             if value:
                 text = ",".join(sorted(value)) if isinstance(value, list) else str(value)
@@ -279,9 +282,10 @@ class ReportCollector:
     def _merge_facts(self, facts: dict[str, Any]) -> None:
         entry = self._facts.setdefault(str(facts.get("image")), {})
         for key, value in facts.items():
-            if key == "kernels":
-                known = entry.setdefault("kernels", [])
-                known.extend(k for k in value if k and k not in known)
+            if key in _MANY:  # hosts of one image may differ here: every value is kept
+                values = value if isinstance(value, list) else [value]
+                known = entry.setdefault(key, [])
+                known.extend(v for v in values if v and v not in known)
             elif value:
                 entry[key] = value
 

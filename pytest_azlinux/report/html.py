@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import ReportError
 from .compare import ImageRun, Tolerances, compare_image, load_images, pair_images
 from .compare_metrics import MetricChange
-from .model import FAILING, NO_THRESHOLD, CaseRecord, Metric, finding_text
+from .model import FAILING, NO_THRESHOLD, PROP_NODE_IMAGE, CaseRecord, Metric, finding_text
 from .run_dir import HTML_GENERATOR
 from .stats import median_ci
 from .summary import Score, counts_of, hardening_scores
@@ -76,6 +76,7 @@ class HostView:
     anchor: str
     tests: list[TestView] = field(default_factory=list)
     counts: str = ""
+    node_image: str = ""  # an AKS node's image (its label), on its card
 
 
 @dataclass
@@ -98,7 +99,8 @@ class ImageView:
 
 _FACTS = (("azl.image", "image"), ("azl.os_id", "OS"), ("azl.version", "version"),
           ("azl.variant", "variant"), ("azl.kernels", "kernels"),
-          ("azl.node_image_version", "node image"), ("azl.target", "target"),
+          ("azl.node_image_version", "node image"), ("azl.os_sku", "OS SKU"),
+          ("azl.target", "target"),
           ("azl.hosts", "hosts"), ("azl.started", "started"),
           ("azl.plugin_version", "plugin version"), ("azl.shards", "shards merged"))
 
@@ -237,8 +239,9 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
         own = by_host[host]
         # A host lists its tests that need a look, and the others where the page has them.
         shown = [view(c) for c in own if c.outcome != "passed" or c.nodeid in listed]
+        node_image = next((v for c in own if (v := c.properties.get(PROP_NODE_IMAGE))), "")
         hosts.append(HostView(host, anchor("h", run.name, host), shown,
-                              counts_line(counts_of(own).as_dict())))
+                              counts_line(counts_of(own).as_dict()), node_image))
     metrics = [_metric_view(run.name, c, m, past.get((c.nodeid, m.name), []),
                             verdicts.get((c.nodeid, m.name)))
                for c in cases for m in c.metrics]

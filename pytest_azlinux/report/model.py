@@ -25,6 +25,11 @@ PROP_HOST = "azl.host"
 PROP_TARGET = "azl.target"
 PROP_IMAGE = "azl.image"
 PROP_FACTS = "azl.facts"
+# On every test of an AKS node: what the node's labels say of its image (facts.py, LABEL_*).
+PROP_NODE_IMAGE = "azl.node_image_version"
+PROP_OS_SKU = "azl.os_sku"
+PROP_OS_SKU_EFFECTIVE = "azl.os_sku_effective"
+PROP_OS_SKU_REQUESTED = "azl.os_sku_requested"
 # "error": an infrastructure error raised in the call phase; "waived": a failure accepted by
 # a waiver (the azl.waiver.* properties say which).
 PROP_OUTCOME = "azl.outcome"

@@ -26,12 +26,30 @@ Check = Callable[[str, Mapping[str, str]], str | None]
 ONE_IMAGE = "one-image"
 
 
-def one_image(target: str, images: Mapping[str, str]) -> str | None:
-    """All hosts of the target run one image: ``{host: image key}``."""
-    from ..posture.identity import check_one_image  # not loaded by the report tools otherwise
+def image_evidence(image_key: str, node_image_version: str | None) -> str:
+    """What ``one-image`` judges of a host: its image key, and on an AKS node its node image
+    version after a space (neither holds spaces: image keys are made of ``[A-Za-z0-9._-]``, as
+    label values are). Reports written before node images were judged hold the key alone."""
+    return f"{image_key} {node_image_version}" if node_image_version else image_key
 
-    findings = check_one_image(images)
-    return f"target {target}: {findings[0].line()}" if findings else None
+
+def one_image(target: str, evidence: Mapping[str, str]) -> str | None:
+    """All hosts of the target run one image, and all its AKS nodes one node image:
+    ``{host: image_evidence(...)}``."""
+    # not loaded by the report tools otherwise
+    from ..posture.identity import check_one_image, check_one_node_image
+
+    images: dict[str, str] = {}
+    node_images: dict[str, str] = {}
+    for host, value in evidence.items():
+        key, _, node_image = value.partition(" ")
+        images[host] = key
+        if node_image:
+            node_images[host] = node_image
+    findings = check_one_image(images) + check_one_node_image(node_images)
+    if not findings:
+        return None
+    return f"target {target}: " + "\n".join(f.line() for f in findings)
 
 
 CHECKS: dict[str, Check] = {ONE_IMAGE: one_image}

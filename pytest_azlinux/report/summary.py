@@ -123,7 +123,8 @@ def _image_section(run: ImageRun, max_rows: int) -> list[str]:
     out = ["", f"### {md_cell(run.name)}"]
     facts = [f"{label} `{md_cell(props[key])}`" for key, label in (
         ("azl.target", "target"), ("azl.version", "version"), ("azl.variant", "variant"),
-        ("azl.node_image_version", "node image"), ("azl.started", "started"),
+        ("azl.node_image_version", "node image"), ("azl.os_sku", "OS SKU"),
+        ("azl.started", "started"),
     ) if props.get(key)]
     if facts:
         out.append(", ".join(facts))

@@ -26,6 +26,7 @@ from ..errors import (
     ConnectionLost,
     HostUnreachable,
     PermissionDenied,
+    PodSecurityRejected,
 )
 from ..targets import HostSpec
 from .protocol import CommandResult
@@ -170,6 +171,8 @@ class KubeTransport:
             try:
                 create_pod(ctx.api, ctx.ledger, body)
                 wait_running(ctx.api, ctx.namespace, name, ctx.pod_timeout, self.node)
+            except PodSecurityRejected:  # the namespace's level refused it: not a lost node
+                raise
             except ClusterError as exc:
                 raise self._unreachable(str(exc)) from None
             self._pod = name

@@ -14,7 +14,7 @@ from pytest_azlinux.posture.identity import (
     check_release_files_agree,
 )
 from pytest_azlinux.profiles import Profile
-from pytest_azlinux.report.rejudge import ONE_IMAGE, judge_target
+from pytest_azlinux.report.rejudge import ONE_IMAGE, image_evidence, judge_target
 from pytest_azlinux.session import SelectedTarget
 
 pytestmark = pytest.mark.azl_image
@@ -42,11 +42,14 @@ def test_one_image_per_target(
     azl_hosts: list[Host], azl_target: SelectedTarget,
     record_property: Callable[[str, object], None],
 ) -> None:
-    """Judged again by ``azl report merge`` over every shard's hosts (report/rejudge.py)."""
+    """One image on every host, and on AKS nodes one node image version (a pool half
+    upgraded names both versions and the nodes on each). Judged again by ``azl report
+    merge`` over every shard's hosts (report/rejudge.py)."""
     __tracebackhide__ = True
     if azl_target.config.expect.allow_mixed_images:
         pytest.skip(f"not applicable: target {azl_target.name} allows mixed images")
-    failure = judge_target(record_property, ONE_IMAGE, azl_target.name,
-                           {h.name: h.facts.image_key for h in azl_hosts})
+    evidence = {h.name: image_evidence(h.facts.image_key, h.facts.node_image_version)
+                for h in azl_hosts}
+    failure = judge_target(record_property, ONE_IMAGE, azl_target.name, evidence)
     if failure:
         pytest.fail(failure, pytrace=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,11 +40,14 @@ from pytest_azlinux.errors import (
 )
 from pytest_azlinux.host import Host
 from pytest_azlinux.kinds.protocol import Resolved
+from pytest_azlinux.lab.bed import ClusterBed, NodeImage, write_targets
+from pytest_azlinux.lab.hostproc import enter_cmd
+from pytest_azlinux.report.junit import read_cases
 from pytest_azlinux.targets import ClusterTarget, HostSpec, load_targets
 from pytest_azlinux.transport.kube import READY_WITHIN, KubeTransport
 from tests.fixtures.child import ROOT, child_pytest, wait_for_output
 from tests.fixtures.cluster import BedHandle
-from tests.fixtures.junit import junit_outcomes
+from tests.fixtures.junit import junit_outcomes, junit_properties
 
 # Deadlines scaled to what is awaited, with room for a busy machine (no speed assumed):
 # a child pytest starts (interpreter, collection, target resolution: STARTUP), makes a debug
@@ -102,13 +106,16 @@ def _node_host(resolved: Resolved, spec: HostSpec, timeout: float = 30) -> Host:
     return Host(spec, KubeTransport(spec, resolved.context), timeout)
 
 
-def _connect_error(name: str, target: ClusterTarget) -> str:
-    """The ``HostUnreachable`` message of connecting to the target's first node."""
+def _connect_error(name: str, target: ClusterTarget,
+                   error: type[Exception] = HostUnreachable) -> str:
+    """The message of ``error`` (exactly that type) raised connecting to the target's first
+    node."""
     with _resolved(name, target) as resolved:
         host = _node_host(resolved, resolved.hosts[0], 10)
         try:
-            with pytest.raises(HostUnreachable) as info:
+            with pytest.raises(error) as info:
                 host.transport.connect()
+            assert type(info.value) is error, repr(info.value)
             return str(info.value)
         finally:
             host.close()
@@ -211,15 +218,144 @@ def test_pod_security_rejection_is_reported(cluster_bed: BedHandle) -> None:
         message = str(info.value)
         assert "refused by Pod Security" in message and "enforce=restricted" in message
         assert "privileged" in message
-        # the debug-pod transport reports it as an unreachable host, naming the cause
+        # the debug-pod transport reports it as what it is (docs/cluster.md), not as a lost
+        # node: PodSecurityRejected naming the pod, the node and the namespace's level
         target = _target(cluster_bed, namespace=namespace)
         assert ensure_namespace(api, namespace, "privileged") is False  # not ours: untouched
-        assert "Pod Security" in _connect_error("restricted", target)
+        said = _connect_error("restricted", target, PodSecurityRejected)
+        assert "refused by Pod Security" in said and "enforce=restricted" in said, said
+        assert f"on node {cluster_bed.canary_nodes[0]}" in said, said
         # a run joined it (record written) without touching it: the namespace is the user's
         annotations = core.read_namespace(namespace).metadata.annotations or {}
         assert not [a for a in annotations if a.startswith("azl.io/")], annotations
     finally:
         core.delete_namespace(namespace)
+
+
+# A pool half upgraded from one weekly AKS node image to the next, on one OS image.
+NODE_OLD, NODE_NEW = "AKSAzureLinux-V3gen2-202611.01.0", "AKSAzureLinux-V3gen2-202611.08.0"
+
+
+def _mixed_pool(bed: BedHandle, pool: str) -> dict[str, str]:
+    """Four kwok nodes of ``pool``, two on each node image, all bound to the lab's azl3 host
+    (one OS image): ``{node: node image version}``."""
+    host = next(h for h in bed.lab.hosts if h.variant == "azl3")
+    enter = list(enter_cmd(host))
+    if enter and enter[0] == "nsenter":  # this machine's, not the pod-side shim
+        import shutil
+
+        enter[0] = shutil.which("nsenter") or "/usr/bin/nsenter"
+    nodes: dict[str, str] = {}
+    for i, version in enumerate((NODE_OLD, NODE_OLD, NODE_NEW, NODE_NEW)):
+        [name] = bed.bed.add_pool(pool, 1, image=NodeImage(node_image_version=version),
+                                  prefix=f"aks-{pool}-27182818-vmss", start=i)
+        bed.bed.bind_node(name, enter)
+        nodes[name] = version
+    return nodes
+
+
+def test_mixed_node_images_are_facts_properties_and_a_finding(
+    cluster_bed: BedHandle, tmp_path: Path
+) -> None:
+    """Each test on a node carries the node's image version and OS SKU labels; one image
+    per target names both node image versions and the nodes on each; the per-image report
+    and its HTML page show the node images."""
+    pool = "mixed"
+    nodes = _mixed_pool(cluster_bed, pool)
+    targets = write_targets(cluster_bed.bed, tmp_path / "targets.yaml", {"nodepool-mixed": pool})
+    junit, reports = tmp_path / "junit.xml", tmp_path / "reports"
+    try:
+        proc = child_pytest(targets, tmp_path, str(ROOT / "suites" / "image" / "test_identity.py"),
+                            "--azl-target", "nodepool-mixed", f"--junitxml={junit}",
+                            "--azl-junit-dir", str(reports))
+        with _child(proc, cluster_bed):
+            out, _ = proc.communicate(timeout=SUITE_WITHIN)
+    finally:
+        cluster_bed.bed.remove_pool(pool)
+    text = out.decode(errors="replace")
+    assert junit.exists(), text[-3000:]
+    outcomes = junit_outcomes(junit)
+    old = ", ".join(n for n, v in nodes.items() if v == NODE_OLD)
+    new = ", ".join(n for n, v in nodes.items() if v == NODE_NEW)
+    outcome, message = outcomes["test_one_image_per_target[nodepool-mixed]"]
+    assert outcome == "failed", (outcome, message)
+    assert f"2 node image versions ({NODE_OLD}: {old}; {NODE_NEW}: {new})" in message, message
+    assert "images: expected one image" not in message, message  # one OS image
+    # every test on a node carries that node's labels (pytest's JUnit)
+    props = junit_properties(junit)
+    for node, version in nodes.items():
+        cases = [name for name in props if name.endswith(f"[{node}]")]
+        assert cases, sorted(props)
+        for name in cases:
+            assert props[name]["azl.node_image_version"] == version, (name, props[name])
+            assert props[name]["azl.os_sku"] == "AzureLinux", (name, props[name])
+            assert props[name]["azl.os_sku_effective"] == "AzureLinux3", (name, props[name])
+    # the per-image report: both node images on the suite, each case with its node's
+    [report] = [r for r in reports.glob("*.xml") if not r.name.startswith("target-")]
+    suites, cases = read_cases(report)
+    [suite] = suites.values()
+    assert suite["azl.node_image_version"] == f"{NODE_OLD},{NODE_NEW}", suite
+    assert suite["azl.os_sku"] == "AzureLinux", suite
+    for case in cases:
+        assert case.properties["azl.node_image_version"] == nodes[case.host], case
+    page = (reports / "index.html").read_text()
+    for node, version in nodes.items():
+        assert re.search(rf"<strong>{node}</strong> <span class=\"node-image\"[^>]*>{version}<",
+                         page), node
+    assert f"{NODE_OLD},{NODE_NEW}" in page
+
+
+def _azl(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """``azl ARGV`` in this process: exit code, and what it printed (stdout + stderr)."""
+    from pytest_azlinux.cli import main
+
+    capsys.readouterr()
+    try:
+        rc = main(list(argv))
+    except SystemExit as exc:  # argparse refusing the command line
+        rc = int(exc.code or 0)
+    out = capsys.readouterr()
+    return rc, out.out + out.err
+
+
+def test_bed_commands_take_one_flag_set_and_down_removes_the_state_directory(
+    cluster_bed: BedHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``azl lab cluster up|status|down`` all take ``--root`` and ``--lab``; ``down`` leaves
+    no state directory behind (but keeps what the bed did not write there)."""
+    lab = cluster_bed.lab.name
+    root = Path(f"/var/lib/azl-testbed/pytest-cli-{os.getpid()}")
+    cmd = ("lab", "cluster")
+    assert _azl(capsys, *cmd, "status", "--root", str(root), "--lab", lab) == (
+        1, "cluster test bed: not started\n")
+    rc, said = _azl(capsys, *cmd, "up", "--root", str(root), "--lab", lab, "--lab-pool", "cli")
+    try:
+        assert rc == 0, said
+        rc, said = _azl(capsys, *cmd, "status", "--root", str(root), "--lab", lab)
+        assert rc == 0 and f"lab {lab}" in said and "cli=3" in said, said
+        rc, said = _azl(capsys, *cmd, "status", "--root", str(root), "--lab", "other")
+        assert (rc, said) == (2, f"azl: error: the test bed at {root} is bound to lab {lab}, "
+                                 "not lab other\n")
+        rc, said = _azl(capsys, *cmd, "down", "--root", str(root), "--lab", "other")
+        assert rc == 2 and "not lab other" in said, said
+        assert ClusterBed(root).is_up()  # refused: still up
+        rc, said = _azl(capsys, *cmd, "down", "--root", str(root), "--lab", lab)
+        assert (rc, said) == (0, f"cluster test bed down; {root} removed\n")
+        assert not root.exists()
+    finally:
+        ClusterBed(root).down(keep_logs=False)
+    # a root that already held something of its own: the bed's files go, the rest stays
+    root.mkdir(parents=True)
+    (root / "notes.txt").write_text("mine\n")
+    (root / "logs").mkdir()
+    (root / "logs" / "etcd.log").write_text("old\n")
+    try:
+        rc, said = _azl(capsys, *cmd, "down", "--root", str(root))
+        assert rc == 0 and "(notes.txt)" in said, said
+        assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+    finally:
+        (root / "notes.txt").unlink()
+        root.rmdir()
 
 
 def _write_suite(tmp: Path, body: str) -> Path:

@@ -10,6 +10,7 @@ bound to a namespaced lab host) lives in the same cluster beside them.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -24,6 +25,7 @@ import yaml
 from pytest_azlinux.cluster.pods import profile_pod_manifest
 from pytest_azlinux.cluster.runs import MANAGED_BY, MANAGED_LABEL
 from pytest_azlinux.cluster.target import resolve_cluster_target
+from pytest_azlinux.errors import HostUnreachable
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.lab.bed import ClusterBed, add_lab_pool, find_binaries, write_targets
 from pytest_azlinux.lab.bed.node_images import POD_IMAGE
@@ -219,6 +221,64 @@ def test_pods_get_the_isolation_their_profile_asks_for(real_bed: RealBed) -> Non
     assert "CapEff:\t000001ffffffffff" in privileged, privileged
     assert "Seccomp:\t0" in privileged, privileged
     assert "apparmor=unconfined" in privileged, privileged
+
+
+# A registry address no node can reach beyond itself: the node's own loopback, where nothing
+# listens on port 9 (containerd's pull is refused at once; no traffic leaves the VM).
+UNPULLABLE = "127.0.0.1:9/azl-absent/busybox:1"
+RECORDED_PODS = ROOT / "tests" / "data" / "pods"
+
+
+def test_an_image_that_cannot_be_pulled_ends_the_wait_with_the_kubelets_words(
+    real_bed: RealBed,
+) -> None:
+    """A debug pod whose image cannot be pulled: the node is unreachable as soon as the
+    kubelet backs off the pull (not after ``pod_timeout``), and the error quotes the kubelet
+    (the image and the cause). The pod's status at each poll is kept under
+    ``tests/data/pods/`` when ``AZL_RECORD_PODS`` is set (the unit tests read those files)."""
+    from pytest_azlinux.cluster import pod_start
+    from pytest_azlinux.host import Host
+    from pytest_azlinux.transport.kube import KubeTransport
+
+    target = load_targets(real_bed.targets_file).get("nodepool-real")
+    assert isinstance(target, ClusterTarget)
+    target = target.model_copy(update={"debug_image": UNPULLABLE})
+    resolved = resolve_cluster_target("nodepool-real", target, start=True)
+    assert resolved.undo is not None
+    seen: list[dict[str, Any]] = []
+    record = os.environ.get("AZL_RECORD_PODS")
+    real_start = pod_start.PodStart.blocker
+
+    def keep(self: pod_start.PodStart, pod: Any) -> str | None:  # the real judge, watched
+        seen.append(pod)
+        return real_start(self, pod)
+
+    spec = resolved.hosts[0]
+    host = Host(spec, KubeTransport(spec, resolved.context), 30)  # type: ignore[arg-type]
+    pod_start.PodStart.blocker = keep  # type: ignore[method-assign]
+    try:
+        start = time.monotonic()
+        with pytest.raises(HostUnreachable) as info:
+            host.transport.connect()
+        took = time.monotonic() - start
+    finally:
+        pod_start.PodStart.blocker = real_start  # type: ignore[method-assign]
+        host.close()
+        resolved.undo()
+    message = str(info.value)
+    assert took < 60, f"{took:.1f} s: {message}"  # pod_timeout is 120 s
+    assert "cannot start: container debug: ImagePullBackOff" in message, message
+    assert f'Back-off pulling image "{UNPULLABLE}"' in message, message
+    assert "connection refused" in message, message
+    if record:
+        RECORDED_PODS.mkdir(parents=True, exist_ok=True)
+        reasons = [r for p in seen for (_, r, _) in pod_start.waiting_states(p)]
+        for pod in seen:  # bookkeeping of the API server, 6 KB a poll
+            pod.get("metadata", {}).pop("managedFields", None)
+        (RECORDED_PODS / "unpullable-image.json").write_text(json.dumps(
+            {"kubelet": "v1.37.2", "containerd": "v2.4.2", "image": UNPULLABLE,
+             "wait_seconds": round(took, 1), "reasons": reasons, "polls": seen},
+            indent=1) + "\n")
 
 
 # -- the product's suites, unchanged ------------------------------------------------------------

@@ -127,3 +127,25 @@ def test_facts_script_runs_for_real_and_parses() -> None:
     assert f.os_id == expected_id
     assert f.kernel == Path("/proc/sys/kernel/osrelease").read_text().strip()
     assert f.cmdline == tuple(Path("/proc/cmdline").read_text().split())
+
+
+# The AKS labels of an Azure Linux 3.0 node: os-sku as the pool was created, os-sku-effective
+# the versioned SKU (AKS reserved labels: learn.microsoft.com/azure/aks/use-labels; the values
+# AzureLinux / AzureLinux3 as Azure/karpenter-provider-azure and the AKS OSSku enum name them).
+AKS_LABELS = {
+    "agentpool": "canary",
+    "kubernetes.azure.com/node-image-version": "AKSAzureLinux-V3gen2-202611.08.0",
+    "kubernetes.azure.com/os-sku": "AzureLinux",
+    "kubernetes.azure.com/os-sku-effective": "AzureLinux3",
+    "kubernetes.azure.com/os-sku-requested": "AzureLinux",
+}
+
+
+def test_node_labels_name_the_node_image_and_os_sku() -> None:
+    facts = azl3().with_node_labels(AKS_LABELS)
+    assert facts.node_image_version == "AKSAzureLinux-V3gen2-202611.08.0"
+    assert (facts.os_sku, facts.os_sku_effective, facts.os_sku_requested) == (
+        "AzureLinux", "AzureLinux3", "AzureLinux")
+    assert facts.image_key == azl3().image_key  # the OS image groups reports, not the node image
+    bare = azl3().with_node_labels({"agentpool": "canary"})  # not an AKS node: nothing invented
+    assert (bare.node_image_version, bare.os_sku, bare.os_sku_effective) == (None, None, None)

@@ -10,6 +10,7 @@ from pytest_azlinux.posture.fips import check_fips_enabled, check_fips_provider,
 from pytest_azlinux.posture.identity import (
     check_expected_version,
     check_one_image,
+    check_one_node_image,
     check_profile_identity,
     check_release_files_agree,
 )
@@ -134,6 +135,15 @@ def test_one_image_per_target() -> None:
     assert check_one_image({"a": "azurelinux-3.0.20251021", "b": "azurelinux-3.0.20251021"}) == []
     [f] = check_one_image({"a": "azurelinux-3.0.20251021", "b": "mariner-2.0.20240609"})
     assert "2 images" in f.found and "mariner-2.0.20240609: b" in f.found
+
+
+def test_one_node_image_per_target() -> None:
+    old, new = "AKSAzureLinux-V3gen2-202611.01.0", "AKSAzureLinux-V3gen2-202611.08.0"
+    assert check_one_node_image({"n1": new, "n2": new}) == []
+    assert check_one_node_image({}) == []
+    [f] = check_one_node_image({"n1": old, "n2": old, "n3": new, "n4": new})
+    assert f.check == "node_images"
+    assert f.found == f"2 node image versions ({old}: n1, n2; {new}: n3, n4)"
 
 
 def test_kernel_flavour_and_cmdline(profiles: dict[str, Profile]) -> None:

@@ -17,7 +17,8 @@ from pytest_azlinux.cli import main
 from pytest_azlinux.errors import ReportError
 from pytest_azlinux.report.junit import read_cases
 from pytest_azlinux.report.model import CaseRecord
-from pytest_azlinux.report.rejudge import ONE_IMAGE, judge_target
+from pytest_azlinux.report.rejudge import ONE_IMAGE, image_evidence, judge_target
+from pytest_azlinux.report.rejudge import one_image as judge_one_image
 
 SUITE = dedent(
     """
@@ -179,3 +180,39 @@ def test_judge_target_records_what_it_judged() -> None:
     assert judge_target(lambda k, v: None, ONE_IMAGE, "pool", {"a": A}) is None
     with pytest.raises(ReportError, match="no whole-target check named 'one-kernel'"):
         judge_target(lambda k, v: None, "one-kernel", "pool", {"a": A})
+
+
+# One OS image under two AKS node images: a pool half upgraded from one weekly node image to
+# the next (AgentBaker's YYYYMM.DD.PATCH versions).
+NODE_OLD, NODE_NEW = "AKSAzureLinux-V3gen2-202611.01.0", "AKSAzureLinux-V3gen2-202611.08.0"
+
+
+def test_mixed_node_images_are_named_with_their_nodes() -> None:
+    evidence = {"n1": image_evidence(A, NODE_OLD), "n2": image_evidence(A, NODE_OLD),
+                "n3": image_evidence(A, NODE_NEW), "n4": image_evidence(A, NODE_NEW)}
+    failure = judge_one_image("pool", evidence)
+    assert failure == (
+        "target pool: node_images: expected one node image version on every node, found 2 "
+        f"node image versions ({NODE_OLD}: n1, n2; {NODE_NEW}: n3, n4)\n"
+        "    source: the target's expect.allow_mixed_images is false (set it to true for a "
+        "mixed fleet)")
+    # both findings when the OS images differ too; evidence of hosts that are no AKS nodes
+    # (and reports written before node images were judged) is the image key alone
+    both = judge_one_image("pool", {"n1": image_evidence(A, NODE_OLD),
+                                    "n2": image_evidence(C, NODE_NEW), "vm": A})
+    assert both is not None and "images: expected one image" in both
+    assert f"{NODE_OLD}: n1; {NODE_NEW}: n2" in both and "vm" not in both.split("node_images")[1]
+    assert judge_one_image("pool", {"n1": image_evidence(A, NODE_NEW), "vm": A}) is None
+
+
+def test_shards_each_on_one_node_image_merge_to_the_mixed_pool(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s1 = shard(pytester, pytester.path / "s1", {"n1": image_evidence(A, NODE_OLD)})
+    s2 = shard(pytester, pytester.path / "s2", {"n2": image_evidence(A, NODE_NEW)})
+    assert [one_image(s).outcome for s in (s1, s2)] == ["passed"] * 2
+    merged = pytester.path / "merged"
+    merge(capsys, merged, s1, s2)
+    case = one_image(merged)
+    assert case.outcome == "failed"
+    assert f"2 node image versions ({NODE_OLD}: n1; {NODE_NEW}: n2)" in case.message

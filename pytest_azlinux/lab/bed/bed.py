@@ -31,6 +31,11 @@ from .processes import Layout
 from .stages import kwok_config
 
 DEFAULT_ROOT = Path(os.environ.get("AZL_TESTBED_ROOT", "/var/lib/azl-testbed/default"))
+# Everything a bed writes under its root (``Layout``, shims, state, the CLI's targets file):
+# ``down`` deletes these and nothing else, so a root a user pointed at an existing directory
+# loses only what the bed put there.
+BED_FILES = ("state.json", "kubeconfig", "token-webhook.kubeconfig", "kwok.yaml", "targets.yaml",
+             "pki", "logs", "etcd-data", "nodes", "podbin")
 # kwok reads the OpenAPI v3 document of the CRDs it stages: they must be served first
 _OPENAPI_PATHS = ("apis/snapshot.storage.k8s.io/v1", "apis/kwok.x-k8s.io/v1alpha1")
 
@@ -45,7 +50,7 @@ class BedState:
     ports: dict[str, int] = field(default_factory=dict)
     started: float = 0.0
     listen: str = "127.0.0.1"  # the API server's address (a lab bridge's for real nodes)
-    lab: str = ""  # the lab whose VMs are the real nodes
+    lab: str = ""  # the lab whose hosts back the pools (and whose VMs are the real nodes)
     real_nodes: dict[str, str] = field(default_factory=dict)  # node name -> VM variant
 
 
@@ -144,9 +149,17 @@ class ClusterBed:
         state.real_nodes.update(nodes)
         self._save(state)
 
-    def down(self, keep_logs: bool = True) -> None:
+    def record_lab(self, lab: str) -> None:
+        """Remember the lab whose hosts back this bed's pools (``azl lab cluster --lab``)."""
+        state = self.state()
+        state.lab = lab
+        self._save(state)
+
+    def down(self, keep_logs: bool = True) -> list[str]:
         """Stop the real nodes' VMs and the processes ``up`` recorded (by pid), and delete
-        the bed's data."""
+        the bed's data; with ``keep_logs=False`` also the logs and what else the bed wrote,
+        and the root directory itself once nothing else is in it. Returns what was left in
+        the root that the bed did not write (kept: it is not the bed's to delete)."""
         state = self.state()
         if state.real_nodes:
             from .real_nodes import remove_real_nodes
@@ -161,8 +174,21 @@ class ClusterBed:
             shutil.rmtree(self.root / sub, ignore_errors=True)
         for f in (self.state_file, self.kubeconfig):
             f.unlink(missing_ok=True)
-        if not keep_logs:
-            shutil.rmtree(self.root, ignore_errors=True)
+        if keep_logs:
+            return []
+        for name in BED_FILES:
+            path = self.root / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        try:
+            left = sorted(p.name for p in self.root.iterdir())
+        except FileNotFoundError:
+            return []
+        if not left:
+            self.root.rmdir()
+        return left
 
     # -- readiness ----------------------------------------------------------------------
     def _healthy(self, server: str) -> bool:
