@@ -156,15 +156,17 @@ def host_inventory(host: Host, prefer: Source | None = None) -> Inventory:
     or from the first source that has them: rpm database, SPDX manifests, dpkg."""
     rpm, spdx, dpkg = host.reads.get_all(READS)
     try:
-        return _inventory(rpm, spdx, dpkg, prefer)
+        return inventory_from(rpm, spdx, dpkg, prefer)
     except PackageInventoryError as exc:
         raise type(exc)(f"{host.name}: {exc}") from None
 
 
 @lru_cache(maxsize=64)  # a host's results are kept for the run: parse them once
-def _inventory(
-    rpm: CommandResult, spdx: CommandResult, dpkg: CommandResult, prefer: Source | None
+def inventory_from(
+    rpm: CommandResult, spdx: CommandResult, dpkg: CommandResult, prefer: Source | None = None
 ) -> Inventory:
+    """The inventory the results of ``READS`` show (pure; ``host_inventory`` without the
+    host: a recording's answers go through the same choice)."""
     rpm_packages = parse_rpm(rpm.stdout) if rpm.rc == 0 else []
     if prefer in (None, "rpm") and rpm_packages:
         return Inventory.of("rpm", rpm_packages)
