@@ -21,11 +21,14 @@ from typing import Any
 import pytest
 
 from pytest_azlinux.errors import ManifestError, PackageInventoryError
+from pytest_azlinux.hardening.baseline import gather
 from pytest_azlinux.hardening.checks.services import AuditCheck, GpgCheck
 from pytest_azlinux.hardening.evidence import Evidence
+from pytest_azlinux.hardening.readplan import ReadPlan
 from pytest_azlinux.host import Host
 from pytest_azlinux.packages import spdx
 from pytest_azlinux.packages.inventory import (
+    READS,
     Inventory,
     Package,
     host_inventory,
@@ -366,3 +369,16 @@ def test_hardening_judges_missing_tools_by_the_inventory(tmp_path: Path) -> None
     verdict = audit.judge(Evidence("azl", no_auditctl, inventory=rpm))
     assert verdict.outcome == "unavailable"
     assert "although audit 3.1.2-1.azl3 is installed (rpm database)" in verdict.found
+
+
+def test_the_hardening_read_brings_the_inventory_with_it(here: Host) -> None:
+    if Path(MANIFEST_DIR).exists() or not shutil.which("dpkg-query"):
+        pytest.skip(f"this machine has {MANIFEST_DIR} or no dpkg")
+    plan = ReadPlan()
+    GpgCheck(kind="gpgcheck", what="main").plan(plan)
+    evidence = gather(here, plan)
+    assert evidence.inventory is not None and evidence.inventory.source == "dpkg"
+    assert all(r in here.reads.results for r in READS)
+    verdict = GpgCheck(kind="gpgcheck", what="main").judge(evidence)
+    if not Path("/etc/tdnf/tdnf.conf").exists() and not Path("/etc/dnf/dnf.conf").exists():
+        assert verdict.outcome == "unavailable" and "(packages: dpkg)" in verdict.found
