@@ -26,7 +26,7 @@ from ..errors import ManifestError, PackageInventoryError
 from ..host import Host
 from ..transport.protocol import CommandResult
 from .sources import DPKG_ALL, MANIFEST_DIR, MANIFEST_GLOB, RPM_ALL, SPDX_MANIFESTS
-from .spdx import manifest_origin, parse_manifest, split_manifests
+from .spdx import BASE_MANIFEST, manifest_origin, parse_manifest, split_manifests
 from .versions import EVR, compare_evr
 
 Source = Literal["rpm", "dpkg", "spdx"]  # as the profiles' ``package_source``
@@ -140,10 +140,12 @@ def parse_dpkg(text: str) -> list[Package]:
 
 def parse_spdx(text: str) -> tuple[list[Package], list[str]]:
     """``SPDX_MANIFESTS``'s output: the packages of every manifest, each tagged with the
-    manifest it came from, and the manifests' paths."""
+    manifest it came from, and the manifests' paths (the base image's first)."""
     packages: list[Package] = []
     paths: list[str] = []
-    for path, body in split_manifests(text):
+    manifests = split_manifests(text)
+    manifests.sort(key=lambda m: (posixpath.basename(m[0]) != BASE_MANIFEST, m[0]))
+    for path, body in manifests:
         origin = manifest_origin(path)
         packages += [Package(e.name, e.evr, e.arch, origin) for e in parse_manifest(path, body)]
         paths.append(path)

@@ -119,7 +119,7 @@ def test_base_and_sysext_manifests_make_one_inventory_with_origins(tmp_path: Pat
     assert [p.origin for p in inv.get("runc")] == ["sysext containerd"]
     assert {p.origin for p in inv.get("glibc")} == {"base image"}
     assert inv.where == (
-        "SPDX manifests: package-manifest.containerd.spdx.json, package-manifest.spdx.json"
+        "SPDX manifests: package-manifest.spdx.json, package-manifest.containerd.spdx.json"
     )
     azl = load_profiles().get("azl-3.0")
     found = {f.check: f.found for f in check_packages(inv, azl)}
