@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from ..errors import InfraError, PackageInventoryError, ProbeUnavailable
 from ..host import Host
-from ..packages import inventory as package_inventory
 from ..packages.inventory import Inventory, Source, host_inventory
 from ..profiles.model import Profile
 from ..reads import Read
@@ -33,12 +32,11 @@ def plan_for(controls: Iterable[Control]) -> ReadPlan:
 
 def gather(host: Host, plan: ReadPlan, package_source: Source | None = None) -> Evidence:
     """Read the plan's one script on ``host`` (as root) and parse what it printed; where a
-    check judges by packages, the host's package inventory too (an inventory that cannot be
-    read leaves those checks unable to judge, not the others)."""
-    read = Read(gather_script(plan), sudo=True)
-    # with the inventory's reads: one round trip where the host's reads run as root anyway
-    host.reads.get_all([read, *package_inventory.READS] if plan.packages else [read])
-    result = host.reads.get(read)
+    check judges by packages, the host's package inventory too (read ahead with the other
+    suites' reads in a pytest run, see ``fixtures.py``; an inventory that cannot be read
+    leaves those checks unable to judge, not the others)."""
+    # the script first and alone: a host that cannot be read fails here, in one attempt
+    result = host.reads.get(Read(gather_script(plan), sudo=True))
     if "==> " not in result.stdout:
         detail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.rc}, no output"]
         raise ProbeUnavailable(f"{host.name}: the hardening read printed nothing: {detail[0]}")
