@@ -27,7 +27,7 @@ from ..reads import Read
 from ..runstate import BASELINES_KEY, COLLECTED_KEY, SESSION_KEY, item_host
 from ..runstate import CONTROL_KEY as CONTROL_KEY
 from ..session import SelectedTarget
-from .baseline import HostBaseline, LevelChoice, unknown_profile_ids
+from .baseline import HostBaseline, LevelChoice, plan_for, unknown_profile_ids
 from .loader import load_controls
 from .model import Control
 from .settings import HardeningSettings
@@ -89,8 +89,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @dataclass(frozen=True, eq=False)
 class InventoryReads:
-    """A ``ReadSource``: the package inventory's reads on the hosts with controls (some
-    controls judge by packages), fetched while the session prepares the hosts."""
+    """A ``ReadSource``: the package inventory's reads on the hosts with controls that judge
+    by packages, fetched while the session prepares the hosts."""
 
     hosts: Collection[tuple[str, str]]  # (target, host name)
 
@@ -101,7 +101,7 @@ class InventoryReads:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Index the collected controls by host once (a host's read covers what it will run);
-    read those hosts' package inventories ahead."""
+    read ahead the package inventories of hosts with controls that judge by packages."""
     index: dict[str | None, dict[str, Control]] = {}
     hosts: set[tuple[str, str]] = set()
     for item in session.items:
@@ -109,7 +109,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if control is not None:
             param = item_host(item)
             index.setdefault(param.id if param else None, {})[control.id] = control
-            if param is not None:
+            if param is not None and plan_for([control]).packages:
                 hosts.add((param.target.name, param.spec.name))
     session.config.stash[COLLECTED_KEY] = index
     azl = session.config.stash.get(SESSION_KEY, None)
