@@ -185,7 +185,7 @@ def inventory_from(
     host: a recording's answers go through the same choice)."""
     if prefer in (None, "rpm") and (rpm_packages := _listed(parse_rpm, rpm)):
         return Inventory.of("rpm", rpm_packages)
-    has_manifests = spdx.rc != 3
+    has_manifests = spdx.rc not in (3, 127)  # 3: no manifest (127: a recording's "none")
     if prefer in (None, "spdx") and has_manifests:
         return _spdx_inventory(spdx)
     if prefer in (None, "dpkg") and (dpkg_packages := _listed(parse_dpkg, dpkg)):
