@@ -21,6 +21,10 @@ matched by command text):
 - ``packages.sources.SPDX_MANIFESTS``: only when manifests were recorded beside the file,
   in a directory ``<stem>.os-manifests/`` laid out as the image's ``/usr/share/os-manifests``
   (``package-manifest*.spdx.json``); release notes do not hold them.
+- The inventory reads a recording answers "none of these" (what the live command would say
+  on that image): ``DPKG_ALL`` always (no node image keeps a dpkg database); ``SPDX_MANIFESTS``
+  exit 3 where the rpm list was recorded; ``RPM_ALL`` exit 127 where only manifests were. An
+  ACL file with no manifests beside it answers neither: its packages are not recorded.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 
 from ..errors import NotRecorded
 from ..facts import FACTS, NOT_RECORDED
-from ..packages.sources import MANIFEST_DIR, RPM_ALL, SPDX_MANIFESTS
+from ..packages.sources import DPKG_ALL, MANIFEST_DIR, RPM_ALL, SPDX_MANIFESTS
 from ..reads import Read
 from ..transport.protocol import CommandResult
 from .release_notes import RecordedImage
@@ -38,8 +42,13 @@ from .release_notes import RecordedImage
 MANIFESTS_SUFFIX = ".os-manifests"
 
 
-def _ok(read: Read, text: str) -> CommandResult:
-    return CommandResult(read.script, 0, text.encode(), b"", 0.0)
+Answer = str | int  # the text a read prints, or the exit code of one that prints nothing
+
+
+def _result(read: Read, answer: Answer) -> CommandResult:
+    if isinstance(answer, int):
+        return CommandResult(read.script, answer, b"", b"", 0.0)
+    return CommandResult(read.script, 0, answer.encode(), b"", 0.0)
 
 
 def facts_text(image: RecordedImage) -> str:
@@ -72,9 +81,9 @@ def manifests_text(directory: Path) -> str | None:
     return "".join(f"==> {MANIFEST_DIR}/{f.name}\n{f.read_text()}\n" for f in files)
 
 
-def recorded_answers(image: RecordedImage) -> dict[Read, str]:
-    """Every read the recording answers, with the text it answers."""
-    out: dict[Read, str] = {FACTS: facts_text(image)}
+def recorded_answers(image: RecordedImage) -> dict[Read, Answer]:
+    """Every read the recording answers, with the text (or exit code) it answers."""
+    out: dict[Read, Answer] = {FACTS: facts_text(image)}
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         out[Read.file(path)] = image.os_release_text
     if image.proc_version is not None:
@@ -82,12 +91,12 @@ def recorded_answers(image: RecordedImage) -> dict[Read, str]:
     if image.fips is not None:
         out[Read.file("/proc/sys/crypto/fips_enabled")] = "1\n" if image.fips else "0\n"
     rpm = rpm_all_text(image)
-    if rpm is not None:
-        out[RPM_ALL] = rpm
     manifests = image.path.with_name(image.stem + MANIFESTS_SUFFIX)
     spdx = manifests_text(manifests) if manifests.is_dir() else None
-    if spdx is not None:
-        out[SPDX_MANIFESTS] = spdx
+    if rpm is not None or spdx is not None:
+        out[RPM_ALL] = rpm if rpm is not None else 127
+        out[SPDX_MANIFESTS] = spdx if spdx is not None else 3
+        out[DPKG_ALL] = 127
     return out
 
 
@@ -98,8 +107,8 @@ _WHAT = {RPM_ALL: "the installed packages (ACL's release notes write a stub ther
 class RecordedTransport:
     """The transport of one recorded image: answers its reads, refuses every command."""
 
-
-    def __init__(self, image: RecordedImage, answers: Mapping[Read, str] | None = None) -> None:
+    def __init__(self, image: RecordedImage,
+                 answers: Mapping[Read, Answer] | None = None) -> None:
         self.image = image
         self.description = f"recording {image.path}"
         self._answers = dict(recorded_answers(image) if answers is None else answers)
@@ -109,10 +118,10 @@ class RecordedTransport:
 
     def answer(self, read: Read) -> CommandResult | None:
         # Read.file(path) and Read.file(path, sudo=True) are the same file on a recording
-        text = self._answers.get(read)
-        if text is None and read.sudo is not None:
-            text = self._answers.get(Read(read.script, None))
-        return None if text is None else _ok(read, text)
+        found = self._answers.get(read)
+        if found is None and read.sudo is not None:
+            found = self._answers.get(Read(read.script, None))
+        return None if found is None else _result(read, found)
 
     def not_recorded(self, what: Read | str) -> NotRecorded:
         words = what if isinstance(what, str) else _WHAT.get(what, what.words)
