@@ -103,7 +103,7 @@ def test_package_check_reads_the_recorded_rpm_list(pytester: pytest.Pytester) ->
     result, outcomes, _ = _run(pytester, "gen2")
     outcome, message = outcomes["test_package_versions[202511.07.0]"]
     assert outcome == "failed", (outcome, message)
-    assert "libapparmor installed" in message and "not installed (rpm)" in message
+    assert "libapparmor installed" in message and "not installed (rpm database)" in message
     assert result.ret == 1
 
 
@@ -138,23 +138,36 @@ def test_fips_image_recorded_with_fips_off_fails(pytester: pytest.Pytester) -> N
 
 
 def test_os_guard(pytester: pytest.Pytester) -> None:
-    """OS Guard records no /proc/version: the kernel checks SKIP; its packages are judged.
-    (The profile is named here: selecting it from the recording is the profiles' work.)"""
-    _targets(pytester, osguard=_copy(pytester, OSGUARD) + " | azl-3.0-osguard")
-    result, outcomes, props = _run(pytester, "osguard")
+    """OS Guard, its profile chosen from the recording: no /proc/version, so the kernel checks
+    SKIP; its packages are judged; in support until 2026-12-10 (a warning in the last 30
+    days), then a FAIL of one line naming the date and the successor."""
+    _targets(pytester, osguard=_copy(pytester, OSGUARD))
+    result, outcomes, props = _run(pytester, "osguard", "--azl-today=2026-12-07")
     assert result.ret == 0, result.stdout.str()
     host = "202608.20.0"
+    assert "aks-node-osguard" in result.stdout.str()  # chosen from the node image label
     assert outcomes[f"test_package_versions[{host}]"][0] == "passed"
     assert outcomes[f"test_fips_enabled[{host}]"][0] == "passed"
     assert outcomes[f"test_os_release_matches_profile[{host}]"][0] == "passed"
+    assert outcomes[f"test_image_supported[{host}]"][0] == "passed"
+    result.stdout.fnmatch_lines(["*SupportEndingWarning*2026-12-10*"])
     _skipped_saying(outcomes, f"test_kernel_flavour_and_release[{host}]",
                     "the recording does not hold the running kernel (/proc/version)")
     _skipped_saying(outcomes, f"test_sshd_client_alive_interval[{host}]",
-                    "not applicable: profile azl-3.0-osguard has no sshd")
+                    "not applicable: profile aks-node-osguard has no sshd")
     assert not [n for n, (o, _) in outcomes.items() if o in ("error", "failed")], outcomes
     image = props["azurelinux-3.0.20260107-osguard"]
     assert image["azl.node_image_version"] == "AKSAzureLinux-OSGuardV3gen2fipsTL-202608.20.0"
     assert image.get("azl.kernels", "") == ""  # not recorded: no kernel is claimed
+
+    result, after, _ = _run(pytester, "osguard", "--azl-today=2026-12-11")
+    assert result.ret == 1
+    outcome, message = after[f"test_image_supported[{host}]"]
+    assert outcome == "failed"
+    line = message.removeprefix("Failed: ")
+    assert "\n" not in line.strip() and "out of support since 2026-12-10" in line
+    assert "aks-node-acl" in line  # what replaces it
+    assert [n for n, (o, _) in after.items() if o == "failed"] == [f"test_image_supported[{host}]"]
 
 
 LIVE_TESTS = """
@@ -237,14 +250,51 @@ def test_a_malformed_recording_is_a_usage_error(
     assert "Traceback" not in result.stderr.str()
 
 
-def test_acl_packages_are_not_recorded(pytester: pytest.Pytester) -> None:
-    """ACL's release notes write a stub where the package list goes: a SKIP saying so."""
+ACL_RULES = """\
+name: acl-rules
+extends: aks-node-acl
+expect:
+  packages:
+    kernel: {min: "6.6", required: true, source: "test rule"}
+    containerd2: {required: true, source: "test rule"}
+"""
+
+
+def test_acl_packages_come_from_its_manifest(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ACL's release notes write a stub where the package list goes: a SKIP saying so. With
+    a manifest recorded beside the file, the same check reads its packages from it.
+
+    The manifest is ACL's own generator golden (tests/data/spdx, PROVENANCE.md: from a
+    trimmed production image); the ``containerd`` sysext manifest is made by this test from
+    it (one package renamed), as no shipped one is public."""
     acl = "AKSAzureContainerLinux/gen2tl/202608.20.0.txt"
-    _targets(pytester, acl=_copy(pytester, acl))
+    profiles = pytester.mkdir("profiles")
+    (profiles / "acl-rules.yaml").write_text(ACL_RULES)
+    monkeypatch.setenv("AZL_PROFILES_DIR", str(profiles))
+    path = _copy(pytester, acl)
+    _targets(pytester, acl=f"{path} | acl-rules")
     _, outcomes, props = _run(pytester, "acl")
-    _skipped_saying(outcomes, "test_package_versions[202608.20.0]",
+    test = "test_package_versions[202608.20.0]"
+    _skipped_saying(outcomes, test,
                     f"rec/{acl}: the recording does not hold the installed packages (ACL's "
                     "release notes write a stub there)")
     assert not [n for n, (o, _) in outcomes.items() if o == "error"], outcomes
     image = props["azurelinux-3.0.20260809-azurecontainerlinux"]
     assert image["azl.node_image_version"] == "AKSAzureLinux-aclgen2TL-202608.20.0"
+
+    manifests = pytester.path / "rec" / acl.replace(".txt", ".os-manifests")
+    manifests.mkdir()
+    golden = (REPO / "tests" / "data" / "spdx" / "package-manifest.spdx.json").read_text()
+    (manifests / "package-manifest.spdx.json").write_text(golden)
+    _, outcomes, _ = _run(pytester, "acl")
+    outcome, message = outcomes[test]
+    assert outcome == "failed", (outcome, message)  # kernel 6.6.145.2 is there; no containerd2
+    assert "packages.containerd2" in message and "packages.kernel" not in message
+    assert "not installed (SPDX manifests: package-manifest.spdx.json)" in message
+
+    sysext = golden.replace('"name": "sed"', '"name": "containerd2"')
+    assert sysext != golden
+    (manifests / "package-manifest.containerd.spdx.json").write_text(sysext)
+    _, outcomes, _ = _run(pytester, "acl")
+    assert outcomes[test][0] == "passed", outcomes[test]

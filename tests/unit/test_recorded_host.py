@@ -12,6 +12,7 @@ from pytest_azlinux.errors import NotRecorded, RecordingError
 from pytest_azlinux.facts import FACTS
 from pytest_azlinux.host import Host
 from pytest_azlinux.kinds.recorded import RecordedContext, resolve
+from pytest_azlinux.packages.inventory import host_inventory
 from pytest_azlinux.packages.sources import RPM_ALL, SPDX_MANIFESTS
 from pytest_azlinux.posture import gather
 from pytest_azlinux.reads import Read
@@ -64,9 +65,11 @@ def test_rpm_all_in_its_format_in_file_order() -> None:
     assert "gpg-pubkey\t3135ce90-5e6fda74\t(none)" in lines
     assert "kernel\t6.6.104.2-4.azl3\tx86_64" in lines
     assert len(lines) == 384
-    backend, found = gather.installed_packages(host, ["kernel", "libapparmor", "nosuch"])
-    assert backend == "rpm"
-    assert found == {"kernel": "6.6.104.2-4.azl3", "libapparmor": "3.1.7-1.azl3"}
+    inventory = host_inventory(host)
+    assert inventory.source == "rpm" and inventory.where == "rpm database"
+    assert inventory.versions(["kernel", "libapparmor", "nosuch"]) == {
+        "kernel": "6.6.104.2-4.azl3", "libapparmor": "3.1.7-1.azl3"}
+    assert "gpg-pubkey" not in inventory  # a signing key, not a package
 
 
 def test_acl_has_no_package_list() -> None:
