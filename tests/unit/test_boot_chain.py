@@ -153,6 +153,9 @@ def test_usrhash_on_the_command_line(base: Profile) -> None:
     assert "no usrhash=" in missing.found
     [bad] = boot.check_usrhash(["usrhash=xyz"], profile)
     assert bad.found == "usrhash=xyz"
+    # the lab's verity VM names its root hash azl.usrhash=: not the usrhash= the initrd reads
+    [lab] = boot.check_usrhash(["root=LABEL=azlroot", f"azl.usrhash={HASH}"], profile)
+    assert "no usrhash=" in lab.found
 
 
 # -- /usr verity, A/B slot -----------------------------------------------------------------
@@ -216,6 +219,16 @@ def test_no_usr_mapping_is_a_finding(base: Profile) -> None:
 def test_garbled_verity_read_is_an_error(text: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         verity_ab.parse_usr_verity(text)
+
+
+def test_verity_on_the_lab_vm_is_verified_read_only_without_a_slot(base: Profile) -> None:
+    """Recorded on the lab's verity VM: a real dm-verity /usr on whole virtio disks."""
+    usr = verity_ab.parse_usr_verity((DATA / "verity-vm-usr.txt").read_text())
+    assert (usr.device, usr.target, usr.status, usr.read_only) == ("dm-0", "verity", "V", True)
+    assert usr.partitions == (("vdc", ""), ("vdd", ""))
+    [finding] = verity_ab.check_verity_ab(usr, expecting(base, verity_ab=True))
+    assert finding.check == "usr.slot"
+    assert "/dev/vdc PARTNAME=(none), /dev/vdd PARTNAME=(none)" in finding.found
 
 
 def test_verity_read_on_this_machine_has_no_usr_mapping() -> None:
@@ -361,6 +374,17 @@ def test_blacklist_required_but_missing_or_loaded(base: Profile) -> None:
         ("module_blacklist.esp4", "esp4 is in /proc/modules"),
         ("module_blacklist.rxrpc", "no such line"),
     ]
+
+
+def test_blacklist_on_the_lab_vm(base: Profile) -> None:
+    """Recorded on the lab's verity VM (Debian 12 kernel): no directive, modules loaded."""
+    found = module_blacklist.parse_blacklist((DATA / "blacklist-vm.txt").read_text())
+    assert found.lines == () and "dm_verity" in found.loaded
+    assert module_blacklist.check_module_blacklist(
+        found, expecting(base, module_blacklist="forbidden")) == []
+    required = module_blacklist.check_module_blacklist(
+        found, expecting(base, module_blacklist="required"))
+    assert [f.found for f in required] == ["no such line"] * 4
 
 
 def test_blacklist_read_on_this_machine(base: Profile) -> None:
