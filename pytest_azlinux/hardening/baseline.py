@@ -78,7 +78,7 @@ def skip_reason(
             "--azl-hardening-level 2 runs it"
         )
     for flag, wanted in control.applies_if.items():
-        have = getattr(profile, flag)
+        have = bool(getattr(profile, flag))  # an optional flag not set (None) is false
         if have != wanted:
             return (
                 f"not applicable: profile {profile.name} has {flag}={str(have).lower()} "

@@ -158,12 +158,16 @@ def azl_hardening(
     return _baseline(request, azl_host, azl_target)
 
 
-def failure_message(control: Control, found: str, expected: str) -> str:
+def failure_message(
+    control: Control, found: str, expected: str, immutable: bool | None = False
+) -> str:
+    """The FAIL text; on an immutable image the remediation is the image-build change."""
     head = f"{control.id}: found {found}; expected {expected}"
+    label = "remediation (image build):" if immutable else "remediation:"
     return "\n".join([
         head,
         f"  control:     {control.title} [{control.severity}, level {control.level}]",
-        f"  remediation: {control.remediation}",
+        f"  {label} {control.remediation_for(immutable)}",
         f"  references:  {control.references_text()}",
     ])  # fmt: skip
 
@@ -180,4 +184,6 @@ def check_control(baseline: HostBaseline, control: Control) -> None:
     if verdict.outcome == "unavailable":
         raise ProbeUnavailable(f"{baseline.host.name}: {control.id}: cannot check: {verdict.found}")
     if verdict.outcome == "failed":
-        pytest.fail(failure_message(control, verdict.found, verdict.expected), pytrace=False)
+        immutable = baseline.profile.immutable
+        pytest.fail(failure_message(control, verdict.found, verdict.expected, immutable),
+                    pytrace=False)

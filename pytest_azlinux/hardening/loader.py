@@ -111,6 +111,8 @@ def parse_controls_file(
         if doc.applies_if:
             merged = {**doc.applies_if, **control.applies_if}
             control = control.model_copy(update={"applies_if": merged})
+        if doc.remediation_image and not control.remediation_image:
+            control = control.model_copy(update={"remediation_image": doc.remediation_image})
         controls.append(control)
     return area, controls
 

@@ -8,8 +8,12 @@ public rule it corresponds to: a ComplianceAsCode rule id, its CCE where one is 
 where Azure Linux differs from other distributions, ``azure_linux``.
 
 ``applies_if`` names image-profile attributes the control needs (``sshd: true`` for sshd
-controls: OS Guard images run no sshd); an image profile may also mark controls not
+controls: OS Guard images run no sshd; ``immutable: false`` for a control that only makes
+sense where the host can be changed); an image profile may also mark controls not
 applicable by id with a reason (``hardening_not_applicable`` in profiles/*.yaml).
+``remediation_image`` (per control, or per file as a default) is the fix on an immutable
+image (ACL, OS Guard: profile ``immutable: true``): a change to the image build, since a
+command on the host does not persist there.
 """
 
 from __future__ import annotations
@@ -37,7 +41,15 @@ Severity = Literal["low", "medium", "high"]
 Level = Literal[1, 2]
 ID_PATTERN = r"^AZL-[A-Z]{2,6}-\d{3}$"
 # Profile attributes a control may depend on (Profile fields of type bool).
-PROFILE_FLAGS = ("sshd", "fips", "verity_usr", "ipe")
+PROFILE_FLAGS = ("sshd", "fips", "verity_usr", "ipe", "immutable")
+# The fix on an immutable image (profile ``immutable: true``) when a control or its file
+# names none: the host's /usr is read-only and /etc is rebuilt from the image, so a command
+# on the host is not a fix.
+IMAGE_BUILD = (
+    "change the image build, not the host: an Image Customizer config "
+    "(os.additionalFiles, os.packages, os.services, os.kernelCommandLine) or a system "
+    "extension for what lives under /usr."
+)
 
 
 class Reference(Strict):
@@ -71,6 +83,8 @@ class Control(Strict):
     rationale: str = Field(min_length=20)
     check: Check
     remediation: str = Field(min_length=5)
+    # the fix on an immutable image: a change to the image build (Image Customizer, a sysext)
+    remediation_image: str = ""
     references: list[Reference] = Field(min_length=1)
     azure_linux: str = ""  # what Azure Linux 3.0 ships or where it differs, with the source
     applies_if: dict[str, bool] = Field(default_factory=dict)
@@ -89,6 +103,12 @@ class Control(Strict):
     def area(self) -> str:
         return self.id.split("-")[1]
 
+    def remediation_for(self, immutable: bool | None) -> str:
+        """The fix to show: on an immutable image, the change to the image build."""
+        if not immutable:
+            return self.remediation
+        return f"{self.remediation_image or IMAGE_BUILD} The setting: {self.remediation}"
+
     def references_text(self) -> str:
         return ", ".join(r.text() for r in self.references)
 
@@ -100,6 +120,7 @@ class ControlsFile(Strict):
     title: str
     description: str = ""
     applies_if: dict[str, bool] = Field(default_factory=dict)  # default for its controls
+    remediation_image: str = ""  # default for its controls
     controls: list[Control] = Field(min_length=1)
 
 

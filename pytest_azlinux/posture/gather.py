@@ -17,10 +17,13 @@ from ..errors import ProbeUnavailable
 from ..host import Host
 from ..packages import inventory
 from ..packages.inventory import Source, host_inventory
+from ..profiles.model import IpeMode
 from ..reads import Read
 from ..selinux.mode import MODE_READS
 from ..transport.protocol import CommandResult
+from . import boot, module_blacklist, sysext, verity_ab
 from .lsm import APPARMOR_PACKAGES, AppArmorEvidence, parse_lsm
+from .osguard import ipe_mode as osguard_ipe_mode
 from .sshd import LISTENER_CONFIG, parse_sshd_config, parse_sshd_t
 
 LSM_FILE = "/sys/kernel/security/lsm"
@@ -45,6 +48,7 @@ IPE_POLICIES = Read(
 # The config the running sshd was started with (a lab host's is not /etc/ssh/sshd_config).
 SSHD_T = Read(f'{_SBIN}; {LISTENER_CONFIG}\nsshd -T -f "$conf" 2>/dev/null', sudo=True)
 SSHD_RUNNING = Read("grep -qsx sshd /proc/[0-9]*/comm")
+IPE_ENFORCE = _cat("/sys/kernel/security/ipe/enforce", sudo=True)
 VERITY_STATUS = Read(f"{_SBIN} veritysetup status usr 2>&1", sudo=True)
 OPENSSL_PROVIDERS = Read("openssl list -providers 2>&1")
 FILES = {
@@ -63,7 +67,8 @@ READS: tuple[Read, ...] = (
     SECURITYFS_MOUNTED, *MODE_READS, IPE_POLICIES, SSHD_T, SSHD_RUNNING,
     VERITY_STATUS, OPENSSL_PROVIDERS, *FILES.values(), *(_which(t) for t in TOOLS),
     *SYSTEMCTL.values(), Read.of("test -e", "/usr/sbin/sshd"),
-    Read.of("test -e", "/usr/sbin/veritysetup"),
+    Read.of("test -e", "/usr/sbin/veritysetup"), IPE_ENFORCE,
+    *boot.READS, *verity_ab.READS, *sysext.READS, *module_blacklist.READS,
 )
 
 
@@ -143,6 +148,19 @@ def ipe_policies(host: Host) -> str | None:
     """``<name> <active>`` per IPE policy, or None without ``<securityfs>/ipe``."""
     result = read(host, IPE_POLICIES)
     return None if result.rc == 3 else result.stdout
+
+
+def ipe_mode(host: Host) -> tuple[IpeMode, str]:
+    """(off | audit | enforce, why): the policies' ``active`` and ipe/enforce."""
+    policies = ipe_policies(host)
+    if policies is None and read(host, SECURITYFS_MOUNTED).rc != 0:
+        raise ProbeUnavailable(f"{host.name}: securityfs is not mounted on /sys/kernel/security:"
+                               " cannot tell the IPE mode")
+    enforce = read(host, IPE_ENFORCE)
+    try:
+        return osguard_ipe_mode(policies, enforce.stdout if enforce.rc == 0 else None)
+    except ValueError as exc:
+        raise ProbeUnavailable(f"{host.name}: {exc}") from None
 
 
 def sshd_settings(host: Host) -> tuple[dict[str, str], str]:

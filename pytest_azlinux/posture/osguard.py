@@ -1,12 +1,15 @@
-"""OS Guard: dm-verity on /usr (veritysetup status), /usr mounted read-only, IPE policy active."""
+"""OS Guard: dm-verity on /usr (veritysetup status), /usr mounted read-only, IPE policy active,
+and the IPE mode (off / audit / enforce)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from ..profiles.model import Profile
+from ..profiles.model import IpeMode, Profile
 from .findings import Finding
+
+IPE_ENFORCE_PATH = "/sys/kernel/security/ipe/enforce"
 
 
 @dataclass(frozen=True)
@@ -116,3 +119,32 @@ def check_ipe(policies_text: str | None, profile: Profile) -> list[Finding]:
         return []
     found = ", ".join(f"{n} (inactive)" for n in policies) or "no policies"
     return [Finding("ipe", "an active IPE policy", found, src)]
+
+
+def ipe_mode(policies_text: str | None, enforce_text: str | None) -> tuple[IpeMode, str]:
+    """(off | audit | enforce, why) from ``parse_ipe_policies`` input and ipe/enforce.
+
+    IPE decides nothing without an active policy (off, whatever ``enforce`` says); with
+    one, ``enforce`` 1 denies and 0 only logs (audit). No ``<securityfs>/ipe`` (None): IPE is
+    not an active LSM (off). Raises ValueError when ``enforce`` is needed and is not 0 or 1.
+    Source: the kernel's Documentation/admin-guide/LSM/ipe.rst (securityfs interface).
+    """
+    if policies_text is None:
+        return "off", "no /sys/kernel/security/ipe (IPE not an active LSM)"
+    policies = parse_ipe_policies(policies_text)
+    active = [n for n, on in policies.items() if on]
+    if not active:
+        listed = ", ".join(policies) or "none"
+        return "off", f"no active IPE policy (policies: {listed})"
+    value = (enforce_text or "").strip()
+    if value not in ("0", "1"):
+        raise ValueError(f"{IPE_ENFORCE_PATH}: {value[:20]!r} is not 0 or 1")
+    mode: IpeMode = "enforce" if value == "1" else "audit"
+    return mode, f"active policy {', '.join(active)}, {IPE_ENFORCE_PATH}={value}"
+
+
+def check_ipe_mode(mode: tuple[IpeMode, str], profile: Profile) -> list[Finding]:
+    want = profile.ipe_mode
+    if want is None or mode[0] == want:
+        return []
+    return [Finding("ipe.mode", want, f"{mode[0]}: {mode[1]}", profile.source("ipe_mode"))]

@@ -1,4 +1,4 @@
-"""OS Guard: dm-verity on /usr, /usr read-only, an active IPE policy."""
+"""OS Guard: dm-verity on /usr, /usr read-only, an active IPE policy, the IPE mode."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import pytest
 from pytest_azlinux.host import Host
 from pytest_azlinux.posture import gather
 from pytest_azlinux.posture.assertions import assert_no_findings, not_applicable
-from pytest_azlinux.posture.osguard import check_ipe, check_usr_readonly, check_verity
+from pytest_azlinux.posture.osguard import (
+    check_ipe,
+    check_ipe_mode,
+    check_usr_readonly,
+    check_verity,
+)
 from pytest_azlinux.profiles import Profile
 
 pytestmark = pytest.mark.azl_image
@@ -30,3 +35,9 @@ def test_ipe_policy_active(azl_host: Host, azl_profile: Profile) -> None:
     if not azl_profile.ipe:
         not_applicable(azl_profile, "expects no IPE policy")
     assert_no_findings(check_ipe(gather.ipe_policies(azl_host), azl_profile), azl_profile)
+
+
+def test_ipe_mode(azl_host: Host, azl_profile: Profile) -> None:
+    if azl_profile.ipe_mode is None:
+        not_applicable(azl_profile, "sets no IPE mode")
+    assert_no_findings(check_ipe_mode(gather.ipe_mode(azl_host), azl_profile), azl_profile)
