@@ -8,7 +8,7 @@ import pytest
 
 from pytest_azlinux.host import Host
 from pytest_azlinux.posture import boot
-from pytest_azlinux.posture.assertions import assert_no_findings, not_applicable
+from pytest_azlinux.posture.assertions import assert_no_findings, not_applicable, require_facts
 from pytest_azlinux.profiles import Profile
 
 pytestmark = pytest.mark.azl_image
@@ -42,4 +42,5 @@ def test_booted_from_uki(
 def test_cmdline_usrhash(azl_host: Host, azl_profile: Profile) -> None:
     if not azl_profile.usrhash:
         not_applicable(azl_profile, "does not put usrhash= on the command line")
+    require_facts(azl_host, "cmdline")  # a recording without it: SKIP, not 'no usrhash='
     assert_no_findings(boot.check_usrhash(azl_host.facts.cmdline, azl_profile), azl_profile)

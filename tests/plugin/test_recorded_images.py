@@ -279,7 +279,10 @@ def test_acl_packages_come_from_its_manifest(
     _skipped_saying(outcomes, test,
                     f"rec/{acl}: the recording does not hold the installed packages (ACL's "
                     "release notes write a stub there)")
-    assert not [n for n, (o, _) in outcomes.items() if o == "error"], outcomes
+    # what the file does not hold (command line, efivars, /usr, SELinux...) is never a FAIL
+    assert not [n for n, (o, _) in outcomes.items() if o in ("error", "failed")], outcomes
+    _skipped_saying(outcomes, "test_cmdline_usrhash[202608.20.0]",
+                    "the recording does not hold the kernel command line")
     image = props["azurelinux-3.0.20260809-azurecontainerlinux"]
     assert image["azl.node_image_version"] == "AKSAzureLinux-aclgen2TL-202608.20.0"
 
