@@ -9,6 +9,7 @@
     │   │   └── ProfileError     an image profile file, or a profile that cannot be found
     │   ├── ControlsError        a hardening controls file (names file, control, field)
     │   ├── WaiversError         the waivers file (names file, waiver and field)
+    │   ├── RecordingError       a recorded image's file is malformed (names file and fault)
     │   └── ReportError          bad input to a report tool (a missing dir, not JUnit)
     ├── InfraError               the test could not look: reported as ERROR, never a finding
     │   ├── HostUnreachable      connect failed (network, auth): host, address, cause
@@ -31,6 +32,7 @@
     │   └── LabError             the lab or its test bed could not be built, started, used
     │       ├── BedError         the cluster test bed
     │       └── VmError          a lab VM (image build, boot, reach)
+    ├── NotRecorded              a recorded image does not hold the evidence: SKIP, saying what
     ├── CommandFailed            a command run with ``check=True`` exited non-zero
     ├── CommandRefused           a command that cannot be sent as given (a NUL byte...)
     └── FormatError              recorded output is not in the expected format (parsers)
@@ -69,6 +71,11 @@ class ControlsError(ConfigError):
     """A hardening controls file is invalid; the message names the file, control and field."""
 class WaiversError(ConfigError):
     """The waivers file is invalid; the message names the file, the waiver and the field."""
+
+
+class RecordingError(ConfigError):
+    """A recorded image's file (an AgentBaker release-notes file) is missing, truncated or
+    not what it should be; one line naming the file and what is wrong."""
 
 
 class ReportError(ConfigError):
