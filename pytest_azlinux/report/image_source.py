@@ -89,7 +89,6 @@ def pick(images: Mapping[str, ImageFile], path: Path, image: str | None,
 def _recorded(path: Path) -> ImageRecord:
     from ..recorded.release_notes import load
 
-
     try:
         found = load(path)
     except AzlError as exc:
@@ -97,15 +96,15 @@ def _recorded(path: Path) -> ImageRecord:
                           f"recorded image file ({exc})") from None
     packages: dict[str, tuple[Installed, ...]] | None = None
     note = ""
-    if found.packages is None:
+    if found.package_entries is None:
         note = "the recording does not list its packages"
     else:
         grouped: dict[str, list[Installed]] = {}
-        for pkg in found.packages:
+        for pkg in found.package_entries:
             grouped.setdefault(pkg.name, []).append(Installed(pkg.evr, pkg.arch))
         packages = {name: tuple(sorted(v)) for name, v in grouped.items()}
     return ImageRecord(
-        label=str(path), os_release=dict(found.os_release), kernel=found.kernel or "",
+        label=str(path), os_release=dict(found.os_release), kernel=found.kernel_release or "",
         arch=found.arch or "", node_image_version=found.node_image_version,
         packages=packages, packages_note=note, packages_source="release notes",
     )

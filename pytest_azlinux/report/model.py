@@ -25,6 +25,9 @@ PROP_HOST = "azl.host"
 PROP_TARGET = "azl.target"
 PROP_IMAGE = "azl.image"
 PROP_FACTS = "azl.facts"
+# One host's facts and package list (JSON, ``image_file.host_entry`` plus "image" and "host"),
+# on the first test of each host in a process; the collector writes ``<image>.image.json``.
+PROP_IMAGE_RECORD = "azl.image_record"
 # "error": an infrastructure error raised in the call phase; "waived": a failure accepted by
 # a waiver (the azl.waiver.* properties say which).
 PROP_OUTCOME = "azl.outcome"
