@@ -18,6 +18,8 @@
     │   ├── ConnectionLost       an established connection dropped
     │   ├── CommandTimeout       a command was killed after its timeout; the host stays usable
     │   ├── ProbeUnavailable     the host cannot show what a check reads (no securityfs...)
+    │   ├── PackageInventoryError the installed packages could not be read (no source...)
+    │   │   └── ManifestError    an SPDX package manifest missing, malformed, cut, not SPDX
     │   ├── CollectorError       an SELinux record source could not be read
     │   ├── MeasurementError     a measurement could not be made (iperf3 missing, port blocked)
     │   ├── ProbeOutputError     a probe's output is not what it writes (crashed, cut short)
@@ -122,6 +124,16 @@ class CommandTimeout(InfraError):
 
 class ProbeUnavailable(InfraError):
     """The host cannot show what a check needs (e.g. securityfs not mounted)."""
+
+
+class PackageInventoryError(InfraError):
+    """The installed packages could not be read: no package source answers, the source the
+    profile names is not there, or a source printed what it never prints."""
+
+
+class ManifestError(PackageInventoryError):
+    """An SPDX package manifest is missing, malformed, cut short, too large or not SPDX;
+    the message names the file and what is wrong with it."""
 
 
 class NotRecorded(AzlError):

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import InfraError, ProbeUnavailable
+from ..errors import InfraError, PackageInventoryError, ProbeUnavailable
 from ..host import Host
+from ..packages.inventory import Inventory, Source, host_inventory
 from ..profiles.model import Profile
 from ..reads import Read
 from .evidence import Evidence
@@ -29,13 +30,22 @@ def plan_for(controls: Iterable[Control]) -> ReadPlan:
     return plan
 
 
-def gather(host: Host, plan: ReadPlan) -> Evidence:
-    """Read the plan's one script on ``host`` (as root) and parse what it printed."""
+def gather(host: Host, plan: ReadPlan, package_source: Source | None = None) -> Evidence:
+    """Read the plan's one script on ``host`` (as root) and parse what it printed; where a
+    check judges by packages, the host's package inventory too (an inventory that cannot be
+    read leaves those checks unable to judge, not the others)."""
     result = host.reads.get(Read(gather_script(plan), sudo=True))
     if "==> " not in result.stdout:
         detail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.rc}, no output"]
         raise ProbeUnavailable(f"{host.name}: the hardening read printed nothing: {detail[0]}")
-    return Evidence.parse(host.name, result.stdout, plan, host.facts)
+    inventory: Inventory | None = None
+    problem = ""
+    if plan.packages:
+        try:
+            inventory = host_inventory(host, package_source)
+        except PackageInventoryError as exc:
+            problem = str(exc)
+    return Evidence.parse(host.name, result.stdout, plan, host.facts, inventory, problem)
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,9 @@ class HostBaseline:
             raise self._error
         if self._evidence is None:
             try:
-                self._evidence = gather(self.host, plan_for(self.to_run))
+                self._evidence = gather(
+                    self.host, plan_for(self.to_run), self.profile.package_source
+                )
             except InfraError as exc:
                 self._error = exc
                 raise

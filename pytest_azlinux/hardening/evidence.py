@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any, TypeVar, cast
 
 from ..facts import ImageFacts
+from ..packages.inventory import Inventory
 from ..reads import split_sections
 from .readplan import ReadPlan, SectionRead
 
@@ -52,19 +53,36 @@ class Evidence:
     """The sections one gather printed for one host, with their parsed views."""
 
     def __init__(
-        self, host: str, sections: Mapping[str, str], facts: ImageFacts | None = None
+        self,
+        host: str,
+        sections: Mapping[str, str],
+        facts: ImageFacts | None = None,
+        inventory: Inventory | None = None,
+        inventory_problem: str = "",
     ) -> None:
         self.host = host
         self.sections = dict(sections)
         self.facts = facts  # the host's image facts: the kernel command line comes from there
+        # the installed packages (None: not read, or unreadable: ``inventory_problem`` says why)
+        self.inventory = inventory
+        self.inventory_problem = inventory_problem
         self._parsed: dict[str, Any] = {}
 
     @classmethod
     def parse(
-        cls, host: str, text: str, plan: ReadPlan, facts: ImageFacts | None = None
+        cls,
+        host: str,
+        text: str,
+        plan: ReadPlan,
+        facts: ImageFacts | None = None,
+        inventory: Inventory | None = None,
+        inventory_problem: str = "",
     ) -> Evidence:
         sections = split_sections(text, plan.section_names())
-        return cls(host, {name: s.text for name, s in sections.items()}, facts)
+        return cls(
+            host, {name: s.text for name, s in sections.items()}, facts, inventory,
+            inventory_problem,
+        )
 
     def has(self, name: str) -> bool:
         return name in self.sections

@@ -43,12 +43,15 @@ class ReadPlan:
     """What one run reads from a host; checks add to it, ``gather_script`` renders it.
 
     Fixed sections are ``SectionRead`` values (``need``); keyed reads (sysctl keys, paths to
-    stat, kernel modules) are merged across checks into one command each."""
+    stat, kernel modules) are merged across checks into one command each. ``packages``: a
+    check judges by the installed packages, which come from the host's one package inventory
+    (``packages.inventory.host_inventory``), not from a section of this script."""
 
     sections: set[SectionRead[Any]] = field(default_factory=set)
     sysctls: set[str] = field(default_factory=set)
     paths: set[str] = field(default_factory=set)  # stat; shell globs allowed
     modules: set[str] = field(default_factory=set)
+    packages: bool = False  # the host's package inventory (read beside the script, not in it)
 
     def need(self, *sections: SectionRead[Any]) -> None:
         for section in sections:

@@ -9,13 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from ..errors import TargetsError
 from ..host import Host
 from ..profiles.fixtures import azl_profile as azl_profile  # the suite's fixture, registered here
-from ..profiles.fixtures import host_profile
 from ..reads import Read
 from ..runstate import SESSION_KEY, item_host
-from ..session import AzlSession
 from . import gather
 
 MARKER = "azl_image"
@@ -23,23 +20,14 @@ MARKER = "azl_image"
 
 @dataclass(frozen=True, eq=False)
 class ImageReads:
-    """A ``ReadSource``: the posture reads and the package queries of the host's profile."""
+    """A ``ReadSource``: the posture reads and the host's whole package inventory."""
 
-    config: pytest.Config
-    session: AzlSession
     hosts: Collection[tuple[str, str]]  # (target, host name) of the hosts with image tests
 
     def __call__(self, host: Host) -> list[Read]:
         if (host.spec.target, host.spec.name) not in self.hosts:
             return []
-        return gather.reads_ahead(host, lambda: self._package_names(host))
-
-    def _package_names(self, host: Host) -> list[str]:
-        try:  # no profile (or a bad one) is the test's to report, with its own message
-            profile = host_profile(self.config, host, self.session.target(host.spec.target))
-        except (pytest.fail.Exception, TargetsError):
-            return []
-        return [p.name for p in profile.packages]
+        return gather.reads_ahead(host)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -52,4 +40,4 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if param is not None and item.get_closest_marker(MARKER) is not None:
             hosts.add((param.target.name, param.spec.name))
     if hosts:
-        azl.read_ahead(ImageReads(session.config, azl, frozenset(hosts)))
+        azl.read_ahead(ImageReads(frozenset(hosts)))

@@ -3,9 +3,9 @@
 Every command here is a declared ``Read`` (``READS``, the SELinux owner's ``MODE_READS``
 among them): the first gatherer called on a host fetches all of them in one round trip per
 privilege and keeps them for the run (``host.reads``), so each image-suite test is then a
-pure check. The package query, whose names come from the profile, is a read of its own
-(``package_read``); the image suite reads all of these ahead while the session prepares the
-hosts (``posture/fixtures.py``).
+pure check. Installed packages come from the host's one package inventory
+(``packages.inventory.host_inventory``); the image suite reads its reads and these ahead
+while the session prepares the hosts (``posture/fixtures.py``).
 
 Where a host cannot show something at all (no securityfs, no package tool), the gatherers
 raise ``ProbeUnavailable`` (an InfraError: reported as ERROR, not as a finding).
@@ -13,20 +13,14 @@ raise ``ProbeUnavailable`` (an InfraError: reported as ERROR, not as a finding).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from ..errors import ProbeUnavailable
 from ..host import Host
+from ..packages import inventory
+from ..packages.inventory import Source, host_inventory
 from ..reads import Read
 from ..selinux.mode import MODE_READS
 from ..transport.protocol import CommandResult
 from .lsm import APPARMOR_PACKAGES, AppArmorEvidence, parse_lsm
-from .packages import (
-    Backend,
-    dpkg_query_command,
-    parse_query,
-    rpm_query_command,
-)
 from .sshd import LISTENER_CONFIG, parse_sshd_config, parse_sshd_t
 
 LSM_FILE = "/sys/kernel/security/lsm"
@@ -42,7 +36,6 @@ def _which(command: str) -> Read:
 
 
 SECURITYFS_MOUNTED = Read("grep -qs ' /sys/kernel/security securityfs ' /proc/self/mounts")
-RPM_KNOWS_PACKAGES = Read("rpm -q --quiet rpm 2>/dev/null || rpm -qa 2>/dev/null | grep -q .")
 IPE_POLICIES = Read(
     "d=/sys/kernel/security/ipe; [ -d $d ] || exit 3; "
     'for p in $d/policies/*/; do [ -d "$p" ] || continue; '
@@ -61,13 +54,13 @@ FILES = {
     "apparmor_profiles": _cat("/sys/kernel/security/apparmor/profiles", sudo=True),
     "sshd_config": _cat("/etc/ssh/sshd_config", sudo=True),
 }
-TOOLS = ("dpkg-query", "rpm", "systemctl", "sshd", "veritysetup", "openssl")
+TOOLS = ("systemctl", "sshd", "veritysetup", "openssl")
 SYSTEMCTL = {
     (verb, unit): Read.of("systemctl %s %s 2>&1", verb, unit)
     for verb in ("is-active", "is-enabled") for unit in ("apparmor.service",)
 }
 READS: tuple[Read, ...] = (
-    SECURITYFS_MOUNTED, RPM_KNOWS_PACKAGES, *MODE_READS, IPE_POLICIES, SSHD_T, SSHD_RUNNING,
+    SECURITYFS_MOUNTED, *MODE_READS, IPE_POLICIES, SSHD_T, SSHD_RUNNING,
     VERITY_STATUS, OPENSSL_PROVIDERS, *FILES.values(), *(_which(t) for t in TOOLS),
     *SYSTEMCTL.values(), Read.of("test -e", "/usr/sbin/sshd"),
     Read.of("test -e", "/usr/sbin/veritysetup"),
@@ -105,32 +98,6 @@ def active_lsms(host: Host) -> list[str]:
     return parse_lsm(text)
 
 
-def package_backend(host: Host) -> Backend:
-    """rpm where its database knows packages (Azure Linux), else dpkg-query (Debian userland)."""
-    if read(host, RPM_KNOWS_PACKAGES).rc == 0:
-        return "rpm"
-    if which(host, "dpkg-query"):
-        return "dpkg"
-    if which(host, "rpm"):
-        return "rpm"
-    raise ProbeUnavailable(f"{host.name}: neither rpm nor dpkg-query found: cannot read packages")
-
-
-def installed_packages(host: Host, names: Sequence[str]) -> tuple[Backend, dict[str, str]]:
-    """``(backend, {name: version})`` of those of ``names`` that are installed."""
-    backend = package_backend(host)
-    if not names:
-        return backend, {}
-    result = host.reads.get(package_read(backend, names))
-    return backend, parse_query(backend, result.stdout)
-
-
-def package_read(backend: Backend, names: Sequence[str]) -> Read:
-    """The query of ``names`` with ``backend`` (rpm or dpkg-query)."""
-    cmd = rpm_query_command(names) if backend == "rpm" else dpkg_query_command(names)
-    return Read(cmd + " 2>/dev/null")
-
-
 def _systemctl(host: Host, verb: str, unit: str) -> str | None:
     """``systemctl is-active|is-enabled unit``, None where systemd does not answer."""
     if not which(host, "systemctl"):
@@ -155,17 +122,20 @@ def _systemctl(host: Host, verb: str, unit: str) -> str | None:
     return None  # "System has not been booted with systemd", no bus, ...
 
 
-def apparmor(host: Host, lsms: list[str] | None) -> AppArmorEvidence:
+def apparmor(
+    host: Host, lsms: list[str] | None, package_source: Source | None = None
+) -> AppArmorEvidence:
     enabled = read_optional(host, "/sys/module/apparmor/parameters/enabled")
     profiles = read_optional(host, "/sys/kernel/security/apparmor/profiles", sudo=True)
-    _, packages = installed_packages(host, APPARMOR_PACKAGES)
+    packages = host_inventory(host, package_source)
     return AppArmorEvidence(
         module_enabled=enabled.strip() if enabled is not None else None,
         lsm_active=None if lsms is None else "apparmor" in lsms,
         service_active=_systemctl(host, "is-active", "apparmor.service"),
         service_enabled=_systemctl(host, "is-enabled", "apparmor.service"),
         profiles_loaded=len(profiles.splitlines()) if profiles is not None else None,
-        packages=packages,
+        packages=packages.versions(APPARMOR_PACKAGES),
+        package_source=packages.where,
     )
 
 
@@ -207,12 +177,7 @@ def openssl_providers(host: Host) -> str:
     return read(host, OPENSSL_PROVIDERS).stdout
 
 
-def reads_ahead(host: Host, package_names: Callable[[], Sequence[str]]) -> list[Read]:
-    """What the image suite reads on ``host``, as far as it is known yet: ``READS``, then,
-    once they are read (the package tool is known from them), the package queries of
-    ``package_names()`` and of AppArmor's packages."""
-    if any(r not in host.reads.results for r in READS):
-        return list(READS)
-    backend = package_backend(host)
-    queries = [tuple(package_names()), APPARMOR_PACKAGES]
-    return [*READS, *(package_read(backend, names) for names in queries if names)]
+def reads_ahead(host: Host) -> list[Read]:
+    """What the image suite reads on ``host``: ``READS`` and the package inventory's reads
+    (the whole inventory, whatever the profile asks of it)."""
+    return [*READS, *inventory.READS]

@@ -54,6 +54,7 @@ class AppArmorEvidence:
     service_enabled: str | None = None  # systemctl is-enabled apparmor.service
     profiles_loaded: int | None = None  # lines of <securityfs>/apparmor/profiles
     packages: Mapping[str, str] = field(default_factory=dict)  # installed name -> version
+    package_source: str = ""  # where the package list came from (``Inventory.where``)
 
     def artifacts(self) -> list[str]:
         """Every sign of AppArmor, as text for a message."""
@@ -93,7 +94,8 @@ def check_apparmor(ev: AppArmorEvidence, profile: Profile) -> list[Finding]:
                 summary=f"AppArmor artifacts present; not part of profile {profile.name}",
             )
         ]
-    missing = [] if ev.packages else [f"package {' or '.join(APPARMOR_PACKAGES)}"]
+    listed = f" (not in the {ev.package_source})" if ev.package_source else ""
+    missing = [] if ev.packages else [f"package {' or '.join(APPARMOR_PACKAGES)}{listed}"]
     if profile.apparmor == "enabled":
         if ev.module_enabled != "Y":
             missing.append(f"/sys/module/apparmor/parameters/enabled=Y (found {ev.module_enabled})")

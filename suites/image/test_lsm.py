@@ -25,5 +25,5 @@ def test_apparmor_matches_profile(azl_host: Host, azl_profile: Profile) -> None:
         lsms: list[str] | None = gather.active_lsms(azl_host)
     except InfraError:
         lsms = None  # no securityfs: judge by packages, module and service
-    evidence = gather.apparmor(azl_host, lsms)
+    evidence = gather.apparmor(azl_host, lsms, azl_profile.package_source)
     assert_no_findings(check_apparmor(evidence, azl_profile), azl_profile)

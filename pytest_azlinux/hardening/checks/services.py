@@ -178,6 +178,7 @@ class AuditCheck(Strict):
 
     def plan(self, plan: ReadPlan) -> None:
         plan.need(AUDIT_STATUS if self.rule in ("enabled", "immutable") else AUDIT_RULES)
+        plan.packages = True  # without auditctl: is the audit package installed at all?
 
     def reads(self) -> str:
         return "`auditctl -s`" if self.rule in ("enabled", "immutable") else "`auditctl -l`"
@@ -199,9 +200,7 @@ class AuditCheck(Strict):
         if text is None:
             return unavailable(f"{section} was not read", expected)
         if rc == 127:
-            return Verdict(
-                "failed", "auditctl not found: the audit package is not installed", expected
-            )
+            return _auditctl_missing(ev, expected)
         if rc != 0:
             return unavailable(f"auditctl failed (rc {rc}): {first_line(text)}", expected)
         if self.rule in ("enabled", "immutable"):
@@ -221,6 +220,31 @@ class AuditCheck(Strict):
         if missing:
             found += f"; missing {', '.join(missing)}"
         return Verdict.judged(not missing, found, expected)
+
+
+AUDIT_PACKAGES = ("audit", "auditd")  # Azure Linux (rpm), Debian: where auditctl comes from
+
+
+def _auditctl_missing(ev: Evidence, expected: str) -> Verdict:
+    """No auditctl: a finding where the package list says audit is not installed; where it
+    says it is, the check cannot look (the tool is missing from an installed package)."""
+    inventory = ev.inventory
+    if inventory is None:
+        why = f" ({ev.inventory_problem})" if ev.inventory_problem else ""
+        return Verdict(
+            "failed", f"auditctl not found: the audit package is not installed{why}", expected
+        )
+    installed = inventory.versions(AUDIT_PACKAGES)
+    if installed:
+        shown = ", ".join(f"{n} {v}" for n, v in installed.items())
+        return unavailable(
+            f"auditctl not found although {shown} is installed ({inventory.where})", expected
+        )
+    return Verdict(
+        "failed",
+        f"auditctl not found: no {' or '.join(AUDIT_PACKAGES)} package ({inventory.where})",
+        expected,
+    )
 
 
 def _rule_fields(rule: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -274,6 +298,7 @@ class GpgCheck(Strict):
 
     def plan(self, plan: ReadPlan) -> None:
         plan.need(PKGCONF)
+        plan.packages = True  # an image without a package tool keeps SPDX manifests instead
 
     def reads(self) -> str:
         if self.what == "main":
@@ -293,10 +318,7 @@ class GpgCheck(Strict):
         mains = {p: t for p, t in configs.items() if not p.endswith(".repo")}
         repos = {p: t for p, t in configs.items() if p.endswith(".repo")}
         if not mains:
-            return unavailable(
-                "no /etc/tdnf/tdnf.conf, /etc/dnf/dnf.conf or /etc/yum.conf: no RPM package tool",
-                expected,
-            )
+            return _no_package_tool(ev, expected)
         if self.what == "main":
             values = {p: _ini(t).get("main", {}).get("gpgcheck") for p, t in mains.items()}
             off = [f"{p}: gpgcheck={v if v is not None else '(unset)'}" for p, v in values.items()
@@ -328,6 +350,25 @@ class GpgCheck(Strict):
         else:
             found = f"{len(enabled)} enabled repositories, none with {key}=0"
         return Verdict.judged(not bad, found, expected)
+
+
+def _no_package_tool(ev: Evidence, expected: str) -> Verdict:
+    """No tdnf/dnf/yum configuration. An image whose packages are listed in SPDX manifests
+    (ACL) installs nothing at run time: nothing to judge on the host. Anywhere else the
+    check cannot look (an ERROR), as before."""
+    none = "no /etc/tdnf/tdnf.conf, /etc/dnf/dnf.conf or /etc/yum.conf"
+    inventory = ev.inventory
+    if inventory is not None and inventory.source == "spdx":
+        return Verdict(
+            "not_applicable",
+            f"{none}: the image has no package tool; its packages are listed in "
+            f"{inventory.where} and change only with the image build, where signatures "
+            "are checked",
+            expected,
+        )
+    if inventory is not None:
+        return unavailable(f"{none}: no RPM package tool (packages: {inventory.where})", expected)
+    return unavailable(f"{none}: no RPM package tool", expected)
 
 
 def _true(value: str | None) -> bool:

@@ -1,0 +1,221 @@
+"""One package inventory per host, whatever the image keeps: the rpm database (Azure Linux),
+SPDX manifests (Azure Container Linux: no rpm database), or dpkg (the lab's Debian userland).
+
+``host_inventory`` is the one owner: every package check (minimum versions, AppArmor's
+packages, the hardening baseline) asks it. It reads the three whole-inventory reads of
+``sources.py`` together (one round trip, kept by ``host.reads`` for the run), picks the
+source (an rpm database that knows packages; else SPDX manifests where there are any; else
+dpkg) or the one the profile names (``package_source``), and parses it. A source that
+cannot be read, or is not the one the profile names, is a ``PackageInventoryError`` (ERROR):
+a package is never "absent" because its list could not be read.
+
+A recording (``kind: recorded``) answers the same reads: a source it knows the image lacks
+as a tool that is not there (exit 127 for rpm and dpkg, 3 for no manifest), and raises
+``NotRecorded`` for one the image has but the recording does not hold.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from ..errors import ManifestError, PackageInventoryError
+from ..host import Host
+from ..transport.protocol import CommandResult
+from .sources import DPKG_ALL, MANIFEST_DIR, MANIFEST_GLOB, RPM_ALL, SPDX_MANIFESTS
+from .spdx import manifest_origin, parse_manifest, split_manifests
+from .versions import EVR, compare_evr
+
+Source = Literal["rpm", "dpkg", "spdx"]  # as the profiles' ``package_source``
+RPM_DATABASE = "rpm database"
+DPKG = "dpkg"
+READS = (RPM_ALL, SPDX_MANIFESTS, DPKG_ALL)
+
+
+@dataclass(frozen=True)
+class Package:
+    """One installed package: ``evr`` is ``[epoch:]version-release`` as its source gives it;
+    ``origin`` where it was listed (``rpm database``, ``dpkg``, ``base image``,
+    ``sysext <name>``)."""
+
+    name: str
+    evr: str
+    arch: str
+    origin: str
+
+    @property
+    def version(self) -> EVR:
+        return EVR.parse(self.evr)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A host's installed packages. A name may appear more than once (multilib: one per
+    arch; a package in the base image and in a system extension); ``files``: the manifests
+    read (SPDX), empty for rpm and dpkg."""
+
+    source: Source
+    packages: Mapping[str, tuple[Package, ...]]
+    files: tuple[str, ...] = ()
+    count: int = field(default=0, compare=False)
+
+    @classmethod
+    def of(
+        cls, source: Source, packages: Iterable[Package], files: Sequence[str] = ()
+    ) -> Inventory:
+        grouped: dict[str, list[Package]] = {}
+        n = 0
+        for p in packages:
+            grouped.setdefault(p.name, []).append(p)
+            n += 1
+        return cls(source, {k: tuple(v) for k, v in grouped.items()}, tuple(files), n)
+
+    def get(self, name: str) -> tuple[Package, ...]:
+        return self.packages.get(name, ())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.packages
+
+    def newest(self, name: str) -> Package | None:
+        """The entry of ``name`` with the highest version, or None where it is not there."""
+        best: Package | None = None
+        for p in self.get(name):
+            if best is None or compare_evr(p.version, best.version) > 0:
+                best = p
+        return best
+
+    def versions(self, names: Iterable[str]) -> dict[str, str]:
+        """``{name: newest evr}`` of those of ``names`` that are installed."""
+        return {n: p.evr for n in names if (p := self.newest(n)) is not None}
+
+    @property
+    def where(self) -> str:
+        """Where the list came from, for findings: ``rpm database``, ``dpkg`` or ``SPDX
+        manifests: package-manifest.spdx.json, ...``."""
+        if self.source == "spdx":
+            return "SPDX manifests: " + ", ".join(posixpath.basename(f) for f in self.files)
+        return RPM_DATABASE if self.source == "rpm" else DPKG
+
+
+# -- the pure parsers --------------------------------------------------------------------------
+
+
+def parse_rpm(text: str) -> list[Package]:
+    """``RPM_ALL``'s output (``NAME<TAB>[E:]V-R<TAB>ARCH`` per line); the signing keys rpm
+    lists as ``gpg-pubkey`` are not packages."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            raise PackageInventoryError(f"rpm -qa printed a line it never prints: {line[:120]!r}")
+        if parts[0] != "gpg-pubkey":
+            out.append(Package(parts[0], parts[1], parts[2], RPM_DATABASE))
+    return out
+
+
+def parse_dpkg(text: str) -> list[Package]:
+    """``DPKG_ALL``'s output (``NAME<TAB>VERSION<TAB>ARCH<TAB>STATUS``): the installed ones
+    (status ``?i``: ``ii``, or ``hi`` when held); names dpkg only remembers are left out."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 4 or not parts[0]:
+            raise PackageInventoryError(
+                f"dpkg-query printed a line it never prints: {line[:120]!r}"
+            )
+        name, version, arch, status = parts
+        if len(status) >= 2 and status[1] == "i" and version:
+            out.append(Package(name, version, arch, DPKG))
+    return out
+
+
+def parse_spdx(text: str) -> tuple[list[Package], list[str]]:
+    """``SPDX_MANIFESTS``'s output: the packages of every manifest, each tagged with the
+    manifest it came from, and the manifests' paths."""
+    packages: list[Package] = []
+    paths: list[str] = []
+    for path, body in split_manifests(text):
+        origin = manifest_origin(path)
+        packages += [Package(e.name, e.evr, e.arch, origin) for e in parse_manifest(path, body)]
+        paths.append(path)
+    return packages, paths
+
+
+# -- the one owner -----------------------------------------------------------------------------
+
+
+def host_inventory(host: Host, prefer: Source | None = None) -> Inventory:
+    """The installed packages of ``host``, from ``prefer`` (a profile's ``package_source``)
+    or from the first source that has them: rpm database, SPDX manifests, dpkg."""
+    rpm, spdx, dpkg = host.reads.get_all(READS)
+    try:
+        return _inventory(rpm, spdx, dpkg, prefer)
+    except PackageInventoryError as exc:
+        raise type(exc)(f"{host.name}: {exc}") from None
+
+
+@lru_cache(maxsize=64)  # a host's results are kept for the run: parse them once
+def _inventory(
+    rpm: CommandResult, spdx: CommandResult, dpkg: CommandResult, prefer: Source | None
+) -> Inventory:
+    rpm_packages = parse_rpm(rpm.stdout) if rpm.rc == 0 else []
+    if prefer in (None, "rpm") and rpm_packages:
+        return Inventory.of("rpm", rpm_packages)
+    has_manifests = spdx.rc != 3
+    if prefer in (None, "spdx") and has_manifests:
+        return _spdx_inventory(spdx)
+    dpkg_packages = parse_dpkg(dpkg.stdout) if dpkg.rc == 0 else []
+    if prefer in (None, "dpkg") and dpkg_packages:
+        return Inventory.of("dpkg", dpkg_packages)
+    found = _found(rpm, rpm_packages, has_manifests, dpkg, dpkg_packages)
+    if prefer is None:
+        raise PackageInventoryError(f"cannot read the installed packages: {found}")
+    expected = {
+        "rpm": "an rpm database that lists the installed packages",
+        "spdx": f"SPDX package manifests in {MANIFEST_DIR} ({posixpath.basename(MANIFEST_GLOB)})",
+        "dpkg": "a dpkg database that lists the installed packages",
+    }[prefer]
+    error = ManifestError if prefer == "spdx" else PackageInventoryError
+    raise error(
+        f"the profile's package_source is {prefer}: expected {expected}; found {found}"
+    )
+
+
+def _spdx_inventory(spdx: CommandResult) -> Inventory:
+    if spdx.rc != 0:
+        why = spdx.stderr.strip().splitlines()[-1:] or [f"exit {spdx.rc}"]
+        raise ManifestError(f"cannot read the SPDX manifests in {MANIFEST_DIR}: {why[0]}")
+    packages, paths = parse_spdx(spdx.stdout)
+    if not paths:
+        raise ManifestError(f"reading the SPDX manifests in {MANIFEST_DIR} printed nothing")
+    return Inventory.of("spdx", packages, paths)
+
+
+def _found(
+    rpm: CommandResult,
+    rpm_packages: list[Package],
+    has_manifests: bool,
+    dpkg: CommandResult,
+    dpkg_packages: list[Package],
+) -> str:
+    """What each source showed, in one line."""
+
+    def tool(result: CommandResult, packages: list[Package], what: str) -> str:
+        if result.rc == 127:
+            return f"no {what}"
+        if result.rc != 0:
+            return f"{what} failed (exit {result.rc})"
+        return f"{what}: {len(packages)} packages" if packages else f"{what}: no packages"
+
+    return "; ".join([
+        tool(rpm, rpm_packages, "rpm"),
+        f"SPDX manifests in {MANIFEST_DIR}" if has_manifests else f"no manifest in {MANIFEST_DIR}",
+        tool(dpkg, dpkg_packages, "dpkg-query"),
+    ])  # fmt: skip
