@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..posture.packages import EVR, rpmvercmp
+from ..packages.versions import compare_evr
 
 ChangeKind = Literal["added", "removed", "upgraded", "downgraded", "rebuilt"]
 KINDS: tuple[ChangeKind, ...] = ("upgraded", "downgraded", "added", "removed", "rebuilt")
@@ -185,14 +185,6 @@ class EvrKey:
         return order < 0 if order else self.evr < other.evr  # equal: the text decides
 
 
-def compare_evr(a: str, b: str) -> int:
-    """-1, 0, 1: rpm's order of two ``[epoch:]version-release`` strings (no epoch: 0)."""
-    ea, eb = EVR.parse(a), EVR.parse(b)
-    if (ea.epoch or 0) != (eb.epoch or 0):
-        return -1 if (ea.epoch or 0) < (eb.epoch or 0) else 1
-    return rpmvercmp(ea.version, eb.version) or rpmvercmp(ea.release or "", eb.release or "")
-
-
 def _one(name: str, old: Installed, new: Installed) -> PackageChange:
     order = compare_evr(old.evr, new.evr)
     kind: ChangeKind = "upgraded" if order < 0 else "downgraded" if order > 0 else "rebuilt"
@@ -254,6 +246,24 @@ def _shown(value: str | None) -> str:
     return "(absent)" if value is None else repr(value)
 
 
+def fact_rows(diff: ImageDiff) -> list[tuple[str, str, str]]:
+    """(what, before, now) of the image's identity that changed."""
+    facts = [c for c in (diff.node_image_version, diff.kernel, diff.arch) if c]
+    facts += [ValueChange(f"os-release {c.key}", c.old, c.new) for c in diff.os_release]
+    return [(c.key, c.old or "(none)", c.new or "(none)") for c in facts]
+
+
+def package_rows(diff: ImageDiff) -> list[tuple[str, str, str, str]]:
+    """(package, change, before, now) per package change, upgrades first."""
+    rows: list[tuple[str, str, str, str]] = []
+    for kind in KINDS:
+        for c in diff.of_kind(kind):
+            stays = f" ({', '.join(i.evr for i in c.stays)} stays)" if c.stays else ""
+            rows.append((c.name, c.kind, c.old.text() if c.old else "",
+                         ((c.new.text() if c.new else "") + stays).strip()))
+    return rows
+
+
 def render_markdown(diff: ImageDiff, title: str = "Image changes", level: int = 4,
                     max_rows: int = 200) -> list[str]:
     """A Markdown section (lines): what changed, a row per package change."""
@@ -263,23 +273,18 @@ def render_markdown(diff: ImageDiff, title: str = "Image changes", level: int = 
     lines = [f"{head} {title}", "",
              f"`{md_cell(diff.old.label)}` → `{md_cell(diff.new.label)}`: "
              f"{md_cell(summary_line(diff), 400)}", ""]
-    facts = [c for c in (diff.node_image_version, diff.kernel, diff.arch) if c]
-    facts += [ValueChange(f"os-release {c.key}", c.old, c.new) for c in diff.os_release]
+    facts = fact_rows(diff)
     if facts:
         lines += ["| what | before | now |", "|---|---|---|"]
-        lines += [f"| {md_cell(c.key)} | {md_cell(c.old or '(none)')} | "
-                  f"{md_cell(c.new or '(none)')} |" for c in facts]
+        lines += [f"| {md_cell(k)} | {md_cell(a)} | {md_cell(b)} |" for k, a, b in facts]
         lines.append("")
     if diff.packages_unknown:
         lines += [f"Packages not compared: {md_cell(diff.packages_unknown, 400)}", ""]
     elif diff.packages:
+        rows = package_rows(diff)
         lines += ["| package | change | before | now |", "|---|---|---|---|"]
-        rows = [c for kind in KINDS for c in diff.of_kind(kind)]
-        for c in rows[:max_rows]:
-            stays = f" ({', '.join(i.evr for i in c.stays)} stays)" if c.stays else ""
-            lines.append(f"| {md_cell(c.name)} | {c.kind} | "
-                         f"{md_cell(c.old.text() if c.old else '')} | "
-                         f"{md_cell((c.new.text() if c.new else '') + stays)} |")
+        lines += [f"| {md_cell(n)} | {k} | {md_cell(a)} | {md_cell(b)} |"
+                  for n, k, a, b in rows[:max_rows]]
         if len(rows) > max_rows:
             lines.append(f"| … {len(rows) - max_rows} more | | | |")
         lines.append("")

@@ -80,10 +80,17 @@ def write_image_file(path: Path, image: str, hosts: Mapping[str, HostEntry],
         out_hosts[name] = entry
     doc = {"generator": GENERATOR, "format": FORMAT, "image": image,
            "plugin_version": plugin_version, "started": started,
-           "hosts": out_hosts, "package_lists": lists}
+           "hosts": out_hosts, "package_lists": None}
+    head = json.dumps(doc, indent=1)
+    # One package per line: small, and ``grep '"openssl"' reports/*.image.json`` works.
+    body = ",\n".join("  {\n" + ",\n".join(
+        f"   {json.dumps(name)}: {json.dumps(versions, separators=(',', ':'))}"
+        for name, versions in packages.items()) + "\n  }" for packages in lists)
+    text = head.replace('"package_lists": null', f'"package_lists": [\n{body}\n ]'
+                        if lists else '"package_lists": []')
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(text + "\n", encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None

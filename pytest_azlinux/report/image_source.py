@@ -7,12 +7,12 @@ JUnit file (the image file beside it), or a recorded image: an AgentBaker releas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from ..errors import AzlError, ReportError
-from .image_diff import ImageRecord, Installed
+from .image_diff import ImageDiff, ImageRecord, Installed, diff_images
 from .image_file import SUFFIX, ImageFile, image_path, read_image_file
 
 
@@ -84,6 +84,41 @@ def pick(images: Mapping[str, ImageFile], path: Path, image: str | None,
         return first
     return replace(first, label=f"{chosen.path.parent}: {chosen.image} on {len(records)} "
                                 "hosts (all alike)")
+
+
+def run_record(sources: Sequence[Path]) -> ImageRecord | None:
+    """The image record beside a run's report of one image (the first of ``sources`` that
+    has one), None without one. Hosts that differ: the first by name, and the label says
+    so (``azl report diff --host`` compares any other)."""
+    for source in sources:
+        beside = image_path(source)
+        if not beside.is_file():
+            continue
+        found = read_image_file(beside)
+        if not found.hosts:
+            return None
+        try:
+            return pick({found.image: found}, source, found.image, None)
+        except ReportError:  # the hosts differ
+            name = min(found.hosts)
+            record = found.hosts[name]
+            return replace(record, label=f"{record.label} (the first of "
+                                         f"{len(found.hosts)} hosts, whose images differ)")
+    return None
+
+
+def image_changes(base: Sequence[Path], current: Sequence[Path]) -> tuple[ImageDiff | None, str]:
+    """What changed in the image between two runs' reports of it: the diff when both runs
+    recorded their image and it changed; else None, and why not where a record is unreadable
+    (a missing record says nothing: older runs did not write one)."""
+    try:
+        old, new = run_record(base), run_record(current)
+    except ReportError as exc:
+        return None, f"image changes not shown: {exc}"
+    if old is None or new is None:
+        return None, ""
+    diff = diff_images(old, new)
+    return (diff if diff.changed or diff.packages_unknown else None), ""
 
 
 def _recorded(path: Path) -> ImageRecord:
