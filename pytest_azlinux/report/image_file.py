@@ -137,6 +137,29 @@ def read_image_file(path: Path) -> ImageFile:
     return ImageFile(path, image, records)
 
 
+def merge_image_files(sources: Sequence[Path], out: Path, image: str) -> Path | None:
+    """One image's records of several shards as one (``azl report merge``): the union of
+    their hosts (a host in two shards: the first shard's). None when no shard has one."""
+    hosts: dict[str, HostEntry] = {}
+    meta: list[tuple[str, str]] = []  # (started, plugin version) of each shard's record
+    for source in sources:
+        if not source.is_file():
+            continue
+        found = read_image_file(source)  # checks it; the raw entries below keep its form
+        doc = json.loads(source.read_text(encoding="utf-8"))
+        lists = doc["package_lists"]
+        meta.append((str(doc.get("started", "")), str(doc.get("plugin_version", ""))))
+        for name in found.hosts:
+            entry = dict(doc["hosts"][name])
+            if entry.get("packages") is not None:
+                entry["packages"] = lists[entry["packages"]]
+            hosts.setdefault(name, entry)
+    if not meta:
+        return None
+    started, version = min(meta)
+    return write_image_file(out, image, hosts, version, started)
+
+
 def _packages(path: Path, index: int, raw: object) -> dict[str, tuple[Installed, ...]]:
     where = f"{path}: package_lists[{index}]"
     if not isinstance(raw, dict):
