@@ -32,8 +32,10 @@ def plan_for(controls: Iterable[Control]) -> ReadPlan:
 
 def gather(host: Host, plan: ReadPlan, package_source: Source | None = None) -> Evidence:
     """Read the plan's one script on ``host`` (as root) and parse what it printed; where a
-    check judges by packages, the host's package inventory too (an inventory that cannot be
-    read leaves those checks unable to judge, not the others)."""
+    check judges by packages, the host's package inventory too (read ahead with the other
+    suites' reads in a pytest run, see ``fixtures.py``; an inventory that cannot be read
+    leaves those checks unable to judge, not the others)."""
+    # the script first and alone: a host that cannot be read fails here, in one attempt
     result = host.reads.get(Read(gather_script(plan), sudo=True))
     if "==> " not in result.stdout:
         detail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.rc}, no output"]

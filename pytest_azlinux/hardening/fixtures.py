@@ -13,17 +13,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import pytest
 
 from ..errors import ControlsError, ProbeUnavailable, SettingsError
 from ..host import Host
+from ..packages import inventory
 from ..profiles.fixtures import host_profile
-from ..runstate import BASELINES_KEY, COLLECTED_KEY, item_host
+from ..reads import Read
+from ..runstate import BASELINES_KEY, COLLECTED_KEY, SESSION_KEY, item_host
 from ..runstate import CONTROL_KEY as CONTROL_KEY
 from ..session import SelectedTarget
-from .baseline import HostBaseline, LevelChoice, unknown_profile_ids
+from .baseline import HostBaseline, LevelChoice, plan_for, unknown_profile_ids
 from .loader import load_controls
 from .model import Control
 from .settings import HardeningSettings
@@ -83,15 +87,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.extend(control_properties(control))
 
 
+@dataclass(frozen=True, eq=False)
+class InventoryReads:
+    """A ``ReadSource``: the package inventory's reads on the hosts with controls that judge
+    by packages, fetched while the session prepares the hosts."""
+
+    hosts: Collection[tuple[str, str]]  # (target, host name)
+
+    def __call__(self, host: Host) -> tuple[Read, ...]:
+        wanted = (host.spec.target, host.spec.name) in self.hosts
+        return inventory.READS if wanted else ()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Index the collected controls by host once (a host's read covers what it will run)."""
+    """Index the collected controls by host once (a host's read covers what it will run);
+    read ahead the package inventories of hosts with controls that judge by packages."""
     index: dict[str | None, dict[str, Control]] = {}
+    hosts: set[tuple[str, str]] = set()
     for item in session.items:
         control = item.stash.get(CONTROL_KEY, None)
         if control is not None:
             param = item_host(item)
             index.setdefault(param.id if param else None, {})[control.id] = control
+            if param is not None and plan_for([control]).packages:
+                hosts.add((param.target.name, param.spec.name))
     session.config.stash[COLLECTED_KEY] = index
+    azl = session.config.stash.get(SESSION_KEY, None)
+    if azl is not None and hosts:
+        azl.read_ahead(InventoryReads(frozenset(hosts)))
 
 
 

@@ -17,16 +17,16 @@ as a tool that is not there (exit 127 for rpm and dpkg, 3 for no manifest), and 
 from __future__ import annotations
 
 import posixpath
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import ManifestError, PackageInventoryError
 from ..host import Host
 from ..transport.protocol import CommandResult
 from .sources import DPKG_ALL, MANIFEST_DIR, MANIFEST_GLOB, RPM_ALL, SPDX_MANIFESTS
-from .spdx import manifest_origin, parse_manifest, split_manifests
+from .spdx import BASE_MANIFEST, manifest_origin, parse_manifest, split_manifests
 from .versions import EVR, compare_evr
 
 Source = Literal["rpm", "dpkg", "spdx"]  # as the profiles' ``package_source``
@@ -35,7 +35,7 @@ DPKG = "dpkg"
 READS = (RPM_ALL, SPDX_MANIFESTS, DPKG_ALL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Package:
     """One installed package: ``evr`` is ``[epoch:]version-release`` as its source gives it;
     ``origin`` where it was listed (``rpm database``, ``dpkg``, ``base image``,
@@ -60,18 +60,20 @@ class Inventory:
     source: Source
     packages: Mapping[str, tuple[Package, ...]]
     files: tuple[str, ...] = ()
-    count: int = field(default=0, compare=False)
 
     @classmethod
     def of(
         cls, source: Source, packages: Iterable[Package], files: Sequence[str] = ()
     ) -> Inventory:
         grouped: dict[str, list[Package]] = {}
-        n = 0
         for p in packages:
             grouped.setdefault(p.name, []).append(p)
-            n += 1
-        return cls(source, {k: tuple(v) for k, v in grouped.items()}, tuple(files), n)
+        return cls(source, {k: tuple(v) for k, v in grouped.items()}, tuple(files))
+
+    @property
+    def count(self) -> int:
+        """How many entries (a name listed twice counts twice)."""
+        return sum(len(v) for v in self.packages.values())
 
     def get(self, name: str) -> tuple[Package, ...]:
         return self.packages.get(name, ())
@@ -138,10 +140,12 @@ def parse_dpkg(text: str) -> list[Package]:
 
 def parse_spdx(text: str) -> tuple[list[Package], list[str]]:
     """``SPDX_MANIFESTS``'s output: the packages of every manifest, each tagged with the
-    manifest it came from, and the manifests' paths."""
+    manifest it came from, and the manifests' paths (the base image's first)."""
     packages: list[Package] = []
     paths: list[str] = []
-    for path, body in split_manifests(text):
+    manifests = split_manifests(text)
+    manifests.sort(key=lambda m: (posixpath.basename(m[0]) != BASE_MANIFEST, m[0]))
+    for path, body in manifests:
         origin = manifest_origin(path)
         packages += [Package(e.name, e.evr, e.arch, origin) for e in parse_manifest(path, body)]
         paths.append(path)
@@ -151,20 +155,34 @@ def parse_spdx(text: str) -> tuple[list[Package], list[str]]:
 # -- the one owner -----------------------------------------------------------------------------
 
 
+# Each host's inventory, parsed once per run: its reads are kept for the run (``host.reads``),
+# and a pool's tests visit every host once per test function, so a cache of the last few
+# would parse each host again for each package check.
+_PARSED: weakref.WeakKeyDictionary[Host, dict[Source | None, Inventory]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def host_inventory(host: Host, prefer: Source | None = None) -> Inventory:
     """The installed packages of ``host``, from ``prefer`` (a profile's ``package_source``)
     or from the first source that has them: rpm database, SPDX manifests, dpkg."""
+    found = _PARSED.get(host, {}).get(prefer)
+    if found is not None:
+        return found
     rpm, spdx, dpkg = host.reads.get_all(READS)
     try:
-        return _inventory(rpm, spdx, dpkg, prefer)
+        found = inventory_from(rpm, spdx, dpkg, prefer)
     except PackageInventoryError as exc:
         raise type(exc)(f"{host.name}: {exc}") from None
+    _PARSED.setdefault(host, {})[prefer] = found
+    return found
 
 
-@lru_cache(maxsize=64)  # a host's results are kept for the run: parse them once
-def _inventory(
-    rpm: CommandResult, spdx: CommandResult, dpkg: CommandResult, prefer: Source | None
+def inventory_from(
+    rpm: CommandResult, spdx: CommandResult, dpkg: CommandResult, prefer: Source | None = None
 ) -> Inventory:
+    """The inventory the results of ``READS`` show (pure; ``host_inventory`` without the
+    host: a recording's answers go through the same choice)."""
     rpm_packages = parse_rpm(rpm.stdout) if rpm.rc == 0 else []
     if prefer in (None, "rpm") and rpm_packages:
         return Inventory.of("rpm", rpm_packages)

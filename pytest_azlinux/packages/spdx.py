@@ -64,10 +64,9 @@ def parse_manifest(path: str, text: str) -> list[ManifestEntry]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = exc.pos >= len(text.rstrip())
+        cut = " (cut short)" if _open_at_end(text) else ""
         raise ManifestError(
-            f"{path}: not valid JSON{' (cut short)' if cut else ''}: {exc.msg} "
-            f"at line {exc.lineno} column {exc.colno}"
+            f"{path}: not valid JSON{cut}: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except RecursionError:
         raise ManifestError(f"{path}: not valid JSON: nested too deep") from None
@@ -99,6 +98,27 @@ def parse_manifest(path: str, text: str) -> list[ManifestEntry]:
     if not out:
         raise ManifestError(f"{path}: lists no packages (only the document itself)")
     return out
+
+
+def _open_at_end(text: str) -> bool:
+    """Whether the text ends inside a string, object or array: a document cut short."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+    return in_string or depth > 0
 
 
 def _described(doc: dict[str, Any]) -> set[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_azlinux.facts import parse_facts
+from pytest_azlinux.packages.inventory import Inventory, parse_dpkg, parse_rpm
+from pytest_azlinux.packages.versions import rpmvercmp, version_at_least
 from pytest_azlinux.posture.findings import format_findings
 from pytest_azlinux.posture.fips import check_fips_enabled, check_fips_provider, parse_providers
 from pytest_azlinux.posture.identity import (
@@ -22,8 +24,6 @@ from pytest_azlinux.posture.osguard import (
     parse_mounts,
     parse_veritysetup_status,
 )
-from pytest_azlinux.packages.inventory import Inventory, parse_dpkg, parse_rpm
-from pytest_azlinux.packages.versions import rpmvercmp, version_at_least
 from pytest_azlinux.posture.packages import check_packages
 from pytest_azlinux.posture.selinux import check_selinux_consistent, check_selinux_mode
 from pytest_azlinux.posture.sshd import (
