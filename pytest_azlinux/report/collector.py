@@ -79,6 +79,7 @@ class ReportCollector:
     _records: dict[str, CaseRecord] = field(default_factory=dict)
     _facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     _image_hosts: dict[str, dict[str, HostEntry]] = field(default_factory=dict)  # image -> host
+    _image_texts: set[str] = field(default_factory=set)  # the records taken, as sent
     _collected: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     _finished: set[str] = field(default_factory=set)  # tests whose teardown reported
     cleared: list[Path] = field(default_factory=list)
@@ -136,6 +137,9 @@ class ReportCollector:
             elif key == PROP_FACTS:
                 self._merge_facts(json.loads(text))
             elif key == PROP_IMAGE_RECORD:
+                if text in self._image_texts:  # every phase of the test carries it
+                    continue
+                self._image_texts.add(text)
                 entry = json.loads(text)
                 image, host = str(entry.pop("image")), str(entry.pop("host"))
                 self._image_hosts.setdefault(image, {})[host] = entry

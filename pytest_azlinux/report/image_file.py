@@ -56,8 +56,9 @@ def host_entry(os_release: Mapping[str, str], kernel: str, arch: str,
         entry["packages"] = None
         entry["packages_note"] = note or "the package inventory was not read"
     else:
-        entry["packages"] = {name: sorted([evr, arch] for evr, arch in versions)
-                             for name, versions in sorted(packages.items())}
+        entry["packages"] = {
+            name: [list(versions[0])] if len(versions) == 1 else sorted(map(list, versions))
+            for name, versions in sorted(packages.items())}
         entry["packages_source"] = source
     return entry
 
