@@ -148,3 +148,24 @@ def test_diff_compare_and_html_show_what_changed_between_two_runs(
     # without an earlier run, or with an unchanged image, no such section
     assert main(["report", "html", str(now), "--out", str(page)]) == 0
     assert "Image changes" not in page.read_text()
+
+
+def test_with_xdist_the_workers_send_every_hosts_record(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", **{"azl-targets": dedent(
+        """
+        targets:
+          t-a: {kind: local, name: host-a}
+          t-b: {kind: local, name: host-b}
+          t-c: {kind: local, name: host-c}
+          t-d: {kind: local, name: host-d}
+        """)})
+    out = pytester.path / "reports"
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "--azl-target", "t-a,t-b,t-c,t-d",
+                                           "--azl-junit-dir", str(out))
+    assert result.ret == 0, result.stdout.str()
+    [record] = out.glob("*.image.json")
+    found = read_image_file(record)
+    assert sorted(found.hosts) == ["host-a", "host-b", "host-c", "host-d"]
+    assert len(json.loads(record.read_text())["package_lists"]) == 1  # one machine, one list
+    assert all(h.packages for h in found.hosts.values())
