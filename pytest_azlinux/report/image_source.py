@@ -109,8 +109,9 @@ def run_record(sources: Sequence[Path]) -> ImageRecord | None:
 
 def image_changes(base: Sequence[Path], current: Sequence[Path]) -> tuple[ImageDiff | None, str]:
     """What changed in the image between two runs' reports of it: the diff when both runs
-    recorded their image and it changed; else None, and why not where a record is unreadable
-    (a missing record says nothing: older runs did not write one)."""
+    recorded their image and it changed; else None, and a line saying why nothing is shown
+    where a record is unreadable or the packages could not be compared (a missing record
+    says nothing: older runs did not write one)."""
     try:
         old, new = run_record(base), run_record(current)
     except ReportError as exc:
@@ -118,7 +119,11 @@ def image_changes(base: Sequence[Path], current: Sequence[Path]) -> tuple[ImageD
     if old is None or new is None:
         return None, ""
     diff = diff_images(old, new)
-    return (diff if diff.changed or diff.packages_unknown else None), ""
+    if diff.changed:
+        return diff, ""
+    if diff.packages_unknown:  # the same facts; whether the packages changed is not known
+        return None, f"image facts unchanged; packages not compared: {diff.packages_unknown}"
+    return None, ""
 
 
 def _recorded(path: Path) -> ImageRecord:

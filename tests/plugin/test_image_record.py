@@ -16,6 +16,7 @@ import pytest
 from pytest_azlinux.report.image_diff import diff_images
 from pytest_azlinux.report.image_file import host_entry, read_image_file, write_image_file
 from pytest_azlinux.report.image_source import load_side
+from tests.unit.test_html_report import CHROMIUM, rendered
 
 RUN = ("-p", "no:cacheprovider", "-p", "no:randomly")
 GEN2 = Path(__file__).parents[1] / "data" / "agentbaker" / "AKSAzureLinuxV3" / "gen2"
@@ -109,7 +110,7 @@ def test_a_run_removes_the_image_records_an_earlier_run_left(pytester: pytest.Py
 
 
 def test_diff_compare_and_html_show_what_changed_between_two_runs(
-        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Two real runs of this machine have the same image; their records are then given the
     package lists of two real consecutive node images (AgentBaker's 202608.14.0 and
     202608.20.0 of AKSAzureLinuxV3/gen2) to stand for an image that changed between them."""
@@ -145,6 +146,10 @@ def test_diff_compare_and_html_show_what_changed_between_two_runs(
     assert "Image changes since the last earlier run" in html
     assert "containerd-accelerated-container-image" in html
     assert html.count('class="pkg-upgraded"') == 12 and html.count('class="pkg-removed"') == 1
+    if CHROMIUM is not None:  # rendered: the section is in the DOM, the console has no error
+        dom = rendered(page, tmp_path)
+        assert "Image changes since the last earlier run" in dom
+        assert "packages: 12 upgraded, 1 removed; changed: node image version" in dom
     # without an earlier run, or with an unchanged image, no such section
     assert main(["report", "html", str(now), "--out", str(page)]) == 0
     assert "Image changes" not in page.read_text()
