@@ -142,6 +142,8 @@ class ReportCollector:
                 self._image_texts.add(text)
                 entry = json.loads(text)
                 image, host = str(entry.pop("image")), str(entry.pop("host"))
+                if entry.get("packages_note"):  # an error's text: it may quote a command
+                    entry["packages_note"] = self._redact(str(entry["packages_note"]))
                 self._image_hosts.setdefault(image, {})[host] = entry
             elif key == PROP_OUTCOME:
                 continue

@@ -468,9 +468,11 @@ def test_secrets_are_redacted_in_every_spelling_everywhere_output_goes(
     }
     reports = sorted((pytester.path / "reports").iterdir())
     assert any(p.suffix == ".html" for p in reports) and any(p.suffix == ".xml" for p in reports)
+    assert any(p.name.endswith(".image.json") for p in reports)
     outputs = {"terminal": result.stdout.str() + result.stderr.str(),
                "pytest junit": junit.read_text()}
-    outputs.update((p.name, p.read_text()) for p in reports if p.suffix in (".xml", ".html"))
+    outputs.update((p.name, p.read_text()) for p in reports
+                   if p.suffix in (".xml", ".html", ".json"))
     for where, text in outputs.items():
         for secret in (quoted, long):
             assert not _leaks(text, secret), (where, _leaks(text, secret))
