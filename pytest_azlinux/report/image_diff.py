@@ -160,14 +160,21 @@ def _package(name: str, old: tuple[Installed, ...],
         return []
     if len(old) == 1 and len(new) == 1:
         return [_one(name, old[0], new[0])]
-    # Several versions at once (kernel, multilib): compare them as sets.
-    stays = tuple(sorted(set(old) & set(new), key=_order))
-    gone = sorted(set(old) - set(new), key=_order)
-    came = sorted(set(new) - set(old), key=_order)
-    if not stays and len(gone) == 1 and len(came) == 1:
-        return [_one(name, gone[0], came[0])]
-    return ([PackageChange(name, "removed", i, None, stays) for i in gone]
-            + [PackageChange(name, "added", None, i, stays) for i in came])
+    # Several at once: per arch (multilib: glibc.x86_64 and glibc.i686 each upgraded), and
+    # within an arch as sets (a kernel kept beside the new one).
+    out: list[PackageChange] = []
+    for arch in sorted({i.arch for i in old} | {i.arch for i in new}):
+        was = {i for i in old if i.arch == arch}
+        now = {i for i in new if i.arch == arch}
+        stays = tuple(sorted(was & now, key=_order))
+        gone = sorted(was - now, key=_order)
+        came = sorted(now - was, key=_order)
+        if not stays and len(gone) == 1 and len(came) == 1:
+            out.append(_one(name, gone[0], came[0]))
+            continue
+        out += [PackageChange(name, "removed", i, None, stays) for i in gone]
+        out += [PackageChange(name, "added", None, i, stays) for i in came]
+    return out
 
 
 def _order(item: Installed) -> tuple[EvrKey, str]:

@@ -75,6 +75,16 @@ def test_a_package_in_several_versions_is_compared_version_by_version() -> None:
     ]
 
 
+def test_multilib_packages_are_compared_per_arch() -> None:
+    old = {"glibc": (Installed("2.38-1", "i686"), Installed("2.38-1", "x86_64"))}
+    new = {"glibc": (Installed("2.38-2", "x86_64"), Installed("2.38-2", "i686"))}
+    assert [c.describe() for c in diff_packages(old, new)] == [
+        "glibc 2.38-1 -> 2.38-2 (i686)", "glibc 2.38-1 -> 2.38-2 (x86_64)"]
+    gone = {"glibc": (Installed("2.38-2", "x86_64"),)}
+    assert [(c.kind, c.describe()) for c in diff_packages(new, gone)] == [
+        ("removed", "glibc 2.38-2 (i686)")]
+
+
 def test_unchanged_packages_are_not_listed_and_order_is_by_name() -> None:
     old = pkgs(zlib="1.3-1", bash="5.2-1", curl="8.0-1", gone="1-1")
     new = pkgs(curl="8.1-1", bash="5.2-1", zlib="1.3-1", added="2-1")
@@ -223,6 +233,11 @@ def test_command_prints_the_real_differences() -> None:
     assert len(rows) == 13
     as_json = json.loads(azl("--json", str(AUG14), str(AUG20)).stdout)
     assert as_json["counts"]["upgraded"] == 12 and as_json["kernel"] is None
+    markdown = azl("--markdown", str(AUG14), str(AUG20)).stdout
+    assert markdown.startswith("## azl report diff\n")
+    assert "| python3 | upgraded | 3.12.9-14.azl3 (x86_64) | 3.12.14-1.azl3 (x86_64) |" in markdown
+    assert azl("--host", "a", "--host", "b", "--host", "c", str(AUG14), str(AUG20)).stderr == (
+        "azl: error: --host: give it once (both sides) or twice (OLD, NEW), not 3 times\n")
 
 
 @pytest.mark.parametrize("make", ["missing", "empty dir", "text file", "truncated notes",
