@@ -8,7 +8,8 @@ text (the terminal), Markdown (``azl report compare``) or the rows the HTML page
 Versions are ordered as rpm orders them, epoch first (``compare_evr``): ``1:1.0`` is newer
 than ``2.0``, ``1.0~rc1`` older than ``1.0``. A package installed in several versions at once
 (``kernel`` keeps the previous one) is compared version by version: the versions that went
-are *removed*, those that came are *added*, each naming the package.
+are *removed*, those that came are *added*, each naming the package; one installed for
+several arches (multilib) is compared per arch.
 """
 
 from __future__ import annotations
