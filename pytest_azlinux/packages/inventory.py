@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -183,16 +183,18 @@ def inventory_from(
 ) -> Inventory:
     """The inventory the results of ``READS`` show (pure; ``host_inventory`` without the
     host: a recording's answers go through the same choice)."""
-    rpm_packages = parse_rpm(rpm.stdout) if rpm.rc == 0 else []
-    if prefer in (None, "rpm") and rpm_packages:
+    if prefer in (None, "rpm") and (rpm_packages := _listed(parse_rpm, rpm)):
         return Inventory.of("rpm", rpm_packages)
-    has_manifests = spdx.rc != 3
+    has_manifests = spdx.rc not in (3, 127)  # 3: no manifest (127: a recording's "none")
     if prefer in (None, "spdx") and has_manifests:
         return _spdx_inventory(spdx)
-    dpkg_packages = parse_dpkg(dpkg.stdout) if dpkg.rc == 0 else []
-    if prefer in (None, "dpkg") and dpkg_packages:
+    if prefer in (None, "dpkg") and (dpkg_packages := _listed(parse_dpkg, dpkg)):
         return Inventory.of("dpkg", dpkg_packages)
-    found = _found(rpm, rpm_packages, has_manifests, dpkg, dpkg_packages)
+    found = "; ".join([
+        _shown(parse_rpm, rpm, "rpm"),
+        f"SPDX manifests in {MANIFEST_DIR}" if has_manifests else f"no manifest in {MANIFEST_DIR}",
+        _shown(parse_dpkg, dpkg, "dpkg-query"),
+    ])  # fmt: skip
     if prefer is None:
         raise PackageInventoryError(f"cannot read the installed packages: {found}")
     expected = {
@@ -206,6 +208,23 @@ def inventory_from(
     )
 
 
+def _listed(parse: Callable[[str], list[Package]], result: CommandResult) -> list[Package]:
+    return parse(result.stdout) if result.rc == 0 else []
+
+
+def _shown(parse: Callable[[str], list[Package]], result: CommandResult, what: str) -> str:
+    """What one tool showed, for a message."""
+    if result.rc == 127:
+        return f"no {what}"
+    if result.rc != 0:
+        return f"{what} failed (exit {result.rc})"
+    try:
+        n = len(parse(result.stdout))
+    except PackageInventoryError:
+        return f"{what}: output it never prints"
+    return f"{what}: {n} packages" if n else f"{what}: no packages"
+
+
 def _spdx_inventory(spdx: CommandResult) -> Inventory:
     if spdx.rc != 0:
         why = spdx.stderr.strip().splitlines()[-1:] or [f"exit {spdx.rc}"]
@@ -214,26 +233,3 @@ def _spdx_inventory(spdx: CommandResult) -> Inventory:
     if not paths:
         raise ManifestError(f"reading the SPDX manifests in {MANIFEST_DIR} printed nothing")
     return Inventory.of("spdx", packages, paths)
-
-
-def _found(
-    rpm: CommandResult,
-    rpm_packages: list[Package],
-    has_manifests: bool,
-    dpkg: CommandResult,
-    dpkg_packages: list[Package],
-) -> str:
-    """What each source showed, in one line."""
-
-    def tool(result: CommandResult, packages: list[Package], what: str) -> str:
-        if result.rc == 127:
-            return f"no {what}"
-        if result.rc != 0:
-            return f"{what} failed (exit {result.rc})"
-        return f"{what}: {len(packages)} packages" if packages else f"{what}: no packages"
-
-    return "; ".join([
-        tool(rpm, rpm_packages, "rpm"),
-        f"SPDX manifests in {MANIFEST_DIR}" if has_manifests else f"no manifest in {MANIFEST_DIR}",
-        tool(dpkg, dpkg_packages, "dpkg-query"),
-    ])  # fmt: skip

@@ -382,3 +382,11 @@ def test_the_hardening_read_brings_the_inventory_with_it(here: Host) -> None:
     verdict = GpgCheck(kind="gpgcheck", what="main").judge(evidence)
     if not Path("/etc/tdnf/tdnf.conf").exists() and not Path("/etc/dnf/dnf.conf").exists():
         assert verdict.outcome == "unavailable" and "(packages: dpkg)" in verdict.found
+
+
+def test_a_source_the_profile_does_not_name_is_not_parsed() -> None:
+    garbage = CommandResult("", 0, b"bash-5.2.15-3.azl3.x86_64\n", b"", 0.0)
+    dpkg = CommandResult("", 0, b"bash\t5.2.15-3\tamd64\tii \n", b"", 0.0)
+    assert inventory_from(garbage, NOT_THERE, dpkg, "dpkg").source == "dpkg"
+    with pytest.raises(PackageInventoryError, match="rpm -qa printed a line"):
+        inventory_from(garbage, NOT_THERE, dpkg)  # rpm answers first: its output must parse
