@@ -1,7 +1,7 @@
 """What changed between two images: packages, kernel, os-release, node image version.
 
 Pure: an ``ImageRecord`` holds what is known of one image (from a run's ``*.image.json``,
-or from a recorded image such as an AgentBaker release-notes file: ``image_record.py``
+or from a recorded image such as an AgentBaker release-notes file: ``image_source.py``
 builds them), ``diff_images`` compares two, and the renderers turn the result into plain
 text (the terminal), Markdown (``azl report compare``) or the rows the HTML page shows.
 
