@@ -17,6 +17,7 @@ from .report.model import (
     PROP_FACTS,
     PROP_HOST,
     PROP_IMAGE,
+    PROP_IMAGE_RECORD,
     PROP_NODE_IMAGE,
     PROP_OS_SKU,
     PROP_OS_SKU_EFFECTIVE,
@@ -24,7 +25,7 @@ from .report.model import (
     PROP_TARGET,
     format_samples,
 )
-from .runstate import SESSION_KEY, item_target
+from .runstate import IMAGE_RECORDED_KEY, SESSION_KEY, item_target
 from .session import AzlSession, HostParam, SelectedTarget
 
 
@@ -68,7 +69,24 @@ def _bind(request: pytest.FixtureRequest, session: AzlSession, param: HostParam)
                         (PROP_OS_SKU_REQUESTED, facts.os_sku_requested)):
         if value:  # an AKS node's image, on each of its tests (its JUnit properties)
             props.append((name, value))
+    recorded = request.config.stash.setdefault(IMAGE_RECORDED_KEY, set())
+    if param.id not in recorded:  # once per host and process: the run's image record
+        recorded.add(param.id)
+        from .report.host_image import host_image_entry
+
+        entry = {"image": facts.image_key, "host": param.id, **host_image_entry(host)}
+        props.append((PROP_IMAGE_RECORD, json.dumps(entry)))
     return host
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every host's package inventory is read with its other reads while the session
+    prepares it (the run's image record; the package checks use the same results)."""
+    azl = session.config.stash.get(SESSION_KEY, None)
+    if azl is not None and session.items:
+        from .report.host_image import inventory_reads
+
+        azl.read_ahead(inventory_reads)
 
 
 @pytest.fixture

@@ -34,6 +34,9 @@ LIVE_MARKERS_KEY = pytest.StashKey[dict[str, tuple[str, str]]]()
 # hardening: host id -> the controls collected for it (after -k/-m), by id
 COLLECTED_KEY = pytest.StashKey[dict[str | None, dict[str, "Control"]]]()
 
+# hosts whose image record (facts and packages) this process has sent with a test report
+IMAGE_RECORDED_KEY = pytest.StashKey[set[str]]()
+
 # -- a test item's stash ----------------------------------------------------------------------
 HOST_KEY = pytest.StashKey[HostParam]()  # the test's host (for a pair: the first)
 HOSTS_KEY = pytest.StashKey[tuple[HostParam, ...]]()  # every host the test uses (a pair: 2)

@@ -1,6 +1,8 @@
-"""``azl report compare|summary|trend|html|merge``: tools over the per-image JUnit reports.
+"""``azl report compare|summary|trend|html|merge|diff``: tools over the per-image reports.
 
-Exit codes: 0 fine, 1 regressions found (compare), 2 bad input (one-line message).
+Exit codes: 0 fine, 1 regressions found (compare), 2 bad input (one-line message); ``diff``:
+4 on bad input (a path that is neither a run's reports with image records nor a recorded
+image), as for any file the user named.
 """
 
 from __future__ import annotations
@@ -87,6 +89,27 @@ def register(sub: Any) -> None:
                    help="fail when a test has different outcomes in two shards")
     p.set_defaults(func=_merge)
 
+    p = tools.add_parser(
+        "diff", help="what changed between two images: packages, kernel, os-release",
+        description="What changed between two images: packages added, removed, upgraded and "
+        "downgraded (rpm's version order, epoch first), the running kernel, os-release and "
+        "the node image version. Each side is a run's report directory (its *.image.json), "
+        "one image record or JUnit file of a run, or a recorded image (an AgentBaker "
+        "release-notes file). Exit 0 (also when they differ), 4 on bad input.",
+    )
+    p.add_argument("old", type=Path, metavar="OLD")
+    p.add_argument("new", type=Path, metavar="NEW")
+    p.add_argument("--image", action="append", default=[], metavar="KEY",
+                   help="the image to take from a run with several: once for both sides, "
+                   "twice for OLD's then NEW's")
+    p.add_argument("--host", action="append", default=[], metavar="NAME",
+                   help="the host to take where an image's hosts differ: once for both "
+                   "sides, twice for OLD's then NEW's")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--markdown", action="store_true", help="Markdown instead of text")
+    form.add_argument("--json", action="store_true", help="JSON instead of text")
+    p.set_defaults(func=_diff)
+
 
 def _compare(args: argparse.Namespace) -> int:
     from ..errors import ReportError
@@ -149,3 +172,36 @@ def _merge(args: argparse.Namespace) -> int:
     print(f"merged {len(args.shards)} shard(s): {len(result.written)} image report(s), "
           f"{result.tests} test(s)", file=sys.stderr)
     return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from ..errors import ReportError
+
+    try:
+        text = _diff_text(args)
+    except ReportError as exc:  # a file the user named: exit 4, as for a bad targets file
+        print(f"azl: error: {exc}", file=sys.stderr)
+        return 4
+    sys.stdout.write(text)
+    return 0
+
+
+def _diff_text(args: argparse.Namespace) -> str:
+    from ..errors import ReportError
+    from .image_diff import diff_images, render_markdown, render_text, to_dict
+    from .image_source import load_side
+
+    sides = []
+    for option, values in (("--image", args.image), ("--host", args.host)):
+        if len(values) > 2:
+            raise ReportError(f"{option}: give it once (both sides) or twice (OLD, NEW), "
+                              f"not {len(values)} times")
+        sides.append((values * 2)[:2] if values else [None, None])
+    (old_image, new_image), (old_host, new_host) = sides
+    diff = diff_images(load_side(args.old, old_image, old_host),
+                       load_side(args.new, new_image, new_host))
+    if args.json:
+        return json.dumps(to_dict(diff), indent=2) + "\n"
+    if args.markdown:
+        return "\n".join(render_markdown(diff, "azl report diff", level=2)) + "\n"
+    return render_text(diff)

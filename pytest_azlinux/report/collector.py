@@ -21,6 +21,7 @@ import pytest
 from ..errors import ReportError
 from ..redaction import redact
 from .compare import ImageRun
+from .image_file import HostEntry, image_path, write_image_file
 from .junit import write_report
 from .model import (
     FAILING,
@@ -32,6 +33,7 @@ from .model import (
     PROP_FACTS,
     PROP_HOST,
     PROP_IMAGE,
+    PROP_IMAGE_RECORD,
     PROP_OUTCOME,
     PROP_TARGET,
     PROP_WAIVER_REASON,
@@ -79,6 +81,8 @@ class ReportCollector:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     _records: dict[str, CaseRecord] = field(default_factory=dict)
     _facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _image_hosts: dict[str, dict[str, HostEntry]] = field(default_factory=dict)  # image -> host
+    _image_texts: set[str] = field(default_factory=set)  # the records taken, as sent
     _collected: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     _finished: set[str] = field(default_factory=set)  # tests whose teardown reported
     cleared: list[Path] = field(default_factory=list)
@@ -135,6 +139,15 @@ class ReportCollector:
                 record.image = text
             elif key == PROP_FACTS:
                 self._merge_facts(json.loads(text))
+            elif key == PROP_IMAGE_RECORD:
+                if text in self._image_texts:  # every phase of the test carries it
+                    continue
+                self._image_texts.add(text)
+                entry = json.loads(text)
+                image, host = str(entry.pop("image")), str(entry.pop("host"))
+                if entry.get("packages_note"):  # an error's text: it may quote a command
+                    entry["packages_note"] = self._redact(str(entry["packages_note"]))
+                self._image_hosts.setdefault(image, {})[host] = entry
             elif key == PROP_OUTCOME:
                 continue
             elif key.startswith(METRIC_PREFIX):
@@ -221,6 +234,7 @@ class ReportCollector:
             hostname = props.get("azl.target", "")
             path = self.junit_dir / f"{_file_name(group)}.xml"
             write_report(path, group, cases, props, timestamp=timestamp, hostname=hostname)
+            self._write_image_file(path, group, cases, timestamp)
             # As the report tools read them back: test ids are classname::name.
             read_back = (replace(c, nodeid=f"{c.classname}::{c.name}", image=group)
                          for c in cases)
@@ -245,6 +259,21 @@ class ReportCollector:
             warnings.warn(f"azl: {path}: not written: {exc}", stacklevel=1)
             return None
         return path
+
+    def _write_image_file(self, junit: Path, image: str, cases: list[CaseRecord],
+                          timestamp: str) -> None:
+        """``<image>.image.json`` beside the report: the facts and packages of the image's
+        hosts in this report (those whose first test sent them)."""
+        hosts = {c.host for c in cases if c.host}
+        entries = {h: e for h, e in self._image_hosts.get(image, {}).items() if h in hosts}
+        if not entries:
+            return
+        try:
+            write_image_file(image_path(junit), image, entries, self.plugin_version, timestamp)
+        except ReportError as exc:  # the JUnit report stands without it
+            import warnings
+
+            warnings.warn(f"azl: {exc}; azl report diff cannot use this run", stacklevel=1)
 
     def _group(self, record: CaseRecord) -> str:
         if record.image:

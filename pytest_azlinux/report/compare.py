@@ -19,6 +19,9 @@ import yaml
 
 from ..errors import ReportError
 from .compare_metrics import MetricChange, judge_history, judge_metric
+from .image_diff import ImageDiff
+from .image_diff import to_dict as image_diff_dict
+from .image_source import image_changes
 from .junit import records_of, stream_report
 from .model import FAILING, PROP_CONTROL_SEVERITY, CaseRecord, Metric, finding_text
 from .stats import ALPHA
@@ -203,6 +206,9 @@ class ImageComparison:
     waived: tuple[int, int] = (0, 0)  # (base, current)
     flaky: tuple[int, int] = (0, 0)
     history_runs: int = 1  # base runs the metrics were judged against
+    # What changed in the image since the base run (both runs recorded it, and it changed).
+    image_diff: ImageDiff | None = None
+    image_note: str = ""  # why the image changes are not shown (an unreadable record)
 
     @property
     def regressed(self) -> bool:
@@ -226,12 +232,14 @@ class Comparison:
         return any(i.regressed for i in self.images)
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
+        from dataclasses import asdict, replace
 
-        out = asdict(self)
+        # The image diff holds both package lists: only its changes go out.
+        out = asdict(replace(self, images=[replace(i, image_diff=None) for i in self.images]))
         out["regressed"] = self.regressed
         for image, data in zip(self.images, out["images"], strict=True):
             data["regressed"] = image.regressed
+            data["image_diff"] = image_diff_dict(image.image_diff) if image.image_diff else None
         return out
 
 
@@ -279,7 +287,11 @@ def compare_runs(base_paths: Path | Sequence[Path], current_path: Path,
         history = [found for found in (e.get(image.name) for e in earlier) if found is not None]
         if base is not None:
             history.append(base)
-        images.append(compare_image(base, image, tolerances, history))
+        compared = compare_image(base, image, tolerances, history)
+        if base is not None:
+            compared.image_diff, compared.image_note = image_changes(base.sources,
+                                                                     image.sources)
+        images.append(compared)
     return Comparison(str(bases[-1]), str(current_path), images, only_in_base,
                       [str(p) for p in bases])
 

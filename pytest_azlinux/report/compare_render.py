@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .compare import CaseChange, Comparison, format_value, md_cell
 from .compare_metrics import MetricChange
+from .image_diff import render_markdown as image_diff_markdown
 from .model import finding_text
 
 
@@ -43,6 +44,11 @@ def render_markdown(result: Comparison, max_rows: int = 50) -> str:
         lines.append(f"{i.metrics_compared} metric value(s) compared "
                      f"({len(i.metric_inconclusive)} inconclusive); waived "
                      f"{_before_now(i.waived)}, flaky {_before_now(i.flaky)} (before → now).")
+        if i.image_diff is not None:
+            lines += ["", *image_diff_markdown(i.image_diff, "Image changes since the base run",
+                                               level=4, max_rows=max_rows)]
+        elif i.image_note:
+            lines += ["", md_cell(i.image_note, 400)]
         lines += _case_table("New failures", i.new_failures, max_rows, message=True)
         lines += _case_table("Hardening controls that passed before (among the new "
                              "failures)", i.control_regressions, max_rows, message=True)

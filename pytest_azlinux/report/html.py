@@ -20,6 +20,8 @@ from pathlib import Path
 from ..errors import ReportError
 from .compare import ImageRun, Tolerances, compare_image, load_images, pair_images
 from .compare_metrics import MetricChange
+from .image_diff import ImageDiff, fact_rows, package_rows, summary_line
+from .image_source import image_changes
 from .model import FAILING, NO_THRESHOLD, PROP_NODE_IMAGE, CaseRecord, Metric, finding_text
 from .run_dir import HTML_GENERATOR
 from .stats import median_ci
@@ -80,6 +82,23 @@ class HostView:
 
 
 @dataclass
+class ImageChangesView:
+    """What changed in the image since the last earlier run (``--history``)."""
+
+    old: str
+    new: str
+    summary: str
+    facts: list[tuple[str, str, str]]
+    packages: list[tuple[str, str, str, str]]
+    not_compared: str
+
+    @classmethod
+    def of(cls, diff: ImageDiff) -> ImageChangesView:
+        return cls(diff.old.label, diff.new.label, summary_line(diff), fact_rows(diff),
+                   package_rows(diff), diff.packages_unknown)
+
+
+@dataclass
 class ImageView:
     name: str
     anchor: str
@@ -95,6 +114,8 @@ class ImageView:
     metrics: list[MetricView]
     unjudged: int
     hosts: list[HostView]
+    changes: ImageChangesView | None = None
+    changes_note: str = ""  # why the changes are not shown (an unreadable image record)
 
 
 _FACTS = (("azl.image", "image"), ("azl.os_id", "OS"), ("azl.version", "version"),
@@ -156,6 +177,9 @@ def render_html(images: Mapping[str, ImageRun],
     views = [_image_view(images[name], _past_values(images[name], images, history),
                          _verdicts(images[name], images, history))
              for name in sorted(images)]
+    if history:
+        for view in views:
+            _changes(view, images[view.name], images, history[-1][1])
     failed = [v for v in views if v.verdict == "failed"]
     return env.get_template(TEMPLATE).render(
         images=views, generator=HTML_GENERATOR, sources=sources,
@@ -197,6 +221,17 @@ def _verdicts(run: ImageRun, images: Mapping[str, ImageRun],
         return {}
     result = compare_image(earlier[-1], run, Tolerances(), earlier)
     return {(m.test, m.metric): m for m in result.metrics}
+
+
+def _changes(view: ImageView, run: ImageRun, images: Mapping[str, ImageRun],
+             last: Mapping[str, ImageRun]) -> None:
+    """The image's changes since the last earlier run, when both recorded it and it changed."""
+    pairs, _ = pair_images(last, images)
+    base = next((b for b, c in pairs if c.name == run.name and b is not None), None)
+    if base is None:
+        return
+    diff, view.changes_note = image_changes(base.sources, run.sources)
+    view.changes = ImageChangesView.of(diff) if diff is not None else None
 
 
 def _test_view(image: str, case: CaseRecord) -> TestView:

@@ -2,7 +2,8 @@
 
 Test cases are copied as they are (properties, metrics, failure text). Suite properties
 are merged: host, kernel and target lists become their union, ``azl.started`` the earliest
-start; counts and time are recomputed.
+start; counts and time are recomputed. The image records beside the shards' reports
+(``*.image.json``) become one, with the union of their hosts.
 
 The same test case in two shards is expected for tests that do not run per host (a test
 without host fixtures runs in every shard). With the same outcome one copy is kept. With
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from ..errors import ReportError
 from .compare import report_files, stream_checked
+from .image_file import image_path, merge_image_files
 from .junit import (
     SerializedCase,
     case_counts,
@@ -68,6 +70,7 @@ class _Image:
     hostnames: list[str] = field(default_factory=list)
     cases: dict[str, _Case] = field(default_factory=dict)
     shards: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # the shards' reports of the image
 
 
 @dataclass
@@ -98,6 +101,8 @@ def merge_shards(out_dir: Path, shard_dirs: Sequence[Path], *, strict: bool = Fa
         except OSError as exc:
             raise ReportError(f"{path}: cannot write: {exc.strerror or exc}") from None
         written.append(path)
+        # The image records beside the shards' reports, as one beside the merged report.
+        merge_image_files([image_path(f) for f in images[name].files], image_path(path), name)
     return MergeResult(written, tests, warnings)
 
 
@@ -112,6 +117,7 @@ def _take_file(images: dict[str, _Image], file: Path, shard: str, warnings: list
             _take_case(image, name, elem, shard, warnings, strict)
             continue
         image.shards.append(shard)
+        image.files.append(file)
         for key, value in suite_properties(elem).items():
             values = image.props.setdefault(key, [])
             if value not in values:

@@ -30,6 +30,9 @@ PROP_NODE_IMAGE = "azl.node_image_version"
 PROP_OS_SKU = "azl.os_sku"
 PROP_OS_SKU_EFFECTIVE = "azl.os_sku_effective"
 PROP_OS_SKU_REQUESTED = "azl.os_sku_requested"
+# One host's facts and package list (JSON, ``image_file.host_entry`` plus "image" and "host"),
+# on the first test of each host in a process; the collector writes ``<image>.image.json``.
+PROP_IMAGE_RECORD = "azl.image_record"
 # "error": an infrastructure error raised in the call phase; "waived": a failure accepted by
 # a waiver (the azl.waiver.* properties say which).
 PROP_OUTCOME = "azl.outcome"

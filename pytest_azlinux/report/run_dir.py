@@ -1,14 +1,18 @@
 """A run owns its report directory: at the start, the files an earlier run wrote there go.
 
 Only what this plugin writes is removed: per-image ``*.xml`` reports it recognises by the
-``azl.plugin_version`` suite property near the top of the file, and the ``index.html`` it
-recognises by its generator tag. Anything else in the directory (a user's notes, another
+``azl.plugin_version`` suite property near the top of the file, the ``index.html`` it
+recognises by its generator tag, and the ``*.image.json`` image records by their generator
+field. Anything else in the directory (a user's notes, another
 tool's JUnit file, subdirectories of earlier runs kept on purpose) stays.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from .image_file import SUFFIX as IMAGE_SUFFIX
+from .image_file import is_own_image_file
 
 HTML_NAME = "index.html"
 HTML_GENERATOR = '<meta name="generator" content="pytest-azlinux">'
@@ -54,8 +58,9 @@ def clear_run_files(directory: Path) -> list[Path]:
     for path in sorted(directory.iterdir()):
         if not path.is_file() or path.is_symlink():
             continue
-        own = (path.suffix == ".xml" and is_own_report(path)) or (
-            path.name == HTML_NAME and is_own_html(path))
+        own = ((path.suffix == ".xml" and is_own_report(path))
+               or (path.name == HTML_NAME and is_own_html(path))
+               or (path.name.endswith(IMAGE_SUFFIX) and is_own_image_file(path)))
         if own:
             try:
                 path.unlink()

@@ -468,6 +468,7 @@ def test_secrets_are_redacted_in_every_spelling_everywhere_output_goes(
     }
     reports = sorted((pytester.path / "reports").iterdir())
     assert any(p.suffix == ".html" for p in reports) and any(p.suffix == ".xml" for p in reports)
+    assert any(p.name.endswith(".image.json") for p in reports)
     outputs = {"terminal": result.stdout.str() + result.stderr.str(),
                "pytest junit": junit.read_text()}
     outputs.update((p.name, p.read_text()) for p in reports if p.suffix in (".xml", ".html"))
@@ -475,6 +476,9 @@ def test_secrets_are_redacted_in_every_spelling_everywhere_output_goes(
         for secret in (quoted, long):
             assert not _leaks(text, secret), (where, _leaks(text, secret))
         assert "***" in text, where
+    for record in (p for p in reports if p.name.endswith(".image.json")):  # no test output
+        for secret in (quoted, long):
+            assert not _leaks(record.read_text(), secret), record.name
     terminal = outputs["terminal"]
     assert "Captured stdout call" in terminal and "stdout *** " in terminal
     assert "'***...***'" in terminal  # the long repr's head and tail, cut by pytest

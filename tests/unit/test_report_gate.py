@@ -283,5 +283,6 @@ def test_a_run_owns_its_report_directory(pytester: pytest.Pytester,
     assert not stale.exists()
     assert foreign.exists() and notes.exists() and (out / "shard-1" / first.name).exists()
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [first.name, HTML_NAME, "notes.txt", "other-tool.xml", "shard-1"])
+        [first.name, f"{first.stem}.image.json", HTML_NAME, "notes.txt", "other-tool.xml",
+         "shard-1"])
     assert "azurelinux-2.0.old" not in (out / HTML_NAME).read_text()

@@ -398,6 +398,13 @@ def test_shards_cover_every_host_once_and_merge_to_the_full_run(
     xml = next(merged.glob("*.xml")).read_text()
     assert 'tests="10"' in xml and 'failures="0"' in xml
     assert azl(capsys, "report", "compare", str(full), str(merged))[0] == 0
+    # The shards' image records become one: every host, one package list for all of them.
+    [record] = merged.glob("*.image.json")
+    doc = json.loads(record.read_text())
+    assert sorted(doc["hosts"]) == ["host-a", "host-b", "host-c", "host-d", "host-e"]
+    assert len(doc["package_lists"]) == 1
+    code, out, _ = azl(capsys, "report", "diff", str(full), str(merged))
+    assert code == 0 and "no difference" in out
 
 
 def test_merge_conflicting_outcomes(pytester: pytest.Pytester,
