@@ -1,13 +1,14 @@
-"""``azl lab``: up, down, status, fault, seed-audit."""
+"""``azl lab``: up, down, status, list, fault, seed-audit."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from .cluster_cli import register_cluster
-from .lab import Lab
+from .lab import Lab, known_labs
 from .names import DEFAULT_LAB_NAME, LAB_NAME_ENV
 from .variants import DEFAULT_VARIANTS, variant_names
 from .vm import vm_status
@@ -42,6 +43,11 @@ def register(subparsers: Any) -> None:
     status = sub.add_parser("status", help="hosts and their health")
     common(status)
     status.set_defaults(func=_status)
+
+    listing = sub.add_parser("list", help="the labs on this machine, up or not")
+    listing.add_argument("--state-dir", help="parent of the labs' state directories "
+                         "(default: $AZL_LAB_DIR or /var/lib/azl-lab)")
+    listing.set_defaults(func=_list)
 
     register_vm(sub)
     register_cluster(sub)
@@ -116,6 +122,24 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {vm['name']:16} {vm['address']:15} vm:{vm['variant']:10} "
               f"{vm['accel']:12} {vm['state']}")
     return 0 if healthy else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    """One line per lab: its name, whether it is up, its subnet and hosts. Read-only: it
+    touches no lab."""
+    parent = Path(args.state_dir) if args.state_dir else None
+    names = known_labs(parent)
+    if not names:
+        print("no labs")
+        return 0
+    for name in names:
+        lab = Lab(name, state_dir=(parent / name) if parent else None)
+        state = lab.load_state()
+        hosts = ", ".join(h.name for h in sorted(state.hosts, key=lambda h: h.index)) \
+            if state else ""
+        where = f"{state.subnet}  {hosts}" if state else ""
+        print(f"{name:16} {'up' if lab.is_up() else 'down':5} {where}".rstrip())
+    return 0
 
 
 def _fault(args: argparse.Namespace) -> int:

@@ -44,6 +44,15 @@ def default_state_dir(name: str) -> Path:
     return (Path(parent) if parent else DEFAULT_PARENT) / name
 
 
+def known_labs(parent: Path | None = None) -> list[str]:
+    """Names of the labs with a state directory under ``parent`` (``$AZL_LAB_DIR`` or
+    /var/lib/azl-lab): every lab ``azl lab up`` made there and no ``down`` removed."""
+    root = parent or default_state_dir("_").parent
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "state.json").is_file())
+
+
 class Lab:
     """A named lab: its hosts, the state directory, and the targets file it writes.
 

@@ -294,9 +294,14 @@ def test_cli_honours_azl_lab_name_and_name_wins(monkeypatch: pytest.MonkeyPatch)
         other = unique_lab_name("n2")
         named = azl("lab", "status", "--name", other, env=env)
         assert f"lab {other}: not up" in named.stdout and lab.is_up()
+        listed = azl("lab", "list")  # every lab on the machine, this one up with its host
+        line = next(x for x in listed.stdout.splitlines() if x.split()[0] == lab.name)
+        assert line.split()[1] == "up" and f"{lab.name}-1" in line, listed.stdout
+        assert other not in listed.stdout  # never up: no state, not listed
         down = azl("lab", "down", env=env)
         assert down.returncode == 0 and f"lab {lab.name}: taken down" in down.stdout, down
         assert not lab.is_up() and not lab.state_dir.exists()
+        assert lab.name not in azl("lab", "list").stdout.split()
 
 
 # -- errors -------------------------------------------------------------------------------
