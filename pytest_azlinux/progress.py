@@ -35,30 +35,45 @@ TICK = 1.0  # s between looks at a phase that has not moved (the seconds go on)
 
 
 class Terminal:
-    """pytest's terminal reporter as a progress output: ``live`` rewrites one line."""
+    """pytest's terminal reporter as a progress output. ``live``: one line rewritten in
+    place, shared by the phases running at once (an image booting while hosts are
+    prepared): ``booting image: ... | preparing hosts: ...``."""
 
     def __init__(self, reporter: Any, live: bool | None = None) -> None:
         self.reporter = reporter
         self.live = bool(reporter.isatty()) if live is None else live
         self.lock = threading.Lock()
+        self.showing: dict[int, str] = {}  # phase -> its text on the live line
 
-    def update(self, text: str) -> None:
+    def update(self, key: int, text: str) -> None:
         with self.lock:
-            self.reporter.rewrite(text, erase=True)
-            self.reporter.flush()
+            self.showing[key] = text
+            self._render()
 
-    def line(self, text: str, *, replacing: bool) -> None:
+    def _render(self) -> None:
+        line = " | ".join(self.showing.values())
+        width = getattr(getattr(self.reporter, "_tw", None), "fullwidth", 0)
+        if width and len(line) >= width:
+            line = line[: width - 2] + "…"
+        self.reporter.rewrite(line, erase=True)
+        self.reporter.flush()
+
+    def line(self, text: str, *, key: int | None = None) -> None:
+        """A whole line; on a live terminal it replaces ``key``'s part of the line."""
         with self.lock:
-            if self.live and replacing:
+            if self.live and self.showing:
+                self.showing.pop(key or 0, None)
                 self.reporter.rewrite(text, erase=True)
                 self.reporter.write("\n", flush=True)
-            else:
-                # pytest's progress dots may have left the line open (xdist's do)
-                writer = getattr(self.reporter, "_tw", None)
-                if getattr(writer, "width_of_current_line", 0):
-                    self.reporter.write("\n")
-                self.reporter.write_line(text)
-                self.reporter.flush()
+                if self.showing:
+                    self._render()
+                return
+            # pytest's progress dots may have left the line open (xdist's do)
+            writer = getattr(self.reporter, "_tw", None)
+            if getattr(writer, "width_of_current_line", 0):
+                self.reporter.write("\n")
+            self.reporter.write_line(text)
+            self.reporter.flush()
 
 
 _output: Terminal | None = None
@@ -109,7 +124,6 @@ class Phase:
         self.lock = threading.Lock()
         self.shown_at = self.started  # when a line was last written or updated
         self.shown_tenth = 0  # in a log: the tenth of the items last reported
-        self.updated = False  # the terminal line holds text to replace
         self.closed = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -152,7 +166,7 @@ class Phase:
         if self.out is not None:
             elapsed = self.clock() - self.started
             self.out.line(f"azl: {self.title}: {self._counts()} in {elapsed:.1f} s",
-                          replacing=self.updated)
+                          key=id(self))
 
     def __enter__(self) -> Phase:
         return self
@@ -206,10 +220,9 @@ class Phase:
             self.shown_at = now
         text = self.text()
         if out.live:
-            out.update(text)
-            self.updated = True
+            out.update(id(self), text)
         else:
-            out.line(text, replacing=False)
+            out.line(text)
 
     def _tick(self, every: float) -> None:
         """Between changes: the seconds go on, a log gets its line every ``EVERY``."""

@@ -132,3 +132,20 @@ def test_among_tests_whole_lines_from_the_callers_thread() -> None:
         assert [kind for kind, _ in out.calls] == ["line", "line"]
     finally:
         progress.use_terminal(None)
+
+
+def test_phases_at_once_share_the_terminal_line() -> None:
+    out, clock = Reporter(tty=True), Clock()
+    terminal = Terminal(out)
+    boots = Phase("booting image", 1, terminal, clock, tick=None)
+    hosts = Phase("preparing hosts", 1, terminal, clock, tick=None)
+    clock.now += 1
+    boots.step("vm-1", "sshd up")
+    hosts.begin("vm-1")
+    assert out.calls[-1] == ("rewrite", "azl: booting image: vm-1 sshd up · 1 s | "
+                                        "azl: preparing hosts: vm-1 starting · 1 s")
+    boots.end("vm-1", "cloud-init done")
+    boots.close()
+    assert out.calls[-3:] == [
+        ("rewrite", "azl: booting image: vm-1 cloud-init done in 1.0 s"), ("write", "\n"),
+        ("rewrite", "azl: preparing hosts: vm-1 starting · 1 s")]
