@@ -208,10 +208,11 @@ class AzlSession:
         return self._by_target.get(target.name, [])
 
     # -- connections ------------------------------------------------------------------------
-    def host(self, param: HostParam, connected: Callable[[], None] | None = None) -> Host:
+    def host(self, param: HostParam, stage: Callable[[str], None] | None = None) -> Host:
         """The connected host with its facts read, opened once; a failure is remembered and
-        raised again at once for the host's other tests. ``connected`` is called once the
-        connection is up, before the facts are read (progress)."""
+        raised again at once for the host's other tests. ``stage`` hears how the opening
+        goes (progress): a debug pod created and running, then ``connected`` before the
+        facts are read."""
         with self._lock:
             opening = self._opening.setdefault(param.id, threading.Lock())
         with opening:  # one opener per host; other hosts open concurrently
@@ -222,15 +223,15 @@ class AzlSession:
             if host is not None:
                 return host
             host = Host(
-                param.spec, make_transport(param.spec, param.target.context),
+                param.spec, make_transport(param.spec, param.target.context, stage),
                 self.command_timeout,
             )
             try:
                 if isinstance(param.target.context, HostsStarting):
                     param.target.context.wait_ready(param.spec.name)
                 host.transport.connect()
-                if connected is not None:
-                    connected()
+                if stage is not None:
+                    stage("connected")
                 host.facts  # noqa: B018  (read once, in the same pass as the connect)
                 self._read_ahead_on(host)
             except InfraError as exc:
@@ -276,7 +277,7 @@ class AzlSession:
                 def open_one(param: HostParam) -> None:
                     shown.begin(param.id)
                     try:
-                        self.host(param, lambda: shown.step(param.id, "connected"))
+                        self.host(param, lambda state: shown.step(param.id, state))
                     except InfraError as exc:
                         unreachable = isinstance(exc, HostUnreachable)
                         shown.end(param.id, "unreachable" if unreachable else "failed")
@@ -339,8 +340,10 @@ class AzlSession:
         return self.teardown.run()
 
 
-def make_transport(spec: HostSpec, context: Any = None) -> Transport:
-    """The transport of ``spec``'s access; ``context`` is its target's (a cluster's client)."""
+def make_transport(spec: HostSpec, context: Any = None,
+                   stage: Callable[[str], None] | None = None) -> Transport:
+    """The transport of ``spec``'s access; ``context`` is its target's (a cluster's client);
+    ``stage`` hears the stages of a slow connect (a debug pod's)."""
     if spec.access == "local":
         return LocalTransport(spec.name)
     if spec.access == "ssh":
@@ -350,7 +353,7 @@ def make_transport(spec: HostSpec, context: Any = None) -> Transport:
     if spec.access == "kube":
         from .transport.kube import KubeTransport
 
-        return KubeTransport(spec, context)
+        return KubeTransport(spec, context, stage)
     raise TargetsError(f"host {spec.name}: unknown access {spec.access!r}")
 
 
