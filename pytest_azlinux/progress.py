@@ -15,7 +15,7 @@ without pytest's terminal reporter (``-p no:terminal``), it is silent.
 Where the lines go is set once per process by the plugin (``use_terminal``), the way
 ``logging`` is configured once: the phases are called from kinds, the lab and the session,
 which know nothing of pytest's terminal. Under xdist the workers stay silent and the
-controller reports (``plugin.py``).
+controller reports (``xdist_scheduling.HostsPrepared``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 REFRESH = 0.2  # s between updates of the terminal line
 EVERY = 10.0  # s: in a log, a line at least this often while the phase runs
-STEP = 0.1  # in a log, a line each time this share of the items is done
+STEPS = 10  # in a log, a line each time another 1/STEPS of the items is done
 DRAGS = 10.0  # s: after this long, name the items waiting longest
 SLOWEST = 3  # items named when the phase drags
 ITEMS_SHOWN = 3  # a phase of this few items shows each one's state, not counts
@@ -62,7 +62,8 @@ class Terminal:
         """A whole line; on a live terminal it replaces ``key``'s part of the line."""
         with self.lock:
             if self.live and self.showing:
-                self.showing.pop(key or 0, None)
+                if key is not None:
+                    self.showing.pop(key, None)
                 self.reporter.rewrite(text, erase=True)
                 self.reporter.write("\n", flush=True)
                 if self.showing:
@@ -123,7 +124,7 @@ class Phase:
         self.done: set[str] = set()
         self.lock = threading.Lock()
         self.shown_at = self.started  # when a line was last written or updated
-        self.shown_tenth = 0  # in a log: the tenth of the items last reported
+        self.shown_tenth = 0  # in a log: the tenth (1/STEPS) of the items last reported
         self.closed = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -209,7 +210,7 @@ class Phase:
             if out.live:
                 due = now - self.shown_at >= REFRESH
             else:
-                tenth = int(len(self.done) / self.total / STEP) if self.total else 0
+                tenth = len(self.done) * STEPS // self.total if self.total else 0
                 due = tenth > self.shown_tenth or now - self.shown_at >= EVERY
                 if due and len(self.done) == self.total:
                     due = False  # the closing line says it
