@@ -13,6 +13,11 @@ RSS, and whether every collected test is in the per-image reports, with the load
 ``--shards 4`` then runs the largest pool as 4 ``--azl-shard i/4`` runs, merges their reports
 with ``azl report merge`` and checks the merged cases equal the single run's.
 
+``--progress both`` runs the largest pool twice: with ``-q`` (no progress output, as the other
+runs) and without (progress lines in the captured, non-terminal log), and prints both
+runs' figures and the progress lines of the second (issue 30: progress costs nothing
+measurable).
+
 Goals (issue 15): 1000 nodes within 5 minutes, reports written within 3 s, RSS under 1 GiB.
 Exit status 1 when a goal or a check fails. The lab and the bed are always taken down.
 """
@@ -82,12 +87,13 @@ def report_cases(directory: Path) -> dict[str, str]:
 
 def run_pytest(
     nodes: int, targets: Path, target: str, work: Path, args: argparse.Namespace,
-    shard: str | None = None,
+    shard: str | None = None, progress: bool = False,
 ) -> RunFigures:
     reports = work / "reports"
     timing_file = work / "timing.json"
     profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
-    argv = [sys.executable, *profile, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    quiet = [] if progress else ["-q"]  # -q: no progress lines
+    argv = [sys.executable, *profile, "-m", "pytest", *quiet, "-p", "no:cacheprovider",
             "-p", "scale_timing", f"--tb={args.tb}",
             "--rootdir", str(work), "--azl-targets-file", str(targets),
             "--azl-target", target, f"--azl-junit-dir={reports}", str(ROOT / "suites" / "image")]
@@ -186,6 +192,8 @@ def main() -> int:
     parser.add_argument("--api-burst", type=int, default=100)
     parser.add_argument("--profile", type=Path,
                         help="run pytest under cProfile, writing the stats here")
+    parser.add_argument("--progress", choices=("off", "both"), default="off",
+                        help="both: run the largest pool again without -q (progress lines)")
     parser.add_argument("--shards", type=int, default=0,
                         help="also run the largest pool as this many shards and merge")
     args = parser.parse_args()
@@ -218,6 +226,15 @@ def main() -> int:
                 print(f"{nodes} nodes registered in {register_s:.1f} s")
                 figures = run_pytest(nodes, targets, target, work, args)
                 ok &= show(f"{nodes:5} nodes", figures)
+                if args.progress == "both" and nodes == max(args.nodes):
+                    work = tmp / "progress"
+                    work.mkdir()
+                    shown = run_pytest(nodes, targets, target, work, args, progress=True)
+                    ok &= show(f"{nodes:5} nodes, progress shown", shown)
+                    lines = [ln for ln in (work / "pytest.log").read_text().splitlines()
+                             if ln.startswith("azl: ")]
+                    print(f"    {len(lines)} progress lines in the log:")
+                    print("\n".join(f"      {ln}" for ln in lines))
                 if args.shards and nodes == max(args.nodes):
                     ok &= shards(targets, target, nodes, figures, args.shards, args, tmp)
                 bed.remove_pool(pool)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from . import __version__, builtin, hookspecs
+from . import __version__, builtin, hookspecs, progress
 from .errors import ConfigError, HostUnreachable, InfraError, NotRecorded, TargetsError
 from .image.capabilities import apply_capabilities
 from .image.options import apply_image_options
@@ -308,6 +308,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     azl = session.config.stash.get(SESSION_KEY, None)
     if azl is None:
         return
+    progress.configure(session.config)  # image and VM boots start in resolve()
     try:
         azl.resolve()
     except (ConfigError, InfraError) as exc:

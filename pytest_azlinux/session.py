@@ -12,15 +12,16 @@ import functools
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import progress
 from . import settings as suite_settings
 from .cleanup import CleanupLedger
-from .errors import InfraError, NotRecorded, TargetsError
+from .errors import HostUnreachable, InfraError, NotRecorded, TargetsError
 from .host import Host
 from .kinds.protocol import HostsStarting, MakesTransports
 from .reads import ReadSource
@@ -207,9 +208,11 @@ class AzlSession:
         return self._by_target.get(target.name, [])
 
     # -- connections ------------------------------------------------------------------------
-    def host(self, param: HostParam) -> Host:
+    def host(self, param: HostParam, stage: Callable[[str], None] | None = None) -> Host:
         """The connected host with its facts read, opened once; a failure is remembered and
-        raised again at once for the host's other tests."""
+        raised again at once for the host's other tests. ``stage`` hears how the opening
+        goes (progress): a debug pod created and running, then ``connected`` before the
+        facts are read."""
         with self._lock:
             opening = self._opening.setdefault(param.id, threading.Lock())
         with opening:  # one opener per host; other hosts open concurrently
@@ -220,13 +223,15 @@ class AzlSession:
             if host is not None:
                 return host
             host = Host(
-                param.spec, make_transport(param.spec, param.target.context),
+                param.spec, make_transport(param.spec, param.target.context, stage),
                 self.command_timeout,
             )
             try:
                 if isinstance(param.target.context, HostsStarting):
                     param.target.context.wait_ready(param.spec.name)
                 host.transport.connect()
+                if stage is not None:
+                    stage("connected")
                 host.facts  # noqa: B018  (read once, in the same pass as the connect)
                 self._read_ahead_on(host)
             except InfraError as exc:
@@ -264,19 +269,26 @@ class AzlSession:
         """Connect to ``params`` and read their facts concurrently (at most
         ``connect_workers`` at a time): a dead host costs one connect timeout in all, not
         one per host in sequence. Returns the hosts that failed, with their errors."""
-        todo = list({p.id: p for p in params}.values())
-        if not todo:
-            return {}
+        asked = list({p.id: p for p in params}.values())
+        with self._lock:  # hosts tried already are neither opened nor counted again
+            todo = [p for p in asked if p.id not in self._hosts and p.id not in self._dead]
+        if todo:
+            with progress.phase("preparing hosts", len(todo)) as shown:
+                def open_one(param: HostParam) -> None:
+                    shown.begin(param.id)
+                    try:
+                        self.host(param, lambda state: shown.step(param.id, state))
+                    except InfraError as exc:
+                        unreachable = isinstance(exc, HostUnreachable)
+                        shown.end(param.id, "unreachable" if unreachable else "failed")
+                    else:
+                        shown.end(param.id, "facts read")
 
-        def open_one(param: HostParam) -> None:
-            with contextlib.suppress(InfraError):
-                self.host(param)
-
-        with ThreadPoolExecutor(max(1, min(self.connect_workers, len(todo))),
-                                thread_name_prefix="azl-connect") as pool:
-            list(pool.map(open_one, todo))
+                with ThreadPoolExecutor(max(1, min(self.connect_workers, len(todo))),
+                                        thread_name_prefix="azl-connect") as pool:
+                    list(pool.map(open_one, todo))
         with self._lock:
-            return {p.id: self._dead[p.id] for p in todo if p.id in self._dead}
+            return {p.id: self._dead[p.id] for p in asked if p.id in self._dead}
 
     def use_batches(self, workers: int) -> None:
         """On an xdist worker: the first test of a host prepares the host's whole batch."""
@@ -328,9 +340,11 @@ class AzlSession:
         return self.teardown.run()
 
 
-def make_transport(spec: HostSpec, context: Any = None) -> Transport:
+def make_transport(spec: HostSpec, context: Any = None,
+                   stage: Callable[[str], None] | None = None) -> Transport:
     """The transport of ``spec``'s access; ``context`` is its target's (a cluster's client,
-    or one that makes its transports itself: ``MakesTransports``)."""
+    or one that makes its transports itself: ``MakesTransports``); ``stage`` hears the
+    stages of a slow connect (a debug pod's)."""
     if isinstance(context, MakesTransports):
         return context.transport(spec)
     if spec.access == "local":
@@ -342,7 +356,7 @@ def make_transport(spec: HostSpec, context: Any = None) -> Transport:
     if spec.access == "kube":
         from .transport.kube import KubeTransport
 
-        return KubeTransport(spec, context)
+        return KubeTransport(spec, context, stage)
     raise TargetsError(f"host {spec.name}: unknown access {spec.access!r}")
 
 

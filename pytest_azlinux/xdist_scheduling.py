@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from . import progress
+from .report.model import PROP_HOST, PROP_IMAGE
 from .runstate import SESSION_KEY
 from .session import host_batches, host_id_in
 
@@ -44,7 +46,47 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     azl = config.stash.get(SESSION_KEY, None)
     if azl is None or config.getoption("dist") not in ("load", "loadscope"):
         return None
-    return HostScheduling(config, log, [p.id for p in azl.params])
+    host_ids = [p.id for p in azl.params]
+    if host_ids and not config.pluginmanager.has_plugin(PROGRESS_NAME):
+        config.pluginmanager.register(HostsPrepared(host_ids), PROGRESS_NAME)
+    return HostScheduling(config, log, host_ids)
+
+
+PROGRESS_NAME = "azl-xdist-progress"
+
+
+class HostsPrepared:
+    """The controller's progress of host preparation under xdist: the workers prepare their
+    batches silently; a host counts as prepared when its first test reports with its facts
+    (``facts read``), or fails in setup without them (``unreachable``)."""
+
+    def __init__(self, host_ids: Sequence[str]) -> None:
+        self.host_ids = list(host_ids)
+        self.seen: set[str] = set()
+        self.phase = progress.phase("preparing hosts (xdist workers)", len(self.host_ids),
+                                    among_tests=True)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if len(self.seen) == len(self.host_ids):
+            return
+        host = host_id_in(report.nodeid, self.host_ids)
+        if host is None or host in self.seen:
+            return
+        props = dict(report.user_properties)
+        if PROP_IMAGE in props:
+            state = "facts read"
+        elif report.when == "setup" and report.failed and PROP_HOST in props:
+            state = "unreachable"
+        else:  # skipped before it touched the host: says nothing about it
+            return
+        self.seen.add(host)
+        self.phase.end(host, state)
+        if len(self.seen) == len(self.host_ids):
+            self.phase.close()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        self.phase.close()
 
 
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:

@@ -82,7 +82,8 @@ def targets_waivers(selected: list[SelectedTarget]) -> WaiverSet:
     for path, using in users.items():
         label = f"{using[0].kind}:{path.name}"
         names = [t.name for t in using]
-        found = found + load_waivers(path, acceptance.today(), label=label, targets=names)
+        own = load_waivers(path, acceptance.today(), label=label, targets=names)
+        found = found + own.as_shipped()
     return found
 
 

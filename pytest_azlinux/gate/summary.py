@@ -1,7 +1,12 @@
 """What the gate did in a run, gathered from test reports (on the controller, also with
 xdist): waivers applied, expired, no longer needed or stale; flaky tests; sentinels that are
 off on some hosts. Printed as terminal summary sections; the stale and expired waivers also
-go into every per-image report's suite properties."""
+go into every per-image report's suite properties.
+
+Only about this run: a waiver scoped to targets, images or hosts the run did not include is
+for another run, never stale here; a target's own waivers (the lab's) are listed only where
+they applied.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import pytest
 
 from ..report.model import (
     PROP_FLAKY,
+    PROP_HOST,
+    PROP_IMAGE,
     PROP_SENTINELS_OFF,
     PROP_WAIVER_ID,
     PROP_WAIVER_STATE,
@@ -51,6 +58,8 @@ class GateLedger:
     flaky: dict[str, int] = field(default_factory=dict)
     rerun_errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     sentinels_off: dict[str, dict[str, str]] = field(default_factory=dict)
+    images: set[str] = field(default_factory=set)  # the image keys this run's tests ran on
+    hosts: set[str] = field(default_factory=set)
 
     # -- input ---------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -58,6 +67,9 @@ class GateLedger:
             self.rerun_errors[report.nodeid].append(_first_line(report))
             return
         props = dict(report.user_properties)
+        for key, seen in ((PROP_IMAGE, self.images), (PROP_HOST, self.hosts)):
+            if props.get(key) is not None:
+                seen.add(str(props[key]))
         source, state = props.get(PROP_WAIVER_ID), props.get(PROP_WAIVER_STATE)
         if source is not None and state is not None:
             self.uses[str(source)].add(str(state), report.nodeid)
@@ -80,23 +92,29 @@ class GateLedger:
 
     # -- judgements ----------------------------------------------------------------------
     def in_scope(self, loaded: Loaded) -> bool:
-        """A waiver for none of this run's targets is not stale, just for another run."""
-        globs = loaded.waiver.targets
-        return globs is None or any(glob_match(g, t) for g in globs for t in self.targets)
+        """A waiver for none of this run's targets, images or hosts is not stale, just for
+        another run."""
+        w = loaded.waiver
+        return all(globs is None or any(glob_match(g, v) for g in globs for v in values)
+                   for globs, values in ((w.targets, self.targets), (w.images, self.images),
+                                         (w.hosts, self.hosts)))
 
     def expired(self) -> list[Loaded]:
         today = self.today()
-        return [w for w in self.waivers.waivers if self.in_scope(w) and w.waiver.expired(today)]
+        return [w for w in self.waivers.waivers if self.in_scope(w) and w.waiver.expired(today)
+                and (not w.shipped or w.source in self.uses)]
 
     def stale(self) -> list[Loaded]:
         return [w for w in self.waivers.waivers
-                if self.in_scope(w) and w.source not in self.uses
+                if not w.shipped and self.in_scope(w) and w.source not in self.uses
                 and not w.waiver.expired(self.today())]
 
     def unneeded(self) -> list[tuple[Loaded, list[str]]]:
         out = []
         for w in self.waivers.waivers:
             use = self.uses.get(w.source)
+            if w.shipped:  # a target's known limit that did not show: nothing to act on
+                continue
             if use is not None and use.by_state.get("unneeded") and not use.by_state.get("waived"):
                 out.append((w, use.by_state["unneeded"]))
         return out

@@ -30,7 +30,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,9 @@ class Loaded:
 
     waiver: Waiver
     source: str
+    # Shipped by a target (the lab's own): a known limit of the hosts it makes, reported
+    # only where it applied, never as stale or no longer needed.
+    shipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,10 @@ class WaiverSet:
 
     def expired(self, today: dt.date) -> list[Loaded]:
         return [w for w in self.waivers if w.waiver.expired(today)]
+
+    def as_shipped(self) -> WaiverSet:
+        """The same waivers, marked as a target's own (``Loaded.shipped``)."""
+        return WaiverSet(tuple(replace(w, shipped=True) for w in self.waivers), self.files)
 
     def __add__(self, other: WaiverSet) -> WaiverSet:
         return WaiverSet(self.waivers + other.waivers, self.files + other.files)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,10 +118,12 @@ def _run(inst: Instance, cmd: list[str], what: str) -> None:
         raise inst.error(f"{what}: {res.stderr.strip() or f'exit {res.returncode}'}")
 
 
-def boot(inst: Instance, cancel: threading.Event) -> BootInfo:
-    """Boot ``inst`` and wait until it is usable; write ready.json (or failed.txt)."""
+def boot(inst: Instance, cancel: threading.Event,
+         stage: Callable[[str], None] = lambda _: None) -> BootInfo:
+    """Boot ``inst`` and wait until it is usable; write ready.json (or failed.txt).
+    ``stage`` hears each stage as it begins (progress)."""
     try:
-        info = _boot(inst, cancel)
+        info = _boot(inst, cancel, stage)
     except InfraError as exc:
         inst.failed_file.write_text(str(exc))
         raise
@@ -131,7 +134,8 @@ def boot(inst: Instance, cancel: threading.Event) -> BootInfo:
     return info
 
 
-def _boot(inst: Instance, cancel: threading.Event) -> BootInfo:
+def _boot(inst: Instance, cancel: threading.Event, stage: Callable[[str], None]) -> BootInfo:
+    stage("overlay and seed")
     fmt = image_format(inst)
     _run(inst, ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(inst.image.absolute()),
                 "-F", fmt, str(inst.overlay)], "qemu-img create (overlay)")  # fmt: skip
@@ -145,7 +149,9 @@ def _boot(inst: Instance, cancel: threading.Event) -> BootInfo:
     (inst.dir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     t0 = time.monotonic()
     _run(inst, cmd, "qemu did not start")
+    stage(f"booting ({how}), waiting for sshd")
     sshd = _wait_for_sshd(inst, t0, cancel)
+    stage(f"sshd up after {sshd:.0f} s, waiting for cloud-init")
     status = _wait_for_cloud_init(inst, time.monotonic() + inst.boot_timeout, cancel)
     return BootInfo(
         image=str(inst.image), format=fmt, firmware=inst.firmware, accel=how,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import progress
 from ..errors import ImageBootError, TargetsError, VmError
 from ..targets import HostSpec, ImageTarget, SshSettings, merge_ssh_spec
 from ..vm.accel import accel_for_unknown_kernel
@@ -121,6 +122,7 @@ class ImageRun:
     _errors: dict[str, BaseException] = field(default_factory=dict)
     _cancel: threading.Event = field(default_factory=threading.Event)
     _previous_handlers: dict[int, Any] = field(default_factory=dict)
+    _progress: progress.Phase | None = None  # the boots, on the controller
 
     @property
     def specs(self) -> list[HostSpec]:
@@ -130,18 +132,27 @@ class ImageRun:
     def start(self) -> None:
         """Boot every instance in a thread of its own; Ctrl-C or SIGTERM ends the boots."""
         self._chain_signals()
+        shown = self._progress = progress.phase(f"booting image {self.target}",
+                                                len(self.instances))
         for inst in self.instances:
             thread = threading.Thread(
-                target=self._boot_one, args=(inst,), name=f"azl-boot-{inst.host}", daemon=True
+                target=self._boot_one, args=(inst, shown), name=f"azl-boot-{inst.host}",
+                daemon=True,
             )
             self._threads[inst.host] = thread
             thread.start()
 
-    def _boot_one(self, inst: Instance) -> None:
+    def _boot_one(self, inst: Instance, shown: progress.Phase) -> None:
+        shown.begin(inst.host)
         try:
-            boot.boot(inst, self._cancel)
+            boot.boot(inst, self._cancel, lambda stage: shown.step(inst.host, stage))
         except BaseException as exc:
             self._errors[inst.host] = exc
+            shown.end(inst.host, "failed")
+        else:
+            shown.end(inst.host, "up")
+        if len(shown.done) == len(self.instances):  # the last boot to end closes it
+            shown.close()
 
     def _chain_signals(self) -> None:
         """On SIGINT/SIGTERM: cancel the boots and kill their qemu at once (a test waiting
@@ -173,6 +184,8 @@ class ImageRun:
         """Cancel the boots, kill qemu, delete taps and files, the bridge and the directory."""
         self._restore_signals()
         self._cancel.set()
+        if self._progress is not None:
+            self._progress.close()
         for inst in self.instances:  # first: a boot waiting on its VM (ssh included) ends now
             boot.stop(inst)
         for thread in self._threads.values():

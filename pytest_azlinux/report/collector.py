@@ -49,6 +49,7 @@ from .model import (
     split_nodeid,
 )
 from .run_dir import HTML_NAME, clear_run_files
+from .skips import Skip, skips_of
 
 _PROP_ORDER = ("azl.image", "azl.os_id", "azl.version", "azl.variant", "azl.kernels",
                "azl.node_image_version", "azl.os_sku", "azl.target", "azl.hosts")
@@ -68,6 +69,8 @@ class ImageReport:
     findings: list[str] = field(default_factory=list)
     # Metrics recorded with threshold "none": measured, but deciding nothing.
     unjudged: int = 0
+    # Its skipped tests, for the skips grouped by reason over the run.
+    skips: list[Skip] = field(default_factory=list)
 
 
 @dataclass(eq=False)  # registered as a pytest plugin: must stay hashable
@@ -240,7 +243,8 @@ class ReportCollector:
                          for c in cases)
             images[group] = ImageRun(group, props, {c.nodeid: c for c in read_back}, [path])
             unjudged = sum(1 for c in cases for m in c.metrics if m.threshold == NO_THRESHOLD)
-            written.append(ImageReport(group, path, _counts(cases), _findings(cases), unjudged))
+            written.append(ImageReport(group, path, _counts(cases), _findings(cases), unjudged,
+                                       skips_of(cases)))
         self.html = self._write_html(images)
         return written
 

@@ -3,7 +3,8 @@
 Per image: its verdict and counts, failures and errors first (with the finding and the
 host), waived and flaky tests with their reasons, the hardening score, metrics per host pair
 with their direction and, given earlier runs, a small inline-SVG trend per metric; then the
-image's facts and its hosts, each host listing its tests (links both ways).
+image's facts and its hosts, each host listing its tests (links both ways). Skipped tests
+are grouped by reason (``report/skips.py``).
 
 Everything is inline (CSS, a few lines of JS, SVG); a Content-Security-Policy forbids the
 page any fetch, so opening it never reaches the network.
@@ -24,6 +25,7 @@ from .image_diff import ImageDiff, fact_rows, package_rows, summary_line
 from .image_source import image_changes
 from .model import FAILING, NO_THRESHOLD, PROP_NODE_IMAGE, CaseRecord, Metric, finding_text
 from .run_dir import HTML_GENERATOR
+from .skips import SkipGroup, group_skips, skips_of
 from .stats import median_ci
 from .summary import Score, counts_of, hardening_scores
 from .verdict import counts_line
@@ -116,6 +118,7 @@ class ImageView:
     hosts: list[HostView]
     changes: ImageChangesView | None = None
     changes_note: str = ""  # why the changes are not shown (an unreadable image record)
+    skip_groups: list[SkipGroup] = field(default_factory=list)  # skips by reason
 
 
 _FACTS = (("azl.image", "image"), ("azl.os_id", "OS"), ("azl.version", "version"),
@@ -294,6 +297,7 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
         metrics=metrics,
         unjudged=sum(1 for m in metrics if m.threshold == "no threshold"),
         hosts=hosts,
+        skip_groups=group_skips(skips_of(cases)),
     )
 
 

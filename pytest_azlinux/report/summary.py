@@ -1,5 +1,6 @@
-"""A Markdown summary of one run: a table of images, then per image its failures (with the
-findings themselves), waived and flaky tests, hardening score and metrics.
+"""A Markdown summary of one run: a table of images, the run's skips grouped by reason, then
+per image its failures (with the findings themselves), waived and flaky tests, hardening
+score and metrics.
 
 Meant for a CI run page (``GITHUB_STEP_SUMMARY``) or a pull request comment.
 """
@@ -21,6 +22,7 @@ from .model import (
     Metric,
     finding_text,
 )
+from .skips import group_skips, skips_of
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def render_summary(images: Mapping[str, ImageRun], max_rows: int = 30,
             f"{md_cell(run.properties.get('azl.hosts', ''))} | "
             f"{md_cell(run.properties.get('azl.kernels', ''))} |"
         )
+    lines += _skips_section(images, max_rows)
     for name in sorted(images):
         lines += _image_section(images[name], max_rows)
     return "\n".join(lines) + "\n"
@@ -116,6 +119,18 @@ def _more(rows: int, shown: int, columns: int) -> list[str]:
     if rows <= shown:
         return []
     return [f"| … {rows - shown} more |" + " |" * (columns - 1)]
+
+
+def _skips_section(images: Mapping[str, ImageRun], max_rows: int) -> list[str]:
+    """Every image's skips, one row per reason (hosts and numbers folded), largest first."""
+    groups = group_skips(s for run in images.values() for s in skips_of(run.cases.values()))
+    if not groups:
+        return []
+    out = ["", f"**Skipped, by reason** ({sum(g.count for g in groups)})", "",
+           "| skipped | reason |", "|---|---|"]
+    for group in groups[:max_rows]:
+        out.append(f"| {md_cell(group.what)} | {md_cell(group.reason, 300)} |")
+    return out + _more(len(groups), max_rows, 2)
 
 
 def _image_section(run: ImageRun, max_rows: int) -> list[str]:

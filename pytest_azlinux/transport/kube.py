@@ -16,6 +16,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from websocket import WebSocketException
@@ -142,9 +143,11 @@ class KubeTransport:
 
     always_root = True  # the node shell runs as root: ``sudo`` changes nothing (reads.py)
 
-    def __init__(self, spec: HostSpec, context: ClusterContext) -> None:
+    def __init__(self, spec: HostSpec, context: ClusterContext,
+                 stage: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self.context = context
+        self.stage = stage or (lambda _: None)  # progress: the debug pod's stages
         self.node = spec.node or spec.name
         self.description = f"kube debug-pod on node {self.node}"
         self._pod: str | None = None
@@ -170,7 +173,9 @@ class KubeTransport:
             body = debug_pod_manifest(name, self.node, ctx.config.debug_image, ctx.ledger.labels)
             try:
                 create_pod(ctx.api, ctx.ledger, body)
+                self.stage("pod created")
                 wait_running(ctx.api, ctx.namespace, name, ctx.pod_timeout, self.node)
+                self.stage("pod running")
             except PodSecurityRejected:  # the namespace's level refused it: not a lost node
                 raise
             except ClusterError as exc:

@@ -254,3 +254,30 @@ def test_lab_kind_waivers_are_loaded_for_lab_targets_only(pytester: pytest.Pytes
     assert all(w.waiver.targets == ["mylab"] for w in lab)
     assert all(w.source.startswith("lab:waivers.yaml[") for w in lab)
     assert waivers_of("here") == []
+
+
+def test_waivers_for_other_images_and_hosts_are_not_stale(pytester: pytest.Pytester) -> None:
+    """Only a waiver that could have matched a test of this run is stale."""
+    pytester.makepyfile(test_gate="def test_kernel(azl_host):\n    pass\n")
+    pytester.makefile(".yaml", **{"azl-waivers": f"""
+waivers:
+  - match: "test_gate.py::test_gone"
+    images: ["*-osguard"]
+    reason: for the OS Guard run
+    expires: {SOON}
+  - match: "test_gate.py::test_gone"
+    hosts: ["aks-canary-*"]
+    reason: for the canary pool
+    expires: {SOON}
+  - match: "test_gate.py::test_gone"
+    images: ["*"]
+    hosts: ["local*"]
+    reason: a test that was removed
+    expires: {SOON}
+"""})
+    result = run(pytester)
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK, out
+    section = out[out.index("azl waivers"):out.index("azl verdict")]
+    assert "stale waivers" in section and "a test that was removed" in section
+    assert "OS Guard" not in section and "canary" not in section
