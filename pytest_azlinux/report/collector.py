@@ -151,9 +151,8 @@ class ReportCollector:
         finding = any(k == PROP_OUTCOME and v == OUTCOME_FINDING for k, v in report.user_properties)
         text = str(report.longrepr) if report.longrepr else ""
         if _waived(report, record):  # a failure a waiver covers; the failure is the details
-            assert isinstance(report.longrepr, tuple)
-            return "skipped", str(report.longrepr[2]), dict(report.sections).get(
-                WAIVED_FAILURE_SECTION, "")
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else text
+            return "skipped", str(reason), dict(report.sections).get(WAIVED_FAILURE_SECTION, "")
         if report.skipped:
             if isinstance(report.longrepr, tuple):
                 return "skipped", str(report.longrepr[2]), ""
@@ -307,8 +306,9 @@ def _findings(cases: list[CaseRecord], first: int = 5) -> list[str]:
 
 
 def _waived(report: pytest.TestReport, record: CaseRecord) -> bool:
-    """A skipped report of a failure a waiver covers (gate/waivers.py marks it)."""
-    return report.skipped and (
+    """A skipped report of a failure a waiver covers (gate/waivers.py marks it). An xfail
+    is the test's own expectation, not a waiver's, even when a waiver matches the test."""
+    return report.skipped and not hasattr(report, "wasxfail") and (
         is_waived(report.skipped, report.user_properties)
         or (PROP_OUTCOME, "waived") in report.user_properties
         or bool(record.properties.get(PROP_WAIVER_REASON))
