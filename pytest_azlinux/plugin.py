@@ -8,6 +8,7 @@ This module only wires them into pytest.
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
@@ -415,7 +416,17 @@ def pytest_runtest_makereport(
 
 
 def _wants_traceback(config: pytest.Config) -> bool:
-    return bool(config.option.tbstyle == "long" or config.option.verbose > 0)
+    # The terminal plugin declares --tb and -v: with ``-p no:terminal`` they are absent.
+    tbstyle = getattr(config.option, "tbstyle", "auto")
+    return bool(tbstyle == "long" or (getattr(config.option, "verbose", 0) or 0) > 0)
+
+
+def _say(config: pytest.Config, text: str) -> None:
+    """A line for the user: on the terminal, or on stderr when the terminal plugin is off."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        print(text, file=sys.stderr)
+    else:
+        config.get_terminal_writer().line(text, red=True)
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -444,7 +455,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if azl is not None:
             failures = azl.close()
             for failure in failures:
-                config.get_terminal_writer().line(f"azl: cleanup failed: {failure}", red=True)
+                _say(config, f"azl: cleanup failed: {failure}")
             if failures and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # it left something behind
 
@@ -460,10 +471,8 @@ def _write_reports(
         reports = collector.write(interrupted)
     except OSError as exc:
         fallback = Path(tempfile.mkdtemp(prefix="azl-reports-"))
-        config.get_terminal_writer().line(
-            f"azl: cannot write reports to {collector.junit_dir} ({exc.strerror or exc}); "
-            f"writing them to {fallback}", red=True,
-        )
+        _say(config, f"azl: cannot write reports to {collector.junit_dir} "
+             f"({exc.strerror or exc}); writing them to {fallback}")
         collector.junit_dir = fallback
         reports = collector.write(interrupted)
     publish(reports)  # a no-op unless GITHUB_ACTIONS=true

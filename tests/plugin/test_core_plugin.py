@@ -136,6 +136,31 @@ def test_infra_error_is_one_line_and_its_cause_once(pytester: pytest.Pytester) -
     assert any("raise HostUnreachable" in line for line in long.outlines)
 
 
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_infra_errors_without_the_terminal_plugin(pytester: pytest.Pytester,
+                                                  workers: tuple[str, ...]) -> None:
+    """``-p no:terminal`` (output read from files only) removes ``--tb`` and ``-v``: an
+    infrastructure error is still an ERROR and the tests after it run (it used to be an
+    INTERNALERROR, exit 3, ending the run)."""
+    pytester.makepyfile(test_x="""
+        def test_timeout(azl_host):
+            azl_host.run("sleep 5", timeout=0.3)
+
+        def test_after(azl_host):
+            assert azl_host.check_output("echo ok") == "ok"
+    """)
+    result = pytester.runpytest_subprocess(*RUN, "-p", "no:terminal", "--azl-target=local",
+                                           "--azl-junit-dir=reports", *workers)
+    out = "\n".join(result.outlines + result.errlines)
+    assert "INTERNALERROR" not in out, out
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out
+    (path,) = (pytester.path / "reports").glob("*.xml")
+    cases = {c.name: c for c in read_cases(path)[1]}
+    assert cases["test_after[localhost]"].outcome == "passed"
+    assert cases["test_timeout[localhost]"].outcome == "error"
+    assert cases["test_timeout[localhost]"].message.startswith("CommandTimeout: ")
+
+
 @contextlib.contextmanager
 def _mute_hosts(pytester: pytest.Pytester, count: int, connect_timeout: int) -> Iterator[
     list[float]
