@@ -24,8 +24,9 @@ from .kinds import kind_table
 from .lifecycle import die_with_controller, handle_sigterm
 from .pairing import host_pairs
 from .redaction import redact, redact_report
-from .report.collector import ImageReport, ReportCollector
+from .report.collector import ImageReport, ReportCollector, interruption
 from .report.model import PROP_OUTCOME
+from .report.pytest_junit import PytestJunit
 from .requirements import apply_requirements
 from .runstate import COLLECTOR_KEY as COLLECTOR_KEY  # xdist_scheduling reads it here
 from .runstate import (
@@ -233,6 +234,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "azl-reports")
+    config.pluginmanager.register(PytestJunit(config, collector), "azl-pytest-junit")
 
 
 def _float_option(config: pytest.Config, name: str) -> float:
@@ -444,12 +446,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     collector = config.stash.get(COLLECTOR_KEY, None)
     try:
         if collector is not None and not config.option.collectonly:
-            interrupted = None
-            stopped = session.shouldfail or session.shouldstop  # -x / --maxfail / stepwise
-            if exitstatus == 2:
-                interrupted = "the run was interrupted"
-            elif stopped:
-                interrupted = f"the run stopped early ({stopped})"
+            interrupted = interruption(session, exitstatus)
             config.stash[WRITTEN_KEY] = _write_reports(config, collector, interrupted)
     finally:
         if azl is not None:

@@ -65,6 +65,24 @@ class ImageReport:
     unjudged: int = 0
 
 
+def interruption(session: pytest.Session, exitstatus: int) -> str | None:
+    """Why the run ended before its last test, if it did."""
+    stopped = session.shouldfail or session.shouldstop  # -x / --maxfail / stepwise
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "the run was interrupted"
+    if stopped:
+        return f"the run stopped early ({stopped})"
+    return None
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A collected test the run left without an outcome: written as an error."""
+
+    nodeid: str
+    message: str
+
+
 @dataclass(eq=False)  # registered as a pytest plugin: must stay hashable
 class ReportCollector:
     """Turns the stream of test reports into per-image JUnit files."""
@@ -176,14 +194,30 @@ class ReportCollector:
         return redact(text, self.secrets)
 
     # -- output ----------------------------------------------------------------------------
+    def unfinished(self, interrupted: str | None = None) -> list[Unfinished]:
+        """The collected tests the run left without an outcome, each with why: cut off while
+        running (Ctrl-C, SIGTERM, a dying worker: never "passed"), or never run. Both the
+        per-image reports and pytest's own ``--junit-xml`` (``pytest_junit``) write them as
+        errors."""
+        out = []
+        for record in self._records.values():
+            if record.nodeid not in self._finished and record.outcome in ("passed", "skipped"):
+                why = interrupted or "its worker or host went away"
+                out.append(Unfinished(record.nodeid, f"interrupted while running: {why}"))
+        for nodeid in self._collected:
+            if nodeid not in self._records:
+                why = interrupted or "the test never reported (its worker or host went away)"
+                out.append(Unfinished(nodeid, f"not run: {why}"))
+        return out
+
     def write(self, interrupted: str | None = None) -> list[ImageReport]:
         records = list(self._records.values())
-        for record in records:
-            if record.nodeid not in self._finished and record.outcome in ("passed", "skipped"):
-                # Cut off while running (Ctrl-C, SIGTERM, a dying worker): never "passed".
-                why = interrupted or "its worker or host went away"
+        unfinished = self.unfinished(interrupted)
+        for left in unfinished:
+            record = self._records.get(left.nodeid)
+            if record is not None:
                 record.outcome = "error"
-                record.message = f"interrupted while running: {why}"
+                record.message = left.message
         host_image = {r.host: r.image for r in records if r.host and r.image}
         for record in records:
             # Skipped (or failed) before azl_host ran: host and target come from collection,
@@ -193,14 +227,14 @@ class ReportCollector:
             record.target = record.target or target
             if record.host and not record.image:
                 record.image = host_image.get(record.host)
-        for nodeid, (host, target) in self._collected.items():
-            if nodeid in self._records:
+        for left in unfinished:
+            if left.nodeid in self._records:
                 continue
-            classname, name = split_nodeid(nodeid)
-            why = interrupted or "the test never reported (its worker or host went away)"
+            host, target = self._collected[left.nodeid]
+            classname, name = split_nodeid(left.nodeid)
             records.append(
-                CaseRecord(nodeid, classname, name, outcome="error",
-                           message=f"not run: {why}", host=host, target=target,
+                CaseRecord(left.nodeid, classname, name, outcome="error",
+                           message=left.message, host=host, target=target,
                            image=host_image.get(host) if host else None)
             )
         groups: dict[str, list[CaseRecord]] = defaultdict(list)
