@@ -154,6 +154,8 @@ class Gate:
             self.rerunner.judge(item, call, report)
             if not pending_rerun(item):
                 apply_waivers(self.waivers, item, call, report)
+        if call.when == "call":
+            self.windows.call_reported(item, report)  # after waivers: a waived one passed
         return report
 
     @pytest.hookimpl(tryfirst=True)

@@ -36,6 +36,7 @@ from .model import (
     PROP_TARGET,
     PROP_WAIVER_REASON,
     RANK,
+    SENTINELS_SECTION,
     WAIVED_FAILURE_SECTION,
     Better,
     CaseRecord,
@@ -127,9 +128,12 @@ class ReportCollector:
             self._finished.add(report.nodeid)
         self._take_properties(record, report.user_properties)
         outcome = self._outcome(report, record)
-        if outcome is None:
-            return
-        kind, message, details = outcome
+        if outcome is not None:
+            self._judge(record, report, *outcome)
+        self._add_sentinel_evidence(record, report)
+
+    def _judge(self, record: CaseRecord, report: pytest.TestReport, kind: str, message: str,
+               details: str) -> None:
         if kind == "skipped" and _waived(report, record):
             kind = "waived"
         # The worst phase wins: an error in teardown after a failure keeps the failure text.
@@ -137,6 +141,12 @@ class ReportCollector:
             record.outcome = kind  # type: ignore[assignment]
             record.message = self._redact(message)
             record.details = self._redact(details)
+
+    def _add_sentinel_evidence(self, record: CaseRecord, report: pytest.TestReport) -> None:
+        """Sentinel findings after the test had failed: its evidence, in its details."""
+        evidence = dict(report.sections).get(SENTINELS_SECTION)
+        if evidence:
+            record.details = "\n\n".join(p for p in (record.details, self._redact(evidence)) if p)
 
     def _take_properties(self, record: CaseRecord, props: Iterable[tuple[str, object]]) -> None:
         metrics: dict[str, dict[str, str]] = defaultdict(dict)

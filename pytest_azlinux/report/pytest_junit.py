@@ -9,7 +9,9 @@ as nameless ``<testcase/>`` elements). Here:
 - a failed call whose cause is an infrastructure error (``azl.outcome=error``, set by the
   plugin's makereport hook) is an ``<error>``;
 - at the end, every collected test the run left without an outcome (``ReportCollector.
-  unfinished``: the per-image reports write the same ones) is an ``<error>`` saying why.
+  unfinished``: the per-image reports write the same ones) is an ``<error>`` saying why;
+- sentinel findings after the test had failed (a section of its teardown report, not a
+  second failure) are added to its failure's text.
 
 Both go through pytest's ``LogXML`` object (``_pytest.junitxml``: not a public API; the
 members used are named in one place below, and tests/plugin/test_pytest_junit.py reads the
@@ -26,7 +28,7 @@ import pytest
 from _pytest.junitxml import LogXML, xml_key
 
 from .collector import ReportCollector, Unfinished, interruption
-from .model import PROP_OUTCOME
+from .model import PROP_OUTCOME, SENTINELS_SECTION
 
 
 class PytestJunit:
@@ -43,8 +45,11 @@ class PytestJunit:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, Any, Any]:
-        result = yield
         xml = self._xml()
+        evidence = dict(report.sections).get(SENTINELS_SECTION)
+        if xml is not None and evidence and report.when == "teardown":
+            _add_evidence(xml, report, evidence)  # before LogXML closes the test case
+        result = yield
         if xml is not None and is_infra_call_error(report):
             _retag(xml, report, "failure", "error")
         if report.when == "call" and report.passed:
@@ -79,6 +84,15 @@ def _retag(xml: LogXML, report: pytest.TestReport, old: str, new: str) -> None:
             node.tag = new
             xml.stats[old] -= 1
             xml.stats[new] += 1
+            return
+
+
+def _add_evidence(xml: LogXML, report: pytest.TestReport, evidence: str) -> None:
+    """Sentinel findings after the test had failed: added to its failure's text."""
+    reporter = xml.node_reporter(report)
+    for node in reversed(reporter.nodes):
+        if node.tag in ("failure", "error"):
+            node.text = f"{node.text or ''}\n\n{evidence}"
             return
 
 
