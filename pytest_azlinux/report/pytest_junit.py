@@ -7,7 +7,8 @@ a refused sudo) is a ``<failure>``, and an interrupted run leaves its unreached 
 as nameless ``<testcase/>`` elements). Here:
 
 - a failed call whose cause is an infrastructure error (``azl.outcome=error``, set by the
-  plugin's makereport hook) is an ``<error>``;
+  plugin's makereport hook) is an ``<error>``; a sentinel finding failing the teardown
+  (``azl.outcome=failed``) is a ``<failure>``, as the terminal's FAILED;
 - at the end, every collected test the run left without an outcome (``ReportCollector.
   unfinished``: the per-image reports write the same ones) is an ``<error>`` saying why;
 - sentinel findings after the test had failed (a section of its teardown report, not a
@@ -28,7 +29,7 @@ import pytest
 from _pytest.junitxml import LogXML, xml_key
 
 from .collector import ReportCollector, Unfinished, interruption
-from .model import PROP_OUTCOME, SENTINELS_SECTION
+from .model import OUTCOME_FINDING, PROP_OUTCOME, SENTINELS_SECTION
 
 
 class PytestJunit:
@@ -46,12 +47,19 @@ class PytestJunit:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, Any, Any]:
         xml = self._xml()
+        if xml is None:
+            return (yield)
         evidence = dict(report.sections).get(SENTINELS_SECTION)
-        if xml is not None and evidence and report.when == "teardown":
+        if evidence and report.when == "teardown":
             _add_evidence(xml, report, evidence)  # before LogXML closes the test case
+        # LogXML closes the test case on teardown: hold on to its elements to see the new one
+        finding = xml.node_reporter(report).nodes if is_teardown_finding(report) else []
+        known = len(finding)
         result = yield
-        if xml is not None and is_infra_call_error(report):
+        if is_infra_call_error(report):
             _retag(xml, report, "failure", "error")
+        for node in finding[known:]:
+            _rename(xml, node, "error", "failure")
         if report.when == "call" and report.passed:
             self.passed_calls.add(report.nodeid)
         elif report.when == "teardown":
@@ -75,16 +83,27 @@ def is_infra_call_error(report: pytest.TestReport) -> bool:
             and (PROP_OUTCOME, "error") in report.user_properties)
 
 
+def is_teardown_finding(report: pytest.TestReport) -> bool:
+    """A sentinel finding failing the teardown: the terminal says FAILED (gate/plugin.py)."""
+    return (report.when == "teardown" and report.failed
+            and (PROP_OUTCOME, OUTCOME_FINDING) in report.user_properties)
+
+
 def _retag(xml: LogXML, report: pytest.TestReport, old: str, new: str) -> None:
     """The element LogXML just wrote for ``report`` (its test case is still open after the
     call phase) renamed, with the suite's counts moved along."""
     reporter = xml.node_reporter(report)
     for node in reversed(reporter.nodes):
         if node.tag == old:
-            node.tag = new
-            xml.stats[old] -= 1
-            xml.stats[new] += 1
+            _rename(xml, node, old, new)
             return
+
+
+def _rename(xml: LogXML, node: ET.Element, old: str, new: str) -> None:
+    if node.tag == old:
+        node.tag = new
+        xml.stats[old] -= 1
+        xml.stats[new] += 1
 
 
 def _add_evidence(xml: LogXML, report: pytest.TestReport, evidence: str) -> None:

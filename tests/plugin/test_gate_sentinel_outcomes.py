@@ -110,7 +110,9 @@ def test_a_failed_unit_after_the_test_failed_is_one_failure(
 
 
 def test_a_unit_failing_beside_a_passing_test_still_fails_it(pytester: pytest.Pytester) -> None:
-    """The finding is the outcome when the test itself passed (the unchanged rule)."""
+    """The finding is the outcome when the test itself passed (the unchanged rule): FAILED,
+    a ``<failure>`` in the per-image report and in pytest's ``--junit-xml`` too (there it
+    was an ``<error>``: pytest writes any failed teardown so)."""
     pytester.makepyfile(test_units="""
         def test_unit_fails_quietly(azl_host):
             azl_host.run("azl-fail-unit")
@@ -122,3 +124,11 @@ def test_a_unit_failing_beside_a_passing_test_still_fails_it(pytester: pytest.Py
     (path,) = (pytester.path / "reports").glob("*.xml")
     (case,) = read_cases(path)[1]
     assert case.outcome == "failed" and UNIT in case.details
+    root = ET.parse(pytester.path / "pytest.xml").getroot()
+    (testcase,) = root.iter("testcase")
+    assert [e.tag for e in testcase if e.tag in ("failure", "error")] == ["failure"]
+    (failure,) = testcase.iter("failure")
+    assert UNIT in (failure.text or "")
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "1", "0")
