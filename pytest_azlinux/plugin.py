@@ -8,6 +8,7 @@ This module only wires them into pytest.
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
@@ -23,8 +24,9 @@ from .kinds import kind_table
 from .lifecycle import die_with_controller, handle_sigterm
 from .pairing import host_pairs
 from .redaction import redact, redact_report
-from .report.collector import ImageReport, ReportCollector
+from .report.collector import ImageReport, ReportCollector, interruption
 from .report.model import PROP_OUTCOME
+from .report.pytest_junit import PytestJunit
 from .requirements import apply_requirements
 from .runstate import COLLECTOR_KEY as COLLECTOR_KEY  # xdist_scheduling reads it here
 from .runstate import (
@@ -245,6 +247,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "azl-reports")
+    config.pluginmanager.register(PytestJunit(config, collector), "azl-pytest-junit")
 
 
 def _float_option(config: pytest.Config, name: str) -> float:
@@ -426,6 +429,31 @@ def _skip_live_suites_on_recordings(item: pytest.Item) -> None:
                 f"running host (it {what})", _use_item_location=True)
 
 
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_of_infra_error(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> pytest.TestReport | None:
+    """An infrastructure error is one line (host, address, cause), not a traceback: its
+    report is made here, without pytest's traceback formatting (which the line would throw
+    away; it cost every ERROR test of a dead host tens of milliseconds). pytest's own
+    ``TestReport.from_item_and_call`` otherwise."""
+    excinfo, when = call.excinfo, call.when
+    if (excinfo is None or when == "collect" or not excinfo.errisinstance(InfraError)
+            or _wants_traceback(item.config)):
+        return None
+    sections = [(f"Captured {key} {when}", content)
+                for when, key, content in item._report_sections]
+    return pytest.TestReport(
+        item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed",
+        _one_line(excinfo), when, sections, call.duration, call.start, call.stop,
+        user_properties=item.user_properties,
+    )
+
+
+def _one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    return f"{excinfo.typename}: {excinfo.value}"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -446,15 +474,24 @@ def pytest_runtest_makereport(
         if call.excinfo.errisinstance(HostUnreachable) and azl is not None and host is not None:
             azl.mark_dead(host.id, call.excinfo.value)  # type: ignore[arg-type]
         if not _wants_traceback(item.config):
-            # An infrastructure error is one line (host, address, cause), not a traceback.
-            report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
+            report.longrepr = _one_line(call.excinfo)  # also where another plugin made it
     if azl is not None:
         redact_report(report, azl.secrets())
     return report
 
 
 def _wants_traceback(config: pytest.Config) -> bool:
-    return bool(config.option.tbstyle == "long" or config.option.verbose > 0)
+    # The terminal plugin declares --tb and -v: with ``-p no:terminal`` they are absent.
+    tbstyle = getattr(config.option, "tbstyle", "auto")
+    return bool(tbstyle == "long" or (getattr(config.option, "verbose", 0) or 0) > 0)
+
+
+def _say(config: pytest.Config, text: str) -> None:
+    """A line for the user: on the terminal, or on stderr when the terminal plugin is off."""
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        print(text, file=sys.stderr)
+    else:
+        config.get_terminal_writer().line(text, red=True)
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -472,18 +509,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     collector = config.stash.get(COLLECTOR_KEY, None)
     try:
         if collector is not None and not config.option.collectonly:
-            interrupted = None
-            stopped = session.shouldfail or session.shouldstop  # -x / --maxfail / stepwise
-            if exitstatus == 2:
-                interrupted = "the run was interrupted"
-            elif stopped:
-                interrupted = f"the run stopped early ({stopped})"
+            interrupted = interruption(session, exitstatus)
             config.stash[WRITTEN_KEY] = _write_reports(config, collector, interrupted)
     finally:
         if azl is not None:
             failures = azl.close()
             for failure in failures:
-                config.get_terminal_writer().line(f"azl: cleanup failed: {failure}", red=True)
+                _say(config, f"azl: cleanup failed: {failure}")
             if failures and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # it left something behind
 
@@ -499,10 +531,8 @@ def _write_reports(
         reports = collector.write(interrupted)
     except OSError as exc:
         fallback = Path(tempfile.mkdtemp(prefix="azl-reports-"))
-        config.get_terminal_writer().line(
-            f"azl: cannot write reports to {collector.junit_dir} ({exc.strerror or exc}); "
-            f"writing them to {fallback}", red=True,
-        )
+        _say(config, f"azl: cannot write reports to {collector.junit_dir} "
+             f"({exc.strerror or exc}); writing them to {fallback}")
         collector.junit_dir = fallback
         reports = collector.write(interrupted)
     publish(reports)  # a no-op unless GITHUB_ACTIONS=true

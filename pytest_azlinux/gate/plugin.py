@@ -155,6 +155,9 @@ class Gate:
             self.rerunner.judge(item, call, report)
             if not pending_rerun(item):
                 apply_waivers(self.waivers, item, call, report)
+        if call.when == "call":
+            self.windows.call_reported(item, report)  # after waivers: a waived failure is
+            # no failure here, so its findings still fail it (findings are never waived)
         return report
 
     @pytest.hookimpl(tryfirst=True)

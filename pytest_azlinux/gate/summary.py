@@ -27,6 +27,7 @@ from ..report.model import (
     PROP_SENTINELS_OFF,
     PROP_WAIVER_ID,
     PROP_WAIVER_STATE,
+    SENTINELS_SECTION,
 )
 from .reruns import RERUN
 from .waivers import Loaded, WaiverSet, glob_match
@@ -60,6 +61,8 @@ class GateLedger:
     sentinels_off: dict[str, dict[str, str]] = field(default_factory=dict)
     images: set[str] = field(default_factory=set)  # the image keys this run's tests ran on
     hosts: set[str] = field(default_factory=set)
+    # test -> sentinel findings after it had failed (its evidence, not a second FAIL)
+    after_failure: dict[str, str] = field(default_factory=dict)
 
     # -- input ---------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -78,6 +81,9 @@ class GateLedger:
         if PROP_SENTINELS_OFF in props:
             for host, off in json.loads(str(props[PROP_SENTINELS_OFF])).items():
                 self.sentinels_off.setdefault(host, {}).update(off)
+        evidence = dict(report.sections).get(SENTINELS_SECTION)
+        if evidence and report.passed:  # a failed teardown shows its sections itself
+            self.after_failure[report.nodeid] = evidence
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -140,8 +146,13 @@ class GateLedger:
                 errors = "; ".join(self.rerun_errors.get(nodeid, [])) or "an infrastructure error"
                 terminal.line(f"{nodeid}: passed on attempt {attempts} after {errors}",
                               yellow=True)
-        if self.sentinels_off:
+        if self.sentinels_off or self.after_failure:
             terminal.section("azl sentinels")
+        for nodeid, evidence in self.after_failure.items():
+            terminal.line(f"{nodeid} (failed already; also seen on its hosts):", red=True)
+            for line in evidence.splitlines():
+                terminal.line(f"  {line}")
+        if self.sentinels_off:
             grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
             for host, off in sorted(self.sentinels_off.items()):
                 for sentinel, why in sorted(off.items()):

@@ -2,7 +2,9 @@
 
 A window opens in the setup of a test (the first test of a host probes it) and closes after
 its teardown with one check per host. Findings the target does not accept fail the test at
-teardown (``SentinelFindings``, a FAIL); what the test opted out of is read but not judged.
+teardown (``SentinelFindings``, a FAIL), unless the test failed already: then they are its
+evidence (a section of its teardown report), not a second FAIL of the same test. What the
+test opted out of is read but not judged.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class _Window:
     started: float
     skip: frozenset[str]
     ran: bool = False  # setup got past skipping: there is something to check
+    failed: bool = False  # the test's call failed: findings are its evidence, not a 2nd FAIL
 
 
 class SentinelWindows:
@@ -62,9 +65,15 @@ class SentinelWindows:
         if window is not None:
             window.ran = not report.skipped
 
+    def call_reported(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        window = item.stash.get(_WINDOW, None)
+        if window is not None:
+            window.failed = report.failed
+
     def close(self, item: pytest.Item, *, raise_findings: bool) -> None:
         """After the test's teardown: one check per host; findings fail the test (or, when
-        its teardown already failed, are added to its report)."""
+        its call or its teardown already failed, are added to its report: a test has one
+        outcome, and a unit that fails with the test's command is seen by both)."""
         __tracebackhide__ = True  # a finding is its message, not the plugin's frames
         window = item.stash.get(_WINDOW, None)
         if window is None or not window.ran:
@@ -91,10 +100,10 @@ class SentinelWindows:
         hint = _HOW_TO_ACCEPT.format(target=_target_name(item),
                                      names=", ".join(f'"{n}"' for n in names))
         message = "\n".join([*(text for text, _ in blocks), hint])
-        if raise_findings:
+        if raise_findings and not window.failed:
             item.user_properties.append((PROP_OUTCOME, OUTCOME_FINDING))
             raise SentinelFindings(message)
-        item.add_report_section("teardown", "azl sentinels", message)
+        item.add_report_section("teardown", "azl sentinels", message)  # SENTINELS_SECTION
 
     def _watch(self, param: HostParam) -> HostWatch | None:
         settings = param.target.settings_for(SentinelSettings)

@@ -38,6 +38,7 @@ from .model import (
     PROP_TARGET,
     PROP_WAIVER_REASON,
     RANK,
+    SENTINELS_SECTION,
     WAIVED_FAILURE_SECTION,
     Better,
     CaseRecord,
@@ -71,6 +72,24 @@ class ImageReport:
     unjudged: int = 0
     # Its skipped tests, for the skips grouped by reason over the run.
     skips: list[Skip] = field(default_factory=list)
+
+
+def interruption(session: pytest.Session, exitstatus: int) -> str | None:
+    """Why the run ended before its last test, if it did."""
+    stopped = session.shouldfail or session.shouldstop  # -x / --maxfail / stepwise
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "the run was interrupted"
+    if stopped:
+        return f"the run stopped early ({stopped})"
+    return None
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A collected test the run left without an outcome: written as an error."""
+
+    nodeid: str
+    message: str
 
 
 @dataclass(eq=False)  # registered as a pytest plugin: must stay hashable
@@ -119,9 +138,12 @@ class ReportCollector:
             self._finished.add(report.nodeid)
         self._take_properties(record, report.user_properties)
         outcome = self._outcome(report, record)
-        if outcome is None:
-            return
-        kind, message, details = outcome
+        if outcome is not None:
+            self._judge(record, report, *outcome)
+        self._add_sentinel_evidence(record, report)
+
+    def _judge(self, record: CaseRecord, report: pytest.TestReport, kind: str, message: str,
+               details: str) -> None:
         if kind == "skipped" and _waived(report, record):
             kind = "waived"
         # The worst phase wins: an error in teardown after a failure keeps the failure text.
@@ -129,6 +151,12 @@ class ReportCollector:
             record.outcome = kind  # type: ignore[assignment]
             record.message = self._redact(message)
             record.details = self._redact(details)
+
+    def _add_sentinel_evidence(self, record: CaseRecord, report: pytest.TestReport) -> None:
+        """Sentinel findings after the test had failed: its evidence, in its details."""
+        evidence = dict(report.sections).get(SENTINELS_SECTION)
+        if evidence:
+            record.details = "\n\n".join(p for p in (record.details, self._redact(evidence)) if p)
 
     def _take_properties(self, record: CaseRecord, props: Iterable[tuple[str, object]]) -> None:
         metrics: dict[str, dict[str, str]] = defaultdict(dict)
@@ -170,9 +198,8 @@ class ReportCollector:
         finding = any(k == PROP_OUTCOME and v == OUTCOME_FINDING for k, v in report.user_properties)
         text = str(report.longrepr) if report.longrepr else ""
         if _waived(report, record):  # a failure a waiver covers; the failure is the details
-            assert isinstance(report.longrepr, tuple)
-            return "skipped", str(report.longrepr[2]), dict(report.sections).get(
-                WAIVED_FAILURE_SECTION, "")
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else text
+            return "skipped", str(reason), dict(report.sections).get(WAIVED_FAILURE_SECTION, "")
         if report.skipped:
             if isinstance(report.longrepr, tuple):
                 return "skipped", str(report.longrepr[2]), ""
@@ -196,14 +223,30 @@ class ReportCollector:
         return redact(text, self.secrets)
 
     # -- output ----------------------------------------------------------------------------
+    def unfinished(self, interrupted: str | None = None) -> list[Unfinished]:
+        """The collected tests the run left without an outcome, each with why: cut off while
+        running (Ctrl-C, SIGTERM, a dying worker: never "passed"), or never run. Both the
+        per-image reports and pytest's own ``--junit-xml`` (``pytest_junit``) write them as
+        errors."""
+        out = []
+        for record in self._records.values():
+            if record.nodeid not in self._finished and record.outcome in ("passed", "skipped"):
+                why = interrupted or "its worker or host went away"
+                out.append(Unfinished(record.nodeid, f"interrupted while running: {why}"))
+        for nodeid in self._collected:
+            if nodeid not in self._records:
+                why = interrupted or "the test never reported (its worker or host went away)"
+                out.append(Unfinished(nodeid, f"not run: {why}"))
+        return out
+
     def write(self, interrupted: str | None = None) -> list[ImageReport]:
         records = list(self._records.values())
-        for record in records:
-            if record.nodeid not in self._finished and record.outcome in ("passed", "skipped"):
-                # Cut off while running (Ctrl-C, SIGTERM, a dying worker): never "passed".
-                why = interrupted or "its worker or host went away"
+        unfinished = self.unfinished(interrupted)
+        for left in unfinished:
+            record = self._records.get(left.nodeid)
+            if record is not None:
                 record.outcome = "error"
-                record.message = f"interrupted while running: {why}"
+                record.message = left.message
         host_image = {r.host: r.image for r in records if r.host and r.image}
         for record in records:
             # Skipped (or failed) before azl_host ran: host and target come from collection,
@@ -213,14 +256,14 @@ class ReportCollector:
             record.target = record.target or target
             if record.host and not record.image:
                 record.image = host_image.get(record.host)
-        for nodeid, (host, target) in self._collected.items():
-            if nodeid in self._records:
+        for left in unfinished:
+            if left.nodeid in self._records:
                 continue
-            classname, name = split_nodeid(nodeid)
-            why = interrupted or "the test never reported (its worker or host went away)"
+            host, target = self._collected[left.nodeid]
+            classname, name = split_nodeid(left.nodeid)
             records.append(
-                CaseRecord(nodeid, classname, name, outcome="error",
-                           message=f"not run: {why}", host=host, target=target,
+                CaseRecord(left.nodeid, classname, name, outcome="error",
+                           message=left.message, host=host, target=target,
                            image=host_image.get(host) if host else None)
             )
         groups: dict[str, list[CaseRecord]] = defaultdict(list)
@@ -344,8 +387,9 @@ def _findings(cases: list[CaseRecord], first: int = 5) -> list[str]:
 
 
 def _waived(report: pytest.TestReport, record: CaseRecord) -> bool:
-    """A skipped report of a failure a waiver covers (gate/waivers.py marks it)."""
-    return report.skipped and (
+    """A skipped report of a failure a waiver covers (gate/waivers.py marks it). An xfail
+    is the test's own expectation, not a waiver's, even when a waiver matches the test."""
+    return report.skipped and not hasattr(report, "wasxfail") and (
         is_waived(report.skipped, report.user_properties)
         or (PROP_OUTCOME, "waived") in report.user_properties
         or bool(record.properties.get(PROP_WAIVER_REASON))

@@ -62,6 +62,10 @@ EVIDENCE_PREFIX = "azl.evidence."
 # On a merged case that was judged again: what each shard had said.
 PROP_MERGE_REJUDGED = "azl.merge.rejudged"
 WAIVED_FAILURE_SECTION = "azl waived failure"  # report section: the failure a waiver covered
+# Sentinel findings of a test that had already failed: evidence on its teardown report (a
+# section, as ``item.add_report_section("teardown", "azl sentinels", ...)`` names it), not a
+# second FAIL of the same test.
+SENTINELS_SECTION = "Captured azl sentinels teardown"
 
 
 def is_waived(skipped: bool, user_properties: Iterable[tuple[str, object]]) -> bool:

@@ -6,6 +6,7 @@ Each test runs a real pytest in a subprocess (pytester) against this machine.
 from __future__ import annotations
 
 import contextlib
+import resource
 import signal
 import socket
 import threading
@@ -134,6 +135,83 @@ def test_infra_error_is_one_line_and_its_cause_once(pytester: pytest.Pytester) -
     assert sum(line.startswith("m1: host m1 (127.0.0.1) unreachable")
                for line in short.outlines) == 1
     assert any("raise HostUnreachable" in line for line in long.outlines)
+
+
+def _dead_host_run(pytester: pytest.Pytester, tests: int, *args: str) -> tuple[
+    pytest.RunResult, float
+]:
+    """``tests`` tests of a host nothing listens for; the run's result and its CPU seconds."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pytester.makefile(".yaml", **{"azl-targets": (
+        "targets:\n  dead:\n    kind: ssh\n    defaults: {connect_timeout: 2, user: x}\n"
+        f"    hosts:\n      - {{name: d1, address: 127.0.0.1, port: {port}}}\n")})
+    pytester.makepyfile(test_x=(
+        "import pytest\n"
+        f"@pytest.mark.parametrize('i', range({tests}))\n"
+        "def test_a(azl_host, i): pass\n"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = pytester.runpytest_subprocess(*RUN, "--azl-target=dead", "-q", *args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return result, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def test_errors_of_a_dead_host_format_no_traceback(pytester: pytest.Pytester) -> None:
+    """An ERROR of a dead host is one line: pytest's traceback formatting is not done for
+    it (it was done and thrown away, ~0.1 s of CPU per test, more with every test, as the
+    re-raised error's traceback grew). The traceback still comes with --tb=long."""
+    pytester.makeconftest("""
+        import _pytest.nodes
+
+        formatted = []
+        real = _pytest.nodes.Node._repr_failure_py
+
+        def counting(self, *args, **kwargs):  # a spy on pytest's own formatting
+            formatted.append(self.nodeid)
+            return real(self, *args, **kwargs)
+
+        _pytest.nodes.Node._repr_failure_py = counting
+
+        def pytest_sessionfinish():
+            open("formatted.txt", "w").write(str(len(formatted)))
+    """)
+    _, few_cpu = _dead_host_run(pytester, 1)
+    many, many_cpu = _dead_host_run(pytester, 150)
+    many.assert_outcomes(errors=150)
+    assert (pytester.path / "formatted.txt").read_text() == "0"
+    per_test = (many_cpu - few_cpu) / 149
+    assert per_test < 0.02, f"{per_test * 1000:.0f} ms of CPU per ERROR test"
+    long, _ = _dead_host_run(pytester, 3, "--tb=long")
+    long.assert_outcomes(errors=3)
+    assert (pytester.path / "formatted.txt").read_text() == "3"
+    assert any("raise HostUnreachable" in line or "raise self._dead" in line
+               for line in long.outlines)
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_infra_errors_without_the_terminal_plugin(pytester: pytest.Pytester,
+                                                  workers: tuple[str, ...]) -> None:
+    """``-p no:terminal`` (output read from files only) removes ``--tb`` and ``-v``: an
+    infrastructure error is still an ERROR and the tests after it run (it used to be an
+    INTERNALERROR, exit 3, ending the run)."""
+    pytester.makepyfile(test_x="""
+        def test_timeout(azl_host):
+            azl_host.run("sleep 5", timeout=0.3)
+
+        def test_after(azl_host):
+            assert azl_host.check_output("echo ok") == "ok"
+    """)
+    result = pytester.runpytest_subprocess(*RUN, "-p", "no:terminal", "--azl-target=local",
+                                           "--azl-junit-dir=reports", *workers)
+    out = "\n".join(result.outlines + result.errlines)
+    assert "INTERNALERROR" not in out, out
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out
+    (path,) = (pytester.path / "reports").glob("*.xml")
+    cases = {c.name: c for c in read_cases(path)[1]}
+    assert cases["test_after[localhost]"].outcome == "passed"
+    assert cases["test_timeout[localhost]"].outcome == "error"
+    assert cases["test_timeout[localhost]"].message.startswith("CommandTimeout: ")
 
 
 @contextlib.contextmanager

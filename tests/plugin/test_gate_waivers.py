@@ -171,6 +171,54 @@ def test_waivers_under_xdist(pytester: pytest.Pytester) -> None:
     assert skipped is not None and skipped.get("type") == "azl.waived"
 
 
+XFAIL_TESTS = """
+import pytest
+
+@pytest.mark.xfail(reason="known")
+def test_xfail(azl_host):
+    assert False, "broken"
+
+@pytest.mark.xfail(reason="known", strict=True)
+def test_xfail_strict(azl_host):
+    assert False, "broken"
+
+@pytest.mark.xfail(reason="known")
+def test_xpass(azl_host):
+    pass
+
+@pytest.mark.xfail(reason="known", strict=True)
+def test_xpass_strict(azl_host):
+    pass
+"""
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_waiver_matching_xfail_tests(pytester: pytest.Pytester,
+                                       workers: tuple[str, ...]) -> None:
+    """An xfail stays an xfail (the test's own expectation), a non-strict xpass a pass the
+    waiver was not needed for; a strict xpass is a failure, which the waiver covers."""
+    pytester.makepyfile(test_xf=XFAIL_TESTS)
+    pytester.makefile(".yaml", **{"azl-waivers": (
+        "waivers:\n  - match: 'test_xf.py::*'\n    reason: known\n    permanent: true\n")})
+    result = run(pytester, *workers)
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK, out
+    assert "INTERNALERROR" not in out
+    assert re.search(r"2 xfailed, 1 xpassed, 1 waived in", out), out
+    _, cases = report(pytester)
+    outcomes = {name: [(e.tag, e.get("type"), e.get("message")) for e in case
+                       if e.tag != "properties"] for name, case in cases.items()}
+    assert outcomes == {
+        "test_xfail[localhost]": [("skipped", None, "xfail: known")],
+        "test_xfail_strict[localhost]": [("skipped", None, "xfail: known")],
+        "test_xpass[localhost]": [],
+        "test_xpass_strict[localhost]": [("skipped", "azl.waived", "waived permanently: known")],
+    }
+    states = {name: props(case)["azl.waiver.state"] for name, case in cases.items()}
+    assert states == {"test_xfail[localhost]": "skipped", "test_xfail_strict[localhost]": "skipped",
+                      "test_xpass[localhost]": "unneeded", "test_xpass_strict[localhost]": "waived"}
+
+
 def test_option_and_ini_name_the_file(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_gate=TESTS)
     elsewhere = pytester.mkdir("policy") / "accepted.yaml"
