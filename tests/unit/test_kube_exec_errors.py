@@ -4,10 +4,11 @@
 The handshake is real: the kubernetes client's own ``stream()`` (websocket-client underneath)
 opens an exec against an HTTP server on loopback that answers as kube-apiserver does when it
 cannot reach a node's kubelet: 500 with a ``Status`` body and the apiserver's response
-headers. The body's message is the one kubectl prints in that case ("error dialing backend:
-dial tcp IP:10250: connect: connection refused", e.g. ovh/terraform-ovh-publiccloud-k8s
-issue 124); the server here is a stand-in for kube-apiserver (named as such), the client
-code is the real one.
+headers. The body's message is the one the real bed's kube-apiserver gave for a stopped
+kubelet (tests/integration/test_real_nodes.py::test_a_stopped_kubelet_is_one_short_
+unreachable_error, 2026-12-07: "500 error dialing backend: dial tcp 198.18.2.207:10250:
+connect: connection refused"); the server here is a stand-in for kube-apiserver (named as
+such), the client code is the real one.
 """
 
 from __future__ import annotations
