@@ -33,7 +33,7 @@ def test_tail_of_a_recorded_console_has_no_escape_or_control_character() -> None
     assert lines[-1].startswith("(initramfs) [  106.737082] clocksource:")  # ESC[6n gone
 
 
-def test_grub_screen_clear_leaves_the_first_kernel_line_whole() -> None:
+def test_screen_clear_leaves_the_first_kernel_line_whole() -> None:
     lines = clean_console(TRUNCATED.read_bytes().decode())
     assert lines[0].startswith("[    0.000000] Linux version 6.1.0-50-amd64 ")
     assert all(not CONTROL.search(line) for line in lines)
