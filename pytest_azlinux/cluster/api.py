@@ -190,10 +190,38 @@ def api_error(exc: BaseException) -> tuple[int, str]:
     if body:
         with contextlib.suppress(ValueError, AttributeError):
             message = json.loads(body).get("message", message)
-    if not status:
-        handshake = re.match(r"Handshake status (\d{3})", message)
-        status = int(handshake.group(1)) if handshake else 0
+    handshake = _HANDSHAKE.match(message)
+    if handshake is not None:
+        status = status or int(handshake["status"])
+        message = _handshake_message(handshake)
     return status, message
+
+
+# websocket-client's refused handshake: "Handshake status 500 Internal Server Error -+-+-
+# {every response header} -+-+- body" (the body as text, or as a bytes repr in older
+# releases). The header dict (audit ids, dates, cache headers) is noise in a message.
+_HANDSHAKE = re.compile(
+    r"Handshake status (?P<status>\d{3}) ?(?P<reason>[^\n]*?)"
+    r"(?: -\+-\+- (?P<headers>.*?) -\+-\+- (?P<body>.*))?$", re.DOTALL)
+
+
+def _handshake_message(found: re.Match[str]) -> str:
+    """The server's own words from a refused handshake: the Status body's ``message``, else
+    the body's text, else the HTTP reason phrase; never the header dict."""
+    import ast
+    import json
+
+    body = (found["body"] or "").strip()
+    if body.startswith(("b'", 'b"')):
+        with contextlib.suppress(ValueError, SyntaxError):
+            body = ast.literal_eval(body).decode("utf-8", "replace").strip()
+    if body and body != "None":
+        with contextlib.suppress(ValueError, AttributeError):
+            said = json.loads(body).get("message")
+            if said:
+                return str(said)
+        return body[:500]
+    return found["reason"].strip() or "websocket handshake refused"
 
 
 # RBAC's refusal: 'pods "x" is forbidden: User "u" cannot create resource "pods/exec" in API

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from .. import acceptance
-from ..errors import InfraError, SentinelFindings
+from ..errors import ConnectionLost, HostUnreachable, InfraError, SentinelFindings
 from ..report.model import OUTCOME_FINDING, PROP_OUTCOME, PROP_SENTINELS_OFF
 from ..runstate import WINDOW_KEY, item_host
 from ..session import AzlSession, HostParam
@@ -120,8 +120,14 @@ class SentinelWindows:
         settings = param.target.settings_for(SentinelSettings)
         try:
             return watch.check(self.azl.host(param), settings)
+        except (HostUnreachable, ConnectionLost) as exc:
+            # The transport gave up on the host (a node whose exec fails, a reconnect that
+            # failed): it is dead now, not at the next test's first command. Swallowed, the
+            # tests after it passed on reads taken earlier, each waiting out a reconnect.
+            self.azl.mark_dead(param.id, exc)
+            return None
         except InfraError:
-            return None  # the test reports the host's trouble; the next check catches up
+            return None  # a slow check (timeout): the test reports it; the next catches up
 
     def _judge(self, item: pytest.Item, param: HostParam, watch: HostWatch,
                seen: Observation, window: _Window) -> list[Finding]:

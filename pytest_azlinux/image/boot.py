@@ -22,7 +22,7 @@ from ..errors import AzlError, HostUnreachable, ImageBootError, InfraError
 from ..targets import HostSpec
 from ..vm.accel import accel_for_unknown_kernel
 from ..vm.net import delete_link, make_tap
-from ..vm.process import console_tail, is_our_qemu, kill_qemu, read_pid, stop_qemu, wait_for_sshd
+from ..vm.process import console_note, is_our_qemu, kill_qemu, read_pid, stop_qemu, wait_for_sshd
 from ..vm.qemu import Drive, QemuVm, qemu_command, uefi
 from .claims import read_claims
 from .info import BootInfo
@@ -160,6 +160,16 @@ def _boot(inst: Instance, cancel: threading.Event, stage: Callable[[str], None])
     )  # fmt: skip
 
 
+def _console(inst: Instance) -> str:
+    """The console's cleaned tail, or that it stayed empty: neither firmware, bootloader nor
+    kernel wrote to the serial console, so nothing on the disk booted."""
+    return console_note(
+        inst.console_log, CONSOLE_LINES,
+        "the serial console stayed empty: the disk never booted (no bootloader or kernel "
+        "wrote to the console)",
+    )  # fmt: skip
+
+
 def _alive(inst: Instance) -> bool:
     pid = read_pid(inst.pidfile)
     return pid is not None and is_our_qemu(pid, inst.vm_name)
@@ -173,13 +183,9 @@ def _wait_for_sshd(inst: Instance, t0: float, cancel: threading.Event) -> float:
     if waited == "cancelled":
         raise inst.error(INTERRUPTED)
     if waited == "exited":
-        raise inst.error(
-            "qemu exited during boot; console tail:\n"
-            + console_tail(inst.console_log, CONSOLE_LINES)
-        )
+        raise inst.error(f"qemu exited during boot; {_console(inst)}")
     raise inst.error(
-        f"sshd did not answer within the boot timeout ({inst.boot_timeout:g} s); "
-        f"console tail:\n{console_tail(inst.console_log, CONSOLE_LINES)}"
+        f"sshd did not answer within the boot timeout ({inst.boot_timeout:g} s); {_console(inst)}"
     )
 
 
@@ -209,7 +215,7 @@ def _wait_for_cloud_init(inst: Instance, deadline: float, cancel: threading.Even
         cancel.wait(2)
     raise inst.error(
         f"sshd answered but cloud-init was not done within {inst.boot_timeout:g} s "
-        f"(last: {last}); console tail:\n{console_tail(inst.console_log, CONSOLE_LINES)}"
+        f"(last: {last}); {_console(inst)}"
     )
 
 

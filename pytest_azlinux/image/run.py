@@ -40,6 +40,7 @@ from ..vm.net import (
 )
 from . import boot
 from .boot import Instance
+from .check import check_image
 from .info import BootInfo
 from .seed import SEED_USER, SeedSpec, write_seed
 
@@ -250,6 +251,7 @@ def prepare(target: str, config: ImageTarget) -> ImageRun:
     if not image.is_file():
         why = "is not a file" if image.exists() else "no such file"
         raise TargetsError(f"target {target!r}: field 'path': {why}: {image}")
+    check_image(target, image, config.image_format())  # corrupt: exit 4 now, not a boot timeout
     network = make_network(run_name(target))
     try:
         run = _instances(target, config, network)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import threading
 import time
@@ -18,12 +19,45 @@ POLL_SECONDS = 0.5
 Waited = Literal["up", "exited", "timeout", "cancelled"]
 
 
+# A bootloader draws on the serial console with terminal escapes (grub: clear screen, move
+# the cursor, colours). In a message they are noise or worse (they recolour the reader's
+# terminal), so they go; a cursor move starts a new line, as it does on the screen.
+_CURSOR_MOVE = re.compile(r"\x1b\[[0-9;?]*[Hf]")
+_ESCAPE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, erase, cursor
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles
+    r"|\x1b[ -/]*[0-~]?"  # other escapes (charset selection, keypad modes), or a lone ESC
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
+
+
+def clean_console(text: str) -> list[str]:
+    """The console's lines as a reader sees them: escapes and control characters removed,
+    a line redrawn after a carriage return shown as last drawn, blank lines left out."""
+    text = _ESCAPE.sub("", _CURSOR_MOVE.sub("\n", text))
+    shown = []
+    for line in text.split("\n"):
+        # a carriage return redraws the line: what is left on screen is the last drawing
+        drawn = [part for part in line.split("\r") if _CONTROL.sub("", part).strip()]
+        if drawn:
+            shown.append(_CONTROL.sub("", drawn[-1]).rstrip())
+    return shown
+
+
 def console_tail(console_log: Path, lines: int = 25) -> str:
+    """The last ``lines`` lines of the console, cleaned (empty if it printed nothing)."""
     try:
         text = console_log.read_bytes().decode(errors="replace")
     except OSError:
         return "(no console log)"
-    return "\n".join(text.replace("\r", "").splitlines()[-lines:])
+    return "\n".join(clean_console(text)[-lines:])
+
+
+def console_note(console_log: Path, lines: int, empty: str) -> str:
+    """``console tail:`` and the tail for a boot-failure message, or ``empty`` (what an
+    empty console means for this kind of VM) when nothing was written to it."""
+    tail = console_tail(console_log, lines)
+    return f"console tail:\n{tail}" if tail else empty
 
 
 def read_pid(pidfile: Path) -> int | None:

@@ -222,13 +222,16 @@ def _run_identity(tmp_path: Path, *extra: str) -> tuple[Run, Path]:
     return run, junit
 
 
-def test_corrupt_file_is_one_error(images: BuiltImages, tmp_path: Path) -> None:
+def test_corrupt_file_is_a_usage_error(images: BuiltImages, tmp_path: Path) -> None:
+    """Checked before anything boots (issue 28 #12): exit 4, one line, nothing started."""
     bad = tmp_path / "corrupt.qcow2"
     head = images.qcow2.read_bytes()[:4]  # qcow2's magic, then garbage
     bad.write_bytes(head + os.urandom(1 << 20))
-    run, junit = _run_identity(tmp_path, "--azl-image", str(bad))
-    message = _one_error(run, junit)
-    assert f"image {bad}: qemu cannot read the file as qcow2" in message
+    run, _ = _run_identity(tmp_path, "--azl-image", str(bad))
+    assert run.rc == 4, run.output
+    assert f"ERROR: target 'image': field 'path': {bad}: qemu-img info as qcow2: " in run.output
+    assert "Traceback" not in run.output
+    _assert_nothing_left(run.name)
 
 
 def test_file_that_never_boots_is_one_error(tmp_path: Path) -> None:
@@ -241,6 +244,8 @@ def test_file_that_never_boots_is_one_error(tmp_path: Path) -> None:
                                "--azl-target", "image")  # fmt: skip
     message = _one_error(run, junit)
     assert f"image {blank}: sshd did not answer within the boot timeout (15 s)" in message
+    # SeaBIOS found nothing to boot and writes nothing to the serial console (issue 28 #12)
+    assert "the serial console stayed empty: the disk never booted" in message
 
 
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:

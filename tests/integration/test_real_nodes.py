@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -425,3 +426,55 @@ def test_ssh_access_reaches_the_nodes_through_a_jump_host(
     outcomes_seen = {o for o, _ in dead_outcomes.values()}
     assert dead_outcomes and outcomes_seen == {"error"}, text[-2000:]
     assert any(dead in m for _, m in dead_outcomes.values()), str(dead_outcomes)[:2000]
+
+
+def test_a_stopped_kubelet_is_one_short_unreachable_error(real_bed: RealBed) -> None:
+    """issue 28 #10: a kubelet stopped under a node shell that ran. The next command is a
+    HostUnreachable within the reconnect's READY_WITHIN (not a pass on earlier reads), one
+    line with the API server's words and without the websocket's header dict. The kubelet
+    is started again with the command line it had, so the next tests find the node Ready."""
+    import base64
+    import shlex
+
+    from pytest_azlinux.host import Host
+    from pytest_azlinux.lab.bed.real_nodes import _SERVICE
+    from pytest_azlinux.transport.kube import READY_WITHIN, KubeTransport
+
+    target = load_targets(real_bed.targets_file).get("nodepool-real")
+    assert isinstance(target, ClusterTarget)
+    resolved = resolve_cluster_target("nodepool-real", target, start=True)
+    assert resolved.undo is not None
+    node = real_bed.nodes[0]
+    spec = next(h for h in resolved.hosts if h.name == node.name)
+    host = Host(spec, KubeTransport(spec, resolved.context), 60)  # type: ignore[arg-type]
+    pid = "$(systemctl show -p MainPID --value azl-kubelet)"
+    argv = base64.b64decode(real_bed.on_node(node, f"base64 -w0 /proc/{pid}/cmdline"))
+    command = shlex.join(a.decode() for a in argv.rstrip(b"\0").split(b"\0"))
+    try:
+        assert host.run("echo up").stdout == "up\n"
+        real_bed.on_node(node, "systemctl stop azl-kubelet")
+        start = time.monotonic()
+        with pytest.raises(HostUnreachable) as info:
+            host.run("echo still", timeout=60)
+        took = time.monotonic() - start
+    finally:
+        host.close()
+        resolved.undo()
+        props = " ".join(f"-p {p}" for p in _SERVICE)
+        real_bed.on_node(node, "systemctl is-active -q azl-kubelet || systemd-run -q "
+                         "--unit=azl-kubelet -p After=azl-containerd.service -p "
+                         f"Requires=azl-containerd.service {props} {command}")  # fmt: skip
+    message = str(info.value)
+    print(f"kubelet stopped: HostUnreachable after {took:.1f} s: {message}")
+    assert took < READY_WITHIN + 30, f"{took:.1f} s: {message}"
+    assert "\n" not in message and "-+-+-" not in message, message
+    assert not re.search(r"audit-id|cache-control|x-content-type", message, re.I), message
+    assert "10250" in message, message  # the apiserver's dial to the kubelet, in its words
+
+    def ready() -> bool:
+        from kubernetes import client
+
+        got = client.CoreV1Api(real_bed.api()).read_node(node.name)
+        return any(c.type == "Ready" and c.status == "True" for c in got.status.conditions or [])
+
+    _until(ready, 300, f"{node.name} Ready again after the kubelet restarted")
