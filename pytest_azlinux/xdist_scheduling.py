@@ -13,8 +13,11 @@ again from the raw command line in whatever directory they start in.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import os
+import signal
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import pytest
@@ -87,3 +90,26 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[Any]) -> None
         return
     config.invocation_params = dataclasses.replace(
         config.invocation_params, args=worker_args(config))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Ctrl-C or SIGTERM on the controller interrupts the workers too, at once. A busy
+    worker (connecting to hosts, running a test) would not read the controller's shutdown
+    until xdist gives up on it (10 s) and kills it without its cleanup."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        _interrupt_workers(session.config)
+        raise
+
+
+def _interrupt_workers(config: pytest.Config) -> None:
+    dsession = config.pluginmanager.getplugin("dsession")
+    group = getattr(getattr(dsession, "nodemanager", None), "group", None)
+    for gateway in list(group or ()):
+        popen = getattr(getattr(gateway, "_io", None), "popen", None)
+        pid = getattr(popen, "pid", None)
+        if isinstance(pid, int) and popen is not None and popen.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)

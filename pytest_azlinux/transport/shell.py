@@ -4,7 +4,7 @@ Opening an SSH channel (or an exec stream) per command costs tens of millisecond
 kept open answers in well under one. The shell first re-executes itself with a tag in its
 environment (``AZL_SHELL=<tag>``, inherited by everything it starts, so whatever it started
 can be found and ended later) and makes a private directory; it reports ``<tag> R <pid>
-<dir>``. Each command is then framed by a random token ``T``:
+<session> <capture> <dir>``. Each command is then framed by a random token ``T``:
 
     azl_n=$((azl_n+1)); ( eval '<script>' ) </dev/null >"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e" &
     azl_fin T      # prints "T S <pid>", waits, prints the .o file, "T O", the .e file, "T E <rc>"
@@ -32,10 +32,17 @@ permissive one would log denials the read itself caused. The price: a process th
 leaves behind with its output open holds the command until it ends (as ``ssh host cmd``
 does).
 
+Output that could not be kept is no result. After each command ``azl_end`` checks that the
+command's files exist and that a byte can still be written beside them (builtins only; a
+``cat`` on the failing path for the kernel's cause) and adds the cause to the end marker:
+``T E <rc> <cause>``; the session then raises ``OutputLost`` instead of returning.
+
 ``close()`` ends what the shell started: it kills a running command, then the shell becomes
-a sweeper (its own tag removed) that kills every process carrying the tag and removes the
-directory. When that cannot be done in-band (the connection is gone), the transport runs
-``sweep_script`` through a new connection.
+a sweeper (its own tag removed) that kills every process of the shell's session (sshd makes
+one per channel; also what ``sudo`` or ``env -i`` started, which lose the tag), every process
+carrying the tag and everything below those, and removes the directory. When that cannot be
+done in-band (the connection is gone), the transport runs ``sweep_script`` through a new
+connection.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ..errors import CommandRefused, CommandTimeout, ConnectionLost, InfraError
+from ..errors import CommandRefused, CommandTimeout, ConnectionLost, OutputLost
 from ..redaction import redact
 from .protocol import CommandResult
 
@@ -60,6 +67,9 @@ TAG_VARIABLE = "AZL_SHELL"
 _MIN_FREE_KIB = 512 * 1024  # room for command output in the private directory
 # Present where SELinux is enabled: command output then travels through pipes (see above).
 SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
+# Where the private directory may go, in this order; its name starts with the shell's tag,
+# so a sweep finds it even when the start line never arrived.
+_CANDIDATES = '/dev/shm "$TMPDIR" /tmp /var/tmp "$HOME"'
 
 # Sent once, after the start: where the files go, and the end of every frame.
 # azl_end writes both end markers at once when there is no output: one packet, one wakeup.
@@ -72,12 +82,20 @@ azl_fin() {{
 }}
 azl_end() {{
   hash -r 2>/dev/null
+  azl_x=
+  if [ ! -e "$azl_d/$azl_n.o" ] || [ ! -e "$azl_d/$azl_n.e" ] ||
+     ! {{ printf x >"$azl_d/p"; }} 2>/dev/null; then
+    azl_x=$(printf x | cat 2>&1 >"$azl_d/p" | tr "\\n" " "); azl_x=" ${{azl_x#cat: }}"
+    azl_x=${{azl_x% }}
+    [ -n "${{azl_x# }}" ] || azl_x=" a file in it could not be created or written"
+  fi
+  : >"$azl_d/p" 2>/dev/null
   if [ -s "$azl_d/$azl_n.o" ] || [ -s "$azl_d/$azl_n.e" ]; then
     if [ -s "$azl_d/$azl_n.o" ]; then cat "$azl_d/$azl_n.o"; : >"$azl_d/$azl_n.o"; fi
     printf '%s O\\n' "$1"
     if [ -s "$azl_d/$azl_n.e" ]; then cat "$azl_d/$azl_n.e"; : >"$azl_d/$azl_n.e"; fi
-    printf '%s E %s\\n' "$1" "$2"
-  else printf '%s O\\n%s E %s\\n' "$1" "$1" "$2"; fi
+    printf '%s E %s%s\\n' "$1" "$2" "$azl_x"
+  else printf '%s O\\n%s E %s%s\\n' "$1" "$1" "$2" "$azl_x"; fi
   case $azl_n in *00) rm -f "$azl_d"/*.[oer];; esac
 }}
 """
@@ -124,6 +142,8 @@ class ShellSession:
         self.tag = "azl" + _token()
         self.pid: int | None = None  # the shell's, once started
         self.workdir: str | None = None  # its private directory, once started
+        # the session its commands run in, where the shell has one of its own (see start)
+        self.session: int | None = None
         # "files" or "pipes" (see the module's docstring): the host's choice unless given
         self.capture: str | None = capture
         self.broken = False
@@ -158,16 +178,29 @@ class ShellSession:
         # a journalling disk under load, ~10 us on tmpfs.
         # First a directory with room; where none has it (a small tmpfs on a read-only
         # image), any writable one.
+        # A directory counts once a file in it takes a byte: a full filesystem still makes
+        # directories (they need an inode, not a block), then every command's output is lost.
+        # Why none would do goes to stderr, one line.
         inner = (
-            f'for azl_m in {_MIN_FREE_KIB} 0; do '
-            'for azl_t in /dev/shm "$TMPDIR" /tmp /var/tmp "$HOME"; do '
+            f'azl_e=; for azl_m in {_MIN_FREE_KIB} 0; do '
+            f'for azl_t in {_CANDIDATES}; do '
             '[ -n "$azl_t" ] && [ -d "$azl_t" ] || continue; '
             'set -- $(df -Pk "$azl_t" 2>/dev/null); '
             '[ "${11:-$azl_m}" -ge "$azl_m" ] 2>/dev/null || continue; '
-            'azl_d=$(mktemp -d "$azl_t/azl.XXXXXXXX" 2>/dev/null) && break 2; '
-            "azl_d=; done; done; "
+            f'azl_d=$(mktemp -d "$azl_t/{tag}.XXXXXX" 2>&1) || '
+            '{ azl_e="$azl_e; $azl_t: ${azl_d##*: }"; azl_d=; continue; }; '
+            '{ printf x >"$azl_d/p"; } 2>/dev/null && : >"$azl_d/p" && break 2; '
+            'azl_x=$(printf x | cat 2>&1 >"$azl_d/p" | tr "\\n" " "); azl_x=${azl_x% }; '
+            'azl_e="$azl_e; $azl_t: ${azl_x#cat: }"; rm -rf "$azl_d"; azl_d=; '
+            "done; done; "
+            '[ -n "$azl_d" ] || printf "%s\\n" "${azl_e#; }" >&2; '
+            # The session this shell's commands run in, where it was made for the shell (by
+            # sshd; or for sudo, its parent): the sweep ends all of it ("-": none of its own).
+            'azl_s=-; read -r azl_l </proc/$$/stat && set -- ${azl_l##*) } && '
+            '{ [ "$4" = $$ ] || { [ "$4" = "$2" ] && read -r azl_l </proc/$2/comm && '
+            '[ "$azl_l" = sudo ]; }; } && azl_s=$4; '
             f"azl_c=files; [ -e {SELINUX_ENFORCE} ] && azl_c=pipes; "
-            f'printf "%s R %s %s %s\\n" {tag} "$$" "$azl_c" "$azl_d"; exec sh'
+            f'printf "%s R %s %s %s %s\\n" {tag} "$$" "$azl_s" "$azl_c" "$azl_d"; exec sh'
         )
         # A line of its own: sh may read ahead of what it runs, and exec drops what it read.
         self._send(f"{TAG_VARIABLE}={tag} exec sh -c {shlex.quote(inner)}\n".encode())
@@ -180,19 +213,23 @@ class ShellSession:
                 f"{self._host}: the remote shell "
                 f"{'ended at its start' if ended else f'did not start within {timeout:g} s'}"
                 f"{self._said()}")
-        fields = line.split(b" ")
-        if len(fields) < 3 or not fields[0].isdigit() or fields[1] not in (b"files", b"pipes"):
+        fields = line.split(b" ", 3)
+        if (len(fields) < 4 or not fields[0].isdigit()
+                or not (fields[1].isdigit() or fields[1] == b"-")
+                or fields[2] not in (b"files", b"pipes")):
             self._drop()
             raise ConnectionLost(f"{self._host}: unexpected shell start {line[:200]!r}")
         self.pid = int(fields[0])
+        self.session = int(fields[1]) if fields[1].isdigit() else None
         if self.capture is None:
-            self.capture = "pipes" if fields[1] == b"pipes" else "files"
-        workdir = b" ".join(fields[2:]).decode("utf-8", "replace")
+            self.capture = "pipes" if fields[2] == b"pipes" else "files"
+        workdir = fields[3].decode("utf-8", "replace")
         if not workdir:
+            why = self._said()
             self.close()
-            raise InfraError(
-                f"{self._host}: no writable directory for command output "
-                f"(tried /dev/shm, $TMPDIR, /tmp, /var/tmp, $HOME)")
+            raise OutputLost(
+                f"{self._host}: no directory can take command output "
+                f"(tried /dev/shm, $TMPDIR, /tmp, /var/tmp, $HOME){why or ': none writable'}")
         self.workdir = workdir
         self._setup = _SETUP.format(dir=shlex.quote(workdir))
 
@@ -257,6 +294,7 @@ class ShellSession:
         err = self._stray_err
         self._stray_err = bytearray()
         timed_out = False
+        lost = b""
         last_data = time.monotonic()
         while rc is None:
             # Parse what is there; each search starts where the last one could not have
@@ -283,7 +321,8 @@ class ShellSession:
                 nl = buf.find(b"\n", at) if at >= 0 else -1
                 if nl >= 0:
                     err += buf[body:at]
-                    rc = int(buf[at + len(mark_e) : nl])
+                    code, _, lost = bytes(buf[at + len(mark_e) : nl]).partition(b" ")
+                    rc = int(code)
                     self._pending = buf[nl + 1 :]
                     break
                 scan = at if at >= 0 else max(body, len(buf) - len(mark_e) + 1)
@@ -299,9 +338,10 @@ class ShellSession:
                 continue
             if self._alive is not None and now - last_data >= PROBE_AFTER:
                 if not self._alive():
+                    silent = time.monotonic() - last_data  # the probe's wait included
                     self._drop()
                     raise ConnectionLost(redact(
-                        f"{self._host}: no answer from the host for {now - last_data:.0f} s "
+                        f"{self._host}: no answer from the host for {silent:.0f} s "
                         f"(connection dead) while running: {script}", self._secrets))
                 last_data = time.monotonic()
             self._sel.select(min(deadline - now, 1.0, PROBE_AFTER))
@@ -318,6 +358,11 @@ class ShellSession:
         self._running = None
         if timed_out:
             raise self._timeout(script, timeout)
+        if lost:  # what it printed may be cut short or missing: no result at all
+            raise OutputLost(redact(
+                f"{self._host}: the output of a command could not be kept in {self.workdir}: "
+                f"{lost.decode('utf-8', 'replace').strip()} (exit code {rc}, not trusted): "
+                f"{script}", self._secrets))
         return stdout, bytes(err), rc
 
     def _kill_running(self) -> None:
@@ -349,7 +394,7 @@ class ShellSession:
             self._kill_running()
         ack = _token()
         sweeper = f'printf "%s K\\n" {ack}; exec </dev/null >/dev/null 2>&1; ' + sweep_script(
-            self.tag, self.workdir)
+            self.tag, self.workdir, self.session)
         try:
             self._stream.send(
                 f"unset {TAG_VARIABLE}; exec sh -c {shlex.quote(sweeper)}\n".encode())
@@ -457,23 +502,52 @@ _TREE_WALK = (
 )
 
 
-def sweep_script(tag: str, workdir: str | None) -> str:
-    """Kill every process whose environment carries ``AZL_SHELL=<tag>``; remove ``workdir``.
+def sweep_script(tag: str, workdir: str | None, session: int | None = None) -> str:
+    """End everything a shell started; remove its private directory.
+
+    Ended: every process of the shell's own ``session`` (what its commands started, also
+    with a cleared environment or through ``sudo``), every process whose environment
+    carries ``AZL_SHELL=<tag>`` (what left the session but kept the tag), and every process
+    below those. Each is stopped first so none forks out of the walk, then TERM, then KILL.
+    The sweeper itself and its parent (``sudo`` for a root shell) are spared: it may run
+    in the shell's process. A user's sweep cannot signal root's processes; ``sudo``, which
+    it can signal, passes TERM on to its command.
 
     Runs in a process without the tag (a new exec, a side channel). No single quotes.
     """
     # A directory under a $TMPDIR with a single quote in its name is left to the shell's
     # own EXIT trap: no way to name it here without a quote.
     remove = f"rm -rf {_double_quoted(workdir)}; " if workdir and "'" not in workdir else ""
+    # ... and the directory of a shell whose start line never arrived: named by its tag
+    remove += f"for t in {_CANDIDATES}; do [ -n \"$t\" ] && rm -rf \"$t\"/{tag}.??????; done; "
+    in_session = (
+        "for f in /proc/[0-9]*/stat; do "
+        'l=; read -r l <"$f" || continue; set -- ${l##*) }; '
+        f'[ "$4" = {session} ] || continue; '
+        'p=${f#/proc/}; p=${p%/stat}; case "$a" in *" $p "*) ;; *) a="$a$p ";; esac; '
+        "done 2>/dev/null; "
+    ) if session is not None else ""
     return (
-        f"e={TAG_VARIABLE}={tag}; "
-        "for s in TERM KILL KILL KILL; do "
-        'l=$(grep -lzx "$e" /proc/[0-9]*/environ 2>/dev/null); [ -n "$l" ] || break; '
-        'for f in $l; do f=${f#/proc/}; kill -$s "${f%/environ}" 2>/dev/null; done; '
+        f"e={TAG_VARIABLE}={tag}; me=$$; up=$PPID; "
+        "for s in TERM KILL KILL KILL; do a=\" \"; "
+        'l=$(grep -lzx "$e" /proc/[0-9]*/environ 2>/dev/null); '
+        'for f in $l; do f=${f#/proc/}; a="$a${f%/environ} "; done; '
+        + in_session
+        + _SPARE_SELF
+        + '[ -z "${a## }" ] && break; kill -STOP $a 2>/dev/null; '
+        + _TREE_WALK
+        + _SPARE_SELF
+        + 'kill -$s $a 2>/dev/null; kill -CONT $a 2>/dev/null; '
         "sleep 0.2; done; "
         + remove
         + "true"
     )
+
+
+# Takes the sweeper ($me) and its parent ($up) out of $a (" pid pid ... ").
+_SPARE_SELF = (
+    'b=" "; for p in $a; do [ "$p" = "$me" ] || [ "$p" = "$up" ] || b="$b$p "; done; a=$b; '
+)
 
 
 def _double_quoted(text: str) -> str:

@@ -7,6 +7,9 @@ channel (and a second one under ``sudo`` when asked), not a channel per command.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
+import os
 import selectors
 import shlex
 import socket
@@ -23,6 +26,23 @@ from ..redaction import redact
 from ..targets import HostSpec, JumpHost
 from .protocol import CommandResult
 from .shell import ShellSession, sweep_script
+
+RETRY_FIRST_PAUSE = 0.5  # before the second connect; doubled for each further one
+RETRY_MAX_PAUSE = 5.0
+
+
+class _HandshakeTracebacks(logging.Filter):
+    """Drops the ERROR records paramiko's transport thread writes when a handshake fails
+    (the exception and a 20-line traceback, which pytest shows under "Captured log"): the
+    ``HostUnreachable`` raised for it says the same in one line. Kept when paramiko's
+    debug log was asked for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or _PARAMIKO_LOG.isEnabledFor(logging.DEBUG)
+
+
+_PARAMIKO_LOG = logging.getLogger("paramiko")
+logging.getLogger("paramiko.transport").addFilter(_HandshakeTracebacks())
 
 
 class _ChannelStream:
@@ -143,15 +163,58 @@ class SshTransport:
         # enough for TCP to retransmit through heavy loss (RTO 0.2 s doubling: 6 tries).
         self._probe_wait = max(15.0, 2 * spec.connect_timeout)
         self._lock = threading.RLock()
+        self._aborted = threading.Event()
+        self._final = False  # the last connect failed for a reason that does not pass
+        self._dialed: socket.socket | None = None  # the socket of a handshake under way
+        self._handshaking: list[paramiko.SSHClient] = []  # clients not yet connected
 
     # -- connection -------------------------------------------------------------------
     def connect(self) -> None:
+        """Connect, trying again within ``reconnect_within`` while the failure may pass."""
         with self._lock:
             if self._connected():
                 return
             self._close_clients()
-            self._open()
+            self._open_within_budget()
             self._sweep_orphans()
+
+    def abort(self) -> None:
+        """Give up now, from another thread (the run is ending): a connect under way or a
+        wait between tries ends at once with ``HostUnreachable``."""
+        self._aborted.set()
+        dialed = self._dialed
+        if dialed is not None:  # the handshake's reads end at once
+            with contextlib.suppress(OSError):
+                dialed.shutdown(socket.SHUT_RDWR)
+        for client in list(self._clients) + list(self._handshaking):
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def _open_within_budget(self) -> None:
+        """``_open``, again after a pause while the cause may pass (refused, no route, no
+        banner: a restarting daemon, a rebooting node) and ``reconnect_within`` seconds
+        are not over; a bad key or a refused login is final at once."""
+        # A host already found unreachable had its budget: one try (a later teardown step).
+        budget = 0.0 if self._unreachable is not None else self.spec.reconnect_within
+        deadline = time.monotonic() + budget
+        pause = RETRY_FIRST_PAUSE
+        tries = 0
+        while True:
+            tries += 1
+            self._final = False
+            try:
+                self._open()
+                return
+            except HostUnreachable as exc:
+                left = deadline - time.monotonic()
+                if self._final or self._aborted.is_set() or left <= 0:
+                    if tries > 1 and not self._aborted.is_set():
+                        raise type(exc)(exc.host, exc.address, f"{exc.cause} (tried {tries} "
+                                        f"times in {budget:g} s)") from None
+                    raise
+                if self._aborted.wait(min(pause, left)):
+                    raise
+                pause = min(pause * 2, RETRY_MAX_PAUSE)
 
     def _connected(self) -> bool:
         if not self._clients:
@@ -197,7 +260,13 @@ class SshTransport:
         identity = hop.identity_file or spec.identity_file
         password = hop.password or (spec.password if isinstance(hop, HostSpec) else None)
         started = time.monotonic()
+        self._handshaking.append(client)
         try:
+            if sock is None:
+                sock = self._dial(hop.address, hop.port)
+                self._dialed = sock
+            if self._aborted.is_set():
+                raise OSError(errno.ECANCELED, "the run is ending")
             client.connect(
                 hop.address,
                 port=hop.port,
@@ -213,6 +282,7 @@ class SshTransport:
             )
         except paramiko.BadHostKeyException as exc:
             self._close_clients()
+            self._final = True
             raise HostKeyError(
                 spec.name, spec.address,
                 f"{label}: host key for {_known_hosts_name(hop.address, hop.port)} does not match "
@@ -225,6 +295,7 @@ class SshTransport:
             self._close_clients()
             if stalled:
                 raise HostUnreachable(spec.name, spec.address, f"{label}: {stalled}") from None
+            self._final = not self._aborted.is_set()
             raise HostUnreachable(
                 spec.name, spec.address, f"{label}: authentication failed for user {user}: {exc}"
             ) from None
@@ -234,6 +305,7 @@ class SshTransport:
             self._close_clients()
             text = str(exc)
             if "not found in known_hosts" in text:
+                self._final = True
                 raise HostKeyError(
                     spec.name, spec.address,
                     f"{label}: unknown host key for {_known_hosts_name(hop.address, hop.port)} "
@@ -256,11 +328,57 @@ class SshTransport:
             raise HostUnreachable(
                 spec.name, spec.address, f"{label}: connect to {hop.address}:{hop.port}: {reason}"
             ) from None
+        finally:
+            self._handshaking.remove(client)
+            self._dialed = None
+        if self._aborted.is_set():
+            client.close()
+            self._close_clients()
+            raise HostUnreachable(spec.name, spec.address, f"{label}: the run is ending")
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(15)
             no_delay(transport.sock)
         return client
+
+    def _dial(self, address: str, port: int) -> socket.socket:
+        """A TCP connection to ``address:port`` within ``connect_timeout``, which ``abort``
+        can end at once (paramiko's own connect would block for the whole timeout)."""
+        timeout = self.spec.connect_timeout
+        deadline = time.monotonic() + timeout
+        try:
+            infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise OSError(exc.errno, exc.strerror) from None
+        last: OSError = OSError("no address")
+        for family, kind, proto, _, addr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                code = sock.connect_ex(addr)
+                if code not in (0, errno.EINPROGRESS):
+                    raise OSError(code, os.strerror(code))
+                with selectors.DefaultSelector() as sel:
+                    sel.register(sock, selectors.EVENT_WRITE)
+                    while not sel.select(min(0.2, max(0.0, deadline - time.monotonic()))):
+                        if self._aborted.is_set():
+                            raise OSError(errno.ECANCELED, "the run is ending")
+                        if time.monotonic() >= deadline:
+                            raise TimeoutError(f"timed out after {timeout:g} s")
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    raise OSError(code, os.strerror(code))
+                sock.setblocking(True)
+                return sock
+            except TimeoutError:
+                sock.close()
+                raise
+            except OSError as exc:
+                sock.close()
+                if self._aborted.is_set():
+                    raise OSError(errno.ECANCELED, "the run is ending") from None
+                last = exc
+        raise last
 
     # -- commands ---------------------------------------------------------------------
     def run(
@@ -324,14 +442,14 @@ class SshTransport:
         """Stop using a shell; what it left is swept now, or after the next connect."""
         shell = self._shells.pop(sudo, None)
         if shell is not None and not shell.close() and shell.started:
-            self._orphans.append(_Orphan(shell.tag, shell.workdir, sudo))
+            self._orphans.append(_Orphan(shell.tag, shell.workdir, shell.session, sudo))
 
     def _reconnect(self, cause: str) -> None:
         """A new connection (HostUnreachable naming ``cause`` if there is none)."""
         with self._lock:
             self._close_clients()
             try:
-                self._open()
+                self._open_within_budget()
             except HostUnreachable as exc:
                 self._unreachable = type(exc)(
                     self.spec.name, self.spec.address,
@@ -397,7 +515,8 @@ class SshTransport:
     def _sweep_orphans(self) -> None:
         """End what lost shells left (the shell itself, its commands, their children)."""
         for orphan in list(self._orphans):
-            if self._side_exec(sweep_script(orphan.tag, orphan.workdir), orphan.sudo, timeout=15):
+            script = sweep_script(orphan.tag, orphan.workdir, orphan.session)
+            if self._side_exec(script, orphan.sudo, timeout=15):
                 self._orphans.remove(orphan)
 
     def _side_exec(self, script: str, sudo: bool, timeout: float) -> bool:
@@ -485,4 +604,5 @@ class _Orphan:
 
     tag: str
     workdir: str | None
+    session: int | None
     sudo: bool
