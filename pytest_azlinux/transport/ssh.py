@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import selectors
 import shlex
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,126 +24,22 @@ from ..redaction import redact
 from ..targets import HostSpec, JumpHost
 from .protocol import CommandResult
 from .shell import ShellSession, sweep_script
-
-RETRY_FIRST_PAUSE = 0.5  # before the second connect; doubled for each further one
-RETRY_MAX_PAUSE = 5.0
-
-
-class _HandshakeTracebacks(logging.Filter):
-    """Drops the ERROR records paramiko's transport thread writes when a handshake fails
-    (the exception and a 20-line traceback, which pytest shows under "Captured log"): the
-    ``HostUnreachable`` raised for it says the same in one line. Kept when paramiko's
-    debug log was asked for."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno < logging.ERROR or _PARAMIKO_LOG.isEnabledFor(logging.DEBUG)
-
-
-_PARAMIKO_LOG = logging.getLogger("paramiko")
-logging.getLogger("paramiko.transport").addFilter(_HandshakeTracebacks())
-
-
-class _ChannelStream:
-    """Adapts a paramiko channel to the shell session's ``Stream``."""
-
-    def __init__(self, channel: paramiko.Channel) -> None:
-        self._channel = channel
-
-    def send(self, data: bytes) -> None:
-        if self._channel.closed:
-            raise EOFError("channel closed")
-        self._channel.sendall(data)
-
-    def fileno(self) -> int:
-        return self._channel.fileno()
-
-    def read_available(self) -> tuple[bytes, bytes, bool]:
-        ch = self._channel
-        out = ch.recv(1 << 20) if ch.recv_ready() else b""
-        err = ch.recv_stderr(1 << 20) if ch.recv_stderr_ready() else b""
-        eof = not out and not err and bool(ch.exit_status_ready() or ch.closed or ch.eof_received)
-        return out, err, eof
-
-    def close(self) -> None:
-        self._channel.close()
-
+from .ssh_parts import (
+    RETRY_FIRST_PAUSE,
+    RETRY_MAX_PAUSE,
+    ChannelStream,
+    KnownHostsPolicy,
+    Orphan,
+    known_hosts_name,
+    no_delay,
+    os_reason,
+    stalled_handshake,
+)
 
 # The sudo shell says it is ready on stdout; sudo -S prompts on stderr. The password is sent
 # only in answer to the prompt, so it never reaches the shell (NOPASSWD, cached credentials).
 _SUDO_PROMPT = "[azl-sudo-password]"
 _SUDO_READY = "azl-sudo-ready"
-
-
-class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
-    """accept-new: trust an unknown key once and write it down; a changed key still fails."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        if self._path is not None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with self._path.open("a") as fh:
-                fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-def _os_reason(exc: OSError) -> str:
-    # paramiko's NoValidConnectionsError says only "Unable to connect"; the cause (refused,
-    # no route...) is in its per-address errors.
-    errors = getattr(exc, "errors", None)
-    if isinstance(errors, dict) and errors:
-        inner = next(iter(errors.values()))
-        return str(getattr(inner, "strerror", None) or inner)
-    return exc.strerror or str(exc)
-
-
-def _stalled_handshake(
-    client: paramiko.SSHClient, exc: Exception, timeout: float, started: float
-) -> str | None:
-    """The timeout behind a failed handshake, or None when the server did answer.
-
-    paramiko reports a stalled exchange as an authentication failure ("Authentication
-    timeout.", or "transport shut down or saw EOF" after its key-exchange timer closed the
-    connection) or as a bare SSHException: under heavy packet loss that read "authentication
-    failed", which sends people after their keys instead of their network.
-    """
-    elapsed = time.monotonic() - started
-    transport = client.get_transport()
-    # What the transport's own thread ran into (a banner timeout) is the first cause.
-    inner = transport.get_exception() if transport is not None else None
-    text = f"{exc} {inner or ''}"
-    kex_timer = getattr(transport, "handshake_timeout", 15)
-    packetizer = getattr(transport, "packetizer", None)
-    slow = "the network is slow or losing packets, or sshd is stalled"
-    if "Error reading SSH protocol banner" in text or not getattr(
-        transport, "remote_version", "SSH-"
-    ):
-        return f"no SSH banner within {timeout:g} s ({slow})"
-    if packetizer is not None and packetizer.handshake_timed_out():
-        return f"the SSH key exchange did not finish within {kex_timer:g} s ({slow})"
-    if "No existing session" in text:  # paramiko gave up waiting for the key exchange
-        return f"the SSH key exchange did not finish within {timeout:g} s ({slow})"
-    if "Authentication timeout" in text:
-        return f"no answer to the authentication request within {timeout:g} s ({slow})"
-    if "transport shut down or saw EOF" in text:
-        return f"the server closed the connection during the SSH handshake after {elapsed:.1f} s"
-    return None
-
-
-def no_delay(sock: object) -> None:
-    """Send small packets at once (a command is one): Nagle's algorithm would hold one
-    back until the previous packet is acknowledged, and the server delays that ACK up to
-    40 ms when it has nothing to say."""
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _known_hosts_name(address: str, port: int) -> str:
-    return address if port == 22 else f"[{address}]:{port}"
 
 
 class SshTransport:
@@ -157,7 +51,7 @@ class SshTransport:
         self.description = f"ssh {who}{spec.address}:{spec.port}"
         self._clients: list[paramiko.SSHClient] = []
         self._shells: dict[bool, ShellSession] = {}
-        self._orphans: list[_Orphan] = []
+        self._orphans: list[Orphan] = []
         self._unreachable: HostUnreachable | None = None
         # How long a keepalive may go unanswered before the connection counts as dead: long
         # enough for TCP to retransmit through heavy loss (RTO 0.2 s doubling: 6 tries).
@@ -253,7 +147,7 @@ class SshTransport:
         if known.exists():
             client.load_host_keys(str(known))
         if spec.host_key_policy == "accept-new":
-            client.set_missing_host_key_policy(_KnownHostsPolicy(known))
+            client.set_missing_host_key_policy(KnownHostsPolicy(known))
         else:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         user = hop.user or spec.user
@@ -285,12 +179,12 @@ class SshTransport:
             self._final = True
             raise HostKeyError(
                 spec.name, spec.address,
-                f"{label}: host key for {_known_hosts_name(hop.address, hop.port)} does not match "
+                f"{label}: host key for {known_hosts_name(hop.address, hop.port)} does not match "
                 f"{known} (got {exc.key.get_name()} {exc.key.get_fingerprint().hex()}); "
                 "refusing to connect",
             ) from None
         except paramiko.AuthenticationException as exc:
-            stalled = _stalled_handshake(client, exc, spec.connect_timeout, started)
+            stalled = stalled_handshake(client, exc, spec.connect_timeout, started)
             client.close()
             self._close_clients()
             if stalled:
@@ -300,7 +194,7 @@ class SshTransport:
                 spec.name, spec.address, f"{label}: authentication failed for user {user}: {exc}"
             ) from None
         except paramiko.SSHException as exc:
-            stalled = _stalled_handshake(client, exc, spec.connect_timeout, started)
+            stalled = stalled_handshake(client, exc, spec.connect_timeout, started)
             client.close()
             self._close_clients()
             text = str(exc)
@@ -308,7 +202,7 @@ class SshTransport:
                 self._final = True
                 raise HostKeyError(
                     spec.name, spec.address,
-                    f"{label}: unknown host key for {_known_hosts_name(hop.address, hop.port)} "
+                    f"{label}: unknown host key for {known_hosts_name(hop.address, hop.port)} "
                     f"(not in {known}); pin it there or set host_key_policy: accept-new",
                 ) from None
             cause = stalled or f"SSH error: {text}"
@@ -324,7 +218,7 @@ class SshTransport:
         except OSError as exc:
             client.close()
             self._close_clients()
-            reason = _os_reason(exc)
+            reason = os_reason(exc)
             raise HostUnreachable(
                 spec.name, spec.address, f"{label}: connect to {hop.address}:{hop.port}: {reason}"
             ) from None
@@ -420,7 +314,7 @@ class SshTransport:
                 channel = self._open_shell_channel(sudo)
             except (paramiko.SSHException, OSError, EOFError) as again:
                 raise ConnectionLost(f"{self.spec.name}: cannot open a shell: {again}") from again
-        stream = _ChannelStream(channel)
+        stream = ChannelStream(channel)
         if sudo and self.spec.user != "root":
             self._sudo_handshake(stream)
         shell = ShellSession(
@@ -442,7 +336,7 @@ class SshTransport:
         """Stop using a shell; what it left is swept now, or after the next connect."""
         shell = self._shells.pop(sudo, None)
         if shell is not None and not shell.close() and shell.started:
-            self._orphans.append(_Orphan(shell.tag, shell.workdir, shell.session, sudo))
+            self._orphans.append(Orphan(shell.tag, shell.workdir, shell.session, sudo))
 
     def _reconnect(self, cause: str) -> None:
         """A new connection (HostUnreachable naming ``cause`` if there is none)."""
@@ -467,7 +361,7 @@ class SshTransport:
             return f"exec sudo -S -k -p {shlex.quote(_SUDO_PROMPT)} sh -c {start}"
         return f"exec sudo -n sh -c {start}"
 
-    def _sudo_handshake(self, stream: _ChannelStream) -> None:
+    def _sudo_handshake(self, stream: ChannelStream) -> None:
         """Wait for the root shell; answer sudo's password prompt once if it asks."""
         password = self.spec.sudo_password
         ready, prompt = _SUDO_READY.encode() + b"\n", _SUDO_PROMPT.encode()
@@ -596,13 +490,3 @@ class SshTransport:
         for client in reversed(self._clients):
             client.close()
         self._clients.clear()
-
-
-@dataclass(frozen=True)
-class _Orphan:
-    """A shell whose connection was lost before it could end what it started."""
-
-    tag: str
-    workdir: str | None
-    session: int | None
-    sudo: bool

@@ -28,9 +28,11 @@ import pytest
 from pytest_azlinux.errors import CommandRefused, CommandTimeout, ConnectionLost
 from pytest_azlinux.transport import shell as shell_module
 from pytest_azlinux.transport.local import tagged_pids
-from pytest_azlinux.transport.shell import (
-    ShellSession,
-    _frame,
+from pytest_azlinux.transport.shell import ShellSession
+from pytest_azlinux.transport.shell_scripts import (
+    frame as _frame,
+)
+from pytest_azlinux.transport.shell_scripts import (
     kill_script,
     simple_command,
     sweep_script,
