@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 from collections.abc import Generator, Sequence
 from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from .lifecycle import WORKER_INTERRUPT
 from .runstate import SESSION_KEY
 from .session import host_batches, host_id_in
 
@@ -96,7 +96,9 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[Any]) -> None
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     """Ctrl-C or SIGTERM on the controller interrupts the workers too, at once. A busy
     worker (connecting to hosts, running a test) would not read the controller's shutdown
-    until xdist gives up on it (10 s) and kills it without its cleanup."""
+    until xdist gives up on it (10 s) and kills it without its cleanup. Not with SIGTERM: a
+    worker that had one from the same kill of the process group would die at the second
+    one, leaving what its test started running on the hosts (see lifecycle.py)."""
     try:
         return (yield)
     except KeyboardInterrupt:
@@ -112,4 +114,4 @@ def _interrupt_workers(config: pytest.Config) -> None:
         pid = getattr(popen, "pid", None)
         if isinstance(pid, int) and popen is not None and popen.poll() is None:
             with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, WORKER_INTERRUPT)

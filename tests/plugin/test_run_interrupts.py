@@ -9,10 +9,12 @@ the run for 30 s; SIGTERM must end it within seconds, every test reported with a
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from xml.etree import ElementTree
 
 import pytest
@@ -112,3 +114,53 @@ def test_dead_host_errors_stay_short_and_cheap(pytester: pytest.Pytester, silent
     shown.assert_outcomes(errors=30)
     text = shown.stdout.str()
     assert "Captured log" not in text and "Traceback" not in text, text[-3000:]
+
+
+CLEANED_UP_WORKER = '''
+import os, pathlib, time
+import pytest
+
+@pytest.fixture
+def slow_cleanup():
+    yield
+    pathlib.Path("cleanup-started").write_text("")
+    time.sleep(3)  # ends what the test started on its hosts, in a real run
+    pathlib.Path("cleanup-done").write_text("")
+
+def test_long(slow_cleanup):
+    pathlib.Path("worker.pid").write_text(str(os.getpid()))
+    time.sleep(600)
+'''
+
+
+def test_sigterm_to_the_process_group_lets_a_worker_finish_its_cleanup(
+    pytester: pytest.Pytester,
+) -> None:
+    """SIGTERM to the whole process group reaches a worker twice: the kill itself, and the
+    controller passing the interrupt on. The second must not end the worker before its
+    cleanup has ended what its test started (a test's ``sleep 600`` outlived the run)."""
+    pytester.makepyfile(test_w=CLEANED_UP_WORKER)
+    with open(pytester.path / "out.txt", "w") as out:
+        proc = pytester.popen(["python3", "-m", "pytest", *RUN, "-n", "1"],
+                              stdout=out, stderr=-2)
+    try:
+        pid_file = pytester.path / "worker.pid"
+        _wait_until(lambda: pid_file.exists() and pid_file.read_text() != "", proc)
+        # what killpg does, in the order that lost the cleanup: the worker handles its SIGTERM
+        # before the controller's interrupt arrives
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        _wait_until((pytester.path / "cleanup-started").exists, proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = (pytester.path / "out.txt").read_text()
+    assert (pytester.path / "cleanup-done").exists(), output[-3000:]
+
+
+def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended first"
+        time.sleep(0.1)
