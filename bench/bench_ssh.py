@@ -35,7 +35,8 @@ import paramiko
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pytest_azlinux.host import Host
-from pytest_azlinux.transport.shell import _SETUP, _frame
+from pytest_azlinux.transport.shell import _SETUP
+from pytest_azlinux.transport.shell_scripts import frame as _frame
 from pytest_azlinux.transport.ssh import SshTransport, no_delay
 from tests.fixtures.sshd import SshdFactory, missing_requirements, provisioned_users
 

@@ -16,6 +16,7 @@
     │   │   ├── HostKeyError     unknown or changed host key
     │   │   └── ImageBootError   an image file did not boot (unreadable, sshd never answered)
     │   ├── ConnectionLost       an established connection dropped
+    │   ├── OutputLost           a command's output could not be captured on the host (ENOSPC)
     │   ├── CommandTimeout       a command was killed after its timeout; the host stays usable
     │   ├── ProbeUnavailable     the host cannot show what a check reads (no securityfs...)
     │   ├── PackageInventoryError the installed packages could not be read (no source...)
@@ -110,6 +111,11 @@ class ImageBootError(HostUnreachable):
 
 class ConnectionLost(InfraError):
     """An established connection dropped while a command ran."""
+
+
+class OutputLost(InfraError):
+    """A command's output could not be kept on the host (its directory is full): whatever
+    the command printed is unknown, so there is no result to judge."""
 
 
 class CommandTimeout(InfraError):

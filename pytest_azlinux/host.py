@@ -138,7 +138,9 @@ class Host:
         """Identity of the image this host runs (read once)."""
         result = self.reads.get(FACTS)
         if "==> uname" not in result.stdout:
-            raise InfraError(f"{self.name}: cannot read image facts: {result.stderr.strip()}")
+            said = result.stderr.strip() or "no error output"
+            raise InfraError(f"{self.name}: cannot read image facts (exit code {result.rc}): "
+                             f"{said}")
         return parse_facts(result.stdout).with_node_labels(self.spec.labels)
 
     def close(self) -> None:

@@ -212,7 +212,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
         if not config.pluginmanager.is_registered(xdist_scheduling):
             config.pluginmanager.register(xdist_scheduling, "azl-xdist")
-    handle_sigterm()  # any run: reports written and fixtures torn down, as after Ctrl-C
+    # any run: reports written and fixtures torn down, as after Ctrl-C
+    handle_sigterm(worker=hasattr(config, "workerinput"))
     names = split_names(config.getoption("azl_target"))
     if not names and not config.getoption("azl_image"):
         return

@@ -11,7 +11,7 @@ import contextlib
 import functools
 import re
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -155,6 +155,8 @@ class AzlSession:
     _hosts: dict[str, Host] = field(default_factory=dict)
     _dead: dict[str, InfraError] = field(default_factory=dict)
     _opening: dict[str, threading.Lock] = field(default_factory=dict)
+    _connecting: dict[str, Host] = field(default_factory=dict)  # hosts being prepared
+    _aborting: threading.Event = field(default_factory=threading.Event)  # the run is ending
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _batch_of: dict[str, list[HostParam]] | None = None  # an xdist worker's: see use_batches
     _read_ahead: list[ReadSource] = field(default_factory=list)
@@ -218,7 +220,7 @@ class AzlSession:
         with opening:  # one opener per host; other hosts open concurrently
             with self._lock:
                 if param.id in self._dead:
-                    raise self._dead[param.id]
+                    raise _again(self._dead[param.id]) from None
                 host = self._hosts.get(param.id)
             if host is not None:
                 return host
@@ -226,7 +228,12 @@ class AzlSession:
                 param.spec, make_transport(param.spec, param.target.context, stage),
                 self.command_timeout,
             )
+            with self._lock:
+                self._connecting[param.id] = host
             try:
+                if self._aborting.is_set():
+                    raise HostUnreachable(param.spec.name, param.spec.address,
+                                          "not connected: the run is ending")
                 if isinstance(param.target.context, HostsStarting):
                     param.target.context.wait_ready(param.spec.name)
                 host.transport.connect()
@@ -239,9 +246,17 @@ class AzlSession:
                     host.close()
                 self.mark_dead(param.id, exc)
                 raise
+            finally:
+                with self._lock:
+                    self._connecting.pop(param.id, None)
             with self._lock:
-                self._hosts[param.id] = host
-            return host
+                if not self._aborting.is_set():
+                    self._hosts[param.id] = host
+                    return host
+            with contextlib.suppress(Exception):  # connected as the run ended: undo it
+                host.close()
+            raise HostUnreachable(param.spec.name, param.spec.address,
+                                  "not connected: the run is ending")
 
     def read_ahead(self, source: ReadSource) -> None:
         """Fetch ``source``'s reads on every host as it is prepared (in the concurrent pass,
@@ -268,10 +283,13 @@ class AzlSession:
     def prepare(self, params: Iterable[HostParam]) -> dict[str, InfraError]:
         """Connect to ``params`` and read their facts concurrently (at most
         ``connect_workers`` at a time): a dead host costs one connect timeout in all, not
-        one per host in sequence. Returns the hosts that failed, with their errors."""
+        one per host in sequence. Returns the hosts that failed, with their errors.
+
+        Ctrl-C or SIGTERM meanwhile ends it at once: the connects under way are aborted
+        (``abort``) and nothing waits for them; the workers are daemon threads."""
         asked = list({p.id: p for p in params}.values())
         with self._lock:  # hosts tried already are neither opened nor counted again
-            todo = [p for p in asked if p.id not in self._hosts and p.id not in self._dead]
+            todo = deque(p for p in asked if p.id not in self._hosts and p.id not in self._dead)
         if todo:
             with progress.phase("preparing hosts", len(todo)) as shown:
                 def open_one(param: HostParam) -> None:
@@ -284,11 +302,38 @@ class AzlSession:
                     else:
                         shown.end(param.id, "facts read")
 
-                with ThreadPoolExecutor(max(1, min(self.connect_workers, len(todo))),
-                                        thread_name_prefix="azl-connect") as pool:
-                    list(pool.map(open_one, todo))
+                def work() -> None:
+                    while not self._aborting.is_set():
+                        try:
+                            param = todo.popleft()
+                        except IndexError:
+                            return
+                        open_one(param)
+
+                workers = [threading.Thread(target=work, name="azl-connect", daemon=True)
+                           for _ in range(max(1, min(self.connect_workers, len(todo))))]
+                for worker in workers:
+                    worker.start()
+                try:
+                    for worker in workers:
+                        while worker.is_alive():
+                            worker.join(0.5)  # a signal's exception surfaces here at once
+                except BaseException:
+                    self.abort()
+                    raise
         with self._lock:
             return {p.id: self._dead[p.id] for p in asked if p.id in self._dead}
+
+    def abort(self) -> None:
+        """The run is ending: connects under way give up now, none starts any more."""
+        self._aborting.set()
+        with self._lock:
+            opening = list(self._connecting.values())
+        for host in opening:
+            stop = getattr(host.transport, "abort", None)
+            if stop is not None:
+                with contextlib.suppress(Exception):
+                    stop()
 
     def use_batches(self, workers: int) -> None:
         """On an xdist worker: the first test of a host prepares the host's whole batch."""
@@ -327,6 +372,7 @@ class AzlSession:
 
     def close(self) -> list[str]:
         """Close every connection (ending what runs on the hosts), then run the undo steps."""
+        self.abort()  # a host still connecting is not kept past this point
         with self._lock:
             hosts = list(self._hosts.values())
             self._hosts.clear()
@@ -338,6 +384,16 @@ class AzlSession:
             with ThreadPoolExecutor(max(1, min(self.connect_workers, len(hosts)))) as pool:
                 list(pool.map(close_one, hosts))
         return self.teardown.run()
+
+
+def _again(error: InfraError) -> InfraError:
+    """A fresh copy of a remembered error, with the traceback of its first raise: raising
+    the one object again would add each raise to its traceback (every later test of a
+    dead host longer, and slower, to report than the one before)."""
+    again = type(error).__new__(type(error), *error.args)
+    again.args = error.args
+    again.__dict__.update(error.__dict__)
+    return again.with_traceback(error.__traceback__)  # where it first happened (--tb=long)
 
 
 def make_transport(spec: HostSpec, context: Any = None,

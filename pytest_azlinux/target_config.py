@@ -90,6 +90,7 @@ class SshSettings(_Model):
     sudo: bool | None = None
     sudo_password: SecretStr | None = None
     connect_timeout: float | None = Field(default=None, gt=0)
+    reconnect_within: float | None = Field(default=None, ge=0)
 
     @field_validator("jump", mode="before")
     @classmethod

@@ -129,6 +129,8 @@ class HostSpec:
     sudo: bool = False
     sudo_password: SecretStr | None = None
     connect_timeout: float = 10.0
+    # how long a lost or refused connection is tried again before the host counts as dead
+    reconnect_within: float = 60.0
     profile: str | None = None
     scratch_devices: tuple[str, ...] = ()
     # Kubernetes nodes: node name and labels (the cluster transport fills these).
@@ -371,6 +373,7 @@ def merge_ssh_spec(
         sudo=pick("sudo", default=False),
         sudo_password=pick("sudo_password"),
         connect_timeout=pick("connect_timeout", default=10.0),
+        reconnect_within=pick("reconnect_within", default=60.0),
         profile=profile,
         scratch_devices=tuple(scratch_devices),
         node=node,

@@ -13,14 +13,17 @@ again from the raw command line in whatever directory they start in.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import os
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from . import progress
+from .lifecycle import WORKER_INTERRUPT
 from .report.model import PROP_HOST, PROP_IMAGE
 from .runstate import SESSION_KEY
 from .session import host_batches, host_id_in
@@ -129,3 +132,28 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[Any]) -> None
         return
     config.invocation_params = dataclasses.replace(
         config.invocation_params, args=worker_args(config))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Ctrl-C or SIGTERM on the controller interrupts the workers too, at once. A busy
+    worker (connecting to hosts, running a test) would not read the controller's shutdown
+    until xdist gives up on it (10 s) and kills it without its cleanup. Not with SIGTERM: a
+    worker that had one from the same kill of the process group would die at the second
+    one, leaving what its test started running on the hosts (see lifecycle.py)."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        _interrupt_workers(session.config)
+        raise
+
+
+def _interrupt_workers(config: pytest.Config) -> None:
+    dsession = config.pluginmanager.getplugin("dsession")
+    group = getattr(getattr(dsession, "nodemanager", None), "group", None)
+    for gateway in list(group or ()):
+        popen = getattr(getattr(gateway, "_io", None), "popen", None)
+        pid = getattr(popen, "pid", None)
+        if isinstance(pid, int) and popen is not None and popen.poll() is None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, WORKER_INTERRUPT)

@@ -146,7 +146,7 @@ class Rerunner:
         error = call.excinfo.value
         if attempt.number > self.reruns or not rerunnable(error, item):
             return
-        if any(error is before and host in self.given_up
+        if any(_same(error, before) and host in self.given_up
                for host, before in attempt.dead_before.items()):
             return  # reused from a test whose reruns did not bring the host back
         attempt.rerun = True
@@ -160,6 +160,12 @@ class Rerunner:
             with contextlib.suppress(InfraError):  # still down: the next attempt says so
                 self.azl.host(param)
         _forget_failed_fixtures(item)
+
+
+def _same(error: BaseException, remembered: InfraError | None) -> bool:
+    """Whether ``error`` is a host's remembered error raised again (as a fresh copy)."""
+    return (remembered is not None and type(error) is type(remembered)
+            and error.args == remembered.args)
 
 
 def pending_rerun(item: pytest.Item) -> bool:

@@ -19,6 +19,7 @@ from .shell import SELINUX_ENFORCE, TAG_VARIABLE
 # A longer script would not fit in one argument (Linux: MAX_ARG_STRLEN, 128 KiB): sh reads it
 # from a file instead.
 _ARGUMENT_LIMIT = 100_000
+_PRUNE_EVERY = 256  # commands between forgetting the sessions nothing is left in
 
 
 class LocalTransport:
@@ -28,8 +29,9 @@ class LocalTransport:
     the command open or mix into a later one. Where SELinux is enabled it goes to pipes: a
     program running in a domain of its own (modprobe in ``kmod_t``...) may use a pipe of
     its caller's, but policies deny it a file in /tmp (see transport/shell.py). Every
-    process started carries ``AZL_SHELL=<tag>`` in its environment; ``close`` ends those
-    still running.
+    process started carries ``AZL_SHELL=<tag>`` in its environment and stays in its
+    command's session unless it leaves it; ``close`` ends the processes of those sessions
+    and the tagged ones still running (also what dropped the tag: ``env -i``, ``sudo``).
     """
 
     def __init__(self, name: str = "localhost", sudo_password: str | None = None) -> None:
@@ -38,6 +40,9 @@ class LocalTransport:
         self._sudo_password = sudo_password
         self.tag = "azl" + secrets.token_hex(8)
         self.pipes = Path(SELINUX_ENFORCE).exists()
+        # the sessions of commands that may have left processes (each command leads one)
+        self._sessions: set[int] = set()
+        self._runs = 0
 
     def connect(self) -> None:
         return None
@@ -61,6 +66,9 @@ class LocalTransport:
                 stack.enter_context(tempfile.TemporaryFile()),
                 stack.enter_context(tempfile.TemporaryFile()),
             )
+            self._runs += 1
+            if self._runs % _PRUNE_EVERY == 0:  # sessions left empty: their ids may be reused
+                self._sessions &= set(_sessions_in_use())
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -69,6 +77,7 @@ class LocalTransport:
                 start_new_session=True,
                 env={**os.environ, TAG_VARIABLE: self.tag},
             )
+            self._sessions.add(proc.pid)
             try:
                 piped = proc.communicate(stdin, timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -83,7 +92,7 @@ class LocalTransport:
 
     def close(self) -> None:
         """End what the commands left running (background processes, daemons)."""
-        end_tagged(self.tag)
+        end_tagged(self.tag, self._sessions)
 
 
 def _read(handle: IO[bytes]) -> bytes:
@@ -104,6 +113,16 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def _sessions_in_use() -> dict[int, list[int]]:
+    """Session id -> its processes, for every process of this machine."""
+    found: dict[int, list[int]] = {}
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = path.read_text().rsplit(")", 1)[1].split()
+            found.setdefault(int(fields[3]), []).append(int(path.parent.name))
+    return found
+
+
 def tagged_pids(tag: str) -> list[int]:
     """Processes of this machine whose environment holds ``AZL_SHELL=<tag>``."""
     entry = f"{TAG_VARIABLE}={tag}".encode()
@@ -115,10 +134,13 @@ def tagged_pids(tag: str) -> list[int]:
     return found
 
 
-def end_tagged(tag: str) -> None:
-    """TERM, then KILL, every process carrying ``tag`` (those this user may signal)."""
+def end_tagged(tag: str, sessions: set[int] | frozenset[int] = frozenset()) -> None:
+    """TERM, then KILL, every process carrying ``tag`` or in one of ``sessions`` (those
+    this user may signal)."""
     for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
-        pids = [p for p in tagged_pids(tag) if p != os.getpid()]
+        members = [pid for sid, pids in _sessions_in_use().items() if sid in sessions
+                   for pid in pids] if sessions else []
+        pids = [p for p in {*tagged_pids(tag), *members} if p != os.getpid()]
         if not pids:
             return
         for pid in pids:

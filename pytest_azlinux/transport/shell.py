@@ -4,7 +4,7 @@ Opening an SSH channel (or an exec stream) per command costs tens of millisecond
 kept open answers in well under one. The shell first re-executes itself with a tag in its
 environment (``AZL_SHELL=<tag>``, inherited by everything it starts, so whatever it started
 can be found and ended later) and makes a private directory; it reports ``<tag> R <pid>
-<dir>``. Each command is then framed by a random token ``T``:
+<session> <capture> <dir>``. Each command is then framed by a random token ``T``:
 
     azl_n=$((azl_n+1)); ( eval '<script>' ) </dev/null >"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e" &
     azl_fin T      # prints "T S <pid>", waits, prints the .o file, "T O", the .e file, "T E <rc>"
@@ -32,31 +32,46 @@ permissive one would log denials the read itself caused. The price: a process th
 leaves behind with its output open holds the command until it ends (as ``ssh host cmd``
 does).
 
+Output that could not be kept is no result. After each command ``azl_end`` checks that the
+command's files exist and that a byte can still be written beside them (builtins only; a
+``cat`` on the failing path for the kernel's cause) and adds the cause to the end marker:
+``T E <rc> <cause>``; the session then raises ``OutputLost`` instead of returning.
+
 ``close()`` ends what the shell started: it kills a running command, then the shell becomes
-a sweeper (its own tag removed) that kills every process carrying the tag and removes the
-directory. When that cannot be done in-band (the connection is gone), the transport runs
-``sweep_script`` through a new connection.
+a sweeper (its own tag removed) that kills every process of the shell's session (sshd makes
+one per channel; also what ``sudo`` or ``env -i`` started, which lose the tag), every process
+carrying the tag and everything below those, and removes the directory. When that cannot be
+done in-band (the connection is gone), the transport runs ``sweep_script`` through a new
+connection.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-import secrets
 import selectors
 import shlex
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ..errors import CommandRefused, CommandTimeout, ConnectionLost, InfraError
+from ..errors import CommandRefused, CommandTimeout, ConnectionLost, OutputLost
 from ..redaction import redact
 from .protocol import CommandResult
+from .shell_scripts import (
+    CANDIDATE_DIRS,
+    TAG_VARIABLE,
+    frame,
+    kill_script,
+    new_token,
+    simple_command,
+    sweep_script,
+)
+
+__all__ = ["SELINUX_ENFORCE", "TAG_VARIABLE", "ShellSession", "Stream", "kill_script",
+           "simple_command", "sweep_script"]
 
 KILL_GRACE = 5.0  # after the kill, how long the markers may take to come back
 PROBE_AFTER = 5.0  # silence (s) while a command runs before the connection is probed
 START_TIMEOUT = 30.0  # the shell's start: re-exec, private directory
-TAG_VARIABLE = "AZL_SHELL"
 _MIN_FREE_KIB = 512 * 1024  # room for command output in the private directory
 # Present where SELinux is enabled: command output then travels through pipes (see above).
 SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
@@ -72,12 +87,20 @@ azl_fin() {{
 }}
 azl_end() {{
   hash -r 2>/dev/null
+  azl_x=
+  if [ ! -e "$azl_d/$azl_n.o" ] || [ ! -e "$azl_d/$azl_n.e" ] ||
+     ! {{ printf x >"$azl_d/p"; }} 2>/dev/null; then
+    azl_x=$(printf x | cat 2>&1 >"$azl_d/p" | tr "\\n" " "); azl_x=" ${{azl_x#cat: }}"
+    azl_x=${{azl_x% }}
+    [ -n "${{azl_x# }}" ] || azl_x=" a file in it could not be created or written"
+  fi
+  : >"$azl_d/p" 2>/dev/null
   if [ -s "$azl_d/$azl_n.o" ] || [ -s "$azl_d/$azl_n.e" ]; then
     if [ -s "$azl_d/$azl_n.o" ]; then cat "$azl_d/$azl_n.o"; : >"$azl_d/$azl_n.o"; fi
     printf '%s O\\n' "$1"
     if [ -s "$azl_d/$azl_n.e" ]; then cat "$azl_d/$azl_n.e"; : >"$azl_d/$azl_n.e"; fi
-    printf '%s E %s\\n' "$1" "$2"
-  else printf '%s O\\n%s E %s\\n' "$1" "$1" "$2"; fi
+    printf '%s E %s%s\\n' "$1" "$2" "$azl_x"
+  else printf '%s O\\n%s E %s%s\\n' "$1" "$1" "$2" "$azl_x"; fi
   case $azl_n in *00) rm -f "$azl_d"/*.[oer];; esac
 }}
 """
@@ -121,9 +144,11 @@ class ShellSession:
         self._killer = killer
         self._alive = alive
         self._secrets = tuple(secrets)
-        self.tag = "azl" + _token()
+        self.tag = "azl" + new_token()
         self.pid: int | None = None  # the shell's, once started
         self.workdir: str | None = None  # its private directory, once started
+        # the session its commands run in, where the shell has one of its own (see start)
+        self.session: int | None = None
         # "files" or "pipes" (see the module's docstring): the host's choice unless given
         self.capture: str | None = capture
         self.broken = False
@@ -158,16 +183,29 @@ class ShellSession:
         # a journalling disk under load, ~10 us on tmpfs.
         # First a directory with room; where none has it (a small tmpfs on a read-only
         # image), any writable one.
+        # A directory counts once a file in it takes a byte: a full filesystem still makes
+        # directories (they need an inode, not a block), then every command's output is lost.
+        # Why none would do goes to stderr, one line.
         inner = (
-            f'for azl_m in {_MIN_FREE_KIB} 0; do '
-            'for azl_t in /dev/shm "$TMPDIR" /tmp /var/tmp "$HOME"; do '
+            f'azl_e=; for azl_m in {_MIN_FREE_KIB} 0; do '
+            f'for azl_t in {CANDIDATE_DIRS}; do '
             '[ -n "$azl_t" ] && [ -d "$azl_t" ] || continue; '
             'set -- $(df -Pk "$azl_t" 2>/dev/null); '
             '[ "${11:-$azl_m}" -ge "$azl_m" ] 2>/dev/null || continue; '
-            'azl_d=$(mktemp -d "$azl_t/azl.XXXXXXXX" 2>/dev/null) && break 2; '
-            "azl_d=; done; done; "
+            f'azl_d=$(mktemp -d "$azl_t/{tag}.XXXXXX" 2>&1) || '
+            '{ azl_e="$azl_e; $azl_t: ${azl_d##*: }"; azl_d=; continue; }; '
+            '{ printf x >"$azl_d/p"; } 2>/dev/null && : >"$azl_d/p" && break 2; '
+            'azl_x=$(printf x | cat 2>&1 >"$azl_d/p" | tr "\\n" " "); azl_x=${azl_x% }; '
+            'azl_e="$azl_e; $azl_t: ${azl_x#cat: }"; rm -rf "$azl_d"; azl_d=; '
+            "done; done; "
+            '[ -n "$azl_d" ] || printf "%s\\n" "${azl_e#; }" >&2; '
+            # The session this shell's commands run in, where it was made for the shell (by
+            # sshd; or for sudo, its parent): the sweep ends all of it ("-": none of its own).
+            'azl_s=-; read -r azl_l </proc/$$/stat && set -- ${azl_l##*) } && '
+            '{ [ "$4" = $$ ] || { [ "$4" = "$2" ] && read -r azl_l </proc/$2/comm && '
+            '[ "$azl_l" = sudo ]; }; } && azl_s=$4; '
             f"azl_c=files; [ -e {SELINUX_ENFORCE} ] && azl_c=pipes; "
-            f'printf "%s R %s %s %s\\n" {tag} "$$" "$azl_c" "$azl_d"; exec sh'
+            f'printf "%s R %s %s %s %s\\n" {tag} "$$" "$azl_s" "$azl_c" "$azl_d"; exec sh'
         )
         # A line of its own: sh may read ahead of what it runs, and exec drops what it read.
         self._send(f"{TAG_VARIABLE}={tag} exec sh -c {shlex.quote(inner)}\n".encode())
@@ -180,19 +218,23 @@ class ShellSession:
                 f"{self._host}: the remote shell "
                 f"{'ended at its start' if ended else f'did not start within {timeout:g} s'}"
                 f"{self._said()}")
-        fields = line.split(b" ")
-        if len(fields) < 3 or not fields[0].isdigit() or fields[1] not in (b"files", b"pipes"):
+        fields = line.split(b" ", 3)
+        if (len(fields) < 4 or not fields[0].isdigit()
+                or not (fields[1].isdigit() or fields[1] == b"-")
+                or fields[2] not in (b"files", b"pipes")):
             self._drop()
             raise ConnectionLost(f"{self._host}: unexpected shell start {line[:200]!r}")
         self.pid = int(fields[0])
+        self.session = int(fields[1]) if fields[1].isdigit() else None
         if self.capture is None:
-            self.capture = "pipes" if fields[1] == b"pipes" else "files"
-        workdir = b" ".join(fields[2:]).decode("utf-8", "replace")
+            self.capture = "pipes" if fields[2] == b"pipes" else "files"
+        workdir = fields[3].decode("utf-8", "replace")
         if not workdir:
+            why = self._said()
             self.close()
-            raise InfraError(
-                f"{self._host}: no writable directory for command output "
-                f"(tried /dev/shm, $TMPDIR, /tmp, /var/tmp, $HOME)")
+            raise OutputLost(
+                f"{self._host}: no directory can take command output "
+                f"(tried /dev/shm, $TMPDIR, /tmp, /var/tmp, $HOME){why or ': none writable'}")
         self.workdir = workdir
         self._setup = _SETUP.format(dir=shlex.quote(workdir))
 
@@ -229,11 +271,11 @@ class ShellSession:
             raise ConnectionLost(f"{self._host}: the shell is no longer usable")
         self.start()
         start = time.monotonic()
-        token = _token()
-        frame = self._setup + _frame(script, token, stdin, pipes=self.capture == "pipes")
+        token = new_token()
+        framed = self._setup + frame(script, token, stdin, pipes=self.capture == "pipes")
         self._setup = ""
         self._busy = True
-        self._send(frame.encode())
+        self._send(framed.encode())
         out, err, rc = self._collect(token, script, start + timeout, timeout)
         return CommandResult(script, rc, out, err, time.monotonic() - start)
 
@@ -257,6 +299,7 @@ class ShellSession:
         err = self._stray_err
         self._stray_err = bytearray()
         timed_out = False
+        lost = b""
         last_data = time.monotonic()
         while rc is None:
             # Parse what is there; each search starts where the last one could not have
@@ -283,7 +326,8 @@ class ShellSession:
                 nl = buf.find(b"\n", at) if at >= 0 else -1
                 if nl >= 0:
                     err += buf[body:at]
-                    rc = int(buf[at + len(mark_e) : nl])
+                    code, _, lost = bytes(buf[at + len(mark_e) : nl]).partition(b" ")
+                    rc = int(code)
                     self._pending = buf[nl + 1 :]
                     break
                 scan = at if at >= 0 else max(body, len(buf) - len(mark_e) + 1)
@@ -299,9 +343,10 @@ class ShellSession:
                 continue
             if self._alive is not None and now - last_data >= PROBE_AFTER:
                 if not self._alive():
+                    silent = time.monotonic() - last_data  # the probe's wait included
                     self._drop()
                     raise ConnectionLost(redact(
-                        f"{self._host}: no answer from the host for {now - last_data:.0f} s "
+                        f"{self._host}: no answer from the host for {silent:.0f} s "
                         f"(connection dead) while running: {script}", self._secrets))
                 last_data = time.monotonic()
             self._sel.select(min(deadline - now, 1.0, PROBE_AFTER))
@@ -318,6 +363,11 @@ class ShellSession:
         self._running = None
         if timed_out:
             raise self._timeout(script, timeout)
+        if lost:  # what it printed may be cut short or missing: no result at all
+            raise OutputLost(redact(
+                f"{self._host}: the output of a command could not be kept in {self.workdir}: "
+                f"{lost.decode('utf-8', 'replace').strip()} (exit code {rc}, not trusted): "
+                f"{script}", self._secrets))
         return stdout, bytes(err), rc
 
     def _kill_running(self) -> None:
@@ -347,9 +397,9 @@ class ShellSession:
                 self._drop()
                 return False
             self._kill_running()
-        ack = _token()
+        ack = new_token()
         sweeper = f'printf "%s K\\n" {ack}; exec </dev/null >/dev/null 2>&1; ' + sweep_script(
-            self.tag, self.workdir)
+            self.tag, self.workdir, self.session)
         try:
             self._stream.send(
                 f"unset {TAG_VARIABLE}; exec sh -c {shlex.quote(sweeper)}\n".encode())
@@ -366,117 +416,3 @@ class ShellSession:
         self.broken = True
         self._sel.close()
         self._stream.close()
-
-
-def _token() -> str:
-    return secrets.token_hex(8)
-
-
-def _frame(script: str, token: str, stdin: bytes | None, *, pipes: bool = False) -> str:
-    if stdin is None and not pipes and simple_command(script):
-        files = '</dev/null >"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e"'
-        return f"azl_n=$((azl_n+1)); echo {token} S 0; {script} {files}; azl_end {token} $?\n"
-    command = f"( eval {shlex.quote(script)} )"
-    no_stdin = "</dev/null " if stdin is None else ""
-    if pipes:  # the exit code travels in a file: a pipeline's status is its last cat's
-        command = (
-            f'( {{ {{ {command} {no_stdin}2>&3 3>&-; echo $? >"$azl_d/$azl_n.r"; }} '
-            '| cat >"$azl_d/$azl_n.o"; } 3>&1 | cat >"$azl_d/$azl_n.e"; '
-            'azl_r=; read -r azl_r <"$azl_d/$azl_n.r" 2>/dev/null; exit "${azl_r:-1}" )'
-        )
-    else:
-        command = f'{command} {no_stdin}>"$azl_d/$azl_n.o" 2>"$azl_d/$azl_n.e"'
-    if stdin is None:
-        launch = f"{command} &"
-    else:
-        encoded = base64.encodebytes(stdin).decode()
-        launch = f"base64 -d <<'{token}IN' 2>/dev/null | {command} &\n{encoded}{token}IN\n"
-    return f"azl_n=$((azl_n+1)); {launch} azl_fin {token}\n"
-
-
-# A word the shell takes as it is: no expansion, no operator, no quote but a whole '...'.
-_LITERAL_WORD = r"(?:[A-Za-z0-9_@%+,./:=-]|'[^']*')+"
-_SIMPLE_COMMAND = re.compile(rf"[A-Za-z0-9_./-]+(?: +{_LITERAL_WORD})*")
-# Builtins and keywords of dash, bash and busybox ash, but those that change nothing.
-_SHELL_WORDS = frozenset({
-    ".", "alias", "bg", "bind", "break", "builtin", "caller", "cd", "chdir", "command", "compgen",
-    "complete", "compopt", "continue", "coproc", "declare", "dirs", "disown", "enable", "eval",
-    "exec", "exit", "export", "fc", "fg", "function", "getopts", "hash", "help", "history",
-    "jobs", "kill", "let", "local", "logout", "mapfile", "popd", "printf", "pushd", "read",
-    "readarray", "readonly", "return", "select", "set", "shift", "shopt", "source", "suspend",
-    "time", "times", "trap", "type", "typeset", "ulimit", "umask", "unalias", "unset", "wait",
-    "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then", "until",
-    "while",
-})
-
-
-def simple_command(script: str) -> bool:
-    """Whether ``script`` is one program (or harmless builtin) with literal arguments, safe
-    to run in the persistent shell itself: nothing in it can change the shell's state."""
-    if not _SIMPLE_COMMAND.fullmatch(script):
-        return False
-    program = script.split(" ", 1)[0]
-    return "/" in program or (program not in _SHELL_WORDS and not program.startswith("azl_"))
-
-
-def kill_script(pid: int, *, spare_root: bool = False) -> str:
-    """Kill a command and every process below it (no single quotes: callers wrap it in them).
-
-    Each process found is stopped first, so none can fork out of the walk; then TERM, and
-    KILL for what is left a second later. ``spare_root``: only what is below ``pid`` (a
-    simple command running in the shell ``pid``, which waits for it and goes on).
-    """
-    start = (f'a=" {pid} "; kill -0 {pid} 2>/dev/null || exit 0; ' if spare_root
-             else f'a=" {pid} "; kill -STOP {pid} 2>/dev/null || exit 0; ')
-    spare = f'a=" ${{a# {pid} }}"; ' if spare_root else ""
-    return (
-        start
-        + _TREE_WALK
-        + spare
-        + 'kill -TERM $a 2>/dev/null; kill -CONT $a 2>/dev/null; '
-        'i=0; while [ $i -lt 10 ]; do i=$((i+1)); s=; '
-        'for p in $a; do l=; read -r l 2>/dev/null </proc/$p/stat; set -- ${l##*) }; '
-        '[ -n "$l" ] && [ "$1" != Z ] && s="$s $p"; done; '
-        '[ -z "$s" ] && exit 0; sleep 0.1; done; '
-        'a=" $s "; kill -STOP $a 2>/dev/null; '
-        + _TREE_WALK
-        + "kill -KILL $a 2>/dev/null; true"
-    )
-
-
-# Adds to $a (" pid pid ... ") every process whose parent is in it, stopping each, until no
-# new one turns up. /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold ") ".
-_TREE_WALK = (
-    "n=1; while [ $n = 1 ]; do n=0; "
-    "for f in /proc/[0-9]*/stat; do "
-    'l=; read -r l <"$f" || continue; set -- ${l##*) }; '
-    'p=${f#/proc/}; p=${p%/stat}; '
-    'case "$a" in *" $2 "*) case "$a" in *" $p "*) ;; '
-    '*) a="$a$p "; kill -STOP $p; n=1;; esac;; esac; '
-    "done 2>/dev/null; done; "
-)
-
-
-def sweep_script(tag: str, workdir: str | None) -> str:
-    """Kill every process whose environment carries ``AZL_SHELL=<tag>``; remove ``workdir``.
-
-    Runs in a process without the tag (a new exec, a side channel). No single quotes.
-    """
-    # A directory under a $TMPDIR with a single quote in its name is left to the shell's
-    # own EXIT trap: no way to name it here without a quote.
-    remove = f"rm -rf {_double_quoted(workdir)}; " if workdir and "'" not in workdir else ""
-    return (
-        f"e={TAG_VARIABLE}={tag}; "
-        "for s in TERM KILL KILL KILL; do "
-        'l=$(grep -lzx "$e" /proc/[0-9]*/environ 2>/dev/null); [ -n "$l" ] || break; '
-        'for f in $l; do f=${f#/proc/}; kill -$s "${f%/environ}" 2>/dev/null; done; '
-        "sleep 0.2; done; "
-        + remove
-        + "true"
-    )
-
-
-def _double_quoted(text: str) -> str:
-    """``text`` as one shell word in double quotes (the callers' single quotes stay intact)."""
-    escaped = "".join("\\" + c if c in '\\"$`' else c for c in text)
-    return f'"{escaped}"'

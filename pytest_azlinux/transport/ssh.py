@@ -7,12 +7,13 @@ channel (and a second one under ``sudo`` when asked), not a channel per command.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import selectors
 import shlex
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,109 +24,22 @@ from ..redaction import redact
 from ..targets import HostSpec, JumpHost
 from .protocol import CommandResult
 from .shell import ShellSession, sweep_script
-
-
-class _ChannelStream:
-    """Adapts a paramiko channel to the shell session's ``Stream``."""
-
-    def __init__(self, channel: paramiko.Channel) -> None:
-        self._channel = channel
-
-    def send(self, data: bytes) -> None:
-        if self._channel.closed:
-            raise EOFError("channel closed")
-        self._channel.sendall(data)
-
-    def fileno(self) -> int:
-        return self._channel.fileno()
-
-    def read_available(self) -> tuple[bytes, bytes, bool]:
-        ch = self._channel
-        out = ch.recv(1 << 20) if ch.recv_ready() else b""
-        err = ch.recv_stderr(1 << 20) if ch.recv_stderr_ready() else b""
-        eof = not out and not err and bool(ch.exit_status_ready() or ch.closed or ch.eof_received)
-        return out, err, eof
-
-    def close(self) -> None:
-        self._channel.close()
-
+from .ssh_parts import (
+    RETRY_FIRST_PAUSE,
+    RETRY_MAX_PAUSE,
+    ChannelStream,
+    KnownHostsPolicy,
+    Orphan,
+    known_hosts_name,
+    no_delay,
+    os_reason,
+    stalled_handshake,
+)
 
 # The sudo shell says it is ready on stdout; sudo -S prompts on stderr. The password is sent
 # only in answer to the prompt, so it never reaches the shell (NOPASSWD, cached credentials).
 _SUDO_PROMPT = "[azl-sudo-password]"
 _SUDO_READY = "azl-sudo-ready"
-
-
-class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
-    """accept-new: trust an unknown key once and write it down; a changed key still fails."""
-
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        if self._path is not None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with self._path.open("a") as fh:
-                fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-def _os_reason(exc: OSError) -> str:
-    # paramiko's NoValidConnectionsError says only "Unable to connect"; the cause (refused,
-    # no route...) is in its per-address errors.
-    errors = getattr(exc, "errors", None)
-    if isinstance(errors, dict) and errors:
-        inner = next(iter(errors.values()))
-        return str(getattr(inner, "strerror", None) or inner)
-    return exc.strerror or str(exc)
-
-
-def _stalled_handshake(
-    client: paramiko.SSHClient, exc: Exception, timeout: float, started: float
-) -> str | None:
-    """The timeout behind a failed handshake, or None when the server did answer.
-
-    paramiko reports a stalled exchange as an authentication failure ("Authentication
-    timeout.", or "transport shut down or saw EOF" after its key-exchange timer closed the
-    connection) or as a bare SSHException: under heavy packet loss that read "authentication
-    failed", which sends people after their keys instead of their network.
-    """
-    elapsed = time.monotonic() - started
-    transport = client.get_transport()
-    # What the transport's own thread ran into (a banner timeout) is the first cause.
-    inner = transport.get_exception() if transport is not None else None
-    text = f"{exc} {inner or ''}"
-    kex_timer = getattr(transport, "handshake_timeout", 15)
-    packetizer = getattr(transport, "packetizer", None)
-    slow = "the network is slow or losing packets, or sshd is stalled"
-    if "Error reading SSH protocol banner" in text or not getattr(
-        transport, "remote_version", "SSH-"
-    ):
-        return f"no SSH banner within {timeout:g} s ({slow})"
-    if packetizer is not None and packetizer.handshake_timed_out():
-        return f"the SSH key exchange did not finish within {kex_timer:g} s ({slow})"
-    if "No existing session" in text:  # paramiko gave up waiting for the key exchange
-        return f"the SSH key exchange did not finish within {timeout:g} s ({slow})"
-    if "Authentication timeout" in text:
-        return f"no answer to the authentication request within {timeout:g} s ({slow})"
-    if "transport shut down or saw EOF" in text:
-        return f"the server closed the connection during the SSH handshake after {elapsed:.1f} s"
-    return None
-
-
-def no_delay(sock: object) -> None:
-    """Send small packets at once (a command is one): Nagle's algorithm would hold one
-    back until the previous packet is acknowledged, and the server delays that ACK up to
-    40 ms when it has nothing to say."""
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _known_hosts_name(address: str, port: int) -> str:
-    return address if port == 22 else f"[{address}]:{port}"
 
 
 class SshTransport:
@@ -137,21 +51,64 @@ class SshTransport:
         self.description = f"ssh {who}{spec.address}:{spec.port}"
         self._clients: list[paramiko.SSHClient] = []
         self._shells: dict[bool, ShellSession] = {}
-        self._orphans: list[_Orphan] = []
+        self._orphans: list[Orphan] = []
         self._unreachable: HostUnreachable | None = None
         # How long a keepalive may go unanswered before the connection counts as dead: long
         # enough for TCP to retransmit through heavy loss (RTO 0.2 s doubling: 6 tries).
         self._probe_wait = max(15.0, 2 * spec.connect_timeout)
         self._lock = threading.RLock()
+        self._aborted = threading.Event()
+        self._final = False  # the last connect failed for a reason that does not pass
+        self._dialed: socket.socket | None = None  # the socket of a handshake under way
+        self._handshaking: list[paramiko.SSHClient] = []  # clients not yet connected
 
     # -- connection -------------------------------------------------------------------
     def connect(self) -> None:
+        """Connect, trying again within ``reconnect_within`` while the failure may pass."""
         with self._lock:
             if self._connected():
                 return
             self._close_clients()
-            self._open()
+            self._open_within_budget()
             self._sweep_orphans()
+
+    def abort(self) -> None:
+        """Give up now, from another thread (the run is ending): a connect under way or a
+        wait between tries ends at once with ``HostUnreachable``."""
+        self._aborted.set()
+        dialed = self._dialed
+        if dialed is not None:  # the handshake's reads end at once
+            with contextlib.suppress(OSError):
+                dialed.shutdown(socket.SHUT_RDWR)
+        for client in list(self._clients) + list(self._handshaking):
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def _open_within_budget(self) -> None:
+        """``_open``, again after a pause while the cause may pass (refused, no route, no
+        banner: a restarting daemon, a rebooting node) and ``reconnect_within`` seconds
+        are not over; a bad key or a refused login is final at once."""
+        # A host already found unreachable had its budget: one try (a later teardown step).
+        budget = 0.0 if self._unreachable is not None else self.spec.reconnect_within
+        deadline = time.monotonic() + budget
+        pause = RETRY_FIRST_PAUSE
+        tries = 0
+        while True:
+            tries += 1
+            self._final = False
+            try:
+                self._open()
+                return
+            except HostUnreachable as exc:
+                left = deadline - time.monotonic()
+                if self._final or self._aborted.is_set() or left <= 0:
+                    if tries > 1 and not self._aborted.is_set():
+                        raise type(exc)(exc.host, exc.address, f"{exc.cause} (tried {tries} "
+                                        f"times in {budget:g} s)") from None
+                    raise
+                if self._aborted.wait(min(pause, left)):
+                    raise
+                pause = min(pause * 2, RETRY_MAX_PAUSE)
 
     def _connected(self) -> bool:
         if not self._clients:
@@ -190,14 +147,20 @@ class SshTransport:
         if known.exists():
             client.load_host_keys(str(known))
         if spec.host_key_policy == "accept-new":
-            client.set_missing_host_key_policy(_KnownHostsPolicy(known))
+            client.set_missing_host_key_policy(KnownHostsPolicy(known))
         else:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         user = hop.user or spec.user
         identity = hop.identity_file or spec.identity_file
         password = hop.password or (spec.password if isinstance(hop, HostSpec) else None)
         started = time.monotonic()
+        self._handshaking.append(client)
         try:
+            if sock is None:
+                sock = self._dial(hop.address, hop.port)
+                self._dialed = sock
+            if self._aborted.is_set():
+                raise OSError(errno.ECANCELED, "the run is ending")
             client.connect(
                 hop.address,
                 port=hop.port,
@@ -213,30 +176,33 @@ class SshTransport:
             )
         except paramiko.BadHostKeyException as exc:
             self._close_clients()
+            self._final = True
             raise HostKeyError(
                 spec.name, spec.address,
-                f"{label}: host key for {_known_hosts_name(hop.address, hop.port)} does not match "
+                f"{label}: host key for {known_hosts_name(hop.address, hop.port)} does not match "
                 f"{known} (got {exc.key.get_name()} {exc.key.get_fingerprint().hex()}); "
                 "refusing to connect",
             ) from None
         except paramiko.AuthenticationException as exc:
-            stalled = _stalled_handshake(client, exc, spec.connect_timeout, started)
+            stalled = stalled_handshake(client, exc, spec.connect_timeout, started)
             client.close()
             self._close_clients()
             if stalled:
                 raise HostUnreachable(spec.name, spec.address, f"{label}: {stalled}") from None
+            self._final = not self._aborted.is_set()
             raise HostUnreachable(
                 spec.name, spec.address, f"{label}: authentication failed for user {user}: {exc}"
             ) from None
         except paramiko.SSHException as exc:
-            stalled = _stalled_handshake(client, exc, spec.connect_timeout, started)
+            stalled = stalled_handshake(client, exc, spec.connect_timeout, started)
             client.close()
             self._close_clients()
             text = str(exc)
             if "not found in known_hosts" in text:
+                self._final = True
                 raise HostKeyError(
                     spec.name, spec.address,
-                    f"{label}: unknown host key for {_known_hosts_name(hop.address, hop.port)} "
+                    f"{label}: unknown host key for {known_hosts_name(hop.address, hop.port)} "
                     f"(not in {known}); pin it there or set host_key_policy: accept-new",
                 ) from None
             cause = stalled or f"SSH error: {text}"
@@ -252,15 +218,61 @@ class SshTransport:
         except OSError as exc:
             client.close()
             self._close_clients()
-            reason = _os_reason(exc)
+            reason = os_reason(exc)
             raise HostUnreachable(
                 spec.name, spec.address, f"{label}: connect to {hop.address}:{hop.port}: {reason}"
             ) from None
+        finally:
+            self._handshaking.remove(client)
+            self._dialed = None
+        if self._aborted.is_set():
+            client.close()
+            self._close_clients()
+            raise HostUnreachable(spec.name, spec.address, f"{label}: the run is ending")
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(15)
             no_delay(transport.sock)
         return client
+
+    def _dial(self, address: str, port: int) -> socket.socket:
+        """A TCP connection to ``address:port`` within ``connect_timeout``, which ``abort``
+        can end at once (paramiko's own connect would block for the whole timeout)."""
+        timeout = self.spec.connect_timeout
+        deadline = time.monotonic() + timeout
+        try:
+            infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise OSError(exc.errno, exc.strerror) from None
+        last: OSError = OSError("no address")
+        for family, kind, proto, _, addr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                code = sock.connect_ex(addr)
+                if code not in (0, errno.EINPROGRESS):
+                    raise OSError(code, os.strerror(code))
+                with selectors.DefaultSelector() as sel:
+                    sel.register(sock, selectors.EVENT_WRITE)
+                    while not sel.select(min(0.2, max(0.0, deadline - time.monotonic()))):
+                        if self._aborted.is_set():
+                            raise OSError(errno.ECANCELED, "the run is ending")
+                        if time.monotonic() >= deadline:
+                            raise TimeoutError(f"timed out after {timeout:g} s")
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    raise OSError(code, os.strerror(code))
+                sock.setblocking(True)
+                return sock
+            except TimeoutError:
+                sock.close()
+                raise
+            except OSError as exc:
+                sock.close()
+                if self._aborted.is_set():
+                    raise OSError(errno.ECANCELED, "the run is ending") from None
+                last = exc
+        raise last
 
     # -- commands ---------------------------------------------------------------------
     def run(
@@ -302,7 +314,7 @@ class SshTransport:
                 channel = self._open_shell_channel(sudo)
             except (paramiko.SSHException, OSError, EOFError) as again:
                 raise ConnectionLost(f"{self.spec.name}: cannot open a shell: {again}") from again
-        stream = _ChannelStream(channel)
+        stream = ChannelStream(channel)
         if sudo and self.spec.user != "root":
             self._sudo_handshake(stream)
         shell = ShellSession(
@@ -324,14 +336,14 @@ class SshTransport:
         """Stop using a shell; what it left is swept now, or after the next connect."""
         shell = self._shells.pop(sudo, None)
         if shell is not None and not shell.close() and shell.started:
-            self._orphans.append(_Orphan(shell.tag, shell.workdir, sudo))
+            self._orphans.append(Orphan(shell.tag, shell.workdir, shell.session, sudo))
 
     def _reconnect(self, cause: str) -> None:
         """A new connection (HostUnreachable naming ``cause`` if there is none)."""
         with self._lock:
             self._close_clients()
             try:
-                self._open()
+                self._open_within_budget()
             except HostUnreachable as exc:
                 self._unreachable = type(exc)(
                     self.spec.name, self.spec.address,
@@ -349,7 +361,7 @@ class SshTransport:
             return f"exec sudo -S -k -p {shlex.quote(_SUDO_PROMPT)} sh -c {start}"
         return f"exec sudo -n sh -c {start}"
 
-    def _sudo_handshake(self, stream: _ChannelStream) -> None:
+    def _sudo_handshake(self, stream: ChannelStream) -> None:
         """Wait for the root shell; answer sudo's password prompt once if it asks."""
         password = self.spec.sudo_password
         ready, prompt = _SUDO_READY.encode() + b"\n", _SUDO_PROMPT.encode()
@@ -397,7 +409,8 @@ class SshTransport:
     def _sweep_orphans(self) -> None:
         """End what lost shells left (the shell itself, its commands, their children)."""
         for orphan in list(self._orphans):
-            if self._side_exec(sweep_script(orphan.tag, orphan.workdir), orphan.sudo, timeout=15):
+            script = sweep_script(orphan.tag, orphan.workdir, orphan.session)
+            if self._side_exec(script, orphan.sudo, timeout=15):
                 self._orphans.remove(orphan)
 
     def _side_exec(self, script: str, sudo: bool, timeout: float) -> bool:
@@ -477,12 +490,3 @@ class SshTransport:
         for client in reversed(self._clients):
             client.close()
         self._clients.clear()
-
-
-@dataclass(frozen=True)
-class _Orphan:
-    """A shell whose connection was lost before it could end what it started."""
-
-    tag: str
-    workdir: str | None
-    sudo: bool

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +32,7 @@ from pytest_azlinux.errors import (
     ConnectionLost,
     HostUnreachable,
     InfraError,
+    OutputLost,
 )
 from pytest_azlinux.host import Host
 from pytest_azlinux.targets import HostSpec
@@ -229,6 +231,9 @@ def test_frozen_host_is_unreachable_long_before_the_command_timeout(
         elapsed = time.monotonic() - start
         message = str(info.value)
         assert "no answer from the host" in message and "reconnecting failed" in message
+        # the silence it reports is the real one: 5 s before the probe, then its wait
+        silent = re.search(r"no answer from the host for (\d+) s", message)
+        assert silent is not None and int(silent.group(1)) >= 15, message
         assert "no SSH banner" in message
         assert elapsed < 300, f"took {elapsed:.0f} s for a dead host"
         with pytest.raises(HostUnreachable):  # and the next command: no command timeout
@@ -417,3 +422,160 @@ def test_lab_host_under_heavy_loss_is_never_an_authentication_failure(fault_lab:
         fault_lab.fault(spec.name, clear=True)
     for message in messages:
         assert "authentication failed" not in message, message
+
+
+# -- a full output filesystem (28.1) -----------------------------------------------------------
+def small_filesystems(factory: SshdFactory) -> dict[str, str]:
+    """Every place the shell may keep command output, each a 2 MiB tmpfs of its own."""
+    home = Path("/home") / factory.users.user
+    return {d: "size=2m,mode=1777" for d in ("/dev/shm", "/tmp", "/var/tmp", str(home), "/root")}
+
+
+def fill(server: SshServer, directory: str) -> None:
+    done = server.in_namespace("dd", "if=/dev/zero", f"of={directory}/azl-fill", "bs=64k")
+    assert "No space left on device" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_output_directory_filled_mid_run_is_an_error_not_a_result(
+    sshd_factory: SshdFactory, sudo: bool
+) -> None:
+    server = sshd_factory.start("full1", tmpfs=small_filesystems(sshd_factory))
+    h = connect(sshd_factory.spec(server))
+    try:
+        assert h.run("echo before", sudo=sudo).stdout == "before\n"
+        workdir = shell_of(h, sudo).workdir
+        assert workdir is not None and workdir.startswith("/dev/shm/")
+        fill(server, "/dev/shm")
+        for command in ("sleep 0.1; echo slow-0", "cat -- /etc/hostname", "echo x | cat"):
+            with pytest.raises(OutputLost) as info:
+                h.run(command, sudo=sudo)
+            message = str(info.value)
+            assert message.startswith("full1: ") and workdir in message, message
+            assert "No space left on device" in message and command in message, message
+        server.in_namespace("rm", "-f", "/dev/shm/azl-fill")
+        assert h.run("echo after", sudo=sudo).stdout == "after\n"  # the shell stays usable
+    finally:
+        h.close()
+
+
+def test_every_output_directory_full_before_the_run_names_each(sshd_factory: SshdFactory) -> None:
+    places = small_filesystems(sshd_factory)
+    server = sshd_factory.start("full2", tmpfs=places)
+    for directory in places:
+        fill(server, directory)
+    h = connect(sshd_factory.spec(server))
+    try:
+        with pytest.raises(InfraError) as info:
+            h.facts  # noqa: B018
+        message = str(info.value)
+        assert message.startswith("full2: no directory can take command output"), message
+        for directory in set(places) - {"/root"}:  # the user's candidates
+            assert f"{directory}: write error: No space left on device;" in message + ";", message
+    finally:
+        h.close()
+    listing = server.in_namespace("sh", "-c", "ls -a /dev/shm /tmp /var/tmp").stdout
+    assert not re.search(r"azl[0-9a-f]{16}", listing), listing  # no directory left behind
+
+
+# -- what leaves the tag still ends with the run (28.6) ---------------------------------------
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_processes_without_the_tag_end_with_the_run(host: Host, sudo: bool) -> None:
+    """``sudo`` and ``env -i`` start processes without ``AZL_SHELL`` in their environment;
+    they are still the run's (its shell's session) and end when it closes."""
+    host.run("sudo -n sleep 621.5 & env -i sleep 622.5 & sudo -n env -i sleep 623.5 &",
+             sudo=sudo)
+    host.run("env -i sh -c 'sleep 624.5 & exec sleep 625.5' &", sudo=sudo)
+    shell = shell_of(host, sudo)
+    wait_until(lambda: all(running(f"sleep 62{n}.5") for n in range(1, 6)), "not started")
+    host.close()
+    wait_until(lambda: not running("sleep 62[1-5].5"), "a process without the tag survived",
+               timeout=30)
+    wait_until(nothing_left(shell.tag, shell.workdir), "the shell or its directory survived")
+
+
+@pytest.mark.parametrize("sudo", [False, True], ids=["user", "sudo"])
+def test_processes_without_the_tag_end_after_a_dropped_session(
+    host: Host, sshd: SshServer, sudo: bool
+) -> None:
+    host.run("env -i sleep 626.5 & sudo -n sleep 627.5 &", sudo=sudo)
+    lost = shell_of(host, sudo)
+    wait_until(lambda: running("sleep 626.5") and running("sleep 627.5"), "not started")
+    assert sshd.drop_connections() >= 1
+    assert host.check_output("echo back", sudo=sudo) == "back"  # reconnects, sweeps
+    wait_until(lambda: not running("sleep 62[67].5"), "the lost session's processes survived",
+               timeout=30)
+    wait_until(nothing_left(lost.tag, lost.workdir), "the lost shell or its directory survived")
+
+
+# -- a restarted daemon comes back (28.7) ------------------------------------------------------
+def test_sshd_restart_is_survived_within_the_reconnect_budget(
+    sshd_factory: SshdFactory, sshd: SshServer
+) -> None:
+    h = connect(sshd_factory.spec(sshd, reconnect_within=30.0))
+    try:
+        h.run("sleep 628.5 >/dev/null 2>&1 &")
+        lost = shell_of(h)
+        sshd.drop_connections()  # the connection is gone and new ones are refused ...
+        sshd.stop()
+        restart = threading.Thread(target=sshd.restart, args=(5.0,))
+        restart.start()  # ... for 5 s
+        start = time.monotonic()
+        assert h.check_output("echo back") == "back"  # sent again: it never started
+        assert 3.0 < time.monotonic() - start < 30.0
+        restart.join()
+        wait_until(nothing_left(lost.tag, lost.workdir), "the lost session survived")
+        # a command that was running when the daemon went is not sent again: it is lost
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                h.run("sleep 629.5", timeout=120)
+            except BaseException as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        wait_until(lambda: running("sleep 629.5"), "the command did not start")
+        sshd.restart(3.0)
+        worker.join(timeout=60)
+        assert len(errors) == 1 and isinstance(errors[0], ConnectionLost), errors
+        assert h.check_output("echo again") == "again"
+    finally:
+        h.close()
+
+
+def test_first_connect_is_tried_again_until_the_daemon_answers(
+    sshd_factory: SshdFactory, sshd: SshServer
+) -> None:
+    spec = sshd_factory.spec(sshd, reconnect_within=30.0)
+    sshd.stop()
+    threading.Thread(target=sshd.restart, args=(4.0,), daemon=True).start()
+    start = time.monotonic()
+    h = connect(spec)  # refused for 4 s, then in
+    try:
+        assert 3.0 < time.monotonic() - start < 30.0
+        assert h.check_output("echo in") == "in"
+    finally:
+        h.close()
+
+
+def test_reconnect_budget_ends_with_the_cause_and_the_tries(
+    sshd_factory: SshdFactory, sshd: SshServer
+) -> None:
+    spec = sshd_factory.spec(sshd, reconnect_within=3.0)
+    sshd.stop()
+    start = time.monotonic()
+    with pytest.raises(HostUnreachable) as info:
+        connect(spec)
+    elapsed = time.monotonic() - start
+    assert 3.0 <= elapsed < 10.0
+    assert "Connection refused" in str(info.value) and "times in 3 s" in str(info.value)
+
+
+def test_a_refused_login_is_not_tried_again(sshd_factory: SshdFactory, sshd: SshServer) -> None:
+    spec = sshd_factory.spec(sshd, user="nobody", reconnect_within=30.0)
+    start = time.monotonic()
+    with pytest.raises(HostUnreachable, match="authentication failed"):
+        connect(spec)
+    assert time.monotonic() - start < 10.0

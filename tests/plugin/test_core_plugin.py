@@ -120,7 +120,8 @@ def test_infra_error_is_one_line_and_its_cause_once(pytester: pytest.Pytester) -
     silent.listen(8)  # accepts, never speaks SSH: the banner wait times out
     port = silent.getsockname()[1]
     pytester.makefile(".yaml", **{"azl-targets": (
-        "targets:\n  mute:\n    kind: ssh\n    defaults: {connect_timeout: 1, user: x}\n"
+        "targets:\n  mute:\n    kind: ssh\n"
+        "    defaults: {connect_timeout: 1, reconnect_within: 0, user: x}\n"
         f"    hosts:\n      - {{name: m1, address: 127.0.0.1, port: {port}}}\n")})
     pytester.makepyfile(test_x="\n".join(f"def test_{i}(azl_host): pass" for i in range(5)))
     try:
@@ -241,7 +242,7 @@ def _mute_hosts(pytester: pytest.Pytester, count: int, connect_timeout: int) -> 
                     for i in range(count))
     pytester.makefile(".yaml", **{"azl-targets": (
         "targets:\n  mute:\n    kind: ssh\n"
-        f"    defaults: {{connect_timeout: {connect_timeout}, user: x}}\n"
+        f"    defaults: {{connect_timeout: {connect_timeout}, reconnect_within: 0, user: x}}\n"
         f"    hosts:\n{hosts}")})
     try:
         yield accepted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,29 @@ def test_timeout_kills_the_group_and_nul_is_refused(local: LocalTransport) -> No
     assert not running("sleep 62[23].5")
     with pytest.raises(CommandRefused, match="NUL"):
         local.run("echo a\0b", timeout=5)
+
+
+def test_close_ends_what_dropped_the_tag(local: LocalTransport) -> None:
+    """``env -i`` clears AZL_SHELL; the process is still in its command's session."""
+    local.run("env -i sleep 633.5 >/dev/null 2>&1 &", timeout=30)
+    deadline = time.monotonic() + 10
+    while not (left := [p for p in _pids() if _cmdline(p) == b"sleep 633.5"]):
+        assert time.monotonic() < deadline, "not started"
+        time.sleep(0.05)
+    assert not set(left) & set(tagged_pids(local.tag))
+    local.close()
+    deadline = time.monotonic() + 10
+    while any(_cmdline(p) == b"sleep 633.5" for p in left):
+        assert time.monotonic() < deadline, "the untagged process survived"
+        time.sleep(0.05)
+
+
+def _pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+    except OSError:
+        return b""

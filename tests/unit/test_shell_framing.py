@@ -28,9 +28,11 @@ import pytest
 from pytest_azlinux.errors import CommandRefused, CommandTimeout, ConnectionLost
 from pytest_azlinux.transport import shell as shell_module
 from pytest_azlinux.transport.local import tagged_pids
-from pytest_azlinux.transport.shell import (
-    ShellSession,
-    _frame,
+from pytest_azlinux.transport.shell import ShellSession
+from pytest_azlinux.transport.shell_scripts import (
+    frame as _frame,
+)
+from pytest_azlinux.transport.shell_scripts import (
     kill_script,
     simple_command,
     sweep_script,
@@ -72,7 +74,7 @@ class FakeStream:
         if text.startswith("AZL_SHELL="):
             tag = re.match(r"AZL_SHELL=(\w+) ", text)
             assert tag is not None
-            self.emit(f"{tag.group(1)} R {FAKE_PID - 1} files /dev/shm/azl.fake\n".encode())
+            self.emit(f"{tag.group(1)} R {FAKE_PID - 1} - files /dev/shm/azl.fake\n".encode())
             return
         token = re.search(r"azl_(?:fin|end) (\w+)", text)
         self.respond(self, "command" if token else "other", token.group(1) if token else text)
@@ -355,8 +357,9 @@ class PipeStream:
     """A real ``sh`` on pipes (no SSH): the session's shell code runs for real."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
+        # A session of its own, as sshd gives each channel: the sweep ends all of it.
         self.proc = subprocess.Popen(["sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=subprocess.PIPE, env=env, start_new_session=True)
         assert self.proc.stdout and self.proc.stderr and self.proc.stdin
         self._fds = (self.proc.stdout.fileno(), self.proc.stderr.fileno())
         for fd in self._fds:
@@ -605,3 +608,43 @@ def test_kill_and_sweep_scripts_have_no_single_quote() -> None:
 
 def _running(pattern: str) -> bool:
     return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
+
+
+def test_sweep_script_removes_a_directory_it_was_never_told_of(tmp_path: Path) -> None:
+    """A shell lost before its start line arrived: its directory is found by its tag."""
+    tag = "azl" + "0123456789abcdef"
+    lost = tmp_path / f"{tag}.Ab3dE9"
+    (lost / "sub").mkdir(parents=True)
+    other = tmp_path / "azlffffffffffffffff.Ab3dE9"  # another shell's
+    other.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    subprocess.run(["sh", "-c", sweep_script(tag, None)], check=True, timeout=60, env=env)
+    assert not lost.exists() and other.exists()
+
+
+@pytest.mark.parametrize("capture", ["files", "pipes"])
+def test_real_sh_close_ends_what_dropped_the_tag(capture: str) -> None:
+    """``env -i`` clears AZL_SHELL; the process is still in the shell's session."""
+    stream = PipeStream()
+    shell = ShellSession(stream, "local-sh", local_kill, capture=capture)
+    try:
+        shell.run("env -i sleep 631.5 >/dev/null 2>&1 &", timeout=30)
+        assert shell.session == stream.proc.pid  # a session of its own, as under sshd
+        wait_until(lambda: _pids_of("sleep 631.5") != [], "not started")
+        assert not any(p in tagged_pids(shell.tag) for p in _pids_of("sleep 631.5"))
+        assert shell.close() is True
+        wait_until(lambda: _pids_of("sleep 631.5") == [], "the untagged process survived")
+    finally:
+        for pid in _pids_of("sleep 631.5"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        stream.proc.wait(timeout=10)
+
+
+def _pids_of(command: str) -> list[int]:
+    found = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if path.read_bytes().replace(b"\0", b" ").strip() == command.encode():
+                found.append(int(path.parent.name))
+    return found
