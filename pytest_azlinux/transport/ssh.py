@@ -207,6 +207,11 @@ class SshTransport:
                 ) from None
             cause = stalled or f"SSH error: {text}"
             raise HostUnreachable(spec.name, spec.address, f"{label}: {cause}") from None
+        except EOFError:  # closed inside the handshake (a restart under way): tried again
+            client.close()
+            self._close_clients()
+            raise HostUnreachable(spec.name, spec.address, f"{label}: {hop.address}:{hop.port} "
+                                  "closed the connection during the SSH handshake") from None
         except TimeoutError:
             client.close()
             self._close_clients()

@@ -366,6 +366,39 @@ def test_stalled_authentication_is_a_timeout_not_a_bad_key(
     assert "no answer to the authentication request within 2 s" in message
 
 
+def test_a_daemon_closing_inside_the_handshake_is_unreachable_not_an_eoferror(
+    sshd_factory: SshdFactory, sshd: SshServer
+) -> None:
+    """A restarting sshd may take a connection, send its banner and close it: paramiko then
+    raises EOFError from the key exchange, which must be HostUnreachable (tried again within
+    the budget), never a bare EOFError that a test would report as its own failure."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 restarting\r\n")
+                accepted.append(1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        spec = sshd_factory.spec(sshd, port=port, connect_timeout=2.0, reconnect_within=2.0)
+        with pytest.raises(HostUnreachable) as info:
+            connect(spec)
+    finally:
+        listener.close()
+    assert "closed the connection during the SSH handshake" in str(info.value)
+    assert len(accepted) >= 2  # tried again within the budget
+
+
 # -- the lab: a link that goes down, heavy loss ---------------------------------------------------
 @pytest.fixture(scope="module")
 def fault_lab() -> Iterator[object]:
