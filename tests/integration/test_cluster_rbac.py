@@ -31,6 +31,7 @@ from tests.fixtures.rbac import (
     clean,
     counting_plugin,
     grant,
+    outliving_test,
     revoke,
     scoped_targets,
 )
@@ -205,11 +206,7 @@ def test_an_exec_plugin_user_runs_the_image_suite_and_refreshes_its_token(
     to the shipped roles: the image suite runs on the kwok pool; its tokens live 10 s, so
     the plugin runs again within the run (the run's end comes after the first expired)."""
     kubeconfig, runs = counting_plugin(rbac_bed.bed.bed, tmp_path, ttl=10)
-    # the image suite alone may end within the token's life (its reads are all fetched
-    # while the hosts are prepared): a test that outlives the token makes the run's cleanup
-    # call the API server with an expired one
-    outlive = tmp_path / "test_outlive_token.py"
-    outlive.write_text("import time\n\n\ndef test_outlive_the_token():\n    time.sleep(11)\n")
+    outlive = outliving_test(tmp_path, ttl=10)
     rc, out, junit = _run(rbac_bed.targets(tmp_path, kubeconfig), tmp_path,
                           [str(ROOT / "suites" / "image"), str(outlive)], RUN_WITHIN)
     assert junit.exists(), out[-3000:]
