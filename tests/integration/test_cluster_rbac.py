@@ -9,7 +9,6 @@ here are child pytest runs, as a user's: they see only what their identity may d
 
 from __future__ import annotations
 
-import contextlib
 import shlex
 import time
 from collections.abc import Iterator
@@ -20,17 +19,23 @@ import pytest
 import yaml
 
 from pytest_azlinux.cluster import rbac
-from pytest_azlinux.cluster.runs import MANAGED_BY, MANAGED_LABEL, RunLedger
 from pytest_azlinux.lab.bed import identities, tokens
 from tests.fixtures.child import ROOT, child_pytest, run_to_end
 from tests.fixtures.cluster import BedHandle
 from tests.fixtures.junit import junit_outcomes
+from tests.fixtures.rbac import (
+    EXEC_USER,
+    GROUP,
+    NAMESPACE,
+    SERVICE_ACCOUNT,
+    clean,
+    counting_plugin,
+    grant,
+    outliving_test,
+    revoke,
+    scoped_targets,
+)
 
-NAMESPACE = "azl-rbac"  # made by the manifest, as an admin would apply it
-SERVICE_ACCOUNT = ("azl-ci", "runner")
-SA_USER = f"system:serviceaccount:{SERVICE_ACCOUNT[0]}:{SERVICE_ACCOUNT[1]}"
-GROUP = "azl-testers"  # an Entra ID group, bound to the same roles
-SUBJECTS = rbac.Subjects([f"{SERVICE_ACCOUNT[0]}/{SERVICE_ACCOUNT[1]}"], groups=[GROUP])
 RUN_WITHIN = 900.0  # a child run of the suites on three nodes, on a busy machine
 FAIL_WITHIN = 300.0  # a child run that stops at its first refusal (no retry loop, no hang)
 
@@ -47,72 +52,27 @@ class RbacBed:
 
     def targets(self, tmp: Path, kubeconfig: Path | None = None) -> Path:
         """The bed's targets file, the canary pool's target as this identity, in NAMESPACE."""
-        data = yaml.safe_load(self.bed.targets_file.read_text())
-        target = data["targets"]["nodepool-canary"]
-        target["kubeconfig"] = str(kubeconfig or self.kubeconfig)
-        target["namespace"] = NAMESPACE
-        target["suites"] = {"cluster": {
+        path = scoped_targets(self.bed.targets_file, tmp, "nodepool-canary",
+                              kubeconfig or self.kubeconfig)
+        data = yaml.safe_load(path.read_text())
+        data["targets"]["nodepool-canary"]["suites"] = {"cluster": {
             "storage_class": "azl-testbed-csi", "snapshot_class": "azl-testbed-vsc",
             "duration": 1, "repetitions": 1}}
-        path = tmp / "targets.yaml"
         path.write_text(yaml.safe_dump(data))
         return path
-
-
-def _grant(bed: BedHandle, without: tuple[str, ...] = ()) -> None:
-    """Apply what ``azl cluster rbac`` prints, leaving out the rules ``without``; wait until
-    the authorizer agrees (RBAC changes reach it through a watch)."""
-    objects = rbac.manifests(NAMESPACE, list(rbac.FEATURES), SUBJECTS, without=without)
-    identities.apply(bed.bed, rbac.render_yaml(objects))
-    for rule in rbac.RULES:
-        _wait_authorized(bed, rule, rule.key not in without)
-
-
-def _wait_authorized(bed: BedHandle, rule: rbac.Rule, allowed: bool) -> None:
-    from pytest_azlinux.cluster.k8s import client
-
-    auth = client.AuthorizationV1Api(bed.api())
-    attrs = {"group": rule.group, "resource": rule.resources[0].split("/")[0],
-             "verb": rule.verbs[0]}
-    if "/" in rule.resources[0]:
-        attrs["subresource"] = rule.resources[0].split("/")[1]
-    if not rule.cluster:
-        attrs["namespace"] = NAMESPACE
-    if rule.own_namespace:
-        attrs["name"] = NAMESPACE
-    body = {"spec": {"user": SA_USER, "resourceAttributes": attrs}}
-    deadline = time.monotonic() + 30
-    while auth.create_subject_access_review(body).status.allowed != allowed:
-        assert time.monotonic() < deadline, f"RBAC never said {allowed} for {rule.key}"
-        time.sleep(0.2)
-
-
-def _clean(bed: BedHandle) -> None:
-    """Remove what a refused run could not (as an admin would, by label)."""
-    ledger = RunLedger(bed.api(), NAMESPACE)
-    ledger.sweep()
-    assert ledger.remaining(f"{MANAGED_LABEL}={MANAGED_BY}") == []
 
 
 @pytest.fixture(scope="module")
 def rbac_bed(cluster_bed: BedHandle, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[RbacBed]:
-    from pytest_azlinux.cluster.k8s import client
-
     tmp = tmp_path_factory.mktemp("rbac")
     kubeconfig = identities.service_account_kubeconfig(
         cluster_bed.bed, tmp / "kubeconfig", *SERVICE_ACCOUNT)
-    _grant(cluster_bed)
+    grant(cluster_bed.bed)
     try:
         yield RbacBed(cluster_bed, kubeconfig, tmp)
     finally:
-        api = cluster_bed.api()
-        rbac_api = client.RbacAuthorizationV1Api(api)
-        with contextlib.suppress(Exception):
-            rbac_api.delete_cluster_role_binding(rbac.ROLE_NAME)
-            rbac_api.delete_cluster_role(rbac.ROLE_NAME)
-        with contextlib.suppress(Exception):
-            client.CoreV1Api(api).delete_namespace(NAMESPACE)
+        revoke(cluster_bed.bed)
 
 
 def _run(targets: Path, tmp: Path, args: list[str], within: float) -> tuple[int, str, Path]:
@@ -144,7 +104,7 @@ def test_the_suites_pass_under_the_shipped_role_alone(rbac_bed: RbacBed, tmp_pat
     passed = [n for n, (o, _) in outcomes.items() if o == "passed"]
     assert passed, out[-2000:]
     assert rc in (0, 1), out[-3000:]  # findings on lab hosts may FAIL; nothing else
-    _clean(rbac_bed.bed)  # asserts the run left nothing (its own cleanup ran)
+    clean(rbac_bed.bed.bed)  # asserts the run left nothing (its own cleanup ran)
 
 
 # -- necessary -------------------------------------------------------------------------------
@@ -188,12 +148,12 @@ def test_each_rule_left_out_fails_the_run_naming_it(
     rbac_bed: RbacBed, tmp_path: Path, rule: rbac.Rule,
 ) -> None:
     phase, args = NEEDED_BY[rule.key]
-    _grant(rbac_bed.bed, without=(rule.key,))
+    grant(rbac_bed.bed.bed, without=(rule.key,))
     try:
         rc, out, _ = _run(rbac_bed.targets(tmp_path), tmp_path, args, FAIL_WITHIN)
     finally:
-        _grant(rbac_bed.bed)
-        _clean(rbac_bed.bed)
+        grant(rbac_bed.bed.bed)
+        clean(rbac_bed.bed.bed)
     lines = [line for line in out.splitlines()
              if any(expected in line for expected in _expected_lines(rule))]
     assert lines, f"no line names {rule.key}:\n{out[-3000:]}"
@@ -212,27 +172,12 @@ def test_each_rule_left_out_fails_the_run_naming_it(
 
 
 # -- exec-plugin credentials -----------------------------------------------------------------
-def _counting_plugin(bed: BedHandle, tmp: Path, ttl: float) -> tuple[Path, Path]:
-    """A kubeconfig whose exec plugin is the bed's credential command for a user in GROUP,
-    behind a wrapper that counts its runs."""
-    import sys
-
-    runs = tmp / "plugin-runs"
-    command = shlex.join([sys.executable, "-m", "pytest_azlinux.lab.bed.idp", "credential",
-                          f"--pki={bed.bed.pki}", "--user=azl-ci@example.test",
-                          f"--group={GROUP}", f"--ttl={ttl:g}"])
-    kubeconfig = identities.exec_command_kubeconfig(
-        bed.bed, tmp / "kubeconfig-exec", "/bin/sh",
-        ["-c", f"echo run >> {shlex.quote(str(runs))}; exec {command}"])
-    return kubeconfig, runs
-
-
 def test_the_bed_refuses_an_expired_token(cluster_bed: BedHandle) -> None:
     """What makes the refresh below necessary: the webhook's tokens really expire."""
     import urllib.error
     import urllib.request
 
-    token, _ = tokens.mint(cluster_bed.bed.pki, "azl-ci@example.test", [GROUP], ttl=2)
+    token, _ = tokens.mint(cluster_bed.bed.pki, EXEC_USER, [GROUP], ttl=2)
     server = cluster_bed.bed.state().server
 
     def status() -> int:
@@ -260,12 +205,8 @@ def test_an_exec_plugin_user_runs_the_image_suite_and_refreshes_its_token(
     """A kubeconfig whose user is an exec plugin (as kubelogin makes it), in a group bound
     to the shipped roles: the image suite runs on the kwok pool; its tokens live 10 s, so
     the plugin runs again within the run (the run's end comes after the first expired)."""
-    kubeconfig, runs = _counting_plugin(rbac_bed.bed, tmp_path, ttl=10)
-    # the image suite alone may end within the token's life (its reads are all fetched
-    # while the hosts are prepared): a test that outlives the token makes the run's cleanup
-    # call the API server with an expired one
-    outlive = tmp_path / "test_outlive_token.py"
-    outlive.write_text("import time\n\n\ndef test_outlive_the_token():\n    time.sleep(11)\n")
+    kubeconfig, runs = counting_plugin(rbac_bed.bed.bed, tmp_path, ttl=10)
+    outlive = outliving_test(tmp_path, ttl=10)
     rc, out, junit = _run(rbac_bed.targets(tmp_path, kubeconfig), tmp_path,
                           [str(ROOT / "suites" / "image"), str(outlive)], RUN_WITHIN)
     assert junit.exists(), out[-3000:]
@@ -276,7 +217,7 @@ def test_an_exec_plugin_user_runs_the_image_suite_and_refreshes_its_token(
     assert "cleanup failed" not in out and rc in (0, 1), out[-3000:]
     count = len(runs.read_text().splitlines())
     assert count >= 2, f"the plugin ran {count} time(s): the token was never refreshed"
-    _clean(rbac_bed.bed)
+    clean(rbac_bed.bed.bed)
 
 
 @pytest.mark.parametrize("plugin", ["failing", "missing"])

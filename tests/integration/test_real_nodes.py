@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,14 @@ from pytest_azlinux.targets import ClusterTarget, load_targets
 from tests.fixtures.child import ROOT, child_pytest, run_to_end, wait_for_output
 from tests.fixtures.junit import junit_outcomes
 from tests.fixtures.lab import make_lab, unique_lab_name
+from tests.fixtures.rbac import (
+    clean,
+    counting_plugin,
+    grant,
+    outliving_test,
+    revoke,
+    scoped_targets,
+)
 
 REAL, CANARY = "real", "canary"
 CHILD_WITHIN = 1200.0  # a child pytest on real nodes under TCG (about 4 minutes idle)
@@ -283,16 +292,11 @@ def test_an_image_that_cannot_be_pulled_ends_the_wait_with_the_kubelets_words(
 
 
 # -- the product's suites, unchanged ------------------------------------------------------------
-def test_image_suite_reads_each_vms_kernel_through_debug_pods(
-    real_bed: RealBed, tmp_path: Path
-) -> None:
-    image = ROOT / "suites" / "image"
-    files = ("test_identity.py", "test_kernel.py", "test_lsm.py", "test_selinux_mode.py")
-    outcomes, _ = _run_child(
-        real_bed.targets_file, tmp_path, *(str(image / f) for f in files),
-        str(ROOT / "suites" / "security" / "test_selinux.py"), "--azl-target", "nodepool-real")
-    errors = {n: m for n, (o, m) in outcomes.items() if o == "error"}
-    assert not errors, str(errors)[:3000]
+IMAGE = ROOT / "suites" / "image"
+
+
+def _assert_each_vm_was_read(real_bed: RealBed, outcomes: dict[str, tuple[str, str]]) -> None:
+    """The image suite's outcomes on each real node are what that VM really is."""
     for node in real_bed.nodes:
         release = real_bed.on_node(node, "uname -r").strip()
         outcome, message = outcomes[f"test_kernel_flavour_and_release[{node.name}]"]
@@ -303,6 +307,19 @@ def test_image_suite_reads_each_vms_kernel_through_debug_pods(
                        "test_apparmor_matches_profile"):
             case = f"{passed}[{node.name}]"
             assert outcomes[case][0] == "passed", outcomes[case]
+
+
+def test_image_suite_reads_each_vms_kernel_through_debug_pods(
+    real_bed: RealBed, tmp_path: Path
+) -> None:
+    files = ("test_identity.py", "test_kernel.py", "test_lsm.py", "test_selinux_mode.py")
+    outcomes, _ = _run_child(
+        real_bed.targets_file, tmp_path, *(str(IMAGE / f) for f in files),
+        str(ROOT / "suites" / "security" / "test_selinux.py"), "--azl-target", "nodepool-real")
+    errors = {n: m for n, (o, m) in outcomes.items() if o == "error"}
+    assert not errors, str(errors)[:3000]
+    _assert_each_vm_was_read(real_bed, outcomes)
+    for node in real_bed.nodes:
         # and SELinux off, as on AKS Azure Linux 3.0 nodes: the SELinux suite says so
         outcome, message = outcomes[f"test_no_unexplained_denials[{node.name}]"]
         assert outcome == "skipped" and f"SELinux disabled on {node.name}" in message, message
@@ -310,6 +327,44 @@ def test_image_suite_reads_each_vms_kernel_through_debug_pods(
     for node in real_bed.nodes:
         _until(lambda node=node: _containers_on(real_bed, node) == [], 180,  # type: ignore[misc]
                f"containers left on {node.name}")
+
+
+# What a refused or unauthenticated request looks like in a run (errors.py's line, the
+# API server's words, credentials.py's on a failed plugin): none may appear under the role.
+PERMISSION_WORDS = ("pytest-azlinux needs", "Forbidden", "Unauthorized", "exec plugin")
+EXEC_TTL = 10.0  # the plugin's tokens: a run outlives the first, so the plugin runs again
+
+
+def test_an_exec_plugin_user_bound_to_the_shipped_role_runs_the_image_suite(
+    real_bed: RealBed, tmp_path: Path,
+) -> None:
+    """A kubeconfig whose user is an exec plugin (the bed's token issuer, as kubelogin prints
+    Entra ID's), in a group bound only to what ``azl cluster rbac`` prints: the whole image
+    suite on the real nodes, through debug pods in the role's namespace, reads each VM; its
+    tokens live 10 s and a test outlives the first, so the plugin runs again within the run."""
+    grant(real_bed.bed)
+    try:
+        kubeconfig, runs = counting_plugin(real_bed.bed, tmp_path, ttl=EXEC_TTL)
+        targets = scoped_targets(real_bed.targets_file, tmp_path, "nodepool-real", kubeconfig)
+        started = time.monotonic()
+        outlive = outliving_test(tmp_path, EXEC_TTL)
+        outcomes, text = _run_child(targets, tmp_path, str(IMAGE), str(outlive),
+                                    "--azl-target", "nodepool-real", "-rs")
+        took = time.monotonic() - started
+        # every test ends with what the VM is (a finding, a pass, not applicable): none ERRORs
+        errors = {n: m for n, (o, m) in outcomes.items() if o == "error"}
+        assert not errors, str(errors)[:3000]
+        assert not any(w in text for w in PERMISSION_WORDS), text[-3000:]
+        assert "cleanup failed" not in text and "Traceback" not in text, text[-3000:]
+        _assert_each_vm_was_read(real_bed, outcomes)
+        count = len(runs.read_text().splitlines())
+        tally = sorted(Counter(o for o, _ in outcomes.values()).items())
+        print(f"image suite as the exec-plugin user: {took:.0f} s, {tally}, plugin runs {count}")
+        assert count >= 2, f"the plugin ran {count} time(s): the token was never refreshed"
+        clean(real_bed.bed)  # asserts the run left nothing in the namespace
+        _until(lambda: _managed_pods(real_bed) == [], 120, "debug pods left after the run")
+    finally:
+        revoke(real_bed.bed)
 
 
 def test_escape_probe_and_pod_network_on_real_nodes(real_bed: RealBed, tmp_path: Path) -> None:
