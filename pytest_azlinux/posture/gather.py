@@ -21,7 +21,7 @@ from ..profiles.model import IpeMode
 from ..reads import Read
 from ..selinux.mode import MODE_READS
 from ..transport.protocol import CommandResult
-from . import boot, module_blacklist, sysext, verity_ab
+from . import boot, module_blacklist, sysext
 from .lsm import APPARMOR_PACKAGES, AppArmorEvidence, parse_lsm
 from .osguard import ipe_mode as osguard_ipe_mode
 from .sshd import LISTENER_CONFIG, parse_sshd_config, parse_sshd_t
@@ -63,12 +63,15 @@ SYSTEMCTL = {
     (verb, unit): Read.of("systemctl %s %s 2>&1", verb, unit)
     for verb in ("is-active", "is-enabled") for unit in ("apparmor.service",)
 }
+# verity_ab's read is not here: it runs dmsetup, which SELinux runs in lvm_t, and lvm_t may
+# not write the batch's temporary files (an AVC on an SELinux host, blocked where enforcing).
+# It is read only where a profile expects A/B slots (``verity_ab.usr_verity``).
 READS: tuple[Read, ...] = (
     SECURITYFS_MOUNTED, *MODE_READS, IPE_POLICIES, SSHD_T, SSHD_RUNNING,
     VERITY_STATUS, OPENSSL_PROVIDERS, *FILES.values(), *(_which(t) for t in TOOLS),
     *SYSTEMCTL.values(), Read.of("test -e", "/usr/sbin/sshd"),
     Read.of("test -e", "/usr/sbin/veritysetup"), IPE_ENFORCE,
-    *boot.READS, *verity_ab.READS, *sysext.READS, *module_blacklist.READS,
+    *boot.READS, *sysext.READS, *module_blacklist.READS,
 )
 
 

@@ -208,7 +208,10 @@ def test_sshd_stop_and_link_down_make_a_host_unreachable(lab: Lab) -> None:
             connect(spec)
     finally:
         lab.fault(host.name, clear=True)
-    assert all(s == "ok" for _, s in lab.status())
+    deadline = time.monotonic() + 15  # sshd restarted by the clear answers within seconds
+    while not all(s == "ok" for _, s in lab.status()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert all(s == "ok" for _, s in lab.status()), lab.status()
     connect(spec).close()
 
 

