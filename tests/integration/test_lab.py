@@ -194,7 +194,9 @@ def test_iperf3_between_hosts_and_link_faults(lab: Lab, lab_hosts: dict[str, Hos
 
 def test_sshd_stop_and_link_down_make_a_host_unreachable(lab: Lab) -> None:
     host = lab.hosts[2]
-    spec = next(s for s in lab_host_specs(lab, connect_timeout=3) if s.name == host.name)
+    # no reconnect budget: the test is about how each fault shows, not about waiting it out
+    spec = next(s for s in lab_host_specs(lab, connect_timeout=3, reconnect_within=0.0)
+                if s.name == host.name)
     try:
         lab.fault(host.name, sshd_stop=True)
         assert dict((h.name, s) for h, s in lab.status())[host.name] == (

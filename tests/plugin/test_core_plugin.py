@@ -146,7 +146,8 @@ def _dead_host_run(pytester: pytest.Pytester, tests: int, *args: str) -> tuple[
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     pytester.makefile(".yaml", **{"azl-targets": (
-        "targets:\n  dead:\n    kind: ssh\n    defaults: {connect_timeout: 2, user: x}\n"
+        "targets:\n  dead:\n    kind: ssh\n"
+        "    defaults: {connect_timeout: 2, reconnect_within: 0, user: x}\n"
         f"    hosts:\n      - {{name: d1, address: 127.0.0.1, port: {port}}}\n")})
     pytester.makepyfile(test_x=(
         "import pytest\n"
