@@ -57,7 +57,7 @@ def test_infrastructure_errors_are_errors(pytester: pytest.Pytester, closed_port
     unreachable host are ``<error>``; a finding is a ``<failure>``; the counts agree."""
     pytester.makefile(".yaml", **{"azl-targets": (
         "targets:\n  here:\n    kind: local\n"
-        "  dead:\n    kind: ssh\n    defaults: {connect_timeout: 2, user: x}\n"
+        "  dead:\n    kind: ssh\n    defaults: {connect_timeout: 2, reconnect_within: 0, user: x}\n"
         f"    hosts:\n      - {{name: d1, address: 127.0.0.1, port: {closed_port}}}\n")})
     pytester.makepyfile(test_x="""
         import pytest

@@ -27,6 +27,7 @@ def _session(
         f"targets:\n  t:\n    kind: ssh\n{suites}    defaults:\n"
         f"      user: {factory.users.user}\n      identity_file: {factory.users.identity_file}\n"
         f"      known_hosts: {factory.known_hosts}\n      connect_timeout: 2\n"
+        "      reconnect_within: 0\n"
         f"    hosts:\n      - {{name: node, address: {server.address}, port: {server.port}}}\n"
     )
     session = AzlSession(TargetsFile(None, parse_targets(text, "t.yaml")), ["t"],
