@@ -471,7 +471,9 @@ def test_ssh_access_reaches_the_nodes_through_a_jump_host(
     dead = real_bed.lab.load_state().subnet.rsplit(".", 1)[0] + ".250"  # type: ignore[union-attr]
     entry = doc["targets"]["nodepool-real-ssh"]
     entry["ssh"]["jump"] = f"azureuser@{dead}"
+    # one try: the test is about where the path goes, not about waiting out a reconnect budget
     entry["ssh"]["connect_timeout"] = 3
+    entry["ssh"]["reconnect_within"] = 0
     dead_targets = tmp_path / "dead-jump.yaml"
     dead_targets.write_text(yaml.safe_dump(doc))
     (tmp_path / "dead").mkdir()
