@@ -29,6 +29,7 @@ from .. import progress
 from ..errors import ImageBootError, TargetsError, VmError
 from ..targets import HostSpec, ImageTarget, SshSettings, merge_ssh_spec
 from ..vm.accel import accel_for_unknown_kernel
+from ..vm.accel import cache_root as vm_cache_root
 from ..vm.keys import ensure_ed25519
 from ..vm.net import (
     MACHINE_LOCK,
@@ -52,14 +53,13 @@ FIRST_HOST = 200  # instances take .201, .202... of the run's /24
 FOLLOWER_SLACK_SECONDS = 120.0
 RUNS_DIR_ENV = "AZL_IMAGE_DIR"
 DEFAULT_RUNS_DIR = Path("/var/lib/azl-image")
-# The lab's Secure Boot keys (``firmware: uefi-secureboot``): made once, kept across runs, so
-# an image signed with the lab's db key boots in every run.
-SECURE_BOOT_KEYS_ENV = "AZL_SECUREBOOT_KEYS"
-DEFAULT_SECURE_BOOT_KEYS = Path("/var/lib/azl-lab/secureboot")
 
 
 def secure_boot_keys_dir() -> Path:
-    return Path(os.environ.get(SECURE_BOOT_KEYS_ENV) or DEFAULT_SECURE_BOOT_KEYS).absolute()
+    """The lab's Secure Boot keys (``firmware: uefi-secureboot``): the ones the lab's trusted
+    VMs are signed with (``$AZL_VM_CACHE/secureboot``), made once and kept across runs, so an
+    image signed with the lab's db key boots in every run."""
+    return (vm_cache_root() / "secureboot").absolute()
 
 
 def run_env(target: str) -> str:

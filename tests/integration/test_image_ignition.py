@@ -3,7 +3,9 @@ module) in the initramfs of a test image without cloud-init (tests/fixtures/igni
 its config handed over by qemu's fw_cfg.
 
 Two runs, started together (each boots one VM under TCG): the image suite through
-``--azl-image`` with the provisioning detected from the file, and a run whose Ignition
+``--azl-image`` with the provisioning detected from the file and a vTPM (``--azl-image-tpm``,
+a real swtpm: a test of the run's own, next to the suite, reads it in the VM), and a run
+whose Ignition
 config is broken, which must be an ERROR as soon as Ignition says so on the console, not
 after the boot timeout. Each is a real pytest in a subprocess; nothing of it may be left.
 """
@@ -40,6 +42,14 @@ BROKEN_CONFIG = {
 }
 
 
+# Run next to the image suite: the VM has the TPM 2.0 that --azl-image-tpm gave it
+TPM_TEST = """
+def test_tpm_device(azl_host):
+    res = azl_host.run("cat /sys/class/tpm/tpm0/tpm_version_major")
+    assert res.rc == 0 and res.stdout.strip() == "2", (res.rc, res.stdout, res.stderr)
+"""
+
+
 @dataclass
 class Started:
     run: StartedRun
@@ -63,8 +73,10 @@ def runs(
     started: dict[str, Started] = {}
     if "test_image_suite_on_an_ignition_image" in selected:
         tmp = tmp_path_factory.mktemp("ignition")
+        (tmp / "test_tpm_seen.py").write_text(TPM_TEST)
         started["good"] = Started(StartedRun(
-            ["suites/image", "--azl-image", str(image.qcow2), "-p", "no:cacheprovider",
+            ["suites/image", str(tmp / "test_tpm_seen.py"), "--azl-image", str(image.qcow2),
+             "--azl-image-tpm", "-p", "no:cacheprovider",
              "--azl-junit-dir", str(tmp / "reports"), "--junit-xml", str(tmp / "junit.xml"),
              "--azl-command-timeout", "300"], ROOT,
         ), tmp / "junit.xml", tmp / "reports", time.monotonic())  # fmt: skip
@@ -101,7 +113,8 @@ def test_image_suite_on_an_ignition_image(runs: dict[str, Started]) -> None:
     assert not errors, errors
     for name in ("test_os_release_matches_profile[image]", "test_release_files_agree[image]",
                  "test_file_claims_match_booted_system[image]", "test_ignition_done[image]",
-                 "test_boot_time[image]", "test_sshd_presence[image]"):  # fmt: skip
+                 "test_boot_time[image]", "test_sshd_presence[image]",
+                 "test_tpm_device[image]"):  # fmt: skip
         assert outcomes[name][0] == "passed", (name, outcomes[name])
     skipped, why = outcomes["test_cloud_init_done[image]"]
     assert skipped == "skipped" and "provisioned by ignition" in why, why
