@@ -124,6 +124,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--azl-image-profile", metavar="NAME", help="image profile of --azl-image")
     group.addoption(
+        "--azl-image-provisioning", metavar="HOW",
+        help="how --azl-image is provisioned: auto (default: detected from the image), "
+        "cloud-init or ignition",
+    )
+    group.addoption(
+        "--azl-image-firmware", metavar="NAME",
+        help="firmware of --azl-image: bios (default), uefi or uefi-secureboot (lab keys)",
+    )
+    group.addoption(
+        "--azl-image-user", metavar="NAME",
+        help="login user of --azl-image (default: azureuser with cloud-init, core with Ignition)",
+    )
+    group.addoption("--azl-image-tpm", action="store_true", help="give --azl-image a TPM 2.0")
+    group.addoption(
         "--azl-keep", action="store_true",
         help="leave image targets' VMs running at the end and print how to ssh in",
     )
@@ -223,6 +237,8 @@ def pytest_configure(config: pytest.Config) -> None:
         targets, names = apply_image_options(
             targets, names, image=config.getoption("azl_image"),
             profile=config.getoption("azl_image_profile"), keep=config.getoption("azl_keep"),
+            fields={f: config.getoption(f"azl_image_{f}")
+                    for f in ("provisioning", "firmware", "user", "tpm")},
         )
         for name in names:
             targets.get(name)

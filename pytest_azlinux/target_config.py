@@ -262,6 +262,8 @@ class ClusterTarget(TargetConfig):
 
 
 ImageFormat = Literal["qcow2", "raw", "vpc", "vhdx"]
+Provisioning = Literal["auto", "cloud-init", "ignition"]
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 IMAGE_SUFFIXES: dict[str, ImageFormat] = {
     ".qcow2": "qcow2", ".raw": "raw", ".img": "raw", ".vhd": "vpc", ".vhdx": "vhdx",
 }
@@ -274,7 +276,16 @@ class ImageTarget(TargetConfig):
     kind: Literal["image"]
     path: str
     format: ImageFormat | None = None  # default: from the suffix (.vhd is qemu's "vpc")
-    firmware: Literal["bios", "uefi"] = "bios"
+    # bios (SeaBIOS), uefi (OVMF), uefi-secureboot (OVMF enforcing Secure Boot on the lab's
+    # keys, or on the image's own enrolled variable store: ``secure_boot_vars``)
+    firmware: Literal["bios", "uefi", "uefi-secureboot"] = "bios"
+    secure_boot_vars: str | None = None
+    tpm: bool = False  # a TPM 2.0 (swtpm, state per instance)
+    # how the first boot is provisioned: auto (detected from the image, docs/image-files.md),
+    # cloud-init (a NoCloud seed) or ignition (a config through qemu's fw_cfg)
+    provisioning: Provisioning = "auto"
+    user: str | None = None  # the login user: default azureuser (cloud-init), core (ignition)
+    ignition: str | None = None  # an Ignition 3.x config of the user's, merged into the run's
     memory: int = Field(default=1024, ge=256, description="MiB")
     cpus: int = Field(default=1, ge=1, le=64)
     # seconds until sshd answers (default: 300 under KVM, 1800 under TCG, qemu's emulator)
@@ -282,10 +293,31 @@ class ImageTarget(TargetConfig):
     instances: int = Field(default=1, ge=1, le=16)
     keep: bool = False  # leave the VMs running at the end (``--azl-keep``)
 
-    @field_validator("path")
+    @field_validator("path", "secure_boot_vars", "ignition")
     @classmethod
-    def _expand(cls, value: str) -> str:
-        return os.path.expanduser(value)
+    def _expand(cls, value: str | None) -> str | None:
+        return None if value is None else os.path.expanduser(value)
+
+    @field_validator("user")
+    @classmethod
+    def _user_name(cls, value: str | None) -> str | None:
+        if value is not None and not _USER_NAME.match(value):
+            raise ValueError(f"not a user name: {value!r}")
+        return value
+
+    @field_validator("secure_boot_vars")
+    @classmethod
+    def _vars_need_secure_boot(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("firmware") != "uefi-secureboot":
+            raise ValueError("needs firmware: uefi-secureboot (the vars file holds its keys)")
+        return value
+
+    @field_validator("ignition")
+    @classmethod
+    def _config_needs_ignition(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("provisioning") == "cloud-init":
+            raise ValueError("an Ignition config needs provisioning: ignition or auto")
+        return value
 
     def image_format(self) -> ImageFormat | None:
         """The format given, else the one the suffix names (None: qemu-img decides)."""

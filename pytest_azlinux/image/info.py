@@ -20,11 +20,18 @@ class BootInfo:
     firmware: str
     accel: str  # kvm or tcg
     sshd_seconds: float  # qemu started -> sshd sent its banner
-    cloud_init_seconds: float  # qemu started -> `cloud-init status --wait` returned
-    cloud_init_status: str  # its last line (done, error, degraded...)
+    # qemu started -> provisioned: `cloud-init status --wait` returned (cloud-init), or
+    # the login user logged in and Ignition's result file was read (ignition)
+    provisioned_seconds: float
+    # cloud-init's last status line (done, error, degraded...), or Ignition's verdict
+    # ("done": it ran on this boot with the run's config; else what its result file says)
+    provisioned_status: str
     # os-release read from the file before boot (key -> value), or why it was not read
     claimed: Mapping[str, str] = field(default_factory=dict)
     claimed_skipped: str = ""
+    provisioning: str = "cloud-init"  # or "ignition"
+    provisioning_why: str = "given"  # what decided it (docs/image-files.md)
+    tpm: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +29,7 @@ from .. import progress
 from ..errors import ImageBootError, TargetsError, VmError
 from ..targets import HostSpec, ImageTarget, SshSettings, merge_ssh_spec
 from ..vm.accel import accel_for_unknown_kernel
+from ..vm.accel import cache_root as vm_cache_root
 from ..vm.keys import ensure_ed25519
 from ..vm.net import (
     MACHINE_LOCK,
@@ -41,13 +43,23 @@ from ..vm.net import (
 from . import boot
 from .boot import Instance
 from .check import check_image
+from .claims import DiskFacts, read_disk
+from .ignition import IgnitionSpec, load_user_config, write_config
 from .info import BootInfo
-from .seed import SEED_USER, SeedSpec, write_seed
+from .provisioning import Provisioning, decide
+from .seed import SeedSpec, write_seed
 
 FIRST_HOST = 200  # instances take .201, .202... of the run's /24
 FOLLOWER_SLACK_SECONDS = 120.0
 RUNS_DIR_ENV = "AZL_IMAGE_DIR"
 DEFAULT_RUNS_DIR = Path("/var/lib/azl-image")
+
+
+def secure_boot_keys_dir() -> Path:
+    """The lab's Secure Boot keys (``firmware: uefi-secureboot``): the ones the lab's trusted
+    VMs are signed with (``$AZL_VM_CACHE/secureboot``), made once and kept across runs, so an
+    image signed with the lab's db key boots in every run."""
+    return (vm_cache_root() / "secureboot").absolute()
 
 
 def run_env(target: str) -> str:
@@ -251,10 +263,22 @@ def prepare(target: str, config: ImageTarget) -> ImageRun:
     if not image.is_file():
         why = "is not a file" if image.exists() else "no such file"
         raise TargetsError(f"target {target!r}: field 'path': {why}: {image}")
-    check_image(target, image, config.image_format())  # corrupt: exit 4 now, not a boot timeout
+    checked = check_image(target, image, config.image_format())  # corrupt: exit 4 now
+    merge = load_user_config(target, config.ignition) if config.ignition else None
+    if config.secure_boot_vars and not Path(config.secure_boot_vars).is_file():
+        raise TargetsError(
+            f"target {target!r}: field 'secure_boot_vars': no such file: {config.secure_boot_vars}"
+        )
     network = make_network(run_name(target))
     try:
-        run = _instances(target, config, network)
+        disk = _read_disk(network.directory, image, checked.format)
+        how = decide(config.provisioning, config.user, disk)
+        if merge is not None and how.how != "ignition":
+            raise TargetsError(
+                f"target {target!r}: field 'ignition': the image is provisioned by {how.how} "
+                f"({how.why}); set provisioning: ignition to use an Ignition config"
+            )
+        run = _instances(target, config, network, disk, how, merge)
     except BaseException:
         network.remove()
         raise
@@ -262,7 +286,24 @@ def prepare(target: str, config: ImageTarget) -> ImageRun:
     return run
 
 
-def _instances(target: str, config: ImageTarget, network: RunNetwork) -> ImageRun:
+def _read_disk(directory: Path, image: Path, fmt: str) -> DiskFacts:
+    """What the file says before boot, read once per target through a throwaway overlay
+    (the file itself is never opened writable)."""
+    probe = directory / "probe.qcow2"
+    res = subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.absolute()), "-F", fmt,
+         str(probe)], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    try:
+        if res.returncode != 0:
+            return DiskFacts(skipped=f"qemu-img create (overlay): {res.stderr.strip()}")
+        return read_disk(probe)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _instances(target: str, config: ImageTarget, network: RunNetwork, disk: DiskFacts,
+               how: Provisioning, merge: str | None) -> ImageRun:  # fmt: skip
     subnet = network.subnet
     directory = network.directory / target
     directory.mkdir(parents=True, exist_ok=True)
@@ -270,7 +311,7 @@ def _instances(target: str, config: ImageTarget, network: RunNetwork) -> ImageRu
     client_pub = ensure_ed25519(client_key, f"azl-image-{target}")
     known_hosts = directory / "known_hosts"
     layer = SshSettings(
-        user=SEED_USER, identity_file=str(client_key), known_hosts=str(known_hosts),
+        user=how.user, identity_file=str(client_key), known_hosts=str(known_hosts),
         host_key_policy="strict", sudo=True, connect_timeout=20.0,
     )  # fmt: skip
     instances: list[Instance] = []
@@ -291,20 +332,34 @@ def _instances(target: str, config: ImageTarget, network: RunNetwork) -> ImageRu
             format=config.image_format(), firmware=config.firmware, memory=config.memory,
             cpus=config.cpus, boot_timeout=timeout, address=str(address), mac=mac,
             tap=f"{network.bridge}-{index}", bridge=network.bridge, dir=inst_dir,
-            seed=inst_dir / "seed.iso", spec=spec,
+            seed=inst_dir / "seed.iso", spec=spec, provisioning=how.how,
+            provisioning_why=how.why, disk=disk, tpm=config.tpm,
+            secure_boot_keys=secure_boot_keys_dir(),
+            secure_boot_vars=Path(config.secure_boot_vars) if config.secure_boot_vars else None,
         )  # fmt: skip
-        write_seed(
-            SeedSpec(
-                instance_id=f"azl-{uuid.uuid4().hex[:12]}", hostname=host,
-                authorized_key=client_pub, host_key_private=key_path.read_text(),
-                host_key_public=host_pub, mac=mac, address=str(address),
-                prefix=subnet.prefixlen,
-            ),
-            inst.seed,
-        )  # fmt: skip
+        if how.how == "ignition":
+            write_config(
+                IgnitionSpec(
+                    hostname=host, user=how.user, authorized_key=client_pub,
+                    host_key_private=key_path.read_text(), host_key_public=host_pub, mac=mac,
+                    address=str(address), prefix=subnet.prefixlen, merge=merge,
+                ),
+                inst.ignition_config,
+            )  # fmt: skip
+        else:
+            write_seed(
+                SeedSpec(
+                    instance_id=f"azl-{uuid.uuid4().hex[:12]}", hostname=host,
+                    authorized_key=client_pub, host_key_private=key_path.read_text(),
+                    host_key_public=host_pub, mac=mac, address=str(address),
+                    prefix=subnet.prefixlen, user=how.user,
+                ),
+                inst.seed,
+            )  # fmt: skip
         instances.append(inst)
     known_hosts.write_text("".join(f"{line}\n" for line in pins))
-    (directory / "run.json").write_text(json.dumps({"hosts": [i.host for i in instances]}))
+    (directory / "run.json").write_text(json.dumps(
+        {"hosts": [i.host for i in instances], "user": how.user}))  # fmt: skip
     return ImageRun(target, config, directory, instances, network=network)
 
 
@@ -314,8 +369,9 @@ def follow(target: str, config: ImageTarget) -> ImageRun:
     if not where or not (Path(where) / "run.json").is_file():
         raise TargetsError(f"target {target!r}: image run not prepared by the controller")
     directory = Path(where)
+    run = json.loads((directory / "run.json").read_text())
     layer = SshSettings(
-        user=SEED_USER, identity_file=str(directory / "id"),
+        user=run["user"], identity_file=str(directory / "id"),
         known_hosts=str(directory / "known_hosts"), host_key_policy="strict", sudo=True,
         connect_timeout=20.0,
     )  # fmt: skip
@@ -323,7 +379,7 @@ def follow(target: str, config: ImageTarget) -> ImageRun:
         line.split()[0]: line for line in (directory / "known_hosts").read_text().splitlines()
     }
     instances = []
-    for index, host in enumerate(json.loads((directory / "run.json").read_text())["hosts"], 1):
+    for index, host in enumerate(run["hosts"], 1):
         address = list(pinned)[index - 1]
         spec = merge_ssh_spec(name=host, address=address, target=target, layers=(layer,),
                               profile=config.profile)  # fmt: skip

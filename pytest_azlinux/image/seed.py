@@ -33,6 +33,7 @@ class SeedSpec:
     mac: str
     address: str
     prefix: int
+    user: str = SEED_USER  # the login user cloud-init makes
 
 
 def user_data(spec: SeedSpec) -> str:
@@ -40,7 +41,7 @@ def user_data(spec: SeedSpec) -> str:
         "hostname": spec.hostname,
         "manage_etc_hosts": True,  # sudo resolves the host name (no DNS on the bridge)
         "users": [{
-            "name": SEED_USER, "shell": "/bin/bash", "lock_passwd": True,
+            "name": spec.user, "shell": "/bin/bash", "lock_passwd": True,
             "sudo": "ALL=(ALL) NOPASSWD:ALL", "ssh_authorized_keys": [spec.authorized_key],
         }],
         "disable_root": True,

@@ -67,6 +67,9 @@ class QemuVm:
     drives: Sequence[Drive]
     kernel: KernelBoot | None = None  # None: the firmware boots the drive with bootindex 0
     uefi: Uefi | None = None  # None: BIOS (SeaBIOS)
+    # more arguments, appended: Secure Boot firmware (``firmware.firmware_qemu_args``, which
+    # replaces ``uefi``) and a vTPM (``tpm.tpm_qemu_args``)
+    extra_args: Sequence[str] = ()
 
 
 def qemu_command(vm: QemuVm) -> list[str]:
@@ -102,6 +105,7 @@ def qemu_command(vm: QemuVm) -> list[str]:
             "-drive", f"if=pflash,format=raw,readonly=on,file={vm.uefi.code}",
             "-drive", f"if=pflash,format=raw,file={vm.uefi.vars}",
         ]  # fmt: skip
+    cmd += list(vm.extra_args)
     return cmd
 
 

@@ -1,6 +1,7 @@
 """Image files (``kind: image``): what the file claimed before boot against what the booted
-system says, cloud-init's verdict, and how long the boot took (metrics, lower is better, so
-``azl report compare`` flags a slower image). Skipped for targets that are not image files.
+system says, the provisioner's verdict (cloud-init or Ignition), and how long the boot took
+(metrics, lower is better, so ``azl report compare`` flags a slower image). Skipped for
+targets that are not image files.
 """
 
 from __future__ import annotations
@@ -60,19 +61,38 @@ def test_file_claims_match_booted_system(
 def test_cloud_init_done(azl_host: Host, azl_target: SelectedTarget) -> None:
     __tracebackhide__ = True
     info = _boot_info(azl_target, azl_host)
-    if info.cloud_init_status != "done":
+    if info.provisioning != "cloud-init":
+        pytest.skip(f"not applicable: {azl_host.name} is provisioned by {info.provisioning} "
+                    f"({info.provisioning_why})")  # fmt: skip
+    if info.provisioned_status != "done":
         pytest.fail(
-            f"{azl_host.name}: cloud-init finished with status {info.cloud_init_status!r} "
+            f"{azl_host.name}: cloud-init finished with status {info.provisioned_status!r} "
             "(expected 'done'; see `cloud-init status --long` on the host)",
             pytrace=False,
         )
 
 
+def test_ignition_done(
+    azl_host: Host, azl_target: SelectedTarget, record_property: Callable[[str, object], None]
+) -> None:
+    """Ignition ran on this boot with the run's config (its result file says so), and the
+    user it made is the one the tests logged in as."""
+    __tracebackhide__ = True
+    info = _boot_info(azl_target, azl_host)
+    if info.provisioning != "ignition":
+        pytest.skip(f"not applicable: {azl_host.name} is provisioned by {info.provisioning} "
+                    f"({info.provisioning_why})")  # fmt: skip
+    record_property("azl.image_file.provisioning_why", info.provisioning_why)
+    if info.provisioned_status != "done":
+        pytest.fail(f"{azl_host.name}: Ignition: {info.provisioned_status}", pytrace=False)
+
+
 def test_boot_time(azl_host: Host, azl_target: SelectedTarget, azl_metric: MetricRecorder) -> None:
     info = _boot_info(azl_target, azl_host)
     azl_metric("boot_sshd_seconds", info.sshd_seconds, "s", better="lower")
-    azl_metric("boot_cloud_init_seconds", info.cloud_init_seconds, "s", better="lower")
-    assert info.sshd_seconds <= info.cloud_init_seconds, (
-        f"{azl_host.name}: sshd answered after {info.sshd_seconds} s but cloud-init was done "
-        f"at {info.cloud_init_seconds} s: the boot record is inconsistent"
+    name = "cloud_init" if info.provisioning == "cloud-init" else info.provisioning
+    azl_metric(f"boot_{name}_seconds", info.provisioned_seconds, "s", better="lower")
+    assert info.sshd_seconds <= info.provisioned_seconds, (
+        f"{azl_host.name}: sshd answered after {info.sshd_seconds} s but {info.provisioning} "
+        f"was done at {info.provisioned_seconds} s: the boot record is inconsistent"
     )
