@@ -33,9 +33,10 @@ from .verdict import counts_line
 
 TEMPLATE = "report.html.j2"
 # Rows of passed/skipped tests listed per image; the JUnit file has them all.
-MAX_LISTED = 2000
+MAX_LISTED = 500
 FINDINGS_LISTED = 10  # distinct findings listed per failing check
-HOSTS_OPEN = 50  # more hosts than this: the host cards are folded (not laid out on load)
+HOSTS_OPEN = 50  # more hosts: a pool; its host cards are folded and list what needs a look
+ATTENTION = FAILING | {"waived"}
 SPARK_W, SPARK_H = 120, 28
 
 
@@ -309,10 +310,16 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
         if case.host:
             by_host.setdefault(case.host, []).append(case)
     hosts = []
+    # At pool scale a host lists only what needs a look (failing, waived, flaky): its skips
+    # are the same on every host and grouped by reason above, and its passed tests are in
+    # the JUnit file (each listed would cost the page ~200 bytes a test and host).
+    pool = len(by_host) > HOSTS_OPEN
     for host in sorted(by_host):
         own = by_host[host]
         # A host lists its tests that need a look, and the others where the page has them.
-        shown = [view(c) for c in own if c.outcome != "passed" or c.nodeid in listed]
+        shown = [view(c) for c in own
+                 if (c.outcome in ATTENTION or c.flaky_attempts)
+                 or (not pool and (c.outcome != "passed" or c.nodeid in listed))]
         node_image = next((v for c in own if (v := c.properties.get(PROP_NODE_IMAGE))), "")
         hosts.append(HostView(host, anchor("h", run.name, host), shown,
                               counts_line(counts_of(own).as_dict()), node_image))
