@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,8 @@ class RunFigures:
     cases: dict[str, str]  # nodeid (classname::name) -> outcome, from the reports
     load: str
     tail: str
+    cpu_s: float = 0.0  # the pytest process's user+system CPU (with its reaped children)
+    components: dict[str, float] | None = None  # CPU s of each bed component during the run
 
     @property
     def expected(self) -> int:
@@ -65,6 +68,28 @@ class RunFigures:
 
 def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu(sessions: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user+system, with reaped children) of every process in each component's
+    session, from /proc: kube-apiserver, etcd, kwok (and the exec shells it starts)."""
+    out = dict.fromkeys(sessions, 0.0)
+    by_sid = {sid: name for name, sid in sessions.items()}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = by_sid.get(int(fields[3]))  # field 6 (session), counted after the comm
+        if name is not None:
+            out[name] += sum(int(x) for x in fields[11:15]) / CLK_TCK
+    return out
 
 
 def report_cases(directory: Path) -> dict[str, str]:
@@ -87,11 +112,11 @@ def report_cases(directory: Path) -> dict[str, str]:
 
 def run_pytest(
     nodes: int, targets: Path, target: str, work: Path, args: argparse.Namespace,
-    shard: str | None = None, progress: bool = False,
+    shard: str | None = None, progress: bool = False, bed: ClusterBed | None = None,
 ) -> RunFigures:
     reports = work / "reports"
     timing_file = work / "timing.json"
-    profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+    profile = (["-m", "cProfile", "-o", f"{args.profile}.{nodes}"] if args.profile else [])
     quiet = [] if progress else ["-q"]  # -q: no progress lines
     argv = [sys.executable, *profile, "-m", "pytest", *quiet, "-p", "no:cacheprovider",
             "-p", "scale_timing", f"--tb={args.tb}",
@@ -104,6 +129,8 @@ def run_pytest(
                PYTHONPATH=os.pathsep.join([str(ROOT / "bench"), str(ROOT),
                                            os.environ.get("PYTHONPATH", "")]))
     log = work / "pytest.log"
+    sessions = dict(bed.state().pids) if bed else {}
+    before = session_cpu(sessions)
     start = time.monotonic()
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -115,13 +142,17 @@ def run_pytest(
             raise
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - start
+    time.sleep(1.0)  # the exec shells of the run end and are reaped by kwok
+    after = session_cpu(sessions)
+    components = {k: after[k] - before[k] for k in sessions}
     text = log.read_text(errors="replace").strip().splitlines()
     tail = text[-1] if text else ""
     if proc.returncode not in (0, 1):
         tail = "\n".join(text[-30:])
     timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     return RunFigures(nodes, wall, proc.returncode, usage.ru_maxrss / 1024, timing,
-                      report_cases(reports) if reports.exists() else {}, load(), tail)
+                      report_cases(reports) if reports.exists() else {}, load(), tail,
+                      usage.ru_utime + usage.ru_stime, components)
 
 
 def show(label: str, f: RunFigures) -> bool:
@@ -138,6 +169,9 @@ def show(label: str, f: RunFigures) -> bool:
           f"reports {len(f.cases)}/{tests} cases{'' if complete else ' (INCOMPLETE)'}; "
           f"load {f.load}")
     print(f"    pytest exit {f.rc}: {f.tail}")
+    others = ", ".join(f"{k} {v:.1f} s" for k, v in sorted((f.components or {}).items()))
+    print(f"    CPU: pytest {f.cpu_s:.1f} s ({f.cpu_s / f.nodes * 1000:.0f} ms/node, "
+          f"wall {f.wall / f.nodes * 1000:.0f} ms/node); bed: {others}")
     print(f"    phases: {json.dumps({k: round(v, 2) for k, v in t.items()})}")
     ok = complete and f.rc in (0, 1)
     ok &= t.get("report_write_s", 99) <= GOAL_REPORT and f.rss_mib <= GOAL_RSS_MIB
@@ -191,9 +225,12 @@ def main() -> int:
                         help="suites.cluster.api_qps of the target (default: the plugin's)")
     parser.add_argument("--api-burst", type=int, default=100)
     parser.add_argument("--profile", type=Path,
-                        help="run pytest under cProfile, writing the stats here")
+                        help="run pytest under cProfile, writing the stats here "
+                        "(.<nodes> appended)")
     parser.add_argument("--progress", choices=("off", "both"), default="off",
                         help="both: run the largest pool again without -q (progress lines)")
+    parser.add_argument("--keep-reports", type=Path,
+                        help="copy each size's reports to DIR/<nodes> (for bench_reports --real)")
     parser.add_argument("--shards", type=int, default=0,
                         help="also run the largest pool as this many shards and merge")
     args = parser.parse_args()
@@ -224,12 +261,16 @@ def main() -> int:
                 work = tmp / "whole"
                 work.mkdir()
                 print(f"{nodes} nodes registered in {register_s:.1f} s")
-                figures = run_pytest(nodes, targets, target, work, args)
+                figures = run_pytest(nodes, targets, target, work, args, bed=bed)
                 ok &= show(f"{nodes:5} nodes", figures)
+                if args.keep_reports:
+                    shutil.copytree(work / "reports", args.keep_reports / str(nodes),
+                                    dirs_exist_ok=True)
                 if args.progress == "both" and nodes == max(args.nodes):
                     work = tmp / "progress"
                     work.mkdir()
-                    shown = run_pytest(nodes, targets, target, work, args, progress=True)
+                    shown = run_pytest(nodes, targets, target, work, args, progress=True,
+                                       bed=bed)
                     ok &= show(f"{nodes:5} nodes, progress shown", shown)
                     lines = [ln for ln in (work / "pytest.log").read_text().splitlines()
                              if ln.startswith("azl: ")]

@@ -9,7 +9,15 @@ errors, waived, flaky, controls, a throughput metric with its range per host):
   - compare / summary / html: the ``azl report`` commands on 20 000-case files.
 Wall and CPU time (of the fastest of --runs) and the machine's load average are printed.
 
-    PYTHONPATH=. python3 bench/bench_reports.py [--cases 20000] [--runs 3]
+With ``--page`` (needs Debian's ``chromium``, for the bench only), the HTML page of the
+synthetic run and of each ``--real`` run directory (e.g. the reports of a 1000-node
+bench/bench_cluster_scale.py run, ``--keep-reports``) is measured as a reader gets it: its
+size, the Markdown summary's size, and its load in headless Chromium (bench/html_load.py:
+DOMContentLoaded, load, elements, one keystroke in the filter box; best of --runs cold
+loads). Run it from an older checkout too to compare before/after.
+
+    PYTHONPATH=. python3 bench/bench_reports.py [--cases 20000] [--runs 3] [--page]
+        [--real DIR ...]
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import pytest
 
 from pytest_azlinux.cli import main as azl
 from pytest_azlinux.report.collector import ReportCollector
+from pytest_azlinux.report.compare import load_images
 from pytest_azlinux.report.junit import write_report
 from tests.fixtures.reports import synthetic_cases, write_synthetic_run
 
@@ -75,11 +84,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--page", action="store_true",
+                        help="measure the HTML page's size and load in headless Chromium")
+    parser.add_argument("--real", type=Path, nargs="*", default=[],
+                        help="run directories (per-image JUnit) whose pages to measure too")
+    parser.add_argument("--only-page", action="store_true",
+                        help="skip the report tools' timings")
     args = parser.parse_args()
+    if args.only_page:
+        args.page = True
     n = args.cases
     figures: dict[str, tuple[float, float]] = {}
+    pages: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        if args.page:
+            pages = page_figures(root, n, args.real, args.runs)
+        if args.only_page:
+            print_pages(pages)
+            return 0
         cases = synthetic_cases(n)
         figures["build+write"] = best(args.runs, lambda: write_report(
             root / "bw" / "img.xml", "img", cases, {"azl.image": "img"}, timestamp="t",
@@ -113,7 +136,37 @@ def main() -> int:
     for name, (wall, cpu) in figures.items():
         mark = "ok" if wall < GOAL_S else f"over {GOAL_S:g} s (wall)"
         print(f"  {name:24} {wall:6.2f} s {cpu:6.2f} s  {mark}")
+    if args.page:
+        print_pages(pages)
     return 0
+
+
+def page_figures(root: Path, n: int, real: list[Path], runs: int) -> list[str]:
+    """One line per page: its size, the summary's size, its load in Chromium."""
+    from html_load import best_load  # bench/ is the script's directory
+
+    write_synthetic_run(root / "synthetic", n, seed=3)
+    lines = []
+    for label, run in [(f"synthetic {n}", root / "synthetic"),
+                       *((str(p), p) for p in real)]:
+        page = root / f"page-{len(lines)}.html"
+        quiet("report", "html", str(run), "--out", str(page))()
+        summary = root / f"summary-{len(lines)}.md"
+        quiet("report", "summary", str(run), "--out", str(summary))()
+        cases = sum(len(r.cases) for r in load_images([run]).values())
+        got = best_load(page, runs)
+        lines.append(
+            f"  {label}: {cases} cases; page {page.stat().st_size / 1e6:.2f} MB, "
+            f"summary {summary.stat().st_size / 1e3:.0f} KB; Chromium (best of {runs}): "
+            f"DOMContentLoaded {got.dom_content_loaded_ms:.0f} ms, load {got.load_ms:.0f} ms, "
+            f"{got.elements} elements, a filter keystroke {got.filter_ms:.0f} ms; "
+            f"load average {os.getloadavg()[0]:.1f}")
+    return lines
+
+
+def print_pages(lines: list[str]) -> None:
+    print("HTML page and summary as a reader gets them:")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

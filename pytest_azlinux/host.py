@@ -7,7 +7,6 @@ import re
 import shlex
 import threading
 from collections.abc import Mapping
-from functools import cached_property
 
 from .command import build_command
 from .errors import (
@@ -51,6 +50,8 @@ class Host:
         self.transport = transport
         self.default_timeout = default_timeout
         self._lock = threading.Lock()
+        self._facts: ImageFacts | None = None
+        self._facts_lock = threading.Lock()
         self.reads = HostReads(self)  # what was read from this host in this run
 
     @property
@@ -133,9 +134,22 @@ class Host:
         result = self.run("command -v", command)
         return result.stdout.strip() or None if result.rc == 0 else None
 
-    @cached_property
+    @property
     def facts(self) -> ImageFacts:
-        """Identity of the image this host runs (read once)."""
+        """Identity of the image this host runs (read once).
+
+        Cached under this host's own lock, not with ``functools.cached_property``: on Python
+        3.11 that holds one lock for every instance of the class while it computes, so the
+        session's workers preparing a pool read their hosts' facts one host at a time."""
+        facts = self._facts
+        if facts is None:
+            with self._facts_lock:
+                facts = self._facts
+                if facts is None:
+                    facts = self._facts = self._read_facts()
+        return facts
+
+    def _read_facts(self) -> ImageFacts:
         result = self.reads.get(FACTS)
         if "==> uname" not in result.stdout:
             said = result.stderr.strip() or "no error output"

@@ -163,6 +163,12 @@ _PARSED: weakref.WeakKeyDictionary[Host, dict[Source | None, Inventory]] = (
 )
 
 
+# Inventories by the answers they were parsed from (the answers' exit codes and output):
+# an Inventory is immutable, so hosts that answered alike share one.
+_SAME_ANSWERS: dict[tuple[object, ...], Inventory] = {}
+_SAME_ANSWERS_KEPT = 16
+
+
 def host_inventory(host: Host, prefer: Source | None = None) -> Inventory:
     """The installed packages of ``host``, from ``prefer`` (a profile's ``package_source``)
     or from the first source that has them: rpm database, SPDX manifests, dpkg."""
@@ -170,10 +176,17 @@ def host_inventory(host: Host, prefer: Source | None = None) -> Inventory:
     if found is not None:
         return found
     rpm, spdx, dpkg = host.reads.get_all(READS)
-    try:
-        found = inventory_from(rpm, spdx, dpkg, prefer)
-    except PackageInventoryError as exc:
-        raise type(exc)(f"{host.name}: {exc}") from None
+    # The nodes of a pool answer alike: one parse for all hosts with the same answers.
+    same = (prefer, *((r.rc, r.stdout_bytes) for r in (rpm, spdx, dpkg)))
+    found = _SAME_ANSWERS.get(same)
+    if found is None:
+        try:
+            found = inventory_from(rpm, spdx, dpkg, prefer)
+        except PackageInventoryError as exc:
+            raise type(exc)(f"{host.name}: {exc}") from None
+        if len(_SAME_ANSWERS) >= _SAME_ANSWERS_KEPT:
+            _SAME_ANSWERS.clear()
+        _SAME_ANSWERS[same] = found
     _PARSED.setdefault(host, {})[prefer] = found
     return found
 

@@ -15,12 +15,12 @@ from typing import TextIO
 from ..errors import ReportError
 from .collector import ImageReport
 from .compare import ImageRun, load_run
-from .model import FAILING, finding_text
+from .failures import group_failures
 from .summary import render_summary
 
 # GitHub shows only the first few annotations of a step; more is noise in the log.
 MAX_ANNOTATIONS = 50
-
+ANNOTATION_CHARS = 2000  # of one annotation's message
 
 def escape_data(text: str) -> str:
     """Escape the message part of a workflow command."""
@@ -33,20 +33,22 @@ def escape_property(text: str) -> str:
 
 
 def annotation_lines(images: Mapping[str, ImageRun], limit: int = MAX_ANNOTATIONS) -> list[str]:
-    """``::error title=...::message`` lines, one per failed or errored test."""
+    """``::error title=...::message`` lines, one per failing check of an image (its failures
+    grouped across hosts, ``report/failures.py``): the check, on how many hosts, and its
+    distinct findings with their counts and a few hosts."""
     lines: list[str] = []
-    failing = [(name, case) for name in sorted(images)
-               for case in sorted(images[name].cases.values(), key=lambda c: c.nodeid)
-               if case.outcome in FAILING]
-    for name, case in failing[:limit]:
-        kind = "error" if case.outcome == "error" else "failed"
-        title = f"{name}: {case.nodeid} {kind}"
-        # The finding itself (what was found, what was expected), not "profile p: 1 finding".
-        message = finding_text(case.message, 1000) or case.outcome
+    groups = [(name, group) for name in sorted(images)
+              for group in group_failures(images[name].cases.values())]
+    for name, group in groups[:limit]:
+        title = f"{name}: {group.headline}"
+        # The findings themselves (what was found, what was expected), not "1 finding".
+        message = "\n".join(group.lines()[1:])[:ANNOTATION_CHARS]
         lines.append(f"::error title={escape_property(title)}::{escape_data(message)}")
-    if len(failing) > limit:
-        lines.append(f"::warning title=azl::{len(failing) - limit} more failing tests, "
-                     "see the run summary and the JUnit reports")
+    if len(groups) > limit:
+        rest = groups[limit:]
+        lines.append(f"::warning title=azl::{len(rest)} more failing checks "
+                     f"({sum(g.count for _, g in rest)} failing tests), see the run summary "
+                     "and the JUnit reports")
     return lines
 
 

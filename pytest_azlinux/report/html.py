@@ -21,6 +21,7 @@ from pathlib import Path
 from ..errors import ReportError
 from .compare import ImageRun, Tolerances, compare_image, load_images, pair_images
 from .compare_metrics import MetricChange
+from .failures import SHOWN_HOSTS, FailureGroup, group_failures
 from .image_diff import ImageDiff, fact_rows, package_rows, summary_line
 from .image_source import image_changes
 from .model import FAILING, NO_THRESHOLD, PROP_NODE_IMAGE, CaseRecord, Metric, finding_text
@@ -32,7 +33,10 @@ from .verdict import counts_line
 
 TEMPLATE = "report.html.j2"
 # Rows of passed/skipped tests listed per image; the JUnit file has them all.
-MAX_LISTED = 2000
+MAX_LISTED = 500
+FINDINGS_LISTED = 10  # distinct findings listed per failing check
+HOSTS_OPEN = 50  # more hosts: a pool; its host cards are folded and list what needs a look
+ATTENTION = FAILING | {"waived"}
 SPARK_W, SPARK_H = 120, 28
 
 
@@ -51,6 +55,33 @@ class TestView:
     flaky: int = 0
     control: str = ""
     severity: str = ""
+
+
+@dataclass
+class FindingView:
+    """One distinct finding of a check: how many hosts, the first few linked, the rest named
+    in a folded list (plain names: a link per host would cost the page 70 bytes a host)."""
+
+    outcome: str
+    count: int
+    text: str
+    first: list[tuple[str, str]]  # (host, its card's anchor)
+    more: int
+    hosts: str  # every host of the finding, comma-separated
+    message: str  # the full message of its first case
+
+
+@dataclass
+class FailureGroupView:
+    """A check's failures and errors across hosts (``report/failures.py``)."""
+
+    anchor: str
+    check: str
+    module: str
+    where: str  # "failed on 312 of 1000 hosts"
+    findings: list[FindingView]
+    hidden: int  # distinct findings not listed
+    hidden_cases: int
 
 
 @dataclass
@@ -107,7 +138,8 @@ class ImageView:
     verdict: str  # failed | passed | none
     counts: str
     facts: list[tuple[str, str]]
-    failing: list[TestView]
+    failing: list[FailureGroupView]
+    failing_count: int
     waived: list[TestView]
     flaky: list[TestView]
     others: list[TestView]
@@ -188,7 +220,7 @@ def render_html(images: Mapping[str, ImageRun],
         images=views, generator=HTML_GENERATOR, sources=sources,
         history=[label for label, _ in history],
         overall="failed" if failed else "passed",
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"), hosts_open=HOSTS_OPEN,
     )
 
 
@@ -256,11 +288,16 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
                 verdicts: Mapping[tuple[str, str], MetricChange]) -> ImageView:
     cases = sorted(run.cases.values(), key=lambda c: c.nodeid)
     views: dict[str, TestView] = {}
+    groups = group_failures(cases)
+    # A failing test's row is its check's row: the host cards link there.
+    group_anchor = {c.nodeid: anchor("f", run.name, g.module, g.check)
+                    for g in groups for c in g.cases}
 
     def view(case: CaseRecord) -> TestView:  # made only for the tests the page lists
         known = views.get(case.nodeid)
         if known is None:
             known = views[case.nodeid] = _test_view(run.name, case)
+            known.anchor = group_anchor.get(case.nodeid, known.anchor)
         return known
 
     counts = counts_of(cases)
@@ -273,10 +310,16 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
         if case.host:
             by_host.setdefault(case.host, []).append(case)
     hosts = []
+    # At pool scale a host lists only what needs a look (failing, waived, flaky): its skips
+    # are the same on every host and grouped by reason above, and its passed tests are in
+    # the JUnit file (each listed would cost the page ~200 bytes a test and host).
+    pool = len(by_host) > HOSTS_OPEN
     for host in sorted(by_host):
         own = by_host[host]
         # A host lists its tests that need a look, and the others where the page has them.
-        shown = [view(c) for c in own if c.outcome != "passed" or c.nodeid in listed]
+        shown = [view(c) for c in own
+                 if (c.outcome in ATTENTION or c.flaky_attempts)
+                 or (not pool and (c.outcome != "passed" or c.nodeid in listed))]
         node_image = next((v for c in own if (v := c.properties.get(PROP_NODE_IMAGE))), "")
         hosts.append(HostView(host, anchor("h", run.name, host), shown,
                               counts_line(counts_of(own).as_dict()), node_image))
@@ -288,7 +331,8 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
         counts=counts_line({**counts.as_dict(), "flaky": counts.flaky}),
         facts=[(label, run.properties[key]) for key, label in _FACTS
                if run.properties.get(key)],
-        failing=[view(c) for c in cases if c.outcome in FAILING],
+        failing=[_group_view(run.name, g) for g in groups],
+        failing_count=sum(g.count for g in groups),
         waived=[view(c) for c in cases if c.outcome == "waived"],
         flaky=[view(c) for c in cases if c.flaky_attempts],
         others=[view(c) for c in others[:MAX_LISTED]],
@@ -299,6 +343,22 @@ def _image_view(run: ImageRun, past: Mapping[tuple[str, str], list[float | None]
         hosts=hosts,
         skip_groups=group_skips(skips_of(cases)),
     )
+
+
+def _group_view(image: str, group: FailureGroup) -> FailureGroupView:
+    findings = []
+    for found in group.findings[:FINDINGS_LISTED]:
+        first = found.cases[0]
+        message = first.message + (f"\n\n{first.details}" if first.details else "")
+        hosts = found.hosts
+        findings.append(FindingView(
+            found.outcome, found.count, found.text,
+            [(h, anchor("h", image, h)) for h in hosts[:SHOWN_HOSTS]],
+            max(0, len(hosts) - SHOWN_HOSTS), ", ".join(hosts), message))
+    hidden = group.findings[FINDINGS_LISTED:]
+    return FailureGroupView(anchor("f", image, group.module, group.check), group.check,
+                            group.module, group.where, findings, len(hidden),
+                            sum(f.count for f in hidden))
 
 
 _PARAM_ID = re.compile(r"\[(.*)\]$")

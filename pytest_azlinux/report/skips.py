@@ -21,7 +21,7 @@ SHOWN_TESTS = 3  # test functions named in a group before "and N more"
 
 # Word-like tokens (host names, versions, paths' parts); a token that is a host of the run
 # is one slot, every run of digits in any other token is one.
-_TOKEN = re.compile(r"[\w-]+(?:\.[\w-]+)*")
+_TOKEN = re.compile(r"\w+(?:[-.]\w+)*")  # never ends in "-": "azl-1->azl-2" is two
 _DIGITS = re.compile(r"\d+")
 _MARK = "\x00"  # a slot in a template (never in a reason: reasons are one-line text)
 
@@ -79,49 +79,58 @@ def group_skips(skips: Iterable[Skip]) -> list[SkipGroup]:
     hosts = frozenset(s.host for s in skips if s.host)
     members: dict[str, list[tuple[Skip, tuple[str, ...]]]] = {}
     for skip in skips:
-        template, values = _fold(skip.reason, hosts)
+        template, values = fold(skip.reason, hosts)
         members.setdefault(template, []).append((skip, values))
     groups = [_group(template, found) for template, found in members.items()]
     groups.sort(key=lambda g: (-g.count, g.reason))
     return groups
 
 
-def _fold(reason: str, hosts: frozenset[str]) -> tuple[str, tuple[str, ...]]:
-    """The reason with each slot marked (``\\x00h`` host, ``\\x00n`` number), and the slots'
-    values in order."""
+def fold(text: str, hosts: frozenset[str], numbers: bool = True
+         ) -> tuple[str, tuple[str, ...]]:
+    """``text`` with each slot marked (``\\x00h`` a host of ``hosts``, ``\\x00n`` a number,
+    only with ``numbers``), and the slots' values in order; ``fill`` puts them back."""
     values: list[str] = []
-    reason = reason.replace(_MARK, "")
+    text = text.replace(_MARK, "")
 
     def digits(match: re.Match[str]) -> str:
         values.append(match.group())
         return _MARK + "n"
 
     def token(match: re.Match[str]) -> str:
-        text = match.group()
-        if text in hosts:
-            values.append(text)
+        word = match.group()
+        if word in hosts:
+            values.append(word)
             return _MARK + "h"
-        return _DIGITS.sub(digits, text)
+        return _DIGITS.sub(digits, word) if numbers else word
 
-    return _TOKEN.sub(token, reason), tuple(values)
+    return _TOKEN.sub(token, text), tuple(values)
 
 
-def _group(template: str, found: Sequence[tuple[Skip, tuple[str, ...]]]) -> SkipGroup:
+def fill(template: str, members: Iterable[tuple[str, ...]]) -> str:
+    """A folded ``template`` as one text for all ``members`` (their slots' values): a slot
+    every member fills alike keeps its value, others read ``<host>`` / ``<n>``."""
+    members = list(members)
     pieces = template.split(_MARK)
     text = [pieces[0]]
     for index, piece in enumerate(pieces[1:]):
-        seen = {values[index] for _, values in found}
+        seen = {values[index] for values in members}
         kind, rest = piece[0], piece[1:]
         if len(seen) == 1:
             text.append(next(iter(seen)))
         else:
             text.append(HOST_SLOT if kind == "h" else NUMBER_SLOT)
         text.append(rest)
+    return "".join(text)
+
+
+def _group(template: str, found: Sequence[tuple[Skip, tuple[str, ...]]]) -> SkipGroup:
     tally: dict[str, int] = {}
     for skip, _ in found:
         tally[skip.test] = tally.get(skip.test, 0) + 1
     tests = tuple(sorted(tally, key=lambda t: (-tally[t], t)))
-    return SkipGroup("".join(text), len(found), tests, sum(s.control for s, _ in found))
+    return SkipGroup(fill(template, (values for _, values in found)), len(found), tests,
+                     sum(s.control for s, _ in found))
 
 
 def skip_lines(groups: Sequence[SkipGroup], shown: int, limit: int = 0) -> list[str]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .compare import ImageRun, format_value, load_images, md_cell
+from .failures import group_failures
 from .model import (
-    FAILING,
     NO_THRESHOLD,
     OUTCOMES,
     PROP_CONTROL_SEVERITY,
@@ -23,6 +23,8 @@ from .model import (
     finding_text,
 )
 from .skips import group_skips, skips_of
+
+FINDINGS_PER_CHECK = 5  # distinct findings listed per failing check
 
 
 @dataclass(frozen=True)
@@ -148,15 +150,7 @@ def _image_section(run: ImageRun, max_rows: int) -> list[str]:
     if scores:
         out += ["", "**Hardening score** (controls passed / applicable): " + ", ".join(
             f"{s.severity} {s.describe()}" for s in scores)]
-    failing = [c for c in cases if c.outcome in FAILING]
-    if failing:
-        out += ["", f"**Failures and errors** ({len(failing)})", "",
-                "| test | host | outcome | finding |", "|---|---|---|---|"]
-        for case in failing[:max_rows]:
-            out.append(f"| {md_cell(case.nodeid)} | {md_cell(case.host or '')} | "
-                       f"{case.outcome} | "
-                       f"{md_cell(finding_text(case.message) or '(no message)', 300)} |")
-        out += _more(len(failing), max_rows, 4)
+    out += _failures_section(cases, max_rows)
     waived = [c for c in cases if c.outcome == "waived"]
     if waived:
         out += ["", f"**Waived** ({len(waived)}: failing, accepted by a waiver)", "",
@@ -189,6 +183,40 @@ def _image_section(run: ImageRun, max_rows: int) -> list[str]:
                        f"{format_range(metric)} | {metric.better} | "
                        f"{md_cell(format_threshold(metric))} |")
         out += _more(len(metrics), max_rows, 7)
+    return out
+
+
+def _failures_section(cases: list[CaseRecord], max_rows: int,
+                      findings: int = FINDINGS_PER_CHECK) -> list[str]:
+    """One row per distinct finding of each failing check (``report/failures.py``): a pool's
+    312 failures of one check are a row or two, not 312."""
+    groups = group_failures(cases)
+    if not groups:
+        return []
+    failing = sum(g.count for g in groups)
+    out = ["", f"**Failures and errors** ({failing} in {len(groups)} "
+               f"check{'s' * (len(groups) != 1)})", "",
+           "| test | where | finding | hosts |", "|---|---|---|---|"]
+    rows = shown = 0
+    for group in groups:
+        if rows >= max_rows:
+            break
+        shown += 1
+        test, where = md_cell(group.check), md_cell(group.where)
+        for found in group.findings[:findings]:
+            word = "" if found.outcome == "failed" else "ERROR "
+            out.append(f"| {test} | {where} | {found.count} x {word}{md_cell(found.text, 300)} "
+                       f"| {md_cell(found.hosts_text())} |")
+            test = where = ""  # the check's cells once, its findings under it
+            rows += 1
+        rest = group.findings[findings:]
+        if rest:
+            out.append(f"| | | … {len(rest)} more distinct findings "
+                       f"({sum(f.count for f in rest)} {group.unit}) | |")
+    if shown < len(groups):
+        hidden = groups[shown:]
+        out.append(f"| … {len(hidden)} more checks ({sum(g.count for g in hidden)} failing) "
+                   "| | | |")
     return out
 
 

@@ -127,7 +127,7 @@ def test_html_report_renders_in_chromium(pytester: pytest.Pytester, tmp_path: Pa
     assert rows >= 7  # the page's script ran and found the test rows
     for expected in (
         f"{image}", "FAIL 1 · ERROR 1 · PASS 3 · WAIVED 1 · FLAKY 1 · SKIP 1",
-        "Failures and errors (2)",
+        "Failures and errors (2 in 2 checks)", "failed on 1 of 1 host",
         # the finding itself, and the infrastructure error with its host
         "profile azl3-fips: fips: expected fips=1, found fips missing",
         "peer-9: iperf3 is not installed",

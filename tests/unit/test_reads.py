@@ -6,6 +6,9 @@ Runs the batch script in this machine's real ``sh`` through the local transport.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from pytest_azlinux.errors import InfraError
 from pytest_azlinux.facts import FACTS
 from pytest_azlinux.host import Host
@@ -166,3 +169,28 @@ def test_a_read_ahead_that_fails_leaves_the_host_alive() -> None:
         assert list(host.reads.results) == [FACTS]
     finally:
         session.close()
+
+
+class MeetingHost(CountingHost):
+    """A local host whose commands wait at a barrier first: two of them complete only when
+    both are running at once."""
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        super().__init__()
+        self.barrier = barrier
+
+    def run(self, cmd: str, *args: object, **kwargs: object) -> CommandResult:  # type: ignore[override]
+        self.barrier.wait()  # BrokenBarrierError after the timeout: the reads did not overlap
+        return super().run(cmd, *args, **kwargs)
+
+
+def test_hosts_read_their_facts_at_the_same_time() -> None:
+    """The session's workers read their hosts' facts concurrently: one host's read does not
+    hold the others' (functools.cached_property on Python 3.11 did: one lock per class)."""
+    barrier = threading.Barrier(2, timeout=10)
+    hosts = [MeetingHost(barrier), MeetingHost(barrier)]
+    with ThreadPoolExecutor(2) as pool:
+        kernels = list(pool.map(lambda h: h.facts.kernel, hosts))
+    assert all(kernels) and not barrier.broken
+    assert [h.facts for h in hosts] == [h.facts for h in hosts]  # read once, kept
+    assert all(h.commands == [FACTS.script] for h in hosts)

@@ -257,8 +257,10 @@ def test_github_publish(pytester: pytest.Pytester) -> None:
     assert lines[0] == ""  # starts a fresh line after pytest's progress output
     (annotation,) = [line for line in lines if line.startswith("::error ")]
     title, message = annotation[len("::error title="):].split("::", 1)
-    assert title == f"{path.stem}%3A test_suite%3A%3Atest_state[localhost] failed"
-    assert message.startswith("AssertionError: state is broken: found 3 stray units")
+    # One annotation per failing check, its findings counted with their hosts.
+    assert title == f"{path.stem}%3A test_state failed on 1 of 1 host"
+    assert message.startswith("1 x AssertionError: state is broken: found 3 stray units")
+    assert message.endswith("(localhost)")
     assert "\n" not in message
 
 
@@ -270,7 +272,7 @@ def test_plugin_publishes_in_github_actions(pytester: pytest.Pytester,
     result = run_suite(pytester, pytester.path / "run", state_ok=False)
     assert "state is broken: found 3 stray units" in summary.read_text()
     errors = [line for line in result.outlines if line.startswith("::error title=")]
-    assert len(errors) == 1 and "test_state[localhost] failed::AssertionError" in errors[0]
+    assert len(errors) == 1 and "test_state failed on 1 of 1 host::1 x AssertionError" in errors[0]
     monkeypatch.setenv("GITHUB_ACTIONS", "false")
     summary.unlink()
     result = run_suite(pytester, pytester.path / "again", state_ok=False)
