@@ -217,7 +217,7 @@ class FakeWebSocket:
     def read_channel(self, channel: int) -> bytes:
         return b""
 
-    def close(self) -> None:
+    def close(self, timeout: float = 3) -> None:  # websocket-client's signature
         self.open = False
 
 
