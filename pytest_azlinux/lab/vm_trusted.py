@@ -59,8 +59,11 @@ ESP_MIB = 64
 USR_TYPE = "5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6"  # Flatcar/CoreOS "usr" partition type
 ESP_TYPE = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
 LINUX_TYPE = "0fc63daf-8483-4772-8e79-3d69d8477de4"
+# systemd.verity=no: the initramfs (initramfs-tools, not systemd) opens /usr; systemd's
+# verity generator would otherwise look for a partition named after usrhash= (as systemd's
+# own images are laid out) and fail the boot's verity target after a 90 s device timeout.
 BASE_CMDLINE = ("console=ttyS0", "root=LABEL=azlroot", "rw", "panic=-1", "azl.cfg=1",
-                "security=selinux", "selinux=1", "enforcing=1")  # fmt: skip
+                "security=selinux", "selinux=1", "enforcing=1", "systemd.verity=no")  # fmt: skip
 UKI_NAME = "azl-trusted.efi"
 
 # Runs before the lab's own local-bottom step ("azl-a-" sorts before "azl-lab"), which needs
@@ -104,7 +107,8 @@ FILES: dict[str, tuple[int, str]] = {
     "etc/selinux/azl-sysext.cil": (0o644, SYSEXT_CIL),
     # the ESP, for bootctl; refpolicy labels /boot/efi (boot_t), not systemd's /efi
     "etc/fstab": (0o644, "# root from the kernel command line; /usr from the initramfs\n"
-                  "PARTLABEL=EFI-SYSTEM /boot/efi vfat ro,umask=0077,nofail 0 0\n"),
+                  "PARTLABEL=EFI-SYSTEM /boot/efi vfat ro,umask=0077,noauto,nofail,"
+                  "x-systemd.automount,x-systemd.device-timeout=20s 0 0\n"),
     "etc/initramfs-tools/scripts/local-bottom/azl-a-usr": (0o755, _USR_STEP),
     f"{SYSEXT_DIR}/usr/lib/extension-release.d/extension-release.{SYSEXT}": (
         0o644, 'ID=azurelinux\nVERSION_ID="3.0"\n'),
