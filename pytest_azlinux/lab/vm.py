@@ -32,11 +32,20 @@ import yaml
 
 from ..errors import AzlError, VmError
 from ..vm.accel import choose_accel
+from ..vm.firmware import firmware_qemu_args, secure_boot_firmware, setup_mode_firmware
 from ..vm.keys import ensure_ed25519
 from ..vm.net import delete_link, iface_key, make_tap
-from ..vm.process import console_tail, is_our_qemu, read_pid, stop_qemu, wait_for_sshd
+from ..vm.process import (
+    POLL_SECONDS,
+    console_tail,
+    is_our_qemu,
+    read_pid,
+    stop_qemu,
+    wait_for_sshd,
+)
 from ..vm.qemu import Drive, KernelBoot, QemuVm, qemu_command
-from .vm_image import Progress, VmImage, ensure_image
+from ..vm.tpm import Swtpm, start_swtpm, stop_swtpm, tpm_qemu_args
+from .vm_image import Progress, VmImage, ensure_image, lab_secure_boot_keys
 from .vm_variants import ALL_VARIANTS, NODE_VARIANTS, VM_TARGET_SUITES, VmVariant, get_variant
 
 VM_STATE = "vms.json"
@@ -277,9 +286,32 @@ def _sh(cmd: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[s
 # --- boot ---------------------------------------------------------------------------------
 
 
+def _trusted_qemu_vm(vm: VmHost, overlay: Path, cfg_disk: Path) -> QemuVm:
+    """A ``trusted``-layout VM: OVMF with Secure Boot (or in setup mode) boots systemd-boot
+    from the disk's ESP; a vTPM where the variant has one."""
+    boot = vm.spec.trusted
+    assert boot is not None
+    if boot.secure_boot:
+        firmware = secure_boot_firmware(vm.path, lab_secure_boot_keys())
+    else:
+        firmware = setup_mode_firmware(vm.path)
+    extra = firmware_qemu_args(firmware)
+    if boot.tpm:
+        extra += tpm_qemu_args(Swtpm(vm.path / "tpm"))
+    drives = [Drive("disk", overlay, "qcow2", serial="azldisk", bootindex=0),
+              Drive("azlcfg", cfg_disk, "raw", readonly=True, serial="azlcfg")]  # fmt: skip
+    return QemuVm(
+        name=vm.name, accel=vm.accel, cpus=1, memory_mib=vm.memory_mib,
+        console_log=vm.console_log, pidfile=vm.pidfile, tap=vm.tap, mac=vm.mac,
+        drives=drives, extra_args=extra,
+    )  # fmt: skip
+
+
 def _qemu_vm(vm: VmHost, image: VmImage, overlay: Path, cfg_disk: Path) -> QemuVm:
     """One lab VM for qemu: its kernel booted straight (no bootloader), the root overlay,
     the config disk, a dm-verity /usr where the layout has one, the extra disks."""
+    if vm.spec.trusted is not None:
+        return _trusted_qemu_vm(vm, overlay, cfg_disk)
     append = ["console=ttyS0", "root=LABEL=azlroot", "rw", "panic=-1", "azl.cfg=1",
               *vm.spec.cmdline]  # fmt: skip
     if image.usr_root_hash:
@@ -325,7 +357,8 @@ def _wait_for_sshd(vm: VmHost, started: float, timeout: float) -> None:
     )
 
 
-def _boot(vm: VmHost, image: VmImage, net: VmNet, progress: Progress) -> VmHost:
+def _start_qemu(vm: VmHost, image: VmImage, net: VmNet) -> float:
+    """Host key, config disk, overlay, tap (and vTPM), then qemu; returns its start time."""
     vm.path.mkdir(parents=True, exist_ok=True)
     host_key_path = vm.path / "ssh_host_ed25519_key"
     for p in (host_key_path, host_key_path.with_name(host_key_path.name + ".pub")):
@@ -335,10 +368,15 @@ def _boot(vm: VmHost, image: VmImage, net: VmNet, progress: Progress) -> VmHost:
     cfg = _config_disk(vm, net)
     overlay = vm.path / "root.qcow2"
     overlay.unlink(missing_ok=True)
-    _sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.root), "-F", "raw",
+    trusted = vm.spec.trusted
+    base = image.disk(trusted.disk) if trusted else image.root
+    base_format = "qcow2" if base.suffix == ".qcow2" else "raw"
+    _sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", base_format,
          str(overlay)])  # fmt: skip
     make_tap(vm.tap, net.bridge)
     vm.console_log.unlink(missing_ok=True)
+    if trusted is not None and trusted.tpm:
+        start_swtpm(vm.path / "tpm")
     cmd = qemu_command(_qemu_vm(vm, image, overlay, cfg))
     (vm.path / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     t0 = time.monotonic()
@@ -347,12 +385,60 @@ def _boot(vm: VmHost, image: VmImage, net: VmNet, progress: Progress) -> VmHost:
     _record(net, vm)  # recorded before the wait: stop_vms finds it even if the wait fails
     if res.returncode != 0 or vm.pid is None:
         raise VmError(f"lab VM {vm.name}: qemu did not start: {res.stderr.strip()}")
+    return t0
+
+
+def _boot(vm: VmHost, image: VmImage, net: VmNet, progress: Progress) -> VmHost:
+    t0 = _start_qemu(vm, image, net)
     progress(f"vm {vm.name}: booting ({vm.accel}, {vm.memory_mib} MiB, {vm.address}) ...")
     _wait_for_sshd(vm, t0, boot_timeout(vm.accel))
     vm.boot_seconds = round(time.monotonic() - t0, 2)
     _record(net, vm)
     progress(f"vm {vm.name}: sshd answered after {vm.boot_seconds:.1f} s")
     return vm
+
+
+# What the firmware or systemd-boot print when Secure Boot refuses an image (the EFI status
+# strings of EFI_SECURITY_VIOLATION and EFI_ACCESS_DENIED, UEFI 2.10 appendix D).
+REFUSED = ("security violation", "access denied")
+
+
+def boot_refused(lab: Any, variant: str, timeout: float | None = None,
+                 progress: Progress = print) -> list[str]:
+    """Boot a variant that must not boot (``TrustedBoot.boots`` False) until the console
+    shows the refusal; return the console lines that say it. The VM is stopped and removed
+    as soon as the refusal shows (no boot timeout is waited out), also on failure. A VmError
+    if it booted on, or qemu exited, or ``timeout`` passed without a refusal."""
+    spec = get_variant(variant)
+    if spec.trusted is None or spec.trusted.boots:
+        raise VmError(f"lab VM {variant}: not a variant the firmware must refuse")
+    net = VmNet.from_lab(lab)
+    image = ensure_image(spec.layout, progress)
+    vm = VmHost(name=vm_name(net, variant), variant=variant, address=vm_address(net, variant),
+                prefix=net.subnet.prefixlen, mac=_mac(net, variant), tap=_tap(net, variant),
+                dir=str(net.state_dir / "vm" / vm_name(net, variant)),
+                accel=choose_accel(image.kernel), memory_mib=DEFAULT_MEMORY_MIB)  # fmt: skip
+    limit = timeout if timeout is not None else boot_timeout(vm.accel)
+    try:
+        t0 = _start_qemu(vm, image, net)
+        progress(f"vm {vm.name}: booting; the firmware must refuse its unsigned UKI ...")
+        while time.monotonic() - t0 < limit:
+            lines = console_tail(vm.console_log, 200).splitlines()
+            said = [ln for ln in lines if any(r in ln.lower() for r in REFUSED)]
+            if said:
+                progress(f"vm {vm.name}: refused after {time.monotonic() - t0:.1f} s")
+                return said
+            if any("Linux version" in ln for ln in lines):
+                raise VmError(f"lab VM {vm.name}: the unsigned UKI booted a kernel under "
+                              "Secure Boot:\n" + "\n".join(lines[-15:]))
+            if not vm.running:
+                raise VmError(f"lab VM {vm.name}: qemu exited without a refusal; console:\n"
+                              + "\n".join(lines[-15:]))
+            time.sleep(POLL_SECONDS)
+        raise VmError(f"lab VM {vm.name}: no refusal on the console within {limit:.0f} s; "
+                      "console tail:\n" + console_tail(vm.console_log))
+    finally:
+        _stop_one(net, vm)
 
 
 def parallel_boots(accel: str, memory_mib: int, count: int) -> int:
@@ -370,6 +456,7 @@ def start_vms(
     memory_mib: int = DEFAULT_MEMORY_MIB,
     progress: Progress = print,
     disks: dict[str, Path] | None = None,
+    memory_budget_mib: int = MEMORY_BUDGET_MIB,
 ) -> list[VmHost]:
     """Build what is missing, boot one VM per variant, wait for sshd; return the VMs.
 
@@ -379,11 +466,19 @@ def start_vms(
     """
     net = VmNet.from_lab(lab)
     wanted = list(dict.fromkeys(get_variant(v).name for v in variants))
+    refused = [v for v in wanted if (t := get_variant(v).trusted) is not None and not t.boots]
+    if refused:
+        raise VmError(f"lab VM {refused[0]}: the firmware refuses to boot it by design (an "
+                      "unsigned UKI under Secure Boot); it has no sshd to wait for")
     running = {v.variant: v for v in load_vms(net) if v.running}
-    total = memory_mib * len(set(wanted) | set(running))
-    if total > MEMORY_BUDGET_MIB:
+
+    def memory_of(variant: str) -> int:
+        return get_variant(variant).memory_mib or memory_mib
+
+    total = sum(memory_of(v) for v in set(wanted) | set(running))
+    if total > memory_budget_mib:
         raise VmError(
-            f"lab VMs: {total} MiB wanted, budget {MEMORY_BUDGET_MIB} MiB "
+            f"lab VMs: {total} MiB wanted, budget {memory_budget_mib} MiB "
             "(AZL_VM_MEMORY_BUDGET_MIB); start fewer variants or less memory per VM"
         )
     images = {layout: ensure_image(layout, progress) for layout in
@@ -399,7 +494,7 @@ def start_vms(
                 name=name, variant=variant, address=vm_address(net, variant),
                 prefix=net.subnet.prefixlen, mac=_mac(net, variant), tap=_tap(net, variant),
                 dir=str(net.state_dir / "vm" / name), accel=choose_accel(image.kernel),
-                memory_mib=memory_mib,
+                memory_mib=memory_of(variant),
                 disks={serial: str(path) for serial, path in (disks or {}).items()},
             ),
             image,
@@ -424,6 +519,7 @@ def _stop_one(net: VmNet, vm: VmHost) -> None:
     pid = vm.pid or read_pid(vm.pidfile)
     if pid is not None:
         stop_qemu(pid, vm.name)
+    stop_swtpm(Swtpm(vm.path / "tpm"))  # exits with qemu (--terminate); the state goes here
     delete_link(vm.tap)
     _unpin(net.known_hosts, vm.address)
     shutil.rmtree(vm.path, ignore_errors=True)

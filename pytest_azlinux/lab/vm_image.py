@@ -7,6 +7,9 @@ tree; two layouts are packed from it:
 - ``base``: one ext4 image (``mke2fs -d`` keeps the security.selinux xattrs that
   ``setfiles -r`` wrote from outside), shared by every variant that differs only by the
   kernel command line;
+- ``trusted``: a Trusted Launch GPT disk (signed UKI, verity /usr in slot USR-A, a system
+  extension, SPDX manifests), from a copy of the tree with a few more packages
+  (``vm_trusted.py``: its own recipe, so the other layouts are not rebuilt for it);
 - ``verity``: root without /usr, /usr as its own ext4 image protected by a dm-verity hash
   tree made with ``veritysetup format``; the root hash goes on the kernel command line and
   an initramfs step opens it and mounts /usr read-only (as OS Guard does).
@@ -17,6 +20,9 @@ Cache layout (``$AZL_VM_CACHE``, default /var/cache/azl-lab/vm)::
     rootfs-<hash>/        the labelled tree
     base-<hash>/          vmlinuz, initrd.img, root.img, manifest.json
     verity-<hash>/        vmlinuz, initrd.img, root.img, usr.img, usr.hash, manifest.json
+    trusted-<hash>/       vmlinuz, initrd.img, disk.img (GPT: ESP, USR-A, USR-B, ROOT) and
+                          the twins' disk-unsigned.qcow2, disk-noverity.qcow2 (vm_trusted.py)
+    secureboot/           the lab's Secure Boot keys (vm/firmware.py), which sign trusted-*
 
 A directory is complete when its manifest.json exists (written last, after a rename).
 """
@@ -30,9 +36,9 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import (
@@ -40,6 +46,7 @@ from ..errors import (
     VmError,
 )
 from ..vm.accel import cache_root
+from ..vm.firmware import SecureBootKeys, ensure_lab_keys
 from .vm_variants import Layout
 
 Progress = Callable[[str], None]
@@ -170,10 +177,19 @@ class VmImage:
     usr: Path | None = None
     usr_hash_tree: Path | None = None
     usr_root_hash: str | None = None
+    meta: Mapping[str, object] = field(default_factory=dict)  # the manifest
+
+    def disk(self, name: str = "disk.img") -> Path:
+        """A trusted image's disk (``disk.img``) or twin disk (``disk-unsigned.qcow2``...)."""
+        return self.directory / name
 
     @classmethod
     def load(cls, directory: Path) -> VmImage:
         meta = json.loads((directory / "manifest.json").read_text())
+        if meta["layout"] == "trusted":
+            return cls(layout="trusted", directory=directory, kernel=directory / "vmlinuz",
+                       initrd=directory / "initrd.img", root=directory / "disk.img",
+                       usr_root_hash=meta.get("usr_root_hash"), meta=meta)  # fmt: skip
         return cls(
             layout=meta["layout"],
             directory=directory,
@@ -190,9 +206,23 @@ def image_dir(layout: Layout, root: Path | None = None) -> Path:
     return (root or cache_root()) / f"{layout}-{recipe_hash()}"
 
 
+def lab_secure_boot_keys() -> SecureBootKeys:
+    """The lab's Secure Boot keys (made once per cache directory)."""
+    return ensure_lab_keys(cache_root() / "secureboot")
+
+
 def cached_image(layout: Layout) -> VmImage | None:
     d = image_dir(layout)
-    return VmImage.load(d) if (d / "manifest.json").is_file() else None
+    if not (d / "manifest.json").is_file():
+        return None
+    image = VmImage.load(d)
+    if layout == "trusted":
+        from .vm_trusted import key_fingerprint, trusted_recipe
+
+        if (image.meta.get("trusted_recipe") != trusted_recipe()
+                or image.meta.get("db_key") != key_fingerprint(lab_secure_boot_keys())):
+            return None  # packed by another trusted recipe or signed with other keys
+    return image
 
 
 def ensure_image(layout: Layout, progress: Progress = print) -> VmImage:
@@ -215,7 +245,7 @@ def _prune(progress: Progress) -> None:
     current = recipe_hash()
     for path in cache_root().glob("*-*"):
         kind, _, digest = path.name.partition("-")
-        if kind in ("rootfs", "base", "verity") and digest != current and path.is_dir():
+        if kind in ("rootfs", "base", "verity", "trusted") and digest != current and path.is_dir():
             progress(f"vm image: removing the outdated {path}")
             _remove_tree(path)
 
@@ -373,6 +403,12 @@ def _pack(layout: Layout, tree: Path, progress: Progress) -> VmImage:
     if layout == "base":
         with s.step("pack root.img (mke2fs -d, keeps xattrs)"):
             _mkfs(tree, work / "root.img", "azlroot", 768)
+    elif layout == "trusted":
+        from .vm_trusted import pack_trusted
+
+        (work / "vmlinuz").unlink()  # the trusted tree's own kernel and initramfs replace them
+        (work / "initrd.img").unlink()
+        meta.update(pack_trusted(tree, work, s, lab_secure_boot_keys(), cache_root() / "debs"))
     else:
         meta["usr_root_hash"] = _pack_verity(tree, work, s)
     (work / "manifest.json").write_text(json.dumps(meta, indent=1) + "\n")

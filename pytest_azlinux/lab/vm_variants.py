@@ -19,8 +19,23 @@ from typing import Literal
 
 from ..errors import AzlError
 
-Layout = Literal["base", "verity"]
+Layout = Literal["base", "verity", "trusted"]
 AZL_VERSION = "3.0.20251021"
+
+
+@dataclass(frozen=True)
+class TrustedBoot:
+    """How a ``trusted``-layout VM boots: UEFI firmware vars, a vTPM or not, which disk.
+
+    ``secure_boot``: the lab's keys enrolled and Secure Boot on (else OVMF's blank vars:
+    setup mode, nothing verified); ``disk``: the file of the trusted image to boot
+    (``disk.img``, or a twin's qcow2 with another ESP); ``boots``: False where the firmware
+    must refuse the boot (the console shows it; there is no sshd to wait for)."""
+
+    secure_boot: bool = True
+    tpm: bool = True
+    disk: str = "disk.img"
+    boots: bool = True
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,9 @@ class VmVariant:
     # image's own, "enforcing"); SELINUXTYPE stays "default", the name of Debian's policy
     selinux_config: str | None = None
     files: Mapping[str, str] = field(default_factory=dict)  # more per-instance files (path -> text)
+    selinux_type: str = "default"  # SELINUXTYPE= written with ``selinux_config``
+    trusted: TrustedBoot | None = None  # firmware, TPM and disk of a ``trusted``-layout VM
+    memory_mib: int | None = None  # None: what start_vms is given
 
     def identity_files(self) -> dict[str, str]:
         """Files (path -> text) written over the image per instance: the identity files as
@@ -70,7 +88,7 @@ class VmVariant:
         }
         if self.selinux_config:
             files["etc/selinux/config"] = (
-                f"SELINUX={self.selinux_config}\nSELINUXTYPE=default\n"
+                f"SELINUX={self.selinux_config}\nSELINUXTYPE={self.selinux_type}\n"
             )
         files.update(self.files)
         return files
@@ -236,6 +254,44 @@ VARIANTS: dict[str, VmVariant] = {
 }
 
 
+
+# Azure Container Linux under Trusted Launch, and its negative twins (one piece off each).
+# The command line is inside the signed UKI (vm_trusted.BASE_CMDLINE), not here.
+_ACL_EXPECT = {"selinux": "enforcing", "lsm": "selinux", "fips": "0", "verity": "usr"}
+
+
+# A twin is booted only to show the one check it fails: less memory than a full lab VM.
+TWIN_MEMORY_MIB = 640
+
+
+def _trusted(name: str, stands_for: str, boot: TrustedBoot, verity: bool = True) -> VmVariant:
+    return VmVariant(
+        memory_mib=None if name == "trusted" else TWIN_MEMORY_MIB,
+        name=name, layout="trusted", cmdline=(), stands_for=stands_for,
+        variant_id="azurecontainerlinux", variant="Azure Container Linux", profile="acl-3.0",
+        selinux_config="enforcing", selinux_type="targeted",
+        expect={**_ACL_EXPECT, "verity": "usr" if verity else "no"}, trusted=boot,
+    )  # fmt: skip
+
+
+TRUSTED_VARIANTS: dict[str, VmVariant] = {
+    v.name: v
+    for v in (
+        _trusted("trusted", "Azure Container Linux 3.0 under Trusted Launch (Secure Boot on the "
+                 "lab's keys, vTPM, signed UKI via systemd-boot, verity /usr in USR-A, "
+                 "containerd sysext, SELinux enforcing)", TrustedBoot()),
+        _trusted("trusted-nosb", "trusted with Secure Boot off (no keys enrolled)",
+                 TrustedBoot(secure_boot=False)),
+        _trusted("trusted-notpm", "trusted without a vTPM", TrustedBoot(tpm=False)),
+        _trusted("trusted-noverity", "trusted with verity off (/usr writable; a signed UKI "
+                 "without usrhash=)", TrustedBoot(disk="disk-noverity.qcow2"), verity=False),
+        _trusted("trusted-unsigned", "trusted with an unsigned UKI (Secure Boot must refuse it)",
+                 TrustedBoot(disk="disk-unsigned.qcow2", boots=False)),
+    )
+}
+VARIANTS.update(TRUSTED_VARIANTS)
+
+
 # Target settings the VM targets file carries (``suites:`` of the ``lab-vm`` target).
 # The SELinux suite looks at denials since boot (what a user checking an image wants);
 # these are the Debian userland's own boot-time denials, explained so that a fresh VM passes.
@@ -284,7 +340,11 @@ NODE_VARIANTS: dict[str, VmVariant] = {
     )
     for i in range(1, MAX_REAL_NODES + 1)
 }
-ALL_VARIANTS: dict[str, VmVariant] = {**VARIANTS, **NODE_VARIANTS}
+# Addresses follow this order: the trusted variants come last, so that no earlier VM moves.
+ALL_VARIANTS: dict[str, VmVariant] = {
+    **{k: v for k, v in VARIANTS.items() if k not in TRUSTED_VARIANTS},
+    **NODE_VARIANTS, **TRUSTED_VARIANTS,
+}
 
 
 def get_variant(name: str) -> VmVariant:

@@ -83,3 +83,47 @@ def test_swtpm_is_removed_when_the_vm_fails_to_start(tmp_path: Path) -> None:
         assert tpm.pid() is not None
         raise RuntimeError("qemu did not start")
     assert not (tmp_path / "tpm").exists()
+
+
+def test_lab_spdx_manifest_reads_back_through_the_inventory_parser() -> None:
+    from pytest_azlinux.lab.vm_trusted import installed_packages, spdx_manifest
+    from pytest_azlinux.packages.spdx import parse_manifest
+
+    dpkg = ("bash\t5.2.15-2+b7\tamd64\tii \nold\t1.0\tamd64\trc \n"
+            "runc\t1.1.5+ds1-1+deb12u1\tamd64\tii ")
+    packages = installed_packages(dpkg)
+    assert [p[0] for p in packages] == ["bash", "runc"]
+    entries = parse_manifest("package-manifest.spdx.json", spdx_manifest("img", packages))
+    assert [(e.name, e.evr, e.arch) for e in entries] == [
+        ("bash", "5.2.15-2+b7", "amd64"), ("runc", "1.1.5+ds1-1+deb12u1", "amd64")]
+
+
+@pytest.mark.skipif(shutil.which("sbsign") is None or not Path(
+    "/usr/lib/systemd/boot/efi/linuxx64.efi.stub").is_file(),
+    reason="needs sbsigntool and systemd-boot-efi (Debian)")
+def test_uki_has_its_sections_past_the_stub_and_verifies_with_the_db_cert(
+    tmp_path: Path,
+) -> None:
+    from pytest_azlinux.vm.uki import STUB, build_uki, sign_efi, stub_end
+
+    for name, size in (("vmlinuz", 70_000), ("initrd", 30_000), ("os-release", 40)):
+        (tmp_path / name).write_bytes(b"\x5a" * size)
+    uki = build_uki(STUB, tmp_path / "vmlinuz", tmp_path / "initrd", "console=ttyS0 usrhash=ab",
+                    tmp_path / "os-release", tmp_path / "uki.efi")
+    heads = subprocess.run(["objdump", "-h", str(uki)], capture_output=True, text=True,
+                           check=True).stdout  # fmt: skip
+    vmas = {}
+    for line in heads.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[1] in (".osrel", ".cmdline", ".linux", ".initrd"):
+            vmas[fields[1]] = int(fields[3], 16)
+    assert list(vmas) == [".osrel", ".cmdline", ".linux", ".initrd"]
+    assert min(vmas.values()) >= stub_end(STUB) and sorted(vmas.values()) == list(vmas.values())
+    keys = ensure_lab_keys(tmp_path / "sb")
+    signed = sign_efi(keys, uki, tmp_path / "uki.signed.efi")
+    ok = subprocess.run(["sbverify", "--cert", str(keys.db_cert), str(signed)],
+                        capture_output=True, text=True, check=False)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    unsigned = subprocess.run(["sbverify", "--cert", str(keys.db_cert), str(uki)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+    assert unsigned.returncode != 0
