@@ -191,8 +191,8 @@ class DenialCollector:
                 f"{self._who()}{self._sudo_hint('audit logs are root-only')}"
             )
         if found not in SOURCES:
-            log = self.audit_daemon()
-            why = log.absent() if not log.log_exists else f"no readable {self.audit_log}"
+            daemon = self.audit_daemon()
+            why = daemon.absent() if not daemon.log_exists else f"no readable {self.audit_log}"
             raise CollectorError(
                 f"{self.host.name}: no SELinux record source readable as {self._who()}: "
                 f"{why}; no journal entries; dmesg not readable"
