@@ -475,3 +475,33 @@ def test_absent_audit_log_says_what_it_is(pytester: pytest.Pytester) -> None:
         writes = next(line.split("=", 1)[1].strip() for line in conf.splitlines()
                       if line.strip().startswith("log_file"))
         assert f"no file {log}: auditd writes its log to {writes}" in out, out
+
+
+def test_a_log_nothing_writes_with_no_kernel_log_is_an_error(lab: Lab) -> None:
+    """A namespaced lab host (this machine's kernel: no auditd runs, ``kernel.dmesg_restrict``
+    keeps the kernel log from a non-root user, no journal of its own), read without sudo
+    from an audit log the user may read: nothing writes the log, and nothing else holds
+    what the kernel logged meanwhile, so the check is an ERROR saying so, never 0 denials
+    (issue 28 #14)."""
+    from pytest_azlinux.errors import CollectorError
+    from pytest_azlinux.selinux.collect import DenialCollector
+    from tests.fixtures.lab import connect, lab_host_specs
+
+    if Path("/proc/sys/kernel/dmesg_restrict").read_text().strip() != "1":
+        pytest.skip("needs kernel.dmesg_restrict=1 (the kernel log root-only)")
+    (spec,) = [s for s in lab_host_specs(lab, sudo=False) if s.name == lab.hosts[0].name]
+    host = connect(spec)
+    folder = host.check_output("mktemp -d").strip()
+    try:
+        log = f"{folder}/audit.log"
+        host.run("cat > %s", log, stdin=(DATA / "sepolgen_short.log").read_text(), check=True)
+        collector = DenialCollector(host, "audit-log", log)  # ausearch is not on its PATH
+        start = collector.checkpoint("start of the test")
+        with pytest.raises(CollectorError) as caught:
+            collector.collect(start)
+        text = str(caught.value)
+        assert f"auditd is not running, so nothing writes {log}" in text, text
+        assert "no kernel log is readable to find what the kernel logged meanwhile" in text
+    finally:
+        host.run("rm -rf %s", folder)
+        host.close()
