@@ -251,6 +251,8 @@ class DenialCollector:
             records = [r for r in records if since.admits(r)]
         if daemon is None:
             return Collection(self.host.name, source, command, since, records)
+        if kernel_log and daemon.writer is not None:
+            gap = None  # auditd runs: the boot and all windows read the kernel log anyway
         kernel_log = kernel_log or gap is not None
         missing = daemon.missing(start, kernel_log)
         if not kernel_log:
