@@ -19,6 +19,13 @@ records to the kernel log, not to the audit log: ``collect(..., kernel_log=True)
 ``boot`` and ``all`` windows) merges this boot's kernel-log records (``journalctl -b``, the
 kernel and audit transports, else ``dmesg``) with the audit records, one per event
 (deduplicated by serial, time and content).
+
+An audit log is trusted only while it is live (``auditd.py``): every read of it checks that
+auditd runs, writes it and has since the window began; otherwise the kernel log is merged in
+for the window too (auditd stopped: the kernel prints its records there), or, with no
+kernel log to read, the collection is an ERROR. Rotated files are read (``--input-logs``,
+or the files last written inside the window) and a window whose oldest file left begins
+after its start says that records may be missing (``Collection.missing``).
 """
 
 from __future__ import annotations
