@@ -53,8 +53,9 @@ def liveness_read(audit_log: str, start: float | None) -> Read:
         f"log={log}; real=$(readlink -f \"$log\" 2>/dev/null || echo \"$log\"); "
         'echo "==> now $(date +%s.%N)"; read up _ </proc/uptime; echo "==> up $up"; '
         'echo "==> hz $(getconf CLK_TCK 2>/dev/null)"; '
-        "if command -v auditctl >/dev/null 2>&1; then "
-        "echo \"==> kernel $(auditctl -s 2>/dev/null | awk '$1 == \"pid\" { print $2 }')\"; fi; "
+        "kp=; if command -v auditctl >/dev/null 2>&1; then "
+        "kp=$(auditctl -s 2>/dev/null | awk '$1 == \"pid\" { print $2 }'); "
+        'echo "==> kernel $kp"; fi; '
         "if command -v auditd >/dev/null 2>&1 || [ -x /sbin/auditd ] || [ -x /usr/sbin/auditd ]; "
         'then echo "==> installed"; fi; '
         "if [ -d /run/systemd/system ]; then "
@@ -63,10 +64,15 @@ def liveness_read(audit_log: str, start: float | None) -> Read:
         "'s/^[[:space:]]*log_file[[:space:]]*=[[:space:]]*//p' "
         f"{CONF} | tail -n 1)\"; fi; "
         '[ -e "$log" ] && echo "==> exists"; '
-        "for d in /proc/[0-9]*; do c=; read -r c <\"$d/comm\" 2>/dev/null; "
-        '[ "$c" = auditd ] || continue; o=no; '
+        # the kernel's audit daemon when it is auditd; else every auditd, to say why (a scan
+        # of /proc in sh: 0.5 s at 2800 processes, only where the kernel names none)
+        'c=; [ -n "$kp" ] && [ "$kp" != 0 ] && read -r c 2>/dev/null </proc/"$kp"/comm; '
+        'if [ "$c" = auditd ]; then pids=$kp; '
+        "else pids=$(for d in /proc/[0-9]*; do c=; read -r c 2>/dev/null <\"$d/comm\"; "
+        '[ "$c" = auditd ] && echo "${d#/proc/}"; done); fi; '
+        "for p in $pids; do d=/proc/$p; o=no; "
         'for f in "$d"/fd/*; do [ "$(readlink "$f" 2>/dev/null)" = "$real" ] && o=yes; done; '
-        "echo \"==> daemon ${d#/proc/} $o $(awk '{ print $22 }' \"$d/stat\" 2>/dev/null)\"; "
+        "echo \"==> daemon $p $o $(awk '{ print $22 }' \"$d/stat\" 2>/dev/null)\"; "
         "done; true"
     )
     return Read(script, label=f"whether auditd is running and writing {audit_log}")
