@@ -4,8 +4,8 @@
   RCU stall, OOM kill, segfault, I/O error, ext4/XFS/btrfs errors, dm-verity corruption,
   audit backlog overflow;
 - ``units``   systemd units that failed since the run started (each reported once);
-- ``denials`` SELinux and AppArmor denials (the audit log, or the kernel log where no auditd
-  takes them).
+- ``denials`` SELinux and AppArmor denials (the audit log, and the kernel log where no auditd
+  takes them: none installed, or one stopped mid-run with its log left in place).
 
 One round trip per host and check: a POSIX ``sh`` script reads the kernel log, the failed
 units (``systemctl``) and the audit log's growth (``tail -c`` from the last size). The
@@ -310,7 +310,9 @@ class HostWatch:
             seqs = [r.seq for r in records] + ([int(last)] if last.isdigit() else [])
             self.kmsg_seq = max([self.kmsg_seq, *seqs])
             seen.kernel = records
-            if self._kmsg_denials():
+            # also where the audit log is read: with auditd stopped (its log in place, not
+            # growing) the kernel prints its records here instead; while auditd runs, none
+            if "denials" not in self.off:
                 seen.denial_lines += [r.text for r in records if DENIAL.search(r.text)]
         if "units" in sections:
             failed = failed_units(sections["units"].lines)

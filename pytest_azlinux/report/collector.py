@@ -49,6 +49,7 @@ from .model import (
     parse_samples,
     split_nodeid,
 )
+from .output import report_output
 from .run_dir import HTML_NAME, clear_run_files
 from .skips import Skip, skips_of
 
@@ -144,6 +145,9 @@ class ReportCollector:
         if outcome is not None:
             self._judge(record, report, *outcome)
         self._add_sentinel_evidence(record, report)
+        output = report_output(report)
+        if output:
+            record.output += self._redact(output)
 
     def _judge(self, record: CaseRecord, report: pytest.TestReport, kind: str, message: str,
                details: str) -> None:

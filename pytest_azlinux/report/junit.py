@@ -161,6 +161,8 @@ def to_testcase(record: CaseRecord) -> ET.Element:
             result.set("type", WAIVED_TYPE)
         if record.details:
             result.text = record.details
+    if record.output:
+        ET.SubElement(case, "system-out").text = record.output
     return case
 
 
@@ -264,6 +266,7 @@ def from_testcase(case: ET.Element, image: str | None) -> CaseRecord:
     plain = {k: v for k, v in props.items() if not k.startswith(METRIC_PREFIX)}
     outcome, message, details = case_outcome(case)
     classname, name = case.get("classname") or "", case.get("name") or ""
+    output = case.find("system-out")
     return CaseRecord(
         nodeid=f"{classname}::{name}",
         classname=classname,
@@ -277,6 +280,7 @@ def from_testcase(case: ET.Element, image: str | None) -> CaseRecord:
         image=image,
         metrics=metrics,
         properties=plain,
+        output=output.text or "" if output is not None else "",
     )
 
 

@@ -66,6 +66,12 @@ WAIVED_FAILURE_SECTION = "azl waived failure"  # report section: the failure a w
 # section, as ``item.add_report_section("teardown", "azl sentinels", ...)`` names it), not a
 # second FAIL of the same test.
 SENTINELS_SECTION = "Captured azl sentinels teardown"
+# Lines a check adds to its test's report output (what an allowlist accepted, records that
+# may be missing): a captured-stdout section (``item.add_report_section(when, key, ...)``),
+# so ``-rP`` and pytest's junit system-out show it; the per-image JUnit writes the lines as
+# the case's ``<system-out>`` (report/output.py adds them).
+REPORT_OUTPUT_KEY = "stdout azl"
+REPORT_OUTPUT_SECTION = f"Captured {REPORT_OUTPUT_KEY} "  # + the phase
 
 
 def is_waived(skipped: bool, user_properties: Iterable[tuple[str, object]]) -> bool:
@@ -183,6 +189,7 @@ class CaseRecord:
     image: str | None = None
     metrics: list[Metric] = field(default_factory=list)
     properties: dict[str, str] = field(default_factory=dict)
+    output: str = ""  # the lines checks added to the test's report (<system-out>)
 
     @property
     def flaky_attempts(self) -> int:

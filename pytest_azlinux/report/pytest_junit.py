@@ -12,7 +12,10 @@ as nameless ``<testcase/>`` elements). Here:
 - at the end, every collected test the run left without an outcome (``ReportCollector.
   unfinished``: the per-image reports write the same ones) is an ``<error>`` saying why;
 - sentinel findings after the test had failed (a section of its teardown report, not a
-  second failure) are added to its failure's text.
+  second failure) are added to its failure's text;
+- the lines checks add to a test's report (report/output.py: what an allowlist accepted,
+  records that may be missing) are its ``<system-out>`` whatever ``junit_logging`` says
+  (pytest writes captured output there only with ``system-out``, ``out-err`` or ``all``).
 
 Both go through pytest's ``LogXML`` object (``_pytest.junitxml``: not a public API; the
 members used are named in one place below, and tests/plugin/test_pytest_junit.py reads the
@@ -30,6 +33,7 @@ from _pytest.junitxml import LogXML, xml_key
 
 from .collector import ReportCollector, Unfinished, interruption
 from .model import OUTCOME_FINDING, PROP_OUTCOME, SENTINELS_SECTION
+from .output import report_output
 
 
 class PytestJunit:
@@ -52,6 +56,12 @@ class PytestJunit:
         evidence = dict(report.sections).get(SENTINELS_SECTION)
         if evidence and report.when == "teardown":
             _add_evidence(xml, report, evidence)  # before LogXML closes the test case
+        if report.when == "teardown" and not _writes_stdout(xml, report):
+            output = report_output(report, all_phases=True)
+            if output:
+                node = ET.Element("system-out")
+                node.text = output
+                xml.node_reporter(report).append(node)  # before LogXML closes the test case
         # LogXML closes the test case on teardown: hold on to its elements to see the new one
         finding = xml.node_reporter(report).nodes if is_teardown_finding(report) else []
         known = len(finding)
@@ -75,6 +85,12 @@ class PytestJunit:
             if left.nodeid in self.passed_calls:
                 xml.stats["passed"] -= 1  # its call passed, its teardown never ran: not a pass
             _write_error(xml, left)
+
+
+def _writes_stdout(xml: LogXML, report: pytest.TestReport) -> bool:
+    """pytest writes this test's captured stdout (ours included) as its system-out."""
+    passing = xml.log_passing_tests or not report.passed
+    return passing and xml.logging in ("system-out", "out-err", "all")
 
 
 def is_infra_call_error(report: pytest.TestReport) -> bool:

@@ -19,6 +19,13 @@ records to the kernel log, not to the audit log: ``collect(..., kernel_log=True)
 ``boot`` and ``all`` windows) merges this boot's kernel-log records (``journalctl -b``, the
 kernel and audit transports, else ``dmesg``) with the audit records, one per event
 (deduplicated by serial, time and content).
+
+An audit log is trusted only while it is live (``auditd.py``): every read of it checks that
+auditd runs, writes it and has since the window began; otherwise the kernel log is merged in
+for the window too (auditd stopped: the kernel prints its records there), or, with no
+kernel log to read, the collection is an ERROR. Rotated files are read (``--input-logs``,
+or the files last written inside the window) and a window whose oldest file left begins
+after its start says that records may be missing (``Collection.missing``).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from ..analyse.avc import AvcRecord, merge_sources, parse_journal_json, parse_re
 from ..errors import CollectorError
 from ..host import Host
 from ..reads import Read
+from .auditd import AuditDaemon, liveness_read, parse_liveness, rotations
 
 CLOCK = Read("date +%s.%N", sudo=False)  # the host's clock, read afresh each time
 
@@ -94,6 +102,11 @@ class Collection:
     # the kernel log merged in (boot window): where from, and how many records it added
     kernel_log: str | None = None
     kernel_log_added: int = 0
+    # why the audit log alone did not cover the window (auditd stopped, or started inside
+    # it): the kernel log was read for what the kernel logged meanwhile
+    gap: str | None = None
+    # records the window may lack (the audit log's older part rotated away): said, not hidden
+    missing: str | None = None
 
     @property
     def window(self) -> str:
@@ -101,9 +114,13 @@ class Collection:
 
     def describe_source(self) -> str:
         text = f"{self.source}: {self.command}"
+        if self.gap is not None:
+            text += f"; {self.gap}"
         if self.kernel_log is not None:
             text += (f"; with this boot's kernel log ({self.kernel_log}): "
                      f"{self.kernel_log_added} record(s) not in the audit log")
+        if self.missing is not None:
+            text += f"; {self.missing}"
         return text
 
 
@@ -181,9 +198,11 @@ class DenialCollector:
                 f"{self._who()}{self._sudo_hint('audit logs are root-only')}"
             )
         if found not in SOURCES:
+            daemon = self.audit_daemon()
+            why = daemon.absent() if not daemon.log_exists else f"no readable {self.audit_log}"
             raise CollectorError(
-                f"{self.host.name}: no SELinux record source readable as {self._who()}: no "
-                f"readable {self.audit_log}, no journal entries, dmesg not readable"
+                f"{self.host.name}: no SELinux record source readable as {self._who()}: "
+                f"{why}; no journal entries; dmesg not readable"
                 f"{self._sudo_hint('these are root-only on most hosts')}"
             )
         return found
@@ -201,19 +220,35 @@ class DenialCollector:
 
     # --- collection --------------------------------------------------------------------
 
+    def audit_daemon(self, start: float | None = None) -> AuditDaemon:
+        """Whether auditd runs and writes the audit log now, and since when (read afresh)."""
+        read = liveness_read(self.audit_log, start)
+        return parse_liveness(self.audit_log, self.host.reads.fresh(read, timeout=self.timeout)
+                              .stdout)
+
     def collect(self, since: Checkpoint | None = None, *, kernel_log: bool = False) -> Collection:
         """Records of the window that starts at ``since`` (None: everything).
 
         ``kernel_log``: also this boot's kernel-log records (what the kernel logged before
         auditd started), for the audit-log sources; every one of them is from this boot, so
         a window that starts at boot (or ``since=None``) takes them all.
+
+        An audit log is trusted only while it is live: read at each collection, auditd must
+        be running, writing it, and have been since before the window began. Otherwise the
+        kernel logged the records meanwhile to the kernel log, which is read too (or, when
+        there is none to read, the collection is an ERROR saying why).
         """
         source = self.source
+        start = since.timestamp if since is not None else None
+        gap: str | None = None
+        daemon: AuditDaemon | None = None
+        if source in ("ausearch", "audit-log"):
+            daemon = self.audit_daemon(start)
+            gap = daemon.gap(start)
         if source == "ausearch":
-            command, records = self._ausearch(since)
+            command, records = self._ausearch(since, daemon)
         elif source == "audit-log":
-            command = f"grep -E {shlex.quote(_GREP)} {shlex.quote(self.audit_log)}"
-            records = parse_records(self._read(command, ok=(0, 1)))
+            command, records = self._grep_log(since, daemon)
         elif source == "journal":
             command, records = self._journal(since)
         else:
@@ -221,14 +256,26 @@ class DenialCollector:
             records = parse_records(self._read(command))
         if since is not None:
             records = [r for r in records if since.admits(r)]
-        if not kernel_log or source not in ("ausearch", "audit-log"):
+        if daemon is None:
             return Collection(self.host.name, source, command, since, records)
+        if kernel_log and daemon.writer is not None:
+            gap = None  # auditd runs: the boot and all windows read the kernel log anyway
+        kernel_log = kernel_log or gap is not None
+        missing = daemon.missing(start, kernel_log)
+        if not kernel_log:
+            return Collection(self.host.name, source, command, since, records, missing=missing)
         where, early = self._kernel_log()
+        if gap is not None and not where:
+            raise CollectorError(
+                f"{self.host.name}: {gap}, and no kernel log is readable to find what the "
+                "kernel logged meanwhile (no journal entries, dmesg not readable): the "
+                "window's records cannot be read"
+            )
         if since is not None and since.label != "boot":
             early = [r for r in early if since.admits(r)]
         merged = merge_sources(records, early)
-        return Collection(self.host.name, source, command, since, merged, where,
-                          len(merged) - len(records))
+        return Collection(self.host.name, source, command, since, merged, where or "none readable",
+                          len(merged) - len(records), gap, missing)
 
     def _kernel_log(self) -> tuple[str, list[AvcRecord]]:
         """This boot's records in the kernel log (and journald's audit copies)."""
@@ -238,7 +285,7 @@ class DenialCollector:
             return "journalctl -b, kernel and audit transports", parse_journal_json(body)
         if head == "##dmesg":
             return "dmesg", parse_records(body)
-        return "none readable", []
+        return "", []  # none readable
 
     def _read(self, command: str, ok: Sequence[int] = (0,)) -> str:
         result = self.host.reads.fresh(Read(command), timeout=self.timeout)
@@ -252,27 +299,60 @@ class DenialCollector:
         hint = self._sudo_hint("the record sources are root-only") if denied else ""
         return CollectorError(f"{self.host.name}: {command} exited {rc}: {text[:300]}{hint}")
 
-    def _ausearch(self, since: Checkpoint | None) -> tuple[str, list[AvcRecord]]:
-        inputs = (
-            "--input-logs" if self.audit_log == DEFAULT_AUDIT_LOG
-            else f"-if {shlex.quote(self.audit_log)}"
-        )
-        command = f"ausearch {inputs} -m {MESSAGE_TYPES} --raw"
+    def _log_check(self) -> str:
+        """Shell that stops with exit 3 when the audit log is not there (its directory is
+        searchable, or missing), exit 2 when it is there but cannot be read."""
+        log = shlex.quote(self.audit_log)
+        folder = shlex.quote(posixpath.dirname(self.audit_log) or "/")
+        return (f"if [ ! -e {log} ] && {{ [ -x {folder} ] || [ ! -e {folder} ]; }}; then "
+                f"echo 'no such file '{log} >&2; exit 3; fi; "
+                f"[ -r {log} ] || {{ echo 'cannot read '{log} >&2; exit 2; }}; ")
+
+    def _read_log(self, command: str, script: str, daemon: AuditDaemon | None) -> str:
+        """Run a read of the audit log (``script``, after the log check); exit 1 with nothing
+        or ``<no matches>`` on stderr is "nothing matched"."""
+        result = self.host.reads.fresh(Read(self._log_check() + script), timeout=self.timeout)
+        if result.rc == 3 and daemon is not None:
+            raise CollectorError(f"{self.host.name}: {daemon.absent()}")
+        if result.rc == 1 and result.stderr.strip() in ("", "<no matches>"):
+            return ""
+        if result.rc != 0:
+            raise self._failed(command, result.rc, result.stderr)
+        return result.stdout
+
+    def _rotated(self, daemon: AuditDaemon | None) -> str:
+        n = daemon.files - 1 if daemon is not None else 0
+        return f" (and {n} rotated file(s), {self.audit_log}.{n}..1, oldest first)" if n > 0 \
+            else ""
+
+    def _ausearch(self, since: Checkpoint | None,
+                  daemon: AuditDaemon | None = None) -> tuple[str, list[AvcRecord]]:
+        search = f"-m {MESSAGE_TYPES} --raw"
         if since is not None:
             # -ts takes the host's locale date and time; the date is formatted on the host
             # (seconds resolution: the client-side filter then applies the exact time)
             sec = int(since.timestamp)
-            command += f' -ts "$(date -d @{sec} +%x)" "$(date -d @{sec} +%T)"'
-        # ausearch -if is silent about a missing file: check it first (exit 2, a message)
-        log = shlex.quote(self.audit_log)
-        script = f"[ -r {log} ] || {{ echo 'cannot read '{log} >&2; exit 2; }}; {command}"
-        result = self.host.reads.fresh(Read(script), timeout=self.timeout)
-        # exit 1 is "nothing matched": "<no matches>" on stderr, or nothing for an empty log
-        if result.rc == 1 and result.stderr.strip() in ("", "<no matches>"):
-            return command, []
-        if result.rc != 0:
-            raise self._failed(command, result.rc, result.stderr)
-        return command, parse_records(result.stdout)
+            search += f' -ts "$(date -d @{sec} +%x)" "$(date -d @{sec} +%T)"'
+        if self.audit_log == DEFAULT_AUDIT_LOG:
+            # auditd.conf's log and its rotations (--input-logs: stdin is no terminal here)
+            command = f"ausearch --input-logs {search}"
+            script = command
+        else:
+            # -if reads one file: with rotations, they and the log go in through stdin
+            command = f"ausearch -if {shlex.quote(self.audit_log)} {search}"
+            start = since.timestamp if since is not None else None
+            script = (f"{rotations(self.audit_log, start)}; if [ $# -gt 1 ]; then "
+                      f'cat "$@" | ausearch {search}; else {command}; fi')
+            command += self._rotated(daemon)
+        return command, parse_records(self._read_log(command, script, daemon))
+
+    def _grep_log(self, since: Checkpoint | None,
+                  daemon: AuditDaemon | None = None) -> tuple[str, list[AvcRecord]]:
+        command = f"grep -E {shlex.quote(_GREP)} {shlex.quote(self.audit_log)}"
+        start = since.timestamp if since is not None else None
+        script = f'{rotations(self.audit_log, start)}; grep -hE {shlex.quote(_GREP)} "$@"'
+        return command + self._rotated(daemon), parse_records(
+            self._read_log(command, script, daemon))
 
     def _journal(self, since: Checkpoint | None) -> tuple[str, list[AvcRecord]]:
         window = f" --since @{int(since.timestamp)}" if since is not None else ""

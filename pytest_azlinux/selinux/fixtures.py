@@ -28,6 +28,7 @@ from ..analyse.avc_groups import DenialGroup, format_groups, group_denials
 from ..errors import SettingsError
 from ..host import Host
 from ..profiles.model import Profile
+from ..report.output import add_report_output
 from ..runstate import SELINUX_STATE_KEY, SELINUX_WATCH_KEY
 from ..session import SelectedTarget
 from ..settings import parse
@@ -43,6 +44,7 @@ PROP_GROUPS = "selinux.denial_groups"
 # the records' permissive= values: "0" (enforced), "1" (only logged), "unknown" (no field)
 PROP_PERMISSIVE = "selinux.permissive"
 PROP_ALLOWLIST = "azl.allowlist.used"  # JSON: the entries that absorbed records, with reasons
+PROP_MISSING = "selinux.records_missing"  # why the window's records may be incomplete
 
 _STATE = SELINUX_STATE_KEY
 _WATCH = SELINUX_WATCH_KEY
@@ -52,6 +54,10 @@ HostKey = tuple[str, str]  # (target, host name): a host's identity in the run
 
 class SelinuxDenialWarning(UserWarning):
     """Denials appeared during a test watched in ``warn`` mode."""
+
+
+class SelinuxRecordsMayBeMissing(UserWarning):
+    """The audit log's files do not reach back to the window's start (rotated away)."""
 
 
 class SelinuxDenialsFound(AssertionError):
@@ -168,11 +174,24 @@ class SelinuxHost:
 
 
 def record_allowlist(item: pytest.Item, verdict: Verdict) -> None:
-    """The allowlist entries used by this test: a JSON test property, and printed (the
-    test's captured output: ``-rP``, the JUnit system-out) so a pass says what it accepted."""
+    """The allowlist entries used by this test: a JSON test property, and lines in the test's
+    report output (``-rP``, the JUnit system-out of pytest's and the per-image reports; never
+    printed: from the watcher's hook that is the terminal's progress line) so a pass says
+    what it accepted."""
     item.user_properties.append((PROP_ALLOWLIST, verdict.used_json()))
-    for line in verdict.lines():
-        print(line)
+    add_report_output(item, verdict.lines())
+
+
+def record_collection(item: pytest.Item, collection: Collection) -> None:
+    """What the test's report must say about the collection itself: records that may be
+    missing (a property, a line in its report output and a warning: a pass is not silent
+    about it)."""
+    if collection.missing is None:
+        return
+    text = f"{collection.host}: {collection.missing}"
+    item.user_properties.append((PROP_MISSING, text))
+    add_report_output(item, [text])
+    warnings.warn(SelinuxRecordsMayBeMissing(text), stacklevel=2)
 
 
 @pytest.fixture
@@ -281,6 +300,7 @@ def _report(item: pytest.Item, watch: _Watch, test_failed: bool) -> str | None:
         if test_failed:  # keep the test's own failure in front
             return None
         raise
+    record_collection(item, collection)
     groups, verdict = watch.selinux.judge(collection)
     total = sum(g.count for g in groups)
     item.user_properties.append((PROP_DENIALS, total))

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_azlinux.fixtures import MetricRecorder
 from pytest_azlinux.selinux.containers import container_processes, read_processes, wrong_domains
-from pytest_azlinux.selinux.fixtures import SelinuxHost, record_allowlist
+from pytest_azlinux.selinux.fixtures import SelinuxHost, record_allowlist, record_collection
 from pytest_azlinux.selinux.mode import mode_problems
 
 pytestmark = pytest.mark.azl_selinux
@@ -59,6 +59,7 @@ def test_no_unexplained_denials(
     """Every AVC / USER_AVC denial and SELINUX_ERR in the window is allowlisted with a reason."""
     _require_denial_check(azl_selinux)
     collection = azl_selinux.collect_window()
+    record_collection(request.node, collection)
     groups, verdict = azl_selinux.judge(collection)
     record_allowlist(request.node, verdict)
     azl_metric("selinux_denials", sum(g.count for g in groups), "records", better="lower")

@@ -327,6 +327,72 @@ def test_watcher_attributes_a_real_denial_to_the_test(
     result.stdout.fnmatch_lines(["*Captured selinux call*", "*(ausearch), permissive=*"])
 
 
+AUDITD_TESTS = f'''
+import pytest
+
+DENIAL = {DENIAL!r}
+# the lab image's auditd.service may be stopped (a signal from auditctl would be denied)
+STOP = "systemctl stop auditd"
+
+
+@pytest.mark.azl_selinux_watch(mode="fail")
+def test_a_auditd_stops_then_a_denial(azl_host):
+    azl_host.run(STOP, sudo=True, check=True)
+    azl_host.run(DENIAL, sudo=True)
+
+
+@pytest.mark.azl_selinux_watch(mode="fail")
+def test_b_auditd_restarts_around_a_denial(azl_host):
+    azl_host.run(DENIAL, sudo=True)  # auditd is still stopped
+    azl_host.run("systemctl start auditd", sudo=True, check=True)
+'''
+
+
+def _start_auditd(host: Host) -> None:
+    host.run("systemctl start auditd && for i in $(seq 50); do "
+             "[ \"$(auditctl -s | awk '$1 == \"pid\" {{ print $2 }}')\" != 0 ] && exit 0; "
+             "sleep 0.2; done; exit 1", sudo=True, check=True)
+
+
+def test_stopped_auditd_is_never_a_quiet_host(
+    pytester: pytest.Pytester, vm_lab: VmLab, vm_hosts: dict[str, Host]
+) -> None:
+    """auditd stopped with its log left in place (issue 28 #14): the kernel logs the AVC to
+    the kernel log, not the audit log. The watcher (auditd dies inside the test's window,
+    then is restarted inside the next one) and the ``run`` window read the kernel log too,
+    say why, and fail on the denial instead of passing with 0."""
+    host = vm_hosts["selinux-enforcing"]
+    (pytester.path / "test_auditd.py").write_text(AUDITD_TESTS)
+    _copy(pytester, "security/test_selinux.py")
+    written = _vm_target(vm_lab)["suites"]["selinux"]
+    suites = {"selinux": {**written, "window": "run",
+                          "allowlist": [e for e in written["allowlist"]
+                                        if e.get("comm") != "runcon"]}}
+    targets = _write_targets(pytester, vm_lab, ["selinux-enforcing"], suites=suites)
+    try:
+        _, cases = _run(pytester, targets, "test_auditd.py", "security/test_selinux.py",
+                        "-k", "auditd or denials")
+    finally:
+        _start_auditd(host)  # the VM is the session's: auditd runs again for the next test
+    enf = _vm_name(vm_lab, "selinux-enforcing")
+    transition = "allow unconfined_t httpd_t:process { transition };"
+    stopped = "auditd is not running (systemctl is-active auditd: inactive)"
+    case = cases[f"test_a_auditd_stops_then_a_denial[{enf}]"]
+    text = _text(case)
+    assert case.outcome == "failed" and "SelinuxDenialsFound" in text, text
+    assert transition in text and stopped in text, text
+    assert "with this boot's kernel log (journalctl -b, kernel and audit transports)" in text
+    case = cases[f"test_b_auditd_restarts_around_a_denial[{enf}]"]
+    text = _text(case)
+    assert case.outcome == "failed" and transition in text, text
+    assert "started after the window began" in text, text  # live again, but not all along
+    case = cases[f"test_no_unexplained_denials[{enf}]"]
+    text = _text(case)
+    assert case.outcome == "failed" and "since run start" in text and transition in text, text
+    assert "started after the window began" in text, text
+    assert host.check_output("systemctl is-active auditd").strip() == "active"
+
+
 # --- escape probe -------------------------------------------------------------------------
 
 

@@ -230,3 +230,19 @@ def test_follower_tail_counts_whole_records_only() -> None:
     seen = watch._observe(sections("==> up 4", "==> kmsg-tail", "", "==> kmsg-tail-end",
                                    "==> end"))
     assert seen.kernel == [] and watch.follower_offset == len(old) + len(new) + 2
+
+
+def test_denials_in_the_kernel_log_count_while_the_audit_log_stands_still() -> None:
+    """auditd stopped mid-run with its log left in place (issue 28 #14): the log does not
+    grow, the kernel prints the AVC to its log instead; the denials sentinel takes it from
+    there (recorded on the enforcing VM with auditd stopped)."""
+    watch = HostWatch("vm-1", local_access=False)
+    watch._probe(sections("==> up 600", "==> boot x", "==> systemd yes", "==> kmsg",
+                          "==> kmsg-last 619", "==> units", "==> audit 70000", "==> end"),
+                 SentinelSettings())
+    stopped = (DATA / "vm_kmsg_auditd_stopped.txt").read_text().splitlines()
+    seen = watch._observe(sections("==> up 700", "==> kmsg", *stopped, "==> kmsg-last 625",
+                                   "==> units", "==> audit 70000", "==> end"))
+    assert len(seen.denial_lines) == 2, seen.denial_lines
+    assert all("avc:  denied  { transition }" in line for line in seen.denial_lines)
+    assert kernel_findings(seen.kernel, None) == []  # the denials sentinel's, not the kernel's
