@@ -7,7 +7,12 @@ transport; the sshd is stopped between the connect and the check.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +23,25 @@ from pytest_azlinux.gate.windows import SentinelWindows
 from pytest_azlinux.session import AzlSession, HostParam
 from pytest_azlinux.targets import TargetsFile, parse_targets
 from tests.fixtures.sshd import SshdFactory, SshServer
+
+
+def _login_processes(server: SshServer) -> list[int]:
+    """The processes sshd started for the login (its shells), not sshd's own."""
+    found: list[int] = []
+    todo = [server.proc.pid]
+    while todo:
+        out = subprocess.run(["pgrep", "-P", str(todo.pop())], capture_output=True, text=True)
+        for pid in map(int, out.stdout.split()):
+            todo.append(pid)
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "sshd":
+                found.append(pid)
+    return found
+
+
+def _signal(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def _session(
@@ -60,13 +84,21 @@ def test_check_on_a_host_that_went_away_marks_it_dead(
 def test_a_check_that_timed_out_leaves_the_host_alive(
     sshd_factory: SshdFactory, sshd: SshServer
 ) -> None:
-    """A slow check is not a lost host: the next test runs (a 1 ms check timeout: the round
-    trip over ssh always takes longer)."""
-    session, param = _session(sshd_factory, sshd, "    suites: {sentinels: {timeout: 0.001}}\n")
+    """A slow check is not a lost host: the next test runs. The login's shells are stopped
+    (SIGSTOP; sshd itself keeps answering, so the link is alive) for the check, so its 1 s
+    timeout is what ends it (a 1 ms timeout alone raced a quick round trip on an idle
+    machine), and continued before the next command."""
+    session, param = _session(sshd_factory, sshd, "    suites: {sentinels: {timeout: 1}}\n")
     try:
         session.host(param)
         windows = SentinelWindows(session)
-        assert windows._check(param, HostWatch(param.id, False)) is None
+        shells = _login_processes(sshd)
+        assert shells, "no process of the login under sshd"
+        _signal(shells, signal.SIGSTOP)
+        try:
+            assert windows._check(param, HostWatch(param.id, False)) is None
+        finally:
+            _signal(shells, signal.SIGCONT)
         assert session.dead(param.id) is None
         assert session.host(param).run("echo up", timeout=10).stdout == "up\n"
     finally:
