@@ -18,6 +18,7 @@ import pytest
 from pytest_azlinux.cli import main
 from pytest_azlinux.lab import Lab
 from pytest_azlinux.report.junit import read_cases
+from tests.fixtures.lab import unique_lab_name
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
@@ -65,7 +66,7 @@ DEGRADED_RATE_MBIT = 200  # the veth links carry several Gbit/s when healthy
 
 @pytest.fixture(scope="module")
 def reports_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab("azlrep", state_dir=tmp_path_factory.mktemp("lab") / "state")
+    lab = Lab(unique_lab_name("r"), state_dir=tmp_path_factory.mktemp("lab") / "state")
     try:
         lab.up(hosts=3, disk_size="64M")
         yield lab
