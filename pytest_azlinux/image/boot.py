@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..errors import AzlError, HostUnreachable, ImageBootError, InfraError
 from ..targets import HostSpec
+from ..transport.protocol import CommandResult
 from ..vm import firmware as sb
 from ..vm.accel import accel_for_unknown_kernel
 from ..vm.net import delete_link, make_tap
@@ -284,23 +285,22 @@ def _wait_for_sshd(inst: Instance, t0: float, cancel: threading.Event) -> float:
     )
 
 
-def _wait_for_cloud_init(inst: Instance, deadline: float, cancel: threading.Event) -> str:
-    """Log in as the seed's user (retried: sshd may start before cloud-init made the user)
-    and wait for ``cloud-init status --wait``; returns its status line."""
+def _logged_in_run(
+    inst: Instance, until: float, deadline: float, cancel: threading.Event, command: str
+) -> tuple[CommandResult | None, str]:
+    """Log in with the run's key and run ``command`` (bounded by ``deadline``), retried
+    every 2 s until ``until``: sshd may answer before the provisioner made the user. Returns
+    the result, or None and the last connect error."""
     from ..transport.ssh import SshTransport
 
     last = "no attempt"
-    while time.monotonic() < deadline:
+    while time.monotonic() < until:
         if cancel.is_set():
             raise inst.error(INTERRUPTED)
         transport = SshTransport(inst.spec)
         try:
             transport.connect()
-            left = max(1.0, deadline - time.monotonic())
-            res = transport.run("cloud-init status --wait", timeout=left)
-            lines = [ln.strip() for ln in res.stdout.splitlines() if ln.strip()]
-            status = lines[-1] if lines else f"exit {res.rc}"
-            return status.removeprefix("status:").strip()
+            return transport.run(command, timeout=max(1.0, deadline - time.monotonic())), last
         except HostUnreachable as exc:
             last = exc.cause
         except InfraError as exc:
@@ -308,42 +308,36 @@ def _wait_for_cloud_init(inst: Instance, deadline: float, cancel: threading.Even
         finally:
             transport.close()
         cancel.wait(2)
-    raise inst.error(
-        f"sshd answered but cloud-init was not done within {inst.boot_timeout:g} s "
-        f"(last: {last}); {_console(inst)}"
-    )
+    return None, last
+
+
+def _wait_for_cloud_init(inst: Instance, deadline: float, cancel: threading.Event) -> str:
+    """Log in as the seed's user and wait for ``cloud-init status --wait``; returns its
+    status line."""
+    res, last = _logged_in_run(inst, deadline, deadline, cancel, "cloud-init status --wait")
+    if res is None:
+        raise inst.error(
+            f"sshd answered but cloud-init was not done within {inst.boot_timeout:g} s "
+            f"(last: {last}); {_console(inst)}"
+        )
+    lines = [ln.strip() for ln in res.stdout.splitlines() if ln.strip()]
+    status = lines[-1] if lines else f"exit {res.rc}"
+    return status.removeprefix("status:").strip()
 
 
 def _wait_for_ignition(inst: Instance, deadline: float, cancel: threading.Event) -> str:
     """Log in as Ignition's user with the run's key (proof it made both) and read its
     result file: "done" when Ignition ran on this boot with a config of ours."""
-    from ..transport.ssh import SshTransport
-
-    last = "no attempt"
     grace = min(deadline, time.monotonic() + IGNITION_LOGIN_GRACE_SECONDS)
-    while time.monotonic() < grace:
-        if cancel.is_set():
-            raise inst.error(INTERRUPTED)
-        transport = SshTransport(inst.spec)
-        try:
-            transport.connect()
-            res = transport.run(
-                f"sudo -n cat {RESULT_FILE}; echo; cat /proc/sys/kernel/random/boot_id",
-                timeout=max(1.0, deadline - time.monotonic()),
-            )  # fmt: skip
-            return ignition_status(res.stdout, res.rc)
-        except HostUnreachable as exc:
-            last = exc.cause
-        except InfraError as exc:
-            last = str(exc)
-        finally:
-            transport.close()
-        cancel.wait(2)
-    raise inst.error(
-        f"sshd answered but {inst.spec.user} could not log in with the run's key for "
-        f"{IGNITION_LOGIN_GRACE_SECONDS:g} s: Ignition did not provision the user (last: "
-        f"{last}); {_console(inst)}"
-    )
+    command = f"sudo -n cat {RESULT_FILE}; echo; cat /proc/sys/kernel/random/boot_id"
+    res, last = _logged_in_run(inst, grace, deadline, cancel, command)
+    if res is None:
+        raise inst.error(
+            f"sshd answered but {inst.spec.user} could not log in with the run's key for "
+            f"{IGNITION_LOGIN_GRACE_SECONDS:g} s: Ignition did not provision the user (last: "
+            f"{last}); {_console(inst)}"
+        )
+    return ignition_status(res.stdout, res.rc)
 
 
 def ignition_status(output: str, rc: int) -> str:
