@@ -417,28 +417,40 @@ def _pack(layout: Layout, tree: Path, progress: Progress) -> VmImage:
     return VmImage.load(final)
 
 
-def _pack_verity(tree: Path, work: Path, s: _Steps) -> str:
-    """Root without /usr, /usr as ext4 + dm-verity hash tree; returns the root hash."""
+@contextmanager
+def _usr_set_aside(tree: Path) -> Iterator[Path]:
+    """/usr moved beside the tree (yielded, to pack on its own) and an empty /usr in its
+    place with the same SELinux label (set by setfiles; the mount point keeps it), so the
+    tree packs without /usr; put back afterwards, also when packing fails."""
     usr = tree / "usr"
     aside = tree.with_name(tree.name + ".usr")
-    label = os.getxattr(usr, "security.selinux")  # set by setfiles; the empty mount point keeps it
+    label = os.getxattr(usr, "security.selinux")
     usr.rename(aside)
     try:
         usr.mkdir()
         os.setxattr(usr, "security.selinux", label)
-        with s.step("pack root.img without /usr"):
-            _mkfs(tree, work / "root.img", "azlroot", 512)
-        with s.step("pack usr.img (read-only /usr)"):
-            _mkfs(aside, work / "usr.img", "azlusr", 64)
+        yield aside
     finally:
         usr.rmdir()
         aside.rename(usr)
-    with s.step("veritysetup format usr.img usr.hash"):
-        out = _run(
-            ["veritysetup", "format", str(work / "usr.img"), str(work / "usr.hash")], "veritysetup"
-        )
+
+
+def verity_format(data: Path, hashes: Path, *options: str) -> str:
+    """``veritysetup format``; returns the root hash it printed."""
+    out = _run(["veritysetup", "format", *options, str(data), str(hashes)], "veritysetup")
     for line in out.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "Root hash":
             return value.strip()
     raise AzlError(f"veritysetup format printed no root hash:\n{out}")
+
+
+def _pack_verity(tree: Path, work: Path, s: _Steps) -> str:
+    """Root without /usr, /usr as ext4 + dm-verity hash tree; returns the root hash."""
+    with _usr_set_aside(tree) as usr:
+        with s.step("pack root.img without /usr"):
+            _mkfs(tree, work / "root.img", "azlroot", 512)
+        with s.step("pack usr.img (read-only /usr)"):
+            _mkfs(usr, work / "usr.img", "azlusr", 64)
+    with s.step("veritysetup format usr.img usr.hash"):
+        return verity_format(work / "usr.img", work / "usr.hash")

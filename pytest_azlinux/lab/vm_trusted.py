@@ -48,6 +48,8 @@ from .vm_image import (
     _remove_tree,
     _run,
     _Steps,
+    _usr_set_aside,
+    verity_format,
 )
 from .vm_variants import AZL_VERSION
 
@@ -276,28 +278,12 @@ def _esp(work: Path, name: str, loader: Path, uki: Path) -> Path:
 
 def _verity_usr(tree: Path, work: Path, s: _Steps) -> tuple[Path, str, int]:
     """/usr as ext4 with its dm-verity hash tree appended; (image, root hash, hash offset)."""
-    usr = tree / "usr"
-    aside = tree.with_name("usr.aside")
-    label = os.getxattr(usr, "security.selinux")
-    usr.rename(aside)
-    usr.mkdir()
-    os.setxattr(usr, "security.selinux", label)
     image = work / "usr-a.img"
-    try:
-        with s.step("pack USR-A (/usr, ext4)"):
-            _mkfs(aside, image, "azlusr", 64)
-    finally:
-        usr.rmdir()
-        aside.rename(usr)
+    with _usr_set_aside(tree) as usr, s.step("pack USR-A (/usr, ext4)"):
+        _mkfs(usr, image, "azlusr", 64)
     offset = image.stat().st_size
     with s.step("veritysetup format USR-A (hash tree appended)"):
-        out = _run(["veritysetup", "format", f"--hash-offset={offset}", str(image), str(image)],
-                   "veritysetup")  # fmt: skip
-    for line in out.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "Root hash":
-            return image, value.strip(), offset
-    raise ValueError(f"veritysetup format printed no root hash:\n{out}")
+        return image, verity_format(image, image, f"--hash-offset={offset}"), offset
 
 
 def _gpt_disk(work: Path, esp: Path, usr: Path, root: Path) -> tuple[Path, int]:
@@ -349,18 +335,8 @@ def pack_trusted(source: Path, work: Path, s: _Steps, keys: SecureBootKeys,
         shutil.copy2(kernel, work / "vmlinuz")
         shutil.copy2(initrd, work / "initrd.img")
         usr, root_hash, offset = _verity_usr(tree, work, s)
-        with s.step("pack ROOT (without /usr)"):
-            usr_dir = tree / "usr"
-            aside = tree.with_name("usr.aside")
-            label = os.getxattr(usr_dir, "security.selinux")
-            usr_dir.rename(aside)
-            usr_dir.mkdir()
-            os.setxattr(usr_dir, "security.selinux", label)
-            try:
-                _mkfs(tree, work / "root.img", "azlroot", 512)
-            finally:
-                usr_dir.rmdir()
-                aside.rename(usr_dir)
+        with s.step("pack ROOT (without /usr)"), _usr_set_aside(tree):
+            _mkfs(tree, work / "root.img", "azlroot", 512)
         os_release = work / "os-release"
         os_release.write_text(f'NAME="Microsoft Azure Linux"\nID=azurelinux\n'
                               f'VERSION_ID="3.0"\nVERSION="{AZL_VERSION}"\n'
